@@ -1,0 +1,95 @@
+"""The sealed report document: what a reviewer reads after decrypting the answers item.
+
+Everything that must not be stored in clear (answers, category, language, exact time, file names,
+MIME types, plaintext hashes) lives here, inside the age-encrypted answers item.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.draft import (
+    Answer,
+    ChoiceAnswer,
+    DateAnswer,
+    MediaAnswer,
+    PlaceAnswer,
+    Skipped,
+    TextAnswer,
+)
+from bot.core.questionnaire import Question, Questionnaire
+
+FORMAT = "incident-intake/report/v1"
+
+
+@dataclass(frozen=True)
+class AttachmentFacts:
+    """What the server learnt about one attachment while sealing it (sealed, never in clear)."""
+
+    seq: int
+    kind: str
+    file_name: str | None
+    mime_type: str | None
+    size: int
+    sha256: str
+
+
+def report_document(
+    *,
+    report_id: str,
+    questionnaire: Questionnaire,
+    language: str,
+    answers: list[tuple[Question, Answer]],
+    attachments: list[AttachmentFacts],
+    submitted_at: dt.datetime,
+) -> bytes:
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "report_id": report_id,
+        "questionnaire": {"id": questionnaire.id, "version": questionnaire.version},
+        "language": language,
+        "submitted_at": submitted_at.isoformat(timespec="seconds"),
+        "answers": [_answer(question, answer, language) for question, answer in answers],
+        "attachments": [
+            {
+                "item": a.seq,
+                "kind": a.kind,
+                "file_name": a.file_name,
+                "mime_type": a.mime_type,
+                "size": a.size,
+                "sha256": a.sha256,
+            }
+            for a in attachments
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _answer(question: Question, answer: Answer, language: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "question": question.id,
+        "type": question.type.value,
+        "label": question.label.get(language),
+    }
+    if isinstance(answer, Skipped):
+        entry["skipped"] = True
+    elif isinstance(answer, ChoiceAnswer):
+        choice = question.choice(answer.choice_id)
+        entry["choice"] = answer.choice_id
+        entry["text"] = choice.text.get(language) if choice else answer.choice_id
+    elif isinstance(answer, TextAnswer):
+        entry["text"] = answer.text
+    elif isinstance(answer, DateAnswer):
+        entry["date"] = answer.day.isoformat() if answer.day else None
+        entry["time"] = answer.time.isoformat(timespec="minutes") if answer.time else None
+        entry["unknown"] = answer.day is None
+    elif isinstance(answer, PlaceAnswer):
+        entry["text"] = answer.text
+        entry["latitude"] = answer.latitude
+        entry["longitude"] = answer.longitude
+    elif isinstance(answer, MediaAnswer):
+        entry["files"] = len(answer.files)
+    return entry

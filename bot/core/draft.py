@@ -1,0 +1,84 @@
+"""A witness's report in progress: answers and where the conversation stands. Memory only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+
+class Phase(enum.StrEnum):
+    ASKING = "asking"
+    SUMMARY = "summary"
+    EDIT_MENU = "edit_menu"
+    SUBMITTING = "submitting"
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """An attachment the witness sent. `handle` is the adapter's opaque way to fetch it later."""
+
+    kind: str  # photo, video, voice, audio, document
+    handle: str
+    size: int | None
+    file_name: str | None = None
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ChoiceAnswer:
+    choice_id: str
+
+
+@dataclass(frozen=True)
+class TextAnswer:
+    text: str
+
+
+@dataclass(frozen=True)
+class DateAnswer:
+    day: dt.date | None  # None: the witness does not know
+    time: dt.time | None = None
+
+
+@dataclass(frozen=True)
+class PlaceAnswer:
+    text: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True)
+class MediaAnswer:
+    files: tuple[MediaRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    pass
+
+
+Answer = ChoiceAnswer | TextAnswer | DateAnswer | PlaceAnswer | MediaAnswer | Skipped
+
+
+@dataclass
+class Draft:
+    draft_id: str
+    language: str
+    phase: Phase = Phase.ASKING
+    current: str | None = None
+    answers: dict[str, Answer] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    # Answering from the edit menu returns to the summary instead of the next question.
+    editing: bool = False
+    # Buttons carry "<prompt nonce>.<index>"; the nonce changes with every new question, so a
+    # button from an earlier question (or a forged one) can be told apart and refused kindly.
+    prompt_nonce: str = ""
+    prompt_actions: tuple[Action, ...] = ()
+    media_notice_shown: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    value: str = ""

@@ -1,0 +1,71 @@
+"""What the witness did (events in) and what the bot should do (effects out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.core.draft import MediaRef
+
+
+@dataclass(frozen=True)
+class Start:
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    pass
+
+
+@dataclass(frozen=True)
+class TextInput:
+    text: str
+
+
+@dataclass(frozen=True)
+class Press:
+    token: str
+
+
+@dataclass(frozen=True)
+class MediaInput:
+    media: MediaRef
+
+
+@dataclass(frozen=True)
+class LocationInput:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A message of a type no question accepts (sticker, poll, contact...)."""
+
+
+Event = Start | Cancel | TextInput | Press | MediaInput | LocationInput | Unsupported
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class SubmitRequested:
+    """Seal and commit the draft now; only then tell the witness it was received."""
+
+
+@dataclass(frozen=True)
+class DraftClosed:
+    """Forget the draft: the witness cancelled or declined."""
+
+
+Effect = Reply | SubmitRequested | DraftClosed

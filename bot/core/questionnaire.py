@@ -1,0 +1,214 @@
+"""The questionnaire an organisation edits: loading, validating, and the question model.
+
+The file is TOML (docs/questionnaire.md describes it). Loading never half-succeeds: every problem
+is collected and reported with the line it is on and what to change.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "questionnaire.toml"
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+class QuestionType(enum.StrEnum):
+    CONSENT = "consent"
+    CHOICE = "choice"
+    TEXT = "text"
+    DATE = "date"
+    PLACE = "place"
+    MEDIA = "media"
+
+
+@dataclass(frozen=True)
+class Texts:
+    """One piece of text in several languages, falling back to the default language."""
+
+    by_language: Mapping[str, str]
+    default_language: str
+
+    def get(self, language: str) -> str:
+        return self.by_language.get(language) or self.by_language[self.default_language]
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    text: Texts
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Show a question only when an earlier choice question has one of these answers."""
+
+    question: str
+    any_of: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    type: QuestionType
+    text: Texts
+    label: Texts
+    required: bool = True
+    choices: tuple[Choice, ...] = ()
+    max_length: int = 3000
+    max_files: int = 10
+    show_if: Condition | None = None
+
+    def choice(self, choice_id: str) -> Choice | None:
+        return next((c for c in self.choices if c.id == choice_id), None)
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    id: str
+    version: int
+    default_language: str
+    languages: tuple[str, ...]
+    questions: tuple[Question, ...] = field(default_factory=tuple)
+
+    def question(self, question_id: str) -> Question:
+        return next(q for q in self.questions if q.id == question_id)
+
+    def index(self, question_id: str) -> int:
+        return next(i for i, q in enumerate(self.questions) if q.id == question_id)
+
+
+class QuestionnaireError(Exception):
+    """The questionnaire file cannot be used; `problems` names each line and its fix."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        listing = "\n".join(f"  {path.name}:{p}" for p in problems)
+        super().__init__(f"the questionnaire {path} has {len(problems)} problem(s):\n{listing}")
+
+
+def load_questionnaire(path: Path = DEFAULT_QUESTIONNAIRE) -> Questionnaire:
+    source = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as error:
+        # tomllib's message already ends with "(at line N, column M)".
+        raise QuestionnaireError(path, [f" TOML syntax: {error}; fix the syntax there"]) from None
+    return _Parser(path, source).parse(raw)
+
+
+class _Parser:
+    def __init__(self, path: Path, source: str) -> None:
+        self.path = path
+        self.lines = source.splitlines()
+        self.problems: list[str] = []
+
+    def line_of(self, needle: str) -> int:
+        for number, line in enumerate(self.lines, start=1):
+            if needle in line:
+                return number
+        return 1
+
+    def problem(self, needle: str, message: str) -> None:
+        self.problems.append(f"{self.line_of(needle)}: {message}")
+
+    def parse(self, raw: dict[str, Any]) -> Questionnaire:
+        meta = raw.get("questionnaire", {})
+        languages = tuple(meta.get("languages", ["en"]))
+        default = meta.get("default_language", "en")
+        if default not in languages:
+            self.problem("default_language", f"default_language {default!r} must be in languages")
+        questions = [
+            self.question(entry, languages, default) for entry in raw.get("question", [])
+        ]
+        if not questions:
+            self.problem("[questionnaire]", "add at least one [[question]] table")
+        seen: set[str] = set()
+        for question in questions:
+            if question is None:
+                continue
+            if question.id in seen:
+                self.problem(f'"{question.id}"', f"question id {question.id!r} is used twice")
+            if question.show_if is not None and question.show_if.question not in seen:
+                self.problem(
+                    f'"{question.id}"',
+                    f"show_if of {question.id!r} must refer to an earlier choice question",
+                )
+            seen.add(question.id)
+        if self.problems:
+            raise QuestionnaireError(self.path, self.problems)
+        return Questionnaire(
+            id=str(meta.get("id", "questionnaire")),
+            version=int(meta.get("version", 1)),
+            default_language=default,
+            languages=languages,
+            questions=tuple(q for q in questions if q is not None),
+        )
+
+    def texts(
+        self, value: Any, where: str, languages: tuple[str, ...], default: str
+    ) -> Texts | None:
+        if isinstance(value, str):
+            value = {default: value}
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            self.problem(where, "texts are tables of language = \"text\", e.g. text.en = \"...\"")
+            return None
+        if default not in value:
+            self.problem(where, f"add a text in the default language ({default})")
+            return None
+        return Texts(by_language=dict(value), default_language=default)
+
+    def question(
+        self, entry: dict[str, Any], languages: tuple[str, ...], default: str
+    ) -> Question | None:
+        question_id = entry.get("id")
+        if not isinstance(question_id, str) or not _ID.match(question_id):
+            self.problem(
+                str(question_id), "each question needs id = \"lowercase_name\" (a-z, 0-9, _)"
+            )
+            return None
+        where = f'"{question_id}"'
+        try:
+            kind = QuestionType(entry.get("type"))
+        except ValueError:
+            allowed = ", ".join(t.value for t in QuestionType)
+            self.problem(where, f"question {question_id!r}: type must be one of {allowed}")
+            return None
+        text = self.texts(entry.get("text"), where, languages, default)
+        label = self.texts(entry.get("label", entry.get("text")), where, languages, default)
+        choices: list[Choice] = []
+        for raw_choice in entry.get("choices", []):
+            choice_text = self.texts(raw_choice.get("text"), where, languages, default)
+            choice_id = raw_choice.get("id")
+            if not isinstance(choice_id, str) or not _ID.match(choice_id):
+                self.problem(where, f"question {question_id!r}: each choice needs an id")
+            elif choice_text is not None:
+                choices.append(Choice(id=choice_id, text=choice_text))
+        if kind is QuestionType.CHOICE and len(choices) < 2:
+            self.problem(where, f"question {question_id!r}: a choice question needs 2+ choices")
+        show_if = None
+        if "show_if" in entry:
+            raw_condition = entry["show_if"]
+            show_if = Condition(
+                question=str(raw_condition.get("question", "")),
+                any_of=frozenset(raw_condition.get("any_of", [])),
+            )
+        if text is None or label is None:
+            return None
+        return Question(
+            id=question_id,
+            type=kind,
+            text=text,
+            label=label,
+            required=bool(entry.get("required", kind is not QuestionType.MEDIA)),
+            choices=tuple(choices),
+            max_length=int(entry.get("max_length", 3000)),
+            max_files=int(entry.get("max_files", 10)),
+            show_if=show_if,
+        )

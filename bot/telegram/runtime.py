@@ -1,0 +1,88 @@
+"""Running the bot: build the python-telegram-bot Application around the adapter and poll."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.core import Conversation, Questionnaire
+from bot.drafts import DraftStore
+from bot.i18n import translations
+from bot.submission import ReportSubmitter
+from bot.telegram.adapter import TelegramAdapter
+from storage import Storage
+from storage.server_keys import ServerKeys
+
+log = logging.getLogger("intake.bot")
+
+_SWEEP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class BotOptions:
+    token: str
+    api_root: str
+    draft_ttl_seconds: float = 3600.0
+    max_file_bytes: int = 20 * 1024 * 1024
+    poll_timeout: float = 10.0
+
+
+def build_application(options: BotOptions) -> Application:  # type: ignore[type-arg]
+    root = options.api_root.rstrip("/")
+    builder: ApplicationBuilder = (  # type: ignore[type-arg]
+        Application.builder()
+        .token(options.token)
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        # One witness's slow upload must not hold up another; the adapter orders each chat.
+        .concurrent_updates(True)
+        .get_updates_read_timeout(options.poll_timeout + 10)
+    )
+    return builder.build()
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    options: BotOptions,
+    storage: Storage,
+    keys: ServerKeys,
+    questionnaire: Questionnaire,
+) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    """Start polling; on exit, stop polling, finish in-flight updates and shut down cleanly."""
+    conversation = Conversation(
+        questionnaire, translations, max_file_bytes=options.max_file_bytes
+    )
+    drafts = DraftStore(options.draft_ttl_seconds)
+    adapter = TelegramAdapter(
+        conversation, ReportSubmitter(storage, keys, conversation), storage, drafts
+    )
+    application = build_application(options)
+    adapter.install(application)
+    async with application:
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(
+            poll_interval=0.0, timeout=int(options.poll_timeout), drop_pending_updates=False
+        )
+        sweeper = asyncio.create_task(_sweep(drafts))
+        log.info("bot.started")
+        try:
+            yield application
+        finally:
+            sweeper.cancel()
+            await application.updater.stop()
+            await application.stop()
+            log.info("bot.stopped")
+
+
+async def _sweep(drafts: DraftStore) -> None:
+    while True:
+        await asyncio.sleep(_SWEEP_SECONDS)
+        expired = drafts.sweep()
+        if expired:
+            log.info("draft.expired", extra={"count": expired})

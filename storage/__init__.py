@@ -1,0 +1,37 @@
+"""Storage: ciphertext and the documented minimal metadata, nothing else.
+
+This package holds sealed age headers in a SQL database (SQLite by default, PostgreSQL by URL)
+and sealed payloads as blobs in a directory. It cannot decrypt anything: it never sees a
+private key, and it never receives plaintext. What may be stored in clear is the allowlist in
+docs/storage-format.md; the canary tests check it.
+"""
+
+from storage.blobs import BlobStore, BlobWriter
+from storage.database import Storage, default_sqlite_url
+from storage.models import ItemRole
+from storage.records import (
+    NewItem,
+    NewReport,
+    RecipientRecord,
+    ReportSummary,
+    StoredItem,
+    StoredReport,
+)
+from storage.repositories import DuplicateSubmission, RecipientExistsError, UnknownRecipientError
+
+__all__ = [
+    "BlobStore",
+    "BlobWriter",
+    "DuplicateSubmission",
+    "ItemRole",
+    "NewItem",
+    "NewReport",
+    "RecipientExistsError",
+    "RecipientRecord",
+    "ReportSummary",
+    "Storage",
+    "StoredItem",
+    "StoredReport",
+    "UnknownRecipientError",
+    "default_sqlite_url",
+]

@@ -1,0 +1,118 @@
+"""Sealed payloads as files: written whole and synced before the database points at them.
+
+A blob is only ever ciphertext (an age payload). It is written to a temporary name, fsynced,
+renamed into place and the directory fsynced, so after `commit()` returns the payload survives a
+crash; the database row that refers to it is committed afterwards. A crash in between leaves an
+orphan blob (ciphertext nobody points at), never a row without its payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+_BLOB_NAME = re.compile(r"^[a-z0-9]{16,64}$")
+
+
+class BlobWriter:
+    """A write-only file that hashes what it is given and appears atomically on commit."""
+
+    def __init__(self, final_path: Path) -> None:
+        self._final_path = final_path
+        self._temp_path = final_path.with_name(f".tmp-{secrets.token_hex(8)}")
+        self._file: BinaryIO = open(self._temp_path, "xb")  # noqa: SIM115 - closed in commit/discard
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+        self._done = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._sha256.update(data)
+        self.size += len(data)
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    @property
+    def sha256_hex(self) -> str:
+        return self._sha256.hexdigest()
+
+    def commit(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._temp_path, self._final_path)
+        _fsync_dir(self._final_path.parent)
+        self._done = True
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._temp_path.unlink(missing_ok=True)
+        self._done = True
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._done:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+class BlobStore:
+    """A directory of sealed payloads named by random item ids, fanned out by prefix."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, name: str) -> Path:
+        if not _BLOB_NAME.match(name):
+            raise ValueError("blob names are lowercase random ids")
+        return self.root / name[:2] / name
+
+    def create(self, name: str) -> BlobWriter:
+        path = self._path(name)
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        return BlobWriter(path)
+
+    def open(self, name: str) -> BinaryIO:
+        return open(self._path(name), "rb")  # noqa: SIM115 - the caller closes it
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).exists()
+
+    def size(self, name: str) -> int:
+        return self._path(name).stat().st_size
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+    def names(self) -> list[str]:
+        return sorted(
+            p.name for p in self.root.glob("*/*") if p.is_file() and not p.name.startswith(".")
+        )
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,74 @@
+"""Opening the store: engine, schema migrations, repositories and the blob directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from storage.blobs import BlobStore
+from storage.repositories import RecipientRepository, ReportRepository
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'intake.db').resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (the reviewer CLI) work while the bot writes; synchronous=FULL makes a
+    # committed report survive power loss, not only a process crash; secure_delete overwrites
+    # freed pages so shredded headers do not linger in the file.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(_alembic_config(connection), "head")
+
+
+class Storage:
+    """The server's store. Holds ciphertext and allowlisted metadata; cannot decrypt."""
+
+    def __init__(self, engine: AsyncEngine, blobs: BlobStore) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.reports = ReportRepository(sessions)
+        self.recipients = RecipientRepository(sessions)
+
+    @classmethod
+    async def open(cls, database_url: str, blob_dir: Path, *, migrate: bool = True) -> Storage:
+        """Connect, bring the schema up to date and return a ready store."""
+        url = make_url(database_url)
+        is_sqlite = url.get_backend_name() == "sqlite"
+        if is_sqlite and url.database:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
+        if is_sqlite:
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if migrate:
+            async with engine.begin() as connection:
+                await connection.run_sync(_upgrade)
+        return cls(engine, BlobStore(blob_dir))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,74 @@
+"""Plain records passed in and out of the repositories (no ORM objects leak out)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from storage.models import ItemRole
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """A sealed item whose payload blob has already been written and synced."""
+
+    item_id: str
+    seq: int
+    role: ItemRole
+    header: bytes
+    payload_size: int
+    payload_sha256: str
+    recipient_key_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NewReport:
+    report_id: str
+    received_day: dt.date
+    receipt_hash: bytes
+    submission_key: bytes
+    manifest: bytes
+    manifest_signature: bytes
+    items: tuple[NewItem, ...]
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    report_id: str
+    received_day: dt.date
+    status: str
+    priority: str
+    assignee: str | None
+    item_count: int
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    item_id: str
+    seq: int
+    role: ItemRole
+    header: bytes
+    payload_size: int
+    payload_sha256: str
+    recipient_key_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    summary: ReportSummary
+    manifest: bytes
+    manifest_signature: bytes
+    items: tuple[StoredItem, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RecipientRecord:
+    name: str
+    recipient: str
+    key_id: str
+    added_on: dt.date
+    removed_on: dt.date | None
+
+    @property
+    def active(self) -> bool:
+        return self.removed_on is None

@@ -1,0 +1,49 @@
+"""The server's own secrets, kept as 0600 files in the data directory.
+
+None of them can decrypt a report: `server.key` keys the hashes of receipt codes and submission
+ids, and `custody.key` signs custody manifests. Losing them means old receipt codes stop working
+and new custody signatures use a new key; it never makes a report unreadable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class ServerKeys:
+    hash_key: bytes
+    custody_key: bytes  # raw Ed25519 private key (32 bytes)
+
+
+def load_or_create_server_keys(data_dir: Path) -> ServerKeys:
+    key_dir = data_dir / "keys"
+    key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return ServerKeys(
+        hash_key=_load_or_create(key_dir / "server.key"),
+        custody_key=_load_or_create(key_dir / "custody.key"),
+    )
+
+
+def _load_or_create(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = secrets.token_bytes(_KEY_BYTES)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return data
+    if len(data) != _KEY_BYTES:
+        raise ValueError(
+            f"{path} is damaged (expected {_KEY_BYTES} bytes): restore it from backup, or move it "
+            "away to create a new one (old receipt codes then stop working)"
+        )
+    return data

@@ -1,0 +1,30 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from storage import Storage, default_sqlite_url
+from tests.support import fresh_postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Every storage-backed test runs on a real SQLite file and on a real PostgreSQL database."""
+    if request.param == "sqlite":
+        yield default_sqlite_url(tmp_path / "data")
+    else:
+        async with fresh_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+async def storage(database_url: str, tmp_path: Path) -> AsyncIterator[Storage]:
+    store = await Storage.open(database_url, tmp_path / "data" / "blobs")
+    try:
+        yield store
+    finally:
+        await store.close()
