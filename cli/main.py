@@ -17,6 +17,7 @@ from cli.config import ConfigError, Settings, load_settings
 from cli.logging_policy import configure_logging
 from review.identities import IdentityFileError, load_identities
 from review.queue import ReportNotFound, list_reports, open_report, pull
+from review.render import render_report
 from review.recipients import RecipientError, add_reviewer, remove_reviewer
 from storage.server_keys import load_or_create_server_keys
 
@@ -186,45 +187,6 @@ def review_show(
             click.echo(f"attachments written to {save_attachments}")
 
     _run(run())
-
-
-def render_report(report: Any) -> str:
-    document = report.document
-    lines = [
-        f"report {report.summary.report_id}  received {report.summary.received_day}  "
-        f"status {report.summary.status}",
-        f"custody signature and payload hashes: {'valid' if report.custody_valid else 'INVALID'}",
-        f"submitted at {document.get('submitted_at')}  language {document.get('language')}",
-        "",
-    ]
-    for answer in document.get("answers", []):
-        if answer.get("type") == "consent":
-            continue
-        value = _answer_text(answer)
-        lines.append(f"{answer.get('label')}: {value}")
-    for attachment in report.attachments:
-        facts = attachment.facts
-        state = "intact" if attachment.intact else "HASH MISMATCH"
-        lines.append(
-            f"attachment {attachment.seq}: {facts.get('kind')} {facts.get('file_name') or ''} "
-            f"{facts.get('mime_type') or ''} {facts.get('size')} bytes sha256 "
-            f"{facts.get('sha256')} ({state})"
-        )
-    return "\n".join(lines)
-
-
-def _answer_text(answer: dict[str, Any]) -> str:
-    if answer.get("skipped"):
-        return "(skipped)"
-    if answer.get("type") == "date":
-        if answer.get("unknown"):
-            return "not known"
-        return f"{answer.get('date')} {answer.get('time') or ''}".strip()
-    if answer.get("type") == "media":
-        return f"{answer.get('files')} file(s)"
-    if answer.get("latitude") is not None:
-        return f"location {answer['latitude']:.5f}, {answer['longitude']:.5f}"
-    return str(answer.get("text"))
 
 
 @review.command("pull")
