@@ -99,6 +99,7 @@ class ReportSubmitter:
                     mime_type=media.mime_type,
                     size=len(data),
                     sha256=hashlib.sha256(data).hexdigest(),
+                    caption=media.caption,
                 ))
                 del data
             document = report_document(

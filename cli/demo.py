@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -29,7 +29,7 @@ from standin.server import BotApiStandIn
 from storage import Storage, default_sqlite_url
 from storage.server_keys import load_or_create_server_keys
 
-DEMO_TOKEN = "123456:DEMO-not-a-real-token-0000000000"
+DEMO_TOKEN = "123456:DEMO-not-a-real-token-0000000000"  # noqa: S105 - a public placeholder
 BANNER = """\
 ==================================================================================
   DEMO MODE. Nothing here talks to Telegram. A stand-in for the Telegram Bot API
@@ -54,7 +54,7 @@ SCRIPT: list[tuple[str, str]] = [
 
 
 @contextlib.contextmanager
-def _demo_folder(data_dir: Path | None) -> AsyncIterator[Path]:  # type: ignore[misc]
+def _demo_folder(data_dir: Path | None) -> Iterator[Path]:
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         yield data_dir

@@ -11,14 +11,14 @@ from typing import Any, TypeVar
 import click
 
 import crypto
-from crypto.custody import custody_public_key
 from cli.app import open_storage, serve
 from cli.config import ConfigError, Settings, load_settings
 from cli.logging_policy import configure_logging
+from crypto.custody import custody_public_key
 from review.identities import IdentityFileError, load_identities
 from review.queue import ReportNotFound, list_reports, open_report, pull
-from review.render import render_report
 from review.recipients import RecipientError, add_reviewer, remove_reviewer
+from review.render import render_report
 from storage.server_keys import load_or_create_server_keys
 
 T = TypeVar("T")
@@ -104,7 +104,7 @@ def reviewer_list(settings: Settings) -> None:
 
     async def run() -> None:
         async with open_storage(settings) as storage:
-            records = await storage.recipients.list()
+            records = await storage.recipients.registered()
         if not records:
             click.echo("no reviewers registered yet: `intake reviewer add --name NAME "
                        "--recipient age1...`")

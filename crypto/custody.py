@@ -24,7 +24,9 @@ class ManifestEntry:
     payload_sha256: str
 
 
-def canonical_manifest(report_id: str, received_day: str, entries: Sequence[ManifestEntry]) -> bytes:
+def canonical_manifest(
+    report_id: str, received_day: str, entries: Sequence[ManifestEntry]
+) -> bytes:
     document = {
         "format": MANIFEST_FORMAT,
         "report": report_id,

@@ -38,7 +38,7 @@ class OpenedReport:
 
 
 async def list_reports(storage: Storage, *, status: str | None = None) -> list[ReportSummary]:
-    return await storage.reports.list(status=status)
+    return await storage.reports.summaries(status=status)
 
 
 async def open_report(
@@ -47,7 +47,7 @@ async def open_report(
     identities: list[crypto.Identity],
     custody_public: bytes | None = None,
 ) -> OpenedReport:
-    """Decrypt a report with the reviewer's identities; raises crypto.DecryptionError if none fits."""
+    """Decrypt a report with the reviewer's identities (crypto.DecryptionError if none fits)."""
     report = await storage.reports.get(report_id)
     if report is None:
         raise ReportNotFound(report_id)
@@ -101,7 +101,7 @@ async def pull(storage: Storage, out_dir: Path) -> tuple[int, int]:
     Returns (files written, files already up to date).
     """
     written = unchanged = 0
-    for summary in await storage.reports.list():
+    for summary in await storage.reports.summaries():
         report = await storage.reports.get(summary.report_id)
         if report is None:  # shredded between the listing and now
             continue

@@ -29,6 +29,8 @@ def render_report(report: OpenedReport) -> str:
             f"{facts.get('mime_type') or ''} {facts.get('size')} bytes sha256 "
             f"{facts.get('sha256')} ({state})"
         )
+        if facts.get("caption"):
+            lines.append(f"  caption: {facts['caption']}")
     return "\n".join(lines)
 
 

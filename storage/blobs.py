@@ -91,7 +91,7 @@ class BlobStore:
         return BlobWriter(path)
 
     def open(self, name: str) -> BinaryIO:
-        return open(self._path(name), "rb")  # noqa: SIM115 - the caller closes it
+        return open(self._path(name), "rb")
 
     def exists(self, name: str) -> bool:
         return self._path(name).exists()

@@ -91,7 +91,7 @@ class ReportRepository:
             )
             return found
 
-    async def list(self, *, status: str | None = None) -> list[ReportSummary]:
+    async def summaries(self, *, status: str | None = None) -> list[ReportSummary]:
         item_count = (
             select(func.count(ItemRow.id))
             .where(ItemRow.report_id == ReportRow.id)
@@ -173,7 +173,7 @@ class RecipientRepository:
             row.removed_on = today
         return _recipient(row)
 
-    async def list(self, *, include_removed: bool = True) -> list[RecipientRecord]:
+    async def registered(self, *, include_removed: bool = True) -> list[RecipientRecord]:
         query = select(RecipientRow).order_by(RecipientRow.name)
         if not include_removed:
             query = query.where(RecipientRow.removed_on.is_(None))
@@ -182,7 +182,7 @@ class RecipientRepository:
         return [_recipient(row) for row in rows]
 
     async def active(self) -> list[RecipientRecord]:
-        return await self.list(include_removed=False)
+        return await self.registered(include_removed=False)
 
 
 def _recipient(row: RecipientRow) -> RecipientRecord:

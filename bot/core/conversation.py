@@ -21,8 +21,8 @@ from bot.core.draft import (
     DateAnswer,
     Draft,
     MediaAnswer,
-    PlaceAnswer,
     Phase,
+    PlaceAnswer,
     Skipped,
     TextAnswer,
 )
@@ -112,7 +112,8 @@ class Conversation:
         }
         text = messages.get(
             reason,
-            _("Sorry, something went wrong while sending. Nothing is lost: press Send to try again."),
+            _("Sorry, something went wrong while sending. Nothing is lost: press Send to try "
+              "again."),
         )
         return [Reply(text), self._prompt(draft)]
 
@@ -155,7 +156,9 @@ class Conversation:
         if nonce != draft.prompt_nonce:
             return draft, [Reply(_("That button belongs to an earlier question. Here is where "
                                    "we are now:")), self._prompt(draft)]
-        if not index_text.isdigit() or int(index_text) >= len(draft.prompt_actions):
+        # isascii: str.isdigit accepts other scripts' digits, which int() would then parse.
+        valid = index_text.isascii() and index_text.isdigit()
+        if not valid or int(index_text) >= len(draft.prompt_actions):
             return draft, [Reply(_("That button did not work. Please use the buttons below.")),
                            self._prompt(draft)]
         return self._act(draft, draft.prompt_actions[int(index_text)])
@@ -291,7 +294,7 @@ class Conversation:
             return None
         for date_format in _DATE_FORMATS:
             try:
-                day = dt.datetime.strptime(parts[0], date_format).date()  # noqa: DTZ007
+                day = dt.datetime.strptime(parts[0], date_format).date()
             except ValueError:
                 continue
             if len(parts) == 1:

@@ -35,6 +35,7 @@ class AttachmentFacts:
     mime_type: str | None
     size: int
     sha256: str
+    caption: str | None = None
 
 
 def report_document(
@@ -61,6 +62,7 @@ def report_document(
                 "mime_type": a.mime_type,
                 "size": a.size,
                 "sha256": a.sha256,
+                "caption": a.caption,
             }
             for a in attachments
         ],

@@ -23,6 +23,7 @@ class MediaRef:
     size: int | None
     file_name: str | None = None
     mime_type: str | None = None
+    caption: str | None = None
 
 
 @dataclass(frozen=True)

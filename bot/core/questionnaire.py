@@ -175,7 +175,7 @@ class _Parser:
             return None
         where = f'"{question_id}"'
         try:
-            kind = QuestionType(entry.get("type"))
+            kind = QuestionType(str(entry.get("type")))
         except ValueError:
             allowed = ", ".join(t.value for t in QuestionType)
             self.problem(where, f"question {question_id!r}: type must be one of {allowed}")

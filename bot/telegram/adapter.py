@@ -78,12 +78,14 @@ class TelegramAdapter:
         key = pseudonym(self._pseudonym_key, chat.id)
         async with self._drafts.lock(key):
             draft = self._drafts.get(key)
-            if draft is None and isinstance(event, Press):
-                if await self._was_submitted(context, update):
-                    language = self._language(update)
-                    await self._send(context, chat.id, [self._conversation.already_received(
-                        language)])
-                    return
+            if (
+                draft is None
+                and isinstance(event, Press)
+                and await self._was_submitted(context, update)
+            ):
+                reply = self._conversation.already_received(self._language(update))
+                await self._send(context, chat.id, [reply])
+                return
             draft, effects = self._conversation.handle(draft, event)
             if draft is not None:
                 self._drafts.put(key, draft)
@@ -196,7 +198,9 @@ def _command(message: Message) -> str | None:
 def _media(message: Message) -> MediaRef | None:
     if message.photo:
         largest = message.photo[-1]
-        return MediaRef("photo", largest.file_id, largest.file_size, None, "image/jpeg")
+        return MediaRef(
+            "photo", largest.file_id, largest.file_size, None, "image/jpeg", message.caption
+        )
     for kind in ("video", "voice", "audio", "document", "video_note", "animation"):
         attachment = getattr(message, kind)
         if attachment is not None:
@@ -206,5 +210,6 @@ def _media(message: Message) -> MediaRef | None:
                 attachment.file_size,
                 getattr(attachment, "file_name", None),
                 getattr(attachment, "mime_type", None),
+                message.caption,
             )
     return None

@@ -76,10 +76,10 @@ async def test_list_and_filter(storage: Storage) -> None:
     """Listing gives id, day, status and item count, and filters by status."""
     for _ in range(3):
         await storage.reports.add(_report(submission=secrets.token_bytes(32), items=1))
-    listed = await storage.reports.list()
+    listed = await storage.reports.summaries()
     assert len(listed) == 3
     assert all(s.item_count == 1 and s.status == "new" for s in listed)
-    assert await storage.reports.list(status="closed") == []
+    assert await storage.reports.summaries(status="closed") == []
 
 
 async def test_recipients_add_remove(storage: Storage) -> None:
@@ -88,7 +88,7 @@ async def test_recipients_add_remove(storage: Storage) -> None:
     await storage.recipients.add("bob", "age1bob", "bbbbbbbbbbbbbbbb", DAY)
     await storage.recipients.remove("bob", DAY)
     assert [r.name for r in await storage.recipients.active()] == ["alice"]
-    assert [(r.name, r.active) for r in await storage.recipients.list()] == [
+    assert [(r.name, r.active) for r in await storage.recipients.registered()] == [
         ("alice", True),
         ("bob", False),
     ]

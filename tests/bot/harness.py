@@ -1,0 +1,109 @@
+"""A running bot for tests: the real python-telegram-bot stack against the Bot API stand-in."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import crypto
+from bot.core import DEFAULT_QUESTIONNAIRE, load_questionnaire
+from bot.telegram.runtime import BotOptions, running_bot
+from cli.logging_policy import SafeFormatter
+from review.recipients import add_reviewer
+from standin.client import FakeUser
+from standin.server import BotApiStandIn
+from storage import Storage
+from storage.server_keys import ServerKeys, load_or_create_server_keys
+
+TOKEN = "987654321:TEST-token-for-the-stand-in-only-xyz"
+
+
+class CapturedLogs(logging.Handler):
+    """Every log line, formatted exactly as production formats it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(SafeFormatter(secrets=[TOKEN]))
+        self.lines: list[str] = []
+        self.raw_messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@contextlib.contextmanager
+def captured_logs() -> Iterator[CapturedLogs]:
+    handler = CapturedLogs()
+    root = logging.getLogger()
+    previous = root.level
+    noisy = [logging.getLogger(n) for n in ("httpx", "httpcore", "telegram", "aiohttp")]
+    previous_noisy = [logger.level for logger in noisy]
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for logger in noisy:
+        logger.setLevel(logging.DEBUG)  # the loudest setting: nothing may leak even here
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        for logger, level in zip(noisy, previous_noisy, strict=True):
+            logger.setLevel(level)
+
+
+@dataclass
+class Harness:
+    standin: BotApiStandIn
+    storage: Storage
+    keys: ServerKeys
+    data_dir: Path
+    reviewer: crypto.X25519Identity
+    logs: CapturedLogs
+    users: dict[int, FakeUser] = field(default_factory=dict)
+
+    def user(self, user_id: int, first_name: str = "Witness", **kwargs: str | None) -> FakeUser:
+        return self.standin.user(user_id, first_name, **kwargs)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def running_harness(
+    database_url: str, data_dir: Path, *, max_file_bytes: int = 20 * 1024 * 1024
+) -> AsyncIterator[Harness]:
+    reviewer = crypto.generate_identity()
+    storage = await Storage.open(database_url, data_dir / "blobs")
+    try:
+        await add_reviewer(storage, "reviewer-a", str(reviewer.recipient))
+        keys = load_or_create_server_keys(data_dir)
+        with captured_logs() as logs:
+            async with BotApiStandIn(TOKEN) as standin:
+                options = BotOptions(
+                    TOKEN, standin.root_url, poll_timeout=1, max_file_bytes=max_file_bytes
+                )
+                async with running_bot(options, storage, keys, load_questionnaire(
+                        DEFAULT_QUESTIONNAIRE)):
+                    yield Harness(standin, storage, keys, data_dir, reviewer, logs)
+    finally:
+        await storage.close()
+
+
+def button(user: FakeUser, label: str) -> str:
+    """The callback data of the newest visible button with this label."""
+    for message in reversed(user.bot_messages()):
+        for row in message.buttons:
+            for text, data in row:
+                if text == label:
+                    return data
+    raise AssertionError(f"no button {label!r} on screen")
+
+
+async def replies(user: FakeUser, count: int = 1, timeout: float = 10.0) -> list[str]:
+    """Wait for `count` bot messages in this chat and return their texts."""
+    return [(await user.next_bot_message(timeout=timeout)).text for _ in range(count)]
+
+
+async def press(user: FakeUser, label: str, count: int = 1) -> list[str]:
+    await user.press(button(user, label))
+    return await replies(user, count)
