@@ -7,11 +7,13 @@ asks for it. It never logs message content, names, usernames or ids.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.core import (
@@ -70,8 +72,10 @@ class TelegramAdapter:
         if chat is None or chat.type != chat.PRIVATE:
             return
         if update.callback_query is not None:
-            # Stop the button's spinner at once; the answer comes as a message.
-            await update.callback_query.answer()
+            # Stop the button's spinner at once; the answer comes as a message. A redelivered
+            # or old query can no longer be answered, which must not stop us handling it.
+            with contextlib.suppress(BadRequest):
+                await update.callback_query.answer()
         event = self._event(update)
         if event is None:
             return
