@@ -8,7 +8,7 @@ docs/storage-format.md; the canary tests check it.
 
 from storage.blobs import BlobStore, BlobWriter
 from storage.database import Storage, default_sqlite_url
-from storage.models import ItemRole
+from storage.models import ItemRole, RecipientKind, Role
 from storage.records import (
     NewItem,
     NewReport,
@@ -27,8 +27,10 @@ __all__ = [
     "NewItem",
     "NewReport",
     "RecipientExistsError",
+    "RecipientKind",
     "RecipientRecord",
     "ReportSummary",
+    "Role",
     "Storage",
     "StoredItem",
     "StoredReport",

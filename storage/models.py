@@ -22,6 +22,21 @@ class ItemRole(enum.StrEnum):
 
     ANSWERS = "answers"
     ATTACHMENT = "attachment"
+    # A metadata-stripped copy of an attachment, for sharing; `parent_seq` names the original.
+    WORKING_COPY = "working_copy"
+    # Something the witness added later with their receipt code (text or a file).
+    ADDITION = "addition"
+
+
+class RecipientKind(enum.StrEnum):
+    REVIEWER = "reviewer"
+    # The offline recovery key: every report is sealed to it too; nobody reviews with it.
+    RECOVERY = "recovery"
+
+
+class Role(enum.StrEnum):
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
 
 
 class ReportRow(Base):
@@ -58,6 +73,7 @@ class ItemRow(Base):
     header: Mapped[bytes] = mapped_column(LargeBinary)
     payload_size: Mapped[int] = mapped_column(BigInteger)
     payload_sha256: Mapped[str] = mapped_column(String(64))
+    parent_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     report: Mapped[ReportRow] = relationship(back_populates="items")
     recipients: Mapped[list[ItemRecipientRow]] = relationship(
@@ -85,5 +101,66 @@ class RecipientRow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     recipient: Mapped[str] = mapped_column(String(128), unique=True)
     key_id: Mapped[str] = mapped_column(String(16), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default=RecipientKind.REVIEWER.value)
     added_on: Mapped[dt.date] = mapped_column(Date)
     removed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class LabelRow(Base):
+    """A label a reviewer put on a report; the organisation chooses to keep labels in clear."""
+
+    __tablename__ = "report_labels"
+
+    report_id: Mapped[str] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(48), primary_key=True)
+
+
+class NoteRow(Base):
+    """A reviewer's note: an age file sealed to all reviewers; only the author name is clear."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class WitnessMessageRow(Base):
+    """A reviewer's question for the witness, sealed so only the receipt code opens it."""
+
+    __tablename__ = "witness_messages"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    # age file with a single scrypt stanza whose passphrase is derived from the receipt code.
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CredentialRow(Base):
+    """A reviewer API credential: only a hash of the random token is kept."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    revoked_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class AuditRow(Base):
+    """One entry of the append-only, hash-chained, signed audit trail."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Canonical JSON of {seq, at, actor, action, report_id, details, prev}; hashed and signed.
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))

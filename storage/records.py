@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from storage.models import ItemRole
+from storage.models import ItemRole, RecipientKind
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class NewItem:
     payload_size: int
     payload_sha256: str
     recipient_key_ids: tuple[str, ...]
+    parent_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ReportSummary:
     priority: str
     assignee: str | None
     item_count: int
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class StoredItem:
     payload_size: int
     payload_sha256: str
     recipient_key_ids: tuple[str, ...]
+    parent_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class RecipientRecord:
     key_id: str
     added_on: dt.date
     removed_on: dt.date | None
+    kind: RecipientKind = RecipientKind.REVIEWER
 
     @property
     def active(self) -> bool:

@@ -10,7 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from storage.models import ItemRecipientRow, ItemRole, ItemRow, RecipientRow, ReportRow
+from storage.models import (
+    ItemRecipientRow,
+    ItemRole,
+    ItemRow,
+    RecipientKind,
+    RecipientRow,
+    ReportRow,
+)
 from storage.records import (
     NewReport,
     RecipientRecord,
@@ -63,6 +70,7 @@ class ReportRepository:
                     header=item.header,
                     payload_size=item.payload_size,
                     payload_sha256=item.payload_sha256,
+                    parent_seq=item.parent_seq,
                     recipients=[ItemRecipientRow(key_id=k) for k in item.recipient_key_ids],
                 )
                 for item in report.items
@@ -127,6 +135,7 @@ class ReportRepository:
                     payload_size=item.payload_size,
                     payload_sha256=item.payload_sha256,
                     recipient_key_ids=tuple(r.key_id for r in item.recipients),
+                    parent_seq=item.parent_seq,
                 )
                 for item in row.items
             ),
@@ -152,8 +161,17 @@ class RecipientRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def add(self, name: str, recipient: str, key_id: str, today: dt.date) -> RecipientRecord:
-        row = RecipientRow(name=name, recipient=recipient, key_id=key_id, added_on=today)
+    async def add(
+        self,
+        name: str,
+        recipient: str,
+        key_id: str,
+        today: dt.date,
+        kind: RecipientKind = RecipientKind.REVIEWER,
+    ) -> RecipientRecord:
+        row = RecipientRow(
+            name=name, recipient=recipient, key_id=key_id, added_on=today, kind=kind.value
+        )
         try:
             async with self._sessions.begin() as session:
                 session.add(row)
@@ -192,4 +210,5 @@ def _recipient(row: RecipientRow) -> RecipientRecord:
         key_id=row.key_id,
         added_on=row.added_on,
         removed_on=row.removed_on,
+        kind=RecipientKind(row.kind),
     )
