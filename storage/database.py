@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from storage.audit import AuditRepository
 from storage.blobs import BlobStore
 from storage.repositories import RecipientRepository, ReportRepository
 
@@ -54,6 +55,7 @@ class Storage:
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.reports = ReportRepository(sessions)
         self.recipients = RecipientRepository(sessions)
+        self.audit = AuditRepository(sessions)
 
     @classmethod
     async def open(cls, database_url: str, blob_dir: Path, *, migrate: bool = True) -> Storage:
