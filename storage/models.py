@@ -56,6 +56,9 @@ class ReportRow(Base):
     # Canonical JSON of item sizes and payload hashes, and its Ed25519 custody signature.
     manifest: Mapped[bytes] = mapped_column(LargeBinary)
     manifest_signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    # An age public key derived from the receipt code: reviewers seal messages for the witness
+    # to it, and only someone holding the code can derive the private half.
+    witness_recipient: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
     items: Mapped[list[ItemRow]] = relationship(
         back_populates="report", order_by="ItemRow.seq", cascade="all, delete-orphan"

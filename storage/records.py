@@ -31,6 +31,7 @@ class NewReport:
     manifest: bytes
     manifest_signature: bytes
     items: tuple[NewItem, ...]
+    witness_recipient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class StoredReport:
     manifest: bytes
     manifest_signature: bytes
     items: tuple[StoredItem, ...] = field(default_factory=tuple)
+    witness_recipient: str | None = None
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class ReportRepository:
             submission_key=report.submission_key,
             manifest=report.manifest,
             manifest_signature=report.manifest_signature,
+            witness_recipient=report.witness_recipient,
             items=[
                 ItemRow(
                     id=item.item_id,
@@ -126,6 +127,7 @@ class ReportRepository:
             summary=_summary(row, len(row.items)),
             manifest=row.manifest,
             manifest_signature=row.manifest_signature,
+            witness_recipient=row.witness_recipient,
             items=tuple(
                 StoredItem(
                     item_id=item.id,

@@ -33,6 +33,8 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("kind", sa.String(16), nullable=False, server_default="reviewer")
         )
+    with op.batch_alter_table("reports") as batch:
+        batch.add_column(sa.Column("witness_recipient", sa.String(128), nullable=True))
     op.create_table(
         "report_labels",
         sa.Column(
@@ -82,6 +84,8 @@ def downgrade() -> None:
     op.drop_table("witness_messages")
     op.drop_table("notes")
     op.drop_table("report_labels")
+    with op.batch_alter_table("reports") as batch:
+        batch.drop_column("witness_recipient")
     with op.batch_alter_table("recipients") as batch:
         batch.drop_column("kind")
     with op.batch_alter_table("items") as batch:
