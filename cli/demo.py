@@ -44,11 +44,16 @@ SCRIPT: list[tuple[str, str]] = [
     ("press", "Yes, continue"),
     ("press", "Arrest or detention"),
     ("text", "Two people were taken from the market by men without uniforms."),
+    ("press", "Skip"),
     ("press", "Yesterday"),
     ("text", "Central market, north entrance"),
+    ("press", "Other people"),
+    ("press", "Done"),
+    ("text", "Four men in dark clothes, a white van without plates."),
     ("document", "scene-notes.txt"),
     ("press", "Done"),
-    ("press", "No, please do not contact me"),
+    ("press", "I prefer not to say"),
+    ("press", "No"),
     ("press", "Send"),
 ]
 

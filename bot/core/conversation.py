@@ -21,6 +21,7 @@ from bot.core.draft import (
     DateAnswer,
     Draft,
     MediaAnswer,
+    MultiChoiceAnswer,
     Phase,
     PlaceAnswer,
     Skipped,
@@ -29,9 +30,12 @@ from bot.core.draft import (
 from bot.core.events import (
     Button,
     Cancel,
+    ChooseLanguage,
+    ClearChat,
     DraftClosed,
     Effect,
     Event,
+    Forget,
     LocationInput,
     MediaInput,
     Press,
@@ -46,6 +50,9 @@ from bot.core.summary import describe_answer, summarise
 
 Translations = Callable[[str], gettext.NullTranslations]
 
+# Two decimal places of a degree: about 1.1 km north-south, less east-west; enough to place an
+# incident in a town or district without pinpointing the witness's doorstep.
+_APPROXIMATE_DECIMALS = 2
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y")
 _TIME = re.compile(r"^(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)$")
 
@@ -59,8 +66,12 @@ class Conversation:
         today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
         new_token: Callable[[], str] = lambda: secrets.token_hex(4),
         max_file_bytes: int = 20 * 1024 * 1024,
+        max_report_bytes: int = 200 * 1024 * 1024,
+        language_names: dict[str, str] | None = None,
     ) -> None:
         self.max_file_bytes = max_file_bytes
+        self.max_report_bytes = max_report_bytes
+        self._language_names = language_names or {q: q for q in questionnaire.languages}
         self.questionnaire = questionnaire
         self._translations = translations
         self._today = today
@@ -70,6 +81,14 @@ class Conversation:
 
     def handle(self, draft: Draft | None, event: Event) -> tuple[Draft | None, list[Effect]]:
         """Apply one event; returns the draft to keep (None: none) and what to do."""
+        if isinstance(event, Forget):
+            language = draft.language if draft else self.questionnaire.default_language
+            _ = self._translations(language).gettext
+            return None, [ClearChat(), DraftClosed(), Reply(_("Deleted."))]
+        if isinstance(event, ChooseLanguage):
+            if draft is None:
+                draft, _effects = self._begin(None)
+            return draft, [self._language_menu(draft)]
         if isinstance(event, Start):
             if draft is not None:
                 _ = self._gettext(draft)
@@ -135,6 +154,13 @@ class Conversation:
         base = (code or "").split("-")[0].lower()
         return base if base in self.questionnaire.languages else self.questionnaire.default_language
 
+    def _language_menu(self, draft: Draft) -> Reply:
+        if draft.phase is not Phase.LANGUAGE_MENU:
+            draft.resume_phase = draft.phase
+        draft.phase = Phase.LANGUAGE_MENU
+        self._new_prompt(draft)
+        return self._prompt(draft)
+
     def _cancel(self, draft: Draft) -> tuple[None, list[Effect]]:
         _ = self._gettext(draft)
         text = _("Cancelled. Nothing was sent and your answers are deleted. "
@@ -180,7 +206,14 @@ class Conversation:
             draft.editing = True
             self._ask(draft, self.questionnaire.question(action.value))
             return draft, [self._prompt(draft)]
+        if action.kind == "language":
+            if action.value in self.questionnaire.languages:
+                draft.language = action.value
+            draft.phase = draft.resume_phase
+            self._new_prompt(draft)
+            return draft, [self._prompt(draft)]
         if action.kind == "back":
+            draft.pending_location = None
             return draft, [self._back(draft)]
         question = self._current(draft)
         if question is None:
@@ -196,6 +229,24 @@ class Conversation:
             return draft, [self._answered(draft, question, ChoiceAnswer(action.value))]
         if action.kind == "date":
             return draft, [self._answered(draft, question, self._date_button(action.value))]
+        if action.kind == "tick" and question.choice(action.value) is not None:
+            ticked = set(draft.ticked) ^ {action.value}
+            draft.ticked = tuple(c.id for c in question.choices if c.id in ticked)
+            return draft, [self._prompt(draft)]
+        if action.kind == "ticked":
+            if not draft.ticked:
+                return draft, [Reply(_("Please tick at least one answer, then press Done.")),
+                               self._prompt(draft)]
+            return draft, [self._answered(draft, question, MultiChoiceAnswer(draft.ticked))]
+        if action.kind == "location" and draft.pending_location is not None:
+            latitude, longitude = draft.pending_location
+            draft.pending_location = None
+            approximate = action.value == "approximate"
+            if approximate:
+                latitude = round(latitude, _APPROXIMATE_DECIMALS)
+                longitude = round(longitude, _APPROXIMATE_DECIMALS)
+            answer = PlaceAnswer(latitude=latitude, longitude=longitude, approximate=approximate)
+            return draft, [self._answered(draft, question, answer)]
         if action.kind == "done":
             answer = draft.answers.get(question.id)
             if isinstance(answer, MediaAnswer) and answer.files:
@@ -248,8 +299,9 @@ class Conversation:
                                 "characters).").format(limit=question.max_length))]
             return [self._answered(draft, question, PlaceAnswer(text=text))]
         if kind is QuestionType.PLACE and isinstance(event, LocationInput):
-            answer = PlaceAnswer(latitude=event.latitude, longitude=event.longitude)
-            return [self._answered(draft, question, answer)]
+            draft.pending_location = (event.latitude, event.longitude)
+            self._new_prompt(draft)
+            return [self._prompt(draft)]
         if kind is QuestionType.MEDIA and isinstance(event, MediaInput):
             return self._add_media(draft, question, event)
         return [Reply(self._expectation(draft, question)), self._prompt(draft)]
@@ -258,30 +310,39 @@ class Conversation:
         _ = self._gettext(draft)
         current = draft.answers.get(question.id)
         files = current.files if isinstance(current, MediaAnswer) else ()
-        if event.media.size is not None and event.media.size > self.max_file_bytes:
-            return [Reply(_("That file is {size} MB; the bot can receive files up to {limit} MB. "
-                            "Please send a shorter or smaller version, or describe the file in "
-                            "words. Everything else you sent is kept.").format(
-                                size=-(-event.media.size // 2**20),
-                                limit=self.max_file_bytes // 2**20)),
-                    self._prompt(draft)]
-        if len(files) >= question.max_files:
-            return [Reply(_("That is more files than one report can take ({limit}). Press Done "
-                            "to continue.").format(limit=question.max_files)),
-                    self._prompt(draft)]
-        draft.answers[question.id] = MediaAnswer(files=(*files, event.media))
+        refusals: list[str] = []
+        for media in event.files:
+            if media.size is not None and media.size > self.max_file_bytes:
+                refusals.append(_(
+                    "A file is {size} MB; the bot can receive files up to {limit} MB. Please "
+                    "send a shorter or smaller version, or describe it in words. Everything "
+                    "else you sent is kept."
+                ).format(size=-(-media.size // 2**20), limit=self.max_file_bytes // 2**20))
+            elif len(files) >= question.max_files:
+                refusals.append(_("That is more files than one report can take ({limit}). "
+                                  "Press Done to continue.").format(limit=question.max_files))
+            elif sum(f.size or 0 for f in files) + (media.size or 0) > self.max_report_bytes:
+                refusals.append(_("These files together are larger than one report can take "
+                                  "({limit} MB). Press Done to continue.").format(
+                                      limit=self.max_report_bytes // 2**20))
+            else:
+                files = (*files, media)
+        if files:
+            draft.answers[question.id] = MediaAnswer(files=files)
         # Same buttons as the question, without repeating its long text for every file.
         buttons = self._prompt(draft).buttons
-        text = _("Received {count} file(s). Send more, or press Done.").format(
-            count=len(files) + 1
-        )
-        return [Reply(text, buttons)]
+        lines = list(dict.fromkeys(refusals))
+        if len(refusals) < len(event.files):
+            lines.append(_("Received {count} file(s). Send more, or press Done.").format(
+                count=len(files)))
+        return [Reply("\n\n".join(lines), buttons)]
 
     def _expectation(self, draft: Draft, question: Question) -> str:
         _ = self._gettext(draft)
         return {
             QuestionType.CONSENT: _("Please answer with one of the buttons below."),
             QuestionType.CHOICE: _("Please choose one of the buttons below."),
+            QuestionType.MULTI: _("Please tick the answers with the buttons below, then Done."),
             QuestionType.TEXT: _("This question needs a typed answer."),
             QuestionType.DATE: _("Please type a date, or use a button."),
             QuestionType.PLACE: _("Please type a place, or share a location."),
@@ -361,6 +422,9 @@ class Conversation:
     def _ask(self, draft: Draft, question: Question) -> None:
         draft.phase = Phase.ASKING
         draft.current = question.id
+        draft.pending_location = None
+        existing = draft.answers.get(question.id)
+        draft.ticked = existing.choice_ids if isinstance(existing, MultiChoiceAnswer) else ()
         self._new_prompt(draft)
 
     def _to_summary(self, draft: Draft) -> Reply:
@@ -391,6 +455,11 @@ class Conversation:
             rows = [[(_("Send"), Action("send"))],
                     [(_("Edit an answer"), Action("edit_menu"))],
                     [(_("Back"), Action("back")), (_("Cancel"), Action("cancel"))]]
+        elif draft.phase is Phase.LANGUAGE_MENU:
+            text = _("Choose a language:")
+            rows = [[(name, Action("language", code))]
+                    for code, name in self._language_names.items()
+                    if code in self.questionnaire.languages]
         elif draft.phase is Phase.EDIT_MENU:
             text = _("Which answer do you want to change?")
             rows = [[(q.label.get(draft.language), Action("edit", q.id))]
@@ -418,9 +487,19 @@ class Conversation:
         language = draft.language
         text = question.text.get(language)
         rows: list[list[tuple[str, Action]]] = []
+        if draft.pending_location is not None:
+            text = _("Send this location exactly, or only approximately (rounded to about 1 km)?")
+            rows.append([(_("Approximate (about 1 km)"), Action("location", "approximate"))])
+            rows.append([(_("Exact"), Action("location", "exact"))])
+            rows.append([(_("Back"), Action("back")), (_("Cancel"), Action("cancel"))])
+            return text, rows
         if question.type is QuestionType.CONSENT:
             rows.append([(_("Yes, continue"), Action("consent", "yes")),
                          (_("No, stop"), Action("consent", "no"))])
+        elif question.type is QuestionType.MULTI:
+            rows.extend([(("✓ " if c.id in draft.ticked else "") + c.text.get(language),
+                          Action("tick", c.id))] for c in question.choices)
+            rows.append([(_("Done"), Action("ticked"))])
         elif question.type is QuestionType.CHOICE:
             rows.extend([(c.text.get(language), Action("choice", c.id))]
                         for c in question.choices)

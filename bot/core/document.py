@@ -16,6 +16,7 @@ from bot.core.draft import (
     ChoiceAnswer,
     DateAnswer,
     MediaAnswer,
+    MultiChoiceAnswer,
     PlaceAnswer,
     Skipped,
     TextAnswer,
@@ -82,6 +83,11 @@ def _answer(question: Question, answer: Answer, language: str) -> dict[str, Any]
         choice = question.choice(answer.choice_id)
         entry["choice"] = answer.choice_id
         entry["text"] = choice.text.get(language) if choice else answer.choice_id
+    elif isinstance(answer, MultiChoiceAnswer):
+        entry["choices"] = list(answer.choice_ids)
+        entry["text"] = ", ".join(
+            c.text.get(language) for c in map(question.choice, answer.choice_ids) if c
+        )
     elif isinstance(answer, TextAnswer):
         entry["text"] = answer.text
     elif isinstance(answer, DateAnswer):
@@ -92,6 +98,7 @@ def _answer(question: Question, answer: Answer, language: str) -> dict[str, Any]
         entry["text"] = answer.text
         entry["latitude"] = answer.latitude
         entry["longitude"] = answer.longitude
+        entry["approximate"] = answer.approximate
     elif isinstance(answer, MediaAnswer):
         entry["files"] = len(answer.files)
     return entry

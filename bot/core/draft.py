@@ -11,6 +11,7 @@ class Phase(enum.StrEnum):
     ASKING = "asking"
     SUMMARY = "summary"
     EDIT_MENU = "edit_menu"
+    LANGUAGE_MENU = "language_menu"
     SUBMITTING = "submitting"
 
 
@@ -32,6 +33,11 @@ class ChoiceAnswer:
 
 
 @dataclass(frozen=True)
+class MultiChoiceAnswer:
+    choice_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TextAnswer:
     text: str
 
@@ -47,6 +53,8 @@ class PlaceAnswer:
     text: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    # True when the witness chose to send the place rounded to about a kilometre.
+    approximate: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,9 @@ class Skipped:
     pass
 
 
-Answer = ChoiceAnswer | TextAnswer | DateAnswer | PlaceAnswer | MediaAnswer | Skipped
+Answer = (
+    ChoiceAnswer | MultiChoiceAnswer | TextAnswer | DateAnswer | PlaceAnswer | MediaAnswer | Skipped
+)
 
 
 @dataclass
@@ -77,6 +87,12 @@ class Draft:
     prompt_nonce: str = ""
     prompt_actions: tuple[Action, ...] = ()
     media_notice_shown: bool = False
+    # A shared location waiting for the witness to choose exact or approximate.
+    pending_location: tuple[float, float] | None = None
+    # Choices ticked so far at a multiple-choice question.
+    ticked: tuple[str, ...] = ()
+    # Where to return after the language menu.
+    resume_phase: Phase = Phase.ASKING
 
 
 @dataclass(frozen=True)

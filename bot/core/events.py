@@ -29,7 +29,19 @@ class Press:
 
 @dataclass(frozen=True)
 class MediaInput:
-    media: MediaRef
+    """One file, or several sent together as an album (Telegram delivers those one by one)."""
+
+    files: tuple[MediaRef, ...]
+
+
+@dataclass(frozen=True)
+class ChooseLanguage:
+    """The witness asked to change the language (/language)."""
+
+
+@dataclass(frozen=True)
+class Forget:
+    """The witness asked to delete the draft and the conversation from the chat (/forget)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,10 @@ class Unsupported:
     """A message of a type no question accepts (sticker, poll, contact...)."""
 
 
-Event = Start | Cancel | TextInput | Press | MediaInput | LocationInput | Unsupported
+Event = (
+    Start | Cancel | TextInput | Press | MediaInput | LocationInput | Unsupported | ChooseLanguage
+    | Forget
+)
 
 
 @dataclass(frozen=True)
@@ -68,4 +83,9 @@ class DraftClosed:
     """Forget the draft: the witness cancelled or declined."""
 
 
-Effect = Reply | SubmitRequested | DraftClosed
+@dataclass(frozen=True)
+class ClearChat:
+    """Delete the conversation's messages from the chat (both sides), as far as Telegram allows."""
+
+
+Effect = Reply | SubmitRequested | DraftClosed | ClearChat

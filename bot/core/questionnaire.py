@@ -21,6 +21,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 class QuestionType(enum.StrEnum):
     CONSENT = "consent"
     CHOICE = "choice"
+    MULTI = "multi"
     TEXT = "text"
     DATE = "date"
     PLACE = "place"
@@ -190,7 +191,7 @@ class _Parser:
                 self.problem(where, f"question {question_id!r}: each choice needs an id")
             elif choice_text is not None:
                 choices.append(Choice(id=choice_id, text=choice_text))
-        if kind is QuestionType.CHOICE and len(choices) < 2:
+        if kind in (QuestionType.CHOICE, QuestionType.MULTI) and len(choices) < 2:
             self.problem(where, f"question {question_id!r}: a choice question needs 2+ choices")
         show_if = None
         if "show_if" in entry:

@@ -12,6 +12,7 @@ from bot.core.draft import (
     DateAnswer,
     Draft,
     MediaAnswer,
+    MultiChoiceAnswer,
     PlaceAnswer,
     Skipped,
     TextAnswer,
@@ -34,6 +35,9 @@ def describe_answer(
             return _("yes")
         choice = question.choice(answer.choice_id)
         return choice.text.get(language) if choice else answer.choice_id
+    if isinstance(answer, MultiChoiceAnswer):
+        chosen = [question.choice(c) for c in answer.choice_ids]
+        return ", ".join(c.text.get(language) for c in chosen if c is not None)
     if isinstance(answer, TextAnswer):
         text = answer.text
         return text if len(text) <= _PREVIEW else text[:_PREVIEW] + "…"
@@ -45,7 +49,11 @@ def describe_answer(
     if isinstance(answer, PlaceAnswer):
         if answer.text is not None:
             return answer.text
-        return _("shared location ({latitude:.5f}, {longitude:.5f})").format(
+        if answer.approximate:
+            return _("approximate location ({latitude:.2f}, {longitude:.2f})").format(
+                latitude=answer.latitude, longitude=answer.longitude
+            )
+        return _("exact location ({latitude:.5f}, {longitude:.5f})").format(
             latitude=answer.latitude, longitude=answer.longitude
         )
     kinds = Counter(f.kind for f in answer.files)

@@ -167,7 +167,7 @@ class TelegramAdapter:
             return TextInput(message.text)
         media = _media(message)
         if media is not None:
-            return MediaInput(media)
+            return MediaInput((media,))
         if message.location is not None:
             return LocationInput(message.location.latitude, message.location.longitude)
         return Unsupported()

@@ -107,3 +107,28 @@ async def replies(user: FakeUser, count: int = 1, timeout: float = 10.0) -> list
 async def press(user: FakeUser, label: str, count: int = 1) -> list[str]:
     await user.press(button(user, label))
     return await replies(user, count)
+
+
+async def to_evidence(user: FakeUser, *, what: str = "It happened", place: str = "A street") -> None:
+    """From /start to the evidence question, answering the shortest way."""
+    await user.send_command("start")
+    await replies(user)
+    await press(user, "Yes, continue")
+    await press(user, "Something else")
+    await user.send_text(what)
+    await replies(user)
+    await press(user, "Today")
+    await user.send_text(place)
+    await replies(user)
+    await press(user, "Me")
+    await press(user, "Done")
+    await press(user, "Skip")
+
+
+async def finish_and_send(user: FakeUser, *, evidence_sent: bool) -> list[str]:
+    """From the evidence question to the receipt; returns the texts after Send."""
+    await press(user, "Done" if evidence_sent else "Skip")
+    await press(user, "Skip")
+    await press(user, "Skip")
+    await user.press(button(user, "Send"))
+    return await replies(user, 2)

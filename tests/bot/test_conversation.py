@@ -11,10 +11,13 @@ import pytest
 
 from bot.core import (
     Cancel,
+    ChooseLanguage,
+    ClearChat,
     Conversation,
     Draft,
     DraftClosed,
     Effect,
+    Forget,
     LocationInput,
     MediaInput,
     MediaRef,
@@ -27,7 +30,15 @@ from bot.core import (
     Unsupported,
     load_questionnaire,
 )
-from bot.core.draft import ChoiceAnswer, DateAnswer, MediaAnswer, PlaceAnswer, Skipped, TextAnswer
+from bot.core.draft import (
+    ChoiceAnswer,
+    DateAnswer,
+    MediaAnswer,
+    MultiChoiceAnswer,
+    PlaceAnswer,
+    Skipped,
+    TextAnswer,
+)
 from bot.core.questionnaire import QuestionnaireError
 
 TODAY = dt.date(2026, 11, 24)
@@ -86,12 +97,26 @@ def _to_summary(chat: Chat) -> None:
     chat.press("Yes, continue")
     chat.press("Arrest or detention")
     chat.send(TextInput("Three people were taken"))
+    chat.send(TextInput("To the station on the hill"))
     chat.send(TextInput("31.05.2024 14:30"))
     chat.send(TextInput("Central square"))
-    chat.send(MediaInput(MediaRef("photo", "file-1", 1000)))
-    chat.send(MediaInput(MediaRef("document", "file-2", 2000, "scan.pdf", "application/pdf")))
+    chat.press("People I know")
+    chat.press("Children")
     chat.press("Done")
-    chat.press("Yes, through this chat")
+    chat.press("Skip")
+    chat.send(MediaInput((MediaRef("photo", "file-1", 1000),)))
+    chat.send(MediaInput((MediaRef("document", "file-2", 2000, "scan.pdf", "application/pdf"),)))
+    chat.press("Done")
+    chat.press("Yes")
+    chat.press("Yes")
+
+
+def _to_place(chat: Chat) -> None:
+    chat.send(Start("en"))
+    chat.press("Yes, continue")
+    chat.press("Something else")
+    chat.send(TextInput("It happened"))
+    chat.press("I don't know")
 
 
 def test_whole_conversation_reaches_submit(chat: Chat) -> None:
@@ -101,6 +126,7 @@ def test_whole_conversation_reaches_submit(chat: Chat) -> None:
     assert "Three people were taken" in chat.text
     assert "2024-05-31 14:30" in chat.text
     assert "1 document(s), 1 photo(s)" in chat.text
+    assert "Who was affected: People I know, Children" in chat.text
     assert "Files attached: 2" in chat.text
     effects = chat.press("Send")
     assert any(isinstance(e, SubmitRequested) for e in effects)
@@ -108,6 +134,8 @@ def test_whole_conversation_reaches_submit(chat: Chat) -> None:
     assert answers["category"] == ChoiceAnswer("detention")
     assert answers["when"] == DateAnswer(dt.date(2024, 5, 31), dt.time(14, 30))
     assert answers["where"] == PlaceAnswer(text="Central square")
+    assert answers["taken_to"] == TextAnswer("To the station on the hill")
+    assert answers["affected"] == MultiChoiceAnswer(("known", "children"))
     assert isinstance(answers["evidence"], MediaAnswer) and len(answers["evidence"].files) == 2
 
 
@@ -149,7 +177,7 @@ def test_sticker_and_media_at_text_step(chat: Chat) -> None:
     chat.press("Violence against people")
     chat.send(Unsupported())
     assert "cannot use that kind of message" in chat.text
-    chat.send(MediaInput(MediaRef("photo", "f", 10)))
+    chat.send(MediaInput((MediaRef("photo", "f", 10),)))
     assert "needs a typed answer" in chat.text
     assert chat.draft is not None and chat.draft.answers["category"] == ChoiceAnswer("violence")
 
@@ -179,16 +207,62 @@ def test_dates(chat: Chat) -> None:
     assert chat.draft.answers["when"] == DateAnswer(TODAY - dt.timedelta(days=1))
 
 
-def test_location_answer(chat: Chat) -> None:
-    """A shared location answers a place question."""
-    chat.send(Start("en"))
-    chat.press("Yes, continue")
-    chat.press("Something else")
-    chat.send(TextInput("It happened"))
-    chat.press("I don't know")
-    chat.send(LocationInput(50.45, 30.52))
+def test_location_exact_or_approximate(chat: Chat) -> None:
+    """A shared location asks exact or approximate; approximate is rounded to about 1 km."""
+    _to_place(chat)
+    chat.send(LocationInput(50.450123, 30.523456))
+    assert "approximately" in chat.text
+    chat.press("Approximate (about 1 km)")
     assert chat.draft is not None
-    assert chat.draft.answers["where"] == PlaceAnswer(latitude=50.45, longitude=30.52)
+    assert chat.draft.answers["where"] == PlaceAnswer(
+        latitude=50.45, longitude=30.52, approximate=True
+    )
+    chat.press("Back")
+    chat.send(LocationInput(50.450123, 30.523456))
+    chat.press("Exact")
+    assert chat.draft.answers["where"] == PlaceAnswer(latitude=50.450123, longitude=30.523456)
+
+
+def test_multiple_choice_needs_one_tick(chat: Chat) -> None:
+    """A multiple-choice question toggles ticks and refuses Done with none ticked."""
+    _to_place(chat)
+    chat.send(TextInput("Market"))
+    chat.press("Done")
+    assert "tick at least one" in chat.text
+    chat.press("Me")
+    chat.press("✓ Me")
+    chat.press("Other people")
+    assert "✓ Other people" in [b.label for r in chat.replies[-1].buttons for b in r]
+    chat.press("Done")
+    assert chat.draft is not None
+    assert chat.draft.answers["affected"] == MultiChoiceAnswer(("others",))
+
+
+def test_album_counts_as_one_step(chat: Chat) -> None:
+    """Several files arriving together get one reply, and each over-limit file is named once."""
+    _to_summary(chat)
+    chat.press("Edit an answer")
+    chat.press("Files")
+    chat.send(MediaInput(tuple(MediaRef("photo", f"album-{i}", 100) for i in range(3))))
+    assert len(chat.replies) == 1 and "Received 5 file(s)" in chat.text
+
+
+def test_forget_clears_everything(chat: Chat) -> None:
+    """/forget deletes the draft and asks the adapter to clear the chat."""
+    _to_summary(chat)
+    effects = chat.send(Forget())
+    assert chat.draft is None
+    assert any(isinstance(e, ClearChat) for e in effects)
+
+
+def test_language_menu_keeps_answers(chat: Chat) -> None:
+    """/language shows a menu and returns to the same question with the answers kept."""
+    _to_place(chat)
+    chat.send(ChooseLanguage())
+    assert "Choose a language" in chat.text
+    chat.press("en")
+    assert "Where did it happen" in chat.text
+    assert chat.draft is not None and chat.draft.answers["what"] == TextAnswer("It happened")
 
 
 def test_back_and_skip(chat: Chat) -> None:
@@ -200,11 +274,14 @@ def test_back_and_skip(chat: Chat) -> None:
     assert "What kind of incident" in chat.text and "Current answer: Threats" in chat.text
     with pytest.raises(AssertionError):
         chat.token("Skip")  # the category question is required
-    chat.press("Arrest or detention")
+    chat.press("Violence against people")
     chat.send(TextInput("x"))
     chat.press("Today")
     chat.send(TextInput("y"))
-    chat.press("Skip")  # evidence is optional
+    chat.press("Me")
+    chat.press("Done")
+    chat.press("Skip")  # who did it: optional
+    chat.press("Skip")  # evidence: optional
     assert chat.draft is not None and chat.draft.answers["evidence"] == Skipped()
 
 
@@ -234,7 +311,7 @@ def test_file_over_limit_is_refused_kindly(chat: Chat) -> None:
     _to_summary(chat)
     chat.press("Edit an answer")
     chat.press("Files")
-    chat.send(MediaInput(MediaRef("video", "big", 21 * 1024 * 1024)))
+    chat.send(MediaInput((MediaRef("video", "big", 21 * 1024 * 1024),)))
     assert "21 MB" in chat.text and "20 MB" in chat.text
     assert chat.draft is not None
     evidence = chat.draft.answers["evidence"]

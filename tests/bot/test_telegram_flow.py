@@ -15,7 +15,16 @@ import crypto
 from crypto.custody import custody_public_key
 from review.queue import list_reports, open_report, pull
 from storage.models import Base
-from tests.bot.harness import TOKEN, Harness, button, press, replies, running_harness
+from tests.bot.harness import (
+    TOKEN,
+    Harness,
+    button,
+    finish_and_send,
+    press,
+    replies,
+    running_harness,
+    to_evidence,
+)
 from tests.support import skip_or_fail
 
 
@@ -66,6 +75,10 @@ async def _report_with_canaries(h: Harness, canaries: dict[str, str], user_id: i
     await replies(witness)
     await witness.send_text(f"Near {canaries['place']}")
     await replies(witness)
+    await press(witness, "Other people")
+    await press(witness, "Done")
+    await witness.send_text(f"Men with {canaries['perpetrators']}")
+    await replies(witness)
     await witness.send_document(
         f"file body {canaries['file_body']}".encode(),
         file_name=f"{canaries['file_name']}.pdf",
@@ -76,7 +89,8 @@ async def _report_with_canaries(h: Harness, canaries: dict[str, str], user_id: i
     await witness.send_photo(b"\xff\xd8\xff" + canaries["photo_body"].encode() + b"\xff\xd9")
     await replies(witness)
     await press(witness, "Done")
-    summary = await press(witness, "Yes, through this chat")
+    await press(witness, "Yes")
+    summary = await press(witness, "Yes")
     assert canaries["answer"] in summary[0]
     await witness.press(button(witness, "Send"))
     sending, received = await replies(witness, 2)
@@ -92,7 +106,7 @@ async def test_canaries_never_at_rest_nor_in_logs(database_url: str, tmp_path: P
     WAL, blobs, keys) and every captured log line (at DEBUG, httpx included) is searched.
     """
     names = ["first_name", "last_name", "username", "answer", "place", "file_name",
-             "file_body", "caption", "photo_body"]
+             "file_body", "caption", "photo_body", "perpetrators"]
     canaries = {name: _canary(name.replace("_", "")) for name in names}
     canaries["username"] = canaries["username"].lower()
     user_id = 7_000_000_000 + secrets.randbelow(999_999_999)
@@ -126,7 +140,7 @@ async def test_canaries_never_at_rest_nor_in_logs(database_url: str, tmp_path: P
     # The reviewer sees everything the witness meant to send; Telegram identities are not kept.
     text = report.document
     flat = str(text)
-    for name in ("answer", "place", "file_name", "caption"):
+    for name in ("answer", "place", "file_name", "caption", "perpetrators"):
         assert canaries[name] in flat, name
     for name in ("first_name", "last_name", "username"):
         assert canaries[name] not in flat, f"{name} must not be sealed into the report either"
@@ -165,7 +179,7 @@ async def test_unexpected_input_is_answered_kindly(database_url: str, tmp_path: 
         assert "earlier question" in (await replies(witness, 2))[0]
         await witness.press("forged.0", force=True)
         assert "earlier question" in (await replies(witness, 2))[0]
-        await press(witness, "Arrest or detention")
+        await press(witness, "Violence against people")
         await witness.send_text("x" * 4000)
         assert "4000 characters" in (await replies(witness))[0]
         await witness.send_text("short and fine")
@@ -182,19 +196,11 @@ async def test_file_over_download_limit_is_refused_kindly(
     """A 21 MB document is refused with a clear message; the draft keeps everything else."""
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(5550003)
-        await witness.send_command("start")
-        await replies(witness)
-        await press(witness, "Yes, continue")
-        await press(witness, "Something else")
-        await witness.send_text("desc")
-        await replies(witness)
-        await press(witness, "Today")
-        await witness.send_text("place")
-        await replies(witness)
+        await to_evidence(witness)
         await witness.send_big_document(21 * 1024 * 1024, file_name="big.mp4",
                                         mime_type="video/mp4")
-        refusal = (await replies(witness, 2))[0]
-        assert "21 MB" in refusal and "20 MB" in refusal
+        refusal = (await replies(witness))[0]
+        assert "21 MB" in refusal and "20 MB" in refusal and "Everything else" in refusal
         assert not h.standin.calls_to("getFile")
 
 
@@ -202,20 +208,8 @@ async def test_redelivered_submit_creates_one_report(database_url: str, tmp_path
     """The same Send update delivered twice (as after a crash) stores exactly one report."""
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(5550004)
-        await witness.send_command("start")
-        await replies(witness)
-        await press(witness, "Yes, continue")
-        await press(witness, "Something else")
-        await witness.send_text("desc")
-        await replies(witness)
-        await press(witness, "Today")
-        await witness.send_text("place")
-        await replies(witness)
-        await press(witness, "Skip")
-        await press(witness, "Skip")
-        send = button(witness, "Send")
-        await witness.press(send)
-        await replies(witness, 2)
+        await to_evidence(witness)
+        await finish_and_send(witness, evidence_sent=False)
         h.standin.redeliver_last_update(witness.chat_id, keep_update_id=True)
         again = (await replies(witness))[0]
         assert "already received" in again
@@ -228,19 +222,8 @@ async def test_two_witnesses_at_once(database_url: str, tmp_path: Path) -> None:
 
         async def report(user_id: int, words: str) -> str:
             witness = h.user(user_id)
-            await witness.send_command("start")
-            await replies(witness)
-            await press(witness, "Yes, continue")
-            await press(witness, "Threats or intimidation")
-            await witness.send_text(words)
-            await replies(witness)
-            await press(witness, "I don't know")
-            await witness.send_text("somewhere")
-            await replies(witness)
-            await press(witness, "Skip")
-            await press(witness, "Skip")
-            await witness.press(button(witness, "Send"))
-            return (await replies(witness, 2))[1]
+            await to_evidence(witness, what=words)
+            return (await finish_and_send(witness, evidence_sent=False))[1]
 
         first, second = await asyncio.gather(report(6001, "first"), report(6002, "second"))
         assert "receipt code" in first and "receipt code" in second
@@ -248,7 +231,9 @@ async def test_two_witnesses_at_once(database_url: str, tmp_path: Path) -> None:
             await open_report(h.storage, s.report_id, [h.reviewer])
             for s in await list_reports(h.storage)
         ]
-        assert sorted(o.document["answers"][2]["text"] for o in opened) == ["first", "second"]
+        texts = sorted(a["text"] for o in opened for a in o.document["answers"]
+                       if a["question"] == "what")
+        assert texts == ["first", "second"]
 
 
 async def test_pulled_files_open_with_stock_age(database_url: str, tmp_path: Path) -> None:
@@ -257,21 +242,10 @@ async def test_pulled_files_open_with_stock_age(database_url: str, tmp_path: Pat
         skip_or_fail("Debian's age CLI not installed (apt-get install age)")
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(5550005)
-        await witness.send_command("start")
-        await replies(witness)
-        await press(witness, "Yes, continue")
-        await press(witness, "Something else")
-        await witness.send_text("pulled report")
-        await replies(witness)
-        await press(witness, "Today")
-        await witness.send_text("place")
-        await replies(witness)
+        await to_evidence(witness, what="pulled report")
         await witness.send_document(b"evidence bytes", file_name="e.txt", mime_type="text/plain")
         await replies(witness)
-        await press(witness, "Done")
-        await press(witness, "Skip")
-        await witness.press(button(witness, "Send"))
-        await replies(witness, 2)
+        await finish_and_send(witness, evidence_sent=True)
         written, unchanged = await pull(h.storage, tmp_path / "pulled")
         assert (written, unchanged) == (4, 0)
         assert await pull(h.storage, tmp_path / "pulled") == (0, 4)
