@@ -245,8 +245,8 @@ class Conversation:
             if approximate:
                 latitude = round(latitude, _APPROXIMATE_DECIMALS)
                 longitude = round(longitude, _APPROXIMATE_DECIMALS)
-            answer = PlaceAnswer(latitude=latitude, longitude=longitude, approximate=approximate)
-            return draft, [self._answered(draft, question, answer)]
+            place = PlaceAnswer(latitude=latitude, longitude=longitude, approximate=approximate)
+            return draft, [self._answered(draft, question, place)]
         if action.kind == "done":
             answer = draft.answers.get(question.id)
             if isinstance(answer, MediaAnswer) and answer.files:

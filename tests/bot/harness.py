@@ -109,7 +109,9 @@ async def press(user: FakeUser, label: str, count: int = 1) -> list[str]:
     return await replies(user, count)
 
 
-async def to_evidence(user: FakeUser, *, what: str = "It happened", place: str = "A street") -> None:
+async def to_evidence(
+    user: FakeUser, *, what: str = "It happened", place: str = "A street"
+) -> None:
     """From /start to the evidence question, answering the shortest way."""
     await user.send_command("start")
     await replies(user)
