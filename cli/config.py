@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     max_file_mb: int = Field(default=20, ge=1, le=2000)
     log_level: str = "INFO"
     questionnaire: Path | None = None
+    delete_after_submit: bool = True
 
     @field_validator("telegram_api_url")
     @classmethod

@@ -128,6 +128,10 @@ class Conversation:
                 "Sorry, one of your files could not be fetched. Your answers are kept: press "
                 "Send to try again, or Edit to change the files."
             ),
+            "limit": _(
+                "This chat has sent as many reports today as one person can. Your answers are "
+                "kept here for a while: please press Send again tomorrow."
+            ),
         }
         text = messages.get(
             reason,
@@ -136,8 +140,13 @@ class Conversation:
         )
         return [Reply(text), self._prompt(draft)]
 
+    def slow_down(self, language: str) -> Reply:
+        _ = self._translations(self._language(language)).gettext
+        return Reply(_("You are sending messages very quickly. Please wait a minute; "
+                       "nothing you sent before is lost."))
+
     def already_received(self, language: str) -> Reply:
-        _ = self._translations(language).gettext
+        _ = self._translations(self._language(language)).gettext
         return Reply(_("This report was already received. Thank you."))
 
     # -- starting, cancelling ----------------------------------------------------------------

@@ -1,28 +1,35 @@
 """python-telegram-bot adapter: Update -> core Event, core Effects -> Bot API calls.
 
 Nothing here decides what to ask or how to answer; that is the core's job. This module only
-translates, keeps drafts per chat (keyed by a pseudonym), and runs the submission when the core
-asks for it. It never logs message content, names, usernames or ids.
+translates, keeps drafts per chat (keyed by a pseudonym), remembers which messages belong to the
+conversation so they can be deleted, and runs the submission when the core asks for it. It never
+logs message content, names, usernames or ids.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.core import (
     Cancel,
+    ChooseLanguage,
+    ClearChat,
     Conversation,
     Draft,
     DraftClosed,
     Effect,
     Event,
+    Forget,
     LocationInput,
     MediaInput,
     MediaRef,
@@ -34,6 +41,7 @@ from bot.core import (
     Unsupported,
 )
 from bot.drafts import DraftStore
+from bot.ratelimit import FloodControl
 from bot.submission import (
     AlreadySubmitted,
     AttachmentUnavailable,
@@ -45,6 +53,33 @@ from storage import Storage
 
 log = logging.getLogger("intake.bot")
 
+# Telegram lets a bot delete messages in a private chat for 48 hours, at most 100 per call.
+_DELETABLE_SECONDS = 48 * 3600
+_DELETE_BATCH = 100
+_TRAIL_LIMIT = 1000
+
+
+@dataclass
+class _Trail:
+    """The message ids of one chat's conversation, in memory only, for deleting them later."""
+
+    message_ids: list[int] = field(default_factory=list)
+    updated: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Album:
+    files: list[MediaRef] = field(default_factory=list)
+    flush: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True)
+class AdapterOptions:
+    delete_after_submit: bool = True
+    # Telegram sends an album as separate messages a few milliseconds apart; wait this long
+    # after the last one before treating them as one answer.
+    album_wait_seconds: float = 0.8
+
 
 class TelegramAdapter:
     def __init__(
@@ -53,19 +88,32 @@ class TelegramAdapter:
         submitter: ReportSubmitter,
         storage: Storage,
         drafts: DraftStore,
+        *,
+        flood: FloodControl | None = None,
+        options: AdapterOptions = AdapterOptions(),
     ) -> None:
         self._conversation = conversation
         self._submitter = submitter
         self._storage = storage
         self._drafts = drafts
+        self._flood = flood or FloodControl()
+        self._options = options
         # Drafts are keyed by a pseudonym under a key that lives only in this process's memory.
         self._pseudonym_key = secrets.token_bytes(32)
+        self._trails: dict[str, _Trail] = {}
+        self._albums: dict[tuple[str, str], _Album] = {}
 
     def install(self, application: Application) -> None:  # type: ignore[type-arg]
         private = filters.ChatType.PRIVATE
         application.add_handler(CallbackQueryHandler(self.on_update))
         application.add_handler(MessageHandler(private, self.on_update))
         application.add_error_handler(self.on_error)
+
+    def sweep(self) -> None:
+        """Forget message ids that Telegram would no longer let us delete anyway."""
+        cutoff = time.monotonic() - _DELETABLE_SECONDS
+        for key in [k for k, t in self._trails.items() if t.updated < cutoff]:
+            del self._trails[key]
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
@@ -76,10 +124,56 @@ class TelegramAdapter:
             # or old query can no longer be answered, which must not stop us handling it.
             with contextlib.suppress(BadRequest):
                 await update.callback_query.answer()
+        decision = self._flood.message(chat.id)
+        key = pseudonym(self._pseudonym_key, chat.id)
+        message = update.effective_message
+        if update.callback_query is None and message is not None:
+            self._remember(key, message.message_id)
+        if not decision.allowed:
+            if decision.warn:
+                log.info("flood.limited")
+                language = self._language(update)
+                await self._send(context, chat.id, key, [self._conversation.slow_down(language)])
+            return
         event = self._event(update)
         if event is None:
             return
-        key = pseudonym(self._pseudonym_key, chat.id)
+        group = message.media_group_id if message is not None else None
+        if isinstance(event, MediaInput) and group is not None:
+            self._collect_album(context, update, key, group, event)
+            return
+        await self._dispatch(context, update, chat.id, key, event)
+
+    def _collect_album(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        update: Update,
+        key: str,
+        group: str,
+        event: MediaInput,
+    ) -> None:
+        album = self._albums.setdefault((key, group), _Album())
+        album.files.extend(event.files)
+        if album.flush is not None:
+            album.flush.cancel()
+
+        async def flush() -> None:
+            await asyncio.sleep(self._options.album_wait_seconds)
+            finished = self._albums.pop((key, group))
+            chat = update.effective_chat
+            assert chat is not None
+            await self._dispatch(context, update, chat.id, key, MediaInput(tuple(finished.files)))
+
+        album.flush = asyncio.create_task(flush())
+
+    async def _dispatch(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        update: Update,
+        chat_id: int,
+        key: str,
+        event: Event,
+    ) -> None:
         async with self._drafts.lock(key):
             draft = self._drafts.get(key)
             if (
@@ -88,12 +182,12 @@ class TelegramAdapter:
                 and await self._was_submitted(context, update)
             ):
                 reply = self._conversation.already_received(self._language(update))
-                await self._send(context, chat.id, [reply])
+                await self._send(context, chat_id, key, [reply])
                 return
             draft, effects = self._conversation.handle(draft, event)
             if draft is not None:
                 self._drafts.put(key, draft)
-            await self._apply(context, update, chat.id, key, draft, effects)
+            await self._apply(context, update, chat_id, key, draft, effects)
 
     async def _apply(
         self,
@@ -106,17 +200,23 @@ class TelegramAdapter:
     ) -> None:
         for effect in effects:
             if isinstance(effect, Reply):
-                await self._send(context, chat_id, [effect])
+                await self._send(context, chat_id, key, [effect])
             elif isinstance(effect, DraftClosed):
                 self._drafts.drop(key)
                 log.info("draft.closed")
+            elif isinstance(effect, ClearChat):
+                await self._clear_chat(context, chat_id, key)
             elif isinstance(effect, SubmitRequested) and draft is not None:
-                follow_up = await self._submit(context, update, draft)
+                follow_up = await self._submit(context, update, chat_id, draft)
                 await self._apply(context, update, chat_id, key, draft, follow_up)
 
     async def _submit(
-        self, context: ContextTypes.DEFAULT_TYPE, update: Update, draft: Draft
+        self, context: ContextTypes.DEFAULT_TYPE, update: Update, chat_id: int, draft: Draft
     ) -> list[Effect]:
+        if not self._flood.may_submit(chat_id):
+            log.info("report.daily_limit")
+            return self._conversation.submit_failed(draft, "limit")
+
         async def fetch(media: MediaRef) -> bytes:
             telegram_file = await context.bot.get_file(media.handle)
             return bytes(await telegram_file.download_as_bytearray())
@@ -137,7 +237,30 @@ class TelegramAdapter:
         except Exception as error:
             log.exception("report.submit_failed", extra={"error": type(error)})
             return self._conversation.submit_failed(draft, "error")
-        return self._conversation.submitted(draft, receipt.code)
+        self._flood.submitted(chat_id)
+        effects = self._conversation.submitted(draft, receipt.code)
+        if self._options.delete_after_submit:
+            # Clear the conversation first, so only the receipt is left on the phone.
+            return [ClearChat(), *effects]
+        return effects
+
+    async def _clear_chat(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, key: str) -> None:
+        trail = self._trails.pop(key, None)
+        if trail is None:
+            return
+        ids = sorted(set(trail.message_ids))
+        for start in range(0, len(ids), _DELETE_BATCH):
+            # Messages older than 48 hours, or already deleted by the witness, cannot be
+            # deleted; that must not stop the rest.
+            with contextlib.suppress(BadRequest, Forbidden):
+                await context.bot.delete_messages(chat_id, ids[start : start + _DELETE_BATCH])
+        log.info("chat.cleared", extra={"count": len(ids)})
+
+    def _remember(self, key: str, message_id: int) -> None:
+        trail = self._trails.setdefault(key, _Trail())
+        trail.message_ids.append(message_id)
+        del trail.message_ids[:-_TRAIL_LIMIT]
+        trail.updated = time.monotonic()
 
     async def _was_submitted(self, context: ContextTypes.DEFAULT_TYPE, update: Update) -> bool:
         key = self._submitter.submission_key(self._submission_id(context, update))
@@ -160,20 +283,24 @@ class TelegramAdapter:
             return None
         if message.text is not None:
             command = _command(message)
-            if command == "start":
-                return Start(self._language(update))
-            if command == "cancel":
-                return Cancel()
-            return TextInput(message.text)
+            if command is None:
+                return TextInput(message.text)
+            make = _COMMANDS.get(command)
+            return make(self._language(update)) if make else Unsupported()
         media = _media(message)
         if media is not None:
             return MediaInput((media,))
-        if message.location is not None:
-            return LocationInput(message.location.latitude, message.location.longitude)
+        location = message.location or (message.venue.location if message.venue else None)
+        if location is not None:
+            return LocationInput(location.latitude, location.longitude)
         return Unsupported()
 
     async def _send(
-        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, replies: Sequence[Reply]
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        chat_id: int,
+        key: str,
+        replies: Sequence[Reply],
     ) -> None:
         for reply in replies:
             markup = None
@@ -182,13 +309,27 @@ class TelegramAdapter:
                     [InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
                     for row in reply.buttons
                 ])
-            await context.bot.send_message(
-                chat_id, reply.text, reply_markup=markup, protect_content=True
-            )
+            try:
+                sent = await context.bot.send_message(
+                    chat_id, reply.text, reply_markup=markup, protect_content=True
+                )
+            except Forbidden:
+                # The witness blocked the bot or deleted the chat: nothing to deliver to.
+                log.info("chat.unreachable")
+                return
+            self._remember(key, sent.message_id)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # The error's message may quote what the witness sent; log its type only.
         log.error("update.failed", extra={"error": type(context.error)})
+
+
+_COMMANDS: dict[str, Callable[[str], Event]] = {
+    "start": Start,
+    "cancel": lambda _language: Cancel(),
+    "forget": lambda _language: Forget(),
+    "language": lambda _language: ChooseLanguage(),
+}
 
 
 def _command(message: Message) -> str | None:

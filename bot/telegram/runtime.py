@@ -12,9 +12,9 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.core import Conversation, Questionnaire
 from bot.drafts import DraftStore
-from bot.i18n import translations
+from bot.i18n import LANGUAGE_NAMES, translations
 from bot.submission import ReportSubmitter
-from bot.telegram.adapter import TelegramAdapter
+from bot.telegram.adapter import AdapterOptions, TelegramAdapter
 from storage import Storage
 from storage.server_keys import ServerKeys
 
@@ -30,6 +30,7 @@ class BotOptions:
     draft_ttl_seconds: float = 3600.0
     max_file_bytes: int = 20 * 1024 * 1024
     poll_timeout: float = 10.0
+    delete_after_submit: bool = True
 
 
 def build_application(options: BotOptions) -> Application:  # type: ignore[type-arg]
@@ -55,11 +56,18 @@ async def running_bot(
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
     """Start polling; on exit, stop polling, finish in-flight updates and shut down cleanly."""
     conversation = Conversation(
-        questionnaire, translations, max_file_bytes=options.max_file_bytes
+        questionnaire,
+        translations,
+        max_file_bytes=options.max_file_bytes,
+        language_names=LANGUAGE_NAMES,
     )
     drafts = DraftStore(options.draft_ttl_seconds)
     adapter = TelegramAdapter(
-        conversation, ReportSubmitter(storage, keys, conversation), storage, drafts
+        conversation,
+        ReportSubmitter(storage, keys, conversation),
+        storage,
+        drafts,
+        options=AdapterOptions(delete_after_submit=options.delete_after_submit),
     )
     application = build_application(options)
     adapter.install(application)
@@ -69,7 +77,7 @@ async def running_bot(
         await application.updater.start_polling(
             poll_interval=0.0, timeout=int(options.poll_timeout), drop_pending_updates=False
         )
-        sweeper = asyncio.create_task(_sweep(drafts))
+        sweeper = asyncio.create_task(_sweep(drafts, adapter))
         log.info("bot.started")
         try:
             yield application
@@ -80,9 +88,10 @@ async def running_bot(
             log.info("bot.stopped")
 
 
-async def _sweep(drafts: DraftStore) -> None:
+async def _sweep(drafts: DraftStore, adapter: TelegramAdapter) -> None:
     while True:
         await asyncio.sleep(_SWEEP_SECONDS)
+        adapter.sweep()
         expired = drafts.sweep()
         if expired:
             log.info("draft.expired", extra={"count": expired})
