@@ -10,28 +10,32 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from bot.core import Draft
 
+T = TypeVar("T")
+
 
 @dataclass
-class _Entry:
-    draft: Draft
+class _Entry(Generic[T]):
+    draft: T
     last_active: float
 
 
-class DraftStore:
+class SessionStore(Generic[T]):
     def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl_seconds
+        self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, _Entry[T]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lock(self, key: str) -> asyncio.Lock:
         """One lock per chat, so a witness's messages are handled in order."""
         return self._locks.setdefault(key, asyncio.Lock())
 
-    def get(self, key: str) -> Draft | None:
+    def get(self, key: str) -> T | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -40,7 +44,7 @@ class DraftStore:
             return None
         return entry.draft
 
-    def put(self, key: str, draft: Draft) -> None:
+    def put(self, key: str, draft: T) -> None:
         self._entries[key] = _Entry(draft, self._clock())
 
     def drop(self, key: str) -> None:
@@ -59,3 +63,6 @@ class DraftStore:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+DraftStore = SessionStore[Draft]

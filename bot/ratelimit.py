@@ -38,16 +38,19 @@ class FloodControl:
         burst: int = 30,
         per_second: float = 1.0,
         reports_per_day: int = 10,
+        code_attempts_per_day: int = 10,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._burst = burst
         self._rate = per_second
         self._reports_per_day = reports_per_day
+        self._code_attempts_per_day = code_attempts_per_day
         self._clock = clock
         self._day = -1
         self._key = b""
         self._buckets: dict[str, _Bucket] = {}
         self._reports: dict[str, int] = {}
+        self._code_attempts: dict[str, int] = {}
 
     def pseudonym(self, chat_id: int) -> str:
         day = int(self._clock() // _DAY)
@@ -56,6 +59,7 @@ class FloodControl:
             self._day, self._key = day, secrets.token_bytes(32)
             self._buckets.clear()
             self._reports.clear()
+            self._code_attempts.clear()
         return pseudonym(self._key, chat_id)
 
     def message(self, chat_id: int) -> Decision:
@@ -78,3 +82,9 @@ class FloodControl:
     def submitted(self, chat_id: int) -> None:
         key = self.pseudonym(chat_id)
         self._reports[key] = self._reports.get(key, 0) + 1
+
+    def may_try_code(self, chat_id: int) -> bool:
+        """Receipt-code guesses are limited per chat and day, on top of scrypt's cost."""
+        key = self.pseudonym(chat_id)
+        self._code_attempts[key] = self._code_attempts.get(key, 0) + 1
+        return self._code_attempts[key] <= self._code_attempts_per_day

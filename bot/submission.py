@@ -10,32 +10,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import io
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import crypto
 from bot.core import AttachmentFacts, Conversation, Draft, MediaAnswer, MediaRef, report_document
-from crypto.custody import ManifestEntry, canonical_manifest, sign_manifest
-from crypto.receipts import new_receipt_code, receipt_hash, submission_key
+from bot.sealing import ItemSealer, NoRecipientsError, signed_manifest
+from bot.working_copy import stripped_copy
+from crypto.receipts import new_receipt_code, receipt_hash, submission_key, witness_identity
 from storage import DuplicateSubmission, ItemRole, NewItem, NewReport, Storage
 from storage.server_keys import ServerKeys
+
+__all__ = ["AlreadySubmitted", "AttachmentUnavailable", "NoRecipientsError", "ReportSubmitter"]
 
 log = logging.getLogger("intake.submission")
 
 Fetch = Callable[[MediaRef], Awaitable[bytes]]
-
-
-class NoRecipientsError(Exception):
-    """No reviewer recipient is registered, so nothing can be sealed."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "no reviewer recipients are registered: run `intake reviewer add --name NAME "
-            "--recipient age1...` before accepting reports"
-        )
 
 
 class AttachmentUnavailable(Exception):
@@ -52,6 +43,45 @@ class AlreadySubmitted(Exception):
 class Receipt:
     report_id: str
     code: str
+
+
+async def seal_attachments(
+    sealer: ItemSealer,
+    files: list[MediaRef],
+    fetch: Fetch,
+    first_seq: int,
+    written: list[NewItem],
+    parent_seq: int | None = None,
+) -> list[AttachmentFacts]:
+    """Fetch and seal each file, plus a metadata-stripped working copy of each image.
+
+    Sealed items are appended to `written` as they are made, so the caller can discard them
+    all if anything later fails.
+    """
+    facts: list[AttachmentFacts] = []
+    seq = first_seq
+    for media in files:
+        try:
+            data = await fetch(media)
+        except Exception as error:
+            raise AttachmentUnavailable() from error
+        written.append(await sealer.seal(seq, ItemRole.ATTACHMENT, data, parent_seq))
+        facts.append(AttachmentFacts(
+            seq=seq,
+            kind=media.kind,
+            file_name=media.file_name,
+            mime_type=media.mime_type,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            caption=media.caption,
+        ))
+        copy = await asyncio.to_thread(stripped_copy, data)
+        if copy is not None:
+            written.append(await sealer.seal(seq + 1, ItemRole.WORKING_COPY, copy[0], seq))
+            seq += 1
+        seq += 1
+        del data
+    return facts
 
 
 class ReportSubmitter:
@@ -73,35 +103,12 @@ class ReportSubmitter:
 
     async def submit(self, draft: Draft, *, submission_id: str, fetch: Fetch) -> Receipt:
         """Seal, sign and commit `draft`. Raises AlreadySubmitted for a repeated submission."""
-        records = await self._storage.recipients.active()
-        if not records:
-            raise NoRecipientsError()
-        recipients = [crypto.parse_recipient(r.recipient) for r in records]
-        key_ids = tuple(sorted(r.key_id for r in records))
+        sealer = await ItemSealer.for_active_recipients(self._storage)
         now = self._clock()
         report_id = secrets.token_hex(16)
         written: list[NewItem] = []
         try:
-            facts: list[AttachmentFacts] = []
-            for seq, media in enumerate(self._attachments(draft), start=1):
-                try:
-                    data = await fetch(media)
-                except Exception as error:
-                    raise AttachmentUnavailable() from error
-                item = await asyncio.to_thread(
-                    self._seal_item, seq, ItemRole.ATTACHMENT, data, recipients, key_ids
-                )
-                written.append(item)
-                facts.append(AttachmentFacts(
-                    seq=seq,
-                    kind=media.kind,
-                    file_name=media.file_name,
-                    mime_type=media.mime_type,
-                    size=len(data),
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    caption=media.caption,
-                ))
-                del data
+            facts = await seal_attachments(sealer, self._attachments(draft), fetch, 1, written)
             document = report_document(
                 report_id=report_id,
                 questionnaire=self._conversation.questionnaire,
@@ -110,21 +117,33 @@ class ReportSubmitter:
                 attachments=facts,
                 submitted_at=now,
             )
-            answers = await asyncio.to_thread(
-                self._seal_item, 0, ItemRole.ANSWERS, document, recipients, key_ids
-            )
-            written.insert(0, answers)
+            written.insert(0, await sealer.seal(0, ItemRole.ANSWERS, document))
             code = new_receipt_code()
             code_hash = await asyncio.to_thread(receipt_hash, code, self._keys.hash_key)
-            report = self._report(report_id, now.date(), code_hash, submission_id, written)
-            await self._storage.reports.add(report)
+            witness = await asyncio.to_thread(
+                witness_identity, code, report_id, self._keys.hash_key
+            )
+            manifest, signature = signed_manifest(
+                self._keys.custody_key, report_id, now.date().isoformat(), written
+            )
+            await self._storage.reports.add(NewReport(
+                report_id=report_id,
+                received_day=now.date(),
+                receipt_hash=code_hash,
+                submission_key=self.submission_key(submission_id),
+                manifest=manifest,
+                manifest_signature=signature,
+                items=tuple(written),
+                witness_recipient=str(witness.recipient),
+            ))
         except DuplicateSubmission as duplicate:
-            self._discard(written)
+            sealer.discard(written)
             raise AlreadySubmitted(duplicate.report_id) from None
         except BaseException:
-            self._discard(written)
+            sealer.discard(written)
             raise
-        log.info("report.committed", extra={"report_id": report_id, "items": len(written)})
+        # No report id here: a log line pairs it with an exact time, which the store never keeps.
+        log.info("report.committed", extra={"items": len(written)})
         return Receipt(report_id=report_id, code=code)
 
     def _attachments(self, draft: Draft) -> list[MediaRef]:
@@ -134,51 +153,3 @@ class ReportSubmitter:
             if isinstance(answer, MediaAnswer)
             for media in answer.files
         ]
-
-    def _seal_item(
-        self,
-        seq: int,
-        role: ItemRole,
-        data: bytes,
-        recipients: Sequence[crypto.Recipient],
-        key_ids: tuple[str, ...],
-    ) -> NewItem:
-        item_id = secrets.token_hex(16)
-        with self._storage.blobs.create(item_id) as blob:
-            header = crypto.seal(io.BytesIO(data), blob, recipients)
-        return NewItem(
-            item_id=item_id,
-            seq=seq,
-            role=role,
-            header=header,
-            payload_size=blob.size,
-            payload_sha256=blob.sha256_hex,
-            recipient_key_ids=key_ids,
-        )
-
-    def _report(
-        self,
-        report_id: str,
-        day: dt.date,
-        code_hash: bytes,
-        submission_id: str,
-        items: list[NewItem],
-    ) -> NewReport:
-        manifest = canonical_manifest(
-            report_id,
-            day.isoformat(),
-            [ManifestEntry(i.seq, i.role.value, i.payload_size, i.payload_sha256) for i in items],
-        )
-        return NewReport(
-            report_id=report_id,
-            received_day=day,
-            receipt_hash=code_hash,
-            submission_key=self.submission_key(submission_id),
-            manifest=manifest,
-            manifest_signature=sign_manifest(self._keys.custody_key, manifest),
-            items=tuple(items),
-        )
-
-    def _discard(self, items: list[NewItem]) -> None:
-        for item in items:
-            self._storage.blobs.delete(item.item_id)

@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import secrets
 
+from crypto.age import X25519Identity
+
 RECEIPT_GROUPS = 5
 _GROUP = 4
 # scrypt cost: about 30 ms and 16 MiB per check on a small server; only /status pays it.
@@ -36,6 +38,25 @@ def normalise_receipt_code(text: str) -> str | None:
 def receipt_hash(code: str, server_key: bytes) -> bytes:
     salt = _subkey(server_key, b"receipt-code")
     return hashlib.scrypt(code.encode("ascii"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=1, dklen=32)
+
+
+def witness_identity(code: str, report_id: str, server_key: bytes) -> X25519Identity:
+    """The age identity only the holder of a report's receipt code can derive (on the server).
+
+    Reviewers seal messages for the witness to its public half (stored with the report); the
+    witness's /status derives the private half from the code they type. Keyed by the server key,
+    so a copy of the database alone cannot confirm a code found on a seized phone; slow
+    (scrypt), so with the key too every guess still costs real work.
+    """
+    seed = hashlib.scrypt(
+        code.encode("ascii"),
+        salt=_subkey(server_key, b"witness-key/" + report_id.encode("ascii")),
+        n=_SCRYPT_N,
+        r=_SCRYPT_R,
+        p=1,
+        dklen=32,
+    )
+    return X25519Identity(seed)
 
 
 def submission_key(server_key: bytes, submission: str) -> bytes:

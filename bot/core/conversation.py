@@ -28,7 +28,6 @@ from bot.core.draft import (
     TextAnswer,
 )
 from bot.core.events import (
-    Button,
     Cancel,
     ChooseLanguage,
     ClearChat,
@@ -45,6 +44,7 @@ from bot.core.events import (
     TextInput,
     Unsupported,
 )
+from bot.core.keyboard import PressProblem, render, resolve
 from bot.core.questionnaire import Question, Questionnaire, QuestionType
 from bot.core.summary import describe_answer, summarise
 
@@ -187,16 +187,14 @@ class Conversation:
 
     def _press(self, draft: Draft, token: str) -> tuple[Draft | None, list[Effect]]:
         _ = self._gettext(draft)
-        nonce, _sep, index_text = token.partition(".")
-        if nonce != draft.prompt_nonce:
+        resolved = resolve(token, draft.prompt_nonce, draft.prompt_actions)
+        if resolved is PressProblem.STALE:
             return draft, [Reply(_("That button belongs to an earlier question. Here is where "
                                    "we are now:")), self._prompt(draft)]
-        # isascii: str.isdigit accepts other scripts' digits, which int() would then parse.
-        valid = index_text.isascii() and index_text.isdigit()
-        if not valid or int(index_text) >= len(draft.prompt_actions):
+        if resolved is PressProblem.INVALID:
             return draft, [Reply(_("That button did not work. Please use the buttons below.")),
                            self._prompt(draft)]
-        return self._act(draft, draft.prompt_actions[int(index_text)])
+        return self._act(draft, resolved)
 
     def _act(self, draft: Draft, action: Action) -> tuple[Draft | None, list[Effect]]:
         _ = self._gettext(draft)
@@ -479,16 +477,8 @@ class Conversation:
             text, rows = self._question_prompt(draft, question, _)
         if lead:
             text = f"{lead}\n\n{text}"
-        draft.prompt_actions = tuple(action for row in rows for _label, action in row)
-        buttons: list[tuple[Button, ...]] = []
-        index = 0
-        for row in rows:
-            buttons.append(tuple(
-                Button(label, f"{draft.prompt_nonce}.{index + offset}")
-                for offset, (label, _action) in enumerate(row)
-            ))
-            index += len(row)
-        return Reply(text, tuple(buttons))
+        buttons, draft.prompt_actions = render(rows, draft.prompt_nonce)
+        return Reply(text, buttons)
 
     def _question_prompt(
         self, draft: Draft, question: Question, _: Callable[[str], str]

@@ -40,11 +40,25 @@ from bot.core import (
     TextInput,
     Unsupported,
 )
-from bot.drafts import DraftStore
+from bot.core.status import (
+    MAX_ATTEMPTS,
+    DeleteIncoming,
+    LookUpCode,
+    SendAdditions,
+    SessionClosed,
+    StatusConversation,
+    StatusEffect,
+    StatusRequested,
+    StatusSession,
+)
+from bot.drafts import DraftStore, SessionStore
+from bot.followup import FollowUpService
+from bot.i18n import SOURCE_LANGUAGE, SUPPORTED_LANGUAGES, choose_language, translations
 from bot.ratelimit import FloodControl
 from bot.submission import (
     AlreadySubmitted,
     AttachmentUnavailable,
+    Fetch,
     NoRecipientsError,
     ReportSubmitter,
 )
@@ -89,9 +103,13 @@ class TelegramAdapter:
         storage: Storage,
         drafts: DraftStore,
         *,
+        followup: FollowUpService,
         flood: FloodControl | None = None,
         options: AdapterOptions = AdapterOptions(),
     ) -> None:
+        self._followup = followup
+        self._status = StatusConversation(translations)
+        self._status_sessions: SessionStore[StatusSession] = SessionStore(drafts.ttl_seconds)
         self._conversation = conversation
         self._submitter = submitter
         self._storage = storage
@@ -172,9 +190,25 @@ class TelegramAdapter:
         update: Update,
         chat_id: int,
         key: str,
-        event: Event,
+        event: Event | StatusRequested,
     ) -> None:
         async with self._drafts.lock(key):
+            if isinstance(event, StatusRequested):
+                language = self._witness_language(update, self._drafts.get(key))
+                started, status_effects = self._status.begin(language, event.code_text)
+                self._status_sessions.put(key, started)
+                await self._apply_status(context, update, chat_id, key, started, status_effects)
+                return
+            session = self._status_sessions.get(key)
+            if session is not None and not isinstance(event, Start | Forget | ChooseLanguage):
+                next_session, status_effects = self._status.handle(session, event)
+                if next_session is None:
+                    self._status_sessions.drop(key)
+                else:
+                    self._status_sessions.put(key, next_session)
+                await self._apply_status(context, update, chat_id, key, session, status_effects)
+                return
+            self._status_sessions.drop(key)
             draft = self._drafts.get(key)
             if (
                 draft is None
@@ -210,6 +244,70 @@ class TelegramAdapter:
                 follow_up = await self._submit(context, update, chat_id, draft)
                 await self._apply(context, update, chat_id, key, draft, follow_up)
 
+    async def _apply_status(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        update: Update,
+        chat_id: int,
+        key: str,
+        session: StatusSession,
+        effects: Sequence[StatusEffect],
+    ) -> None:
+        for effect in effects:
+            more: list[StatusEffect] = []
+            if isinstance(effect, Reply):
+                await self._send(context, chat_id, key, [effect])
+            elif isinstance(effect, SessionClosed):
+                self._status_sessions.drop(key)
+            elif isinstance(effect, DeleteIncoming) and update.effective_message is not None:
+                with contextlib.suppress(BadRequest, Forbidden):
+                    await update.effective_message.delete()
+            elif isinstance(effect, LookUpCode):
+                more = await self._look_up(chat_id, key, session, effect.code)
+            elif isinstance(effect, SendAdditions) and session.report_id is not None:
+                more = await self._send_additions(context, session)
+            await self._apply_status(context, update, chat_id, key, session, more)
+
+    async def _look_up(
+        self, chat_id: int, key: str, session: StatusSession, code: str
+    ) -> list[StatusEffect]:
+        if not self._flood.may_try_code(chat_id):
+            log.info("status.attempts_exhausted")
+            self._status_sessions.drop(key)
+            session.attempts = MAX_ATTEMPTS
+            _next, effects = self._status.not_found(session)
+            return effects
+        found = await self._followup.look_up(code)
+        if found is None:
+            log.info("status.no_match")
+            next_session, effects = self._status.not_found(session)
+            if next_session is None:
+                self._status_sessions.drop(key)
+            return effects
+        log.info("status.shown")
+        return self._status.found(session, found.report_id, found.view)
+
+    async def _send_additions(
+        self, context: ContextTypes.DEFAULT_TYPE, session: StatusSession
+    ) -> list[StatusEffect]:
+        assert session.report_id is not None
+        try:
+            await self._followup.add(
+                session.report_id, session.texts, session.files, self._fetcher(context)
+            )
+        except Exception as error:
+            log.warning("followup.failed", extra={"error": type(error)})
+            return self._status.send_failed(session)
+        return self._status.sent(session)
+
+    @staticmethod
+    def _fetcher(context: ContextTypes.DEFAULT_TYPE) -> Fetch:
+        async def fetch(media: MediaRef) -> bytes:
+            telegram_file = await context.bot.get_file(media.handle)
+            return bytes(await telegram_file.download_as_bytearray())
+
+        return fetch
+
     async def _submit(
         self, context: ContextTypes.DEFAULT_TYPE, update: Update, chat_id: int, draft: Draft
     ) -> list[Effect]:
@@ -217,13 +315,11 @@ class TelegramAdapter:
             log.info("report.daily_limit")
             return self._conversation.submit_failed(draft, "limit")
 
-        async def fetch(media: MediaRef) -> bytes:
-            telegram_file = await context.bot.get_file(media.handle)
-            return bytes(await telegram_file.download_as_bytearray())
-
         try:
             receipt = await self._submitter.submit(
-                draft, submission_id=self._submission_id(context, update), fetch=fetch
+                draft,
+                submission_id=self._submission_id(context, update),
+                fetch=self._fetcher(context),
             )
         except AlreadySubmitted:
             log.info("report.duplicate_ignored")
@@ -271,11 +367,16 @@ class TelegramAdapter:
         # The same update redelivered maps to the same id, so it can never create a second report.
         return f"{context.bot.id}:{update.update_id}"
 
+    def _witness_language(self, update: Update, draft: Draft | None) -> str:
+        if draft is not None:
+            return draft.language
+        return choose_language(self._language(update), SUPPORTED_LANGUAGES) or SOURCE_LANGUAGE
+
     def _language(self, update: Update) -> str:
         user = update.effective_user
         return (user.language_code if user else None) or ""
 
-    def _event(self, update: Update) -> Event | None:
+    def _event(self, update: Update) -> Event | StatusRequested | None:
         if update.callback_query is not None:
             return Press(update.callback_query.data or "")
         message = update.effective_message
@@ -286,7 +387,8 @@ class TelegramAdapter:
             if command is None:
                 return TextInput(message.text)
             make = _COMMANDS.get(command)
-            return make(self._language(update)) if make else Unsupported()
+            arguments = message.text.split(maxsplit=1)[1] if " " in message.text.strip() else ""
+            return make(self._language(update), arguments) if make else Unsupported()
         media = _media(message)
         if media is not None:
             return MediaInput((media,))
@@ -324,11 +426,12 @@ class TelegramAdapter:
         log.error("update.failed", extra={"error": type(context.error)})
 
 
-_COMMANDS: dict[str, Callable[[str], Event]] = {
-    "start": Start,
-    "cancel": lambda _language: Cancel(),
-    "forget": lambda _language: Forget(),
-    "language": lambda _language: ChooseLanguage(),
+_COMMANDS: dict[str, Callable[[str, str], Event | StatusRequested]] = {
+    "start": lambda language, _arguments: Start(language),
+    "cancel": lambda _language, _arguments: Cancel(),
+    "forget": lambda _language, _arguments: Forget(),
+    "language": lambda _language, _arguments: ChooseLanguage(),
+    "status": lambda _language, arguments: StatusRequested(arguments),
 }
 
 

@@ -12,6 +12,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.core import Conversation, Questionnaire
 from bot.drafts import DraftStore
+from bot.followup import FollowUpService
 from bot.i18n import LANGUAGE_NAMES, translations
 from bot.submission import ReportSubmitter
 from bot.telegram.adapter import AdapterOptions, TelegramAdapter
@@ -67,6 +68,7 @@ async def running_bot(
         ReportSubmitter(storage, keys, conversation),
         storage,
         drafts,
+        followup=FollowUpService(storage, keys),
         options=AdapterOptions(delete_after_submit=options.delete_after_submit),
     )
     application = build_application(options)

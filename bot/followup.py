@@ -1,0 +1,104 @@
+"""/status on the server side: find a report by its receipt code, open the reviewers' messages
+for the witness, and seal what the witness adds to the same report."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import crypto
+from bot.core.draft import MediaRef
+from bot.core.status import StatusView
+from bot.sealing import ItemSealer, signed_manifest
+from bot.submission import Fetch, seal_attachments
+from crypto.receipts import receipt_hash, witness_identity
+from storage import ItemRole, NewItem, Storage
+from storage.additions import ManifestChanged
+from storage.server_keys import ServerKeys
+
+log = logging.getLogger("intake.followup")
+
+ADDITION_FORMAT = "incident-intake/addition/v1"
+_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Found:
+    report_id: str
+    view: StatusView
+
+
+class FollowUpService:
+    def __init__(
+        self,
+        storage: Storage,
+        keys: ServerKeys,
+        *,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._storage = storage
+        self._keys = keys
+        self._clock = clock
+
+    async def look_up(self, code: str) -> Found | None:
+        code_hash = await asyncio.to_thread(receipt_hash, code, self._keys.hash_key)
+        report_id = await self._storage.reports.find_by_receipt_hash(code_hash)
+        report = await self._storage.reports.get(report_id) if report_id else None
+        if report_id is None or report is None:
+            return None
+        identity = await asyncio.to_thread(witness_identity, code, report_id, self._keys.hash_key)
+        messages = []
+        for record in await self._storage.triage.witness_messages(report_id):
+            plain = io.BytesIO()
+            try:
+                crypto.decrypt(io.BytesIO(record.sealed), plain, [identity])
+            except crypto.DecryptionError:
+                log.warning("followup.message_unreadable")
+                continue
+            messages.append(plain.getvalue().decode("utf-8", errors="replace"))
+        return Found(report_id, StatusView(report.summary.status, tuple(messages)))
+
+    async def add(
+        self, report_id: str, texts: list[str], files: list[MediaRef], fetch: Fetch
+    ) -> None:
+        """Seal the witness's additions as new items of the report and re-sign its manifest."""
+        sealer = await ItemSealer.for_active_recipients(self._storage)
+        for _attempt in range(_RETRIES):
+            report = await self._storage.reports.get(report_id)
+            if report is None:
+                raise LookupError("the report no longer exists")
+            first = max(i.seq for i in report.items) + 1
+            written: list[NewItem] = []
+            try:
+                facts = await seal_attachments(sealer, files, fetch, first + 1, written, first)
+                document = json.dumps({
+                    "format": ADDITION_FORMAT,
+                    "report_id": report_id,
+                    "submitted_at": self._clock().isoformat(timespec="seconds"),
+                    "texts": texts,
+                    "attachments": [f.__dict__ for f in facts],
+                }, ensure_ascii=False, indent=2).encode("utf-8")
+                written.insert(0, await sealer.seal(first, ItemRole.ADDITION, document))
+                manifest, signature = signed_manifest(
+                    self._keys.custody_key,
+                    report_id,
+                    report.summary.received_day.isoformat(),
+                    [*report.items, *written],
+                )
+                await self._storage.additions.append(
+                    report_id, report.manifest, tuple(written), manifest, signature
+                )
+            except ManifestChanged:
+                sealer.discard(written)
+                continue
+            except BaseException:
+                sealer.discard(written)
+                raise
+            log.info("followup.added", extra={"items": len(written)})
+            return
+        raise RuntimeError("the report kept changing while adding to it; try again")

@@ -1,0 +1,47 @@
+"""Metadata-stripped working copies of images, for sharing beyond the reviewers.
+
+The original file is evidence and is sealed exactly as received, camera and location data
+included. Beside it goes a copy made from the pixels alone (Pillow): no EXIF (GPS, camera serial
+numbers, times), no XMP or IPTC, no embedded thumbnails or text chunks. Orientation is applied
+to the pixels first so the copy still displays upright.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+
+from PIL import Image, ImageOps
+
+log = logging.getLogger("intake.working_copy")
+
+_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+def stripped_copy(data: bytes) -> tuple[bytes, str] | None:
+    """A metadata-free copy of an image and its MIME type; None if it is not an image we know."""
+    try:
+        with warnings.catch_warnings():
+            # A decompression bomb warning becomes an error: such a file gets no working copy.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in _FORMATS:
+                    return None
+                image_format = image.format
+                upright = ImageOps.exif_transpose(image)
+                # A new image from the raw pixels carries none of the original's `info`.
+                pixels = Image.frombytes(upright.mode, upright.size, upright.tobytes())
+                palette = upright.getpalette() if upright.mode == "P" else None
+                if palette is not None:
+                    pixels.putpalette(palette)
+                out = io.BytesIO()
+                if image_format == "JPEG":
+                    pixels.convert("RGB").save(out, "JPEG", quality=95)
+                else:
+                    pixels.save(out, image_format)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as error:
+        log.info("working_copy.skipped", extra={"error": type(error)})
+        return None
+    return out.getvalue(), _FORMATS[image_format]
