@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import datetime as dt
+
+from sqlalchemy import LargeBinary, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import ItemRecipientRow, ItemRow, ReportRow
 from storage.records import NewItem
+
+_LIVE_KEY_BYTES = 32
 
 
 class ReportGone(LookupError):
@@ -57,3 +61,23 @@ class AdditionRepository:
                 ))
             report.manifest = manifest
             report.manifest_signature = manifest_signature
+
+    async def forget_submission_keys(self, received_before: dt.date) -> int:
+        """Drop the keyed hashes of old submitting updates.
+
+        They exist only so a redelivered update is recognised, and Telegram keeps undelivered
+        updates for 24 hours. Kept longer, the hashes (with the server key) could link reports
+        to update ids, and update ids are reused after a week without updates.
+        """
+        async with self._sessions.begin() as session:
+            # A forgotten key becomes "forgotten:<report id>": still unique and non-null, but
+            # saying nothing about the update. Live keys are 32-byte HMACs; forgotten ones longer.
+            result = await session.execute(
+                update(ReportRow)
+                .where(func.length(ReportRow.submission_key) == _LIVE_KEY_BYTES)
+                .where(ReportRow.received_day < received_before)
+                .values(submission_key=func.cast(literal("forgotten:") + ReportRow.id,
+                                                 LargeBinary))
+                .execution_options(synchronize_session=False)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)

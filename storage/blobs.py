@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -44,6 +45,10 @@ class BlobWriter:
 
     def commit(self) -> None:
         self._file.flush()
+        # The file's times would record the second a report was sealed, which the database
+        # deliberately does not keep; set them to the start of the day instead.
+        day_start = int(time.time()) // 86_400 * 86_400
+        os.utime(self._file.fileno(), (day_start, day_start))
         os.fsync(self._file.fileno())
         self._file.close()
         os.replace(self._temp_path, self._final_path)
@@ -87,7 +92,9 @@ class BlobStore:
 
     def create(self, name: str) -> BlobWriter:
         path = self._path(name)
-        path.parent.mkdir(exist_ok=True, mode=0o700)
+        if not path.parent.exists():
+            path.parent.mkdir(exist_ok=True, mode=0o700)
+            _fsync_dir(self.root)
         return BlobWriter(path)
 
     def open(self, name: str) -> BinaryIO:

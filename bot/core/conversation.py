@@ -110,8 +110,9 @@ class Conversation:
         _ = self._gettext(draft)
         text = _(
             "Received. Thank you.\n\nYour receipt code is:\n{code}\n\n"
-            "Keep it somewhere safe, or remember it: it is the only way to ask about this "
-            "report later. Nobody else can see it."
+            "Keep it somewhere safe, or remember it: with /status and this code you can see "
+            "the report's status, read questions from the reviewers and add to it. You can "
+            "delete this message once you have noted the code."
         ).format(code=receipt_code)
         return [Reply(text), DraftClosed()]
 
@@ -139,6 +140,11 @@ class Conversation:
               "again."),
         )
         return [Reply(text), self._prompt(draft)]
+
+    def edit_ignored(self, language: str) -> Reply:
+        _ = self._translations(self._language(language)).gettext
+        return Reply(_("Changes to messages you already sent are not picked up. To change an "
+                       "answer, use Back, or Edit an answer on the summary."))
 
     def slow_down(self, language: str) -> Reply:
         _ = self._translations(self._language(language)).gettext
@@ -220,7 +226,9 @@ class Conversation:
             self._new_prompt(draft)
             return draft, [self._prompt(draft)]
         if action.kind == "back":
-            draft.pending_location = None
+            if draft.pending_location is not None:
+                draft.pending_location = None
+                return draft, [self._prompt(draft)]
             return draft, [self._back(draft)]
         question = self._current(draft)
         if question is None:
@@ -382,9 +390,9 @@ class Conversation:
             self._ask(draft, pending)
             return self._prompt(draft)
         following = self._next_visible(draft, self.questionnaire.index(question.id))
+        draft.history.append(question.id)
         if following is None:
             return self._to_summary(draft)
-        draft.history.append(question.id)
         self._ask(draft, following)
         return self._prompt(draft)
 
@@ -407,6 +415,8 @@ class Conversation:
         if condition is None:
             return True
         answer = draft.answers.get(condition.question)
+        if isinstance(answer, MultiChoiceAnswer):
+            return not condition.any_of.isdisjoint(answer.choice_ids)
         return isinstance(answer, ChoiceAnswer) and answer.choice_id in condition.any_of
 
     def _next_visible(self, draft: Draft, after: int) -> Question | None:
@@ -511,7 +521,8 @@ class Conversation:
             if not draft.media_notice_shown:
                 draft.media_notice_shown = True
                 text += "\n\n" + _("Files sent as documents keep their camera and location "
-                                   "details; only the reviewers can read them.")
+                                   "details. They are stored encrypted, for the reviewers; we also "
+                                   "keep a copy without those details for sharing.")
         existing = draft.answers.get(question.id)
         if existing is not None and question.type is not QuestionType.MEDIA:
             text += "\n\n" + _("Current answer: {answer}").format(

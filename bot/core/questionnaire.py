@@ -200,6 +200,20 @@ class _Parser:
                 question=str(raw_condition.get("question", "")),
                 any_of=frozenset(raw_condition.get("any_of", [])),
             )
+        limits: dict[str, int] = {}
+        for limit, fallback, ceiling in (("max_length", 3000, 4000), ("max_files", 10, 50)):
+            value = entry.get(limit, fallback)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= ceiling:
+                self.problem(where, f"question {question_id!r}: {limit} must be a whole number "
+                                    f"from 1 to {ceiling}")
+                value = fallback
+            limits[limit] = value
+        required = entry.get("required", kind is not QuestionType.MEDIA)
+        if not isinstance(required, bool):
+            self.problem(where, f"question {question_id!r}: required must be true or false")
+        elif kind is QuestionType.CONSENT and not required:
+            self.problem(where, f"question {question_id!r}: a consent question cannot be "
+                                "optional; remove `required = false`")
         if text is None or label is None:
             return None
         return Question(
@@ -207,9 +221,9 @@ class _Parser:
             type=kind,
             text=text,
             label=label,
-            required=bool(entry.get("required", kind is not QuestionType.MEDIA)),
+            required=bool(required),
             choices=tuple(choices),
-            max_length=int(entry.get("max_length", 3000)),
-            max_files=int(entry.get("max_files", 10)),
+            max_length=limits["max_length"],
+            max_files=limits["max_files"],
             show_if=show_if,
         )

@@ -124,7 +124,11 @@ class TelegramAdapter:
     def install(self, application: Application) -> None:  # type: ignore[type-arg]
         private = filters.ChatType.PRIVATE
         application.add_handler(CallbackQueryHandler(self.on_update))
-        application.add_handler(MessageHandler(private, self.on_update))
+        application.add_handler(
+            MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, self.on_edit)
+        )
+        application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE,
+                                               self.on_update))
         application.add_error_handler(self.on_error)
 
     def sweep(self) -> None:
@@ -132,6 +136,16 @@ class TelegramAdapter:
         cutoff = time.monotonic() - _DELETABLE_SECONDS
         for key in [k for k, t in self._trails.items() if t.updated < cutoff]:
             del self._trails[key]
+
+    async def on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An edit of an earlier message is not an answer to the current question."""
+        chat = update.effective_chat
+        if chat is None or not self._flood.message(chat.id).allowed:
+            return
+        key = pseudonym(self._pseudonym_key, chat.id)
+        draft = self._drafts.get(key)
+        reply = self._conversation.edit_ignored(self._witness_language(update, draft))
+        await self._send(context, chat.id, key, [reply])
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat

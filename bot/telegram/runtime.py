@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ async def running_bot(
         await application.updater.start_polling(
             poll_interval=0.0, timeout=int(options.poll_timeout), drop_pending_updates=False
         )
-        sweeper = asyncio.create_task(_sweep(drafts, adapter))
+        sweeper = asyncio.create_task(_sweep(drafts, adapter, storage))
         log.info("bot.started")
         try:
             yield application
@@ -90,10 +91,16 @@ async def running_bot(
             log.info("bot.stopped")
 
 
-async def _sweep(drafts: DraftStore, adapter: TelegramAdapter) -> None:
+async def _sweep(drafts: DraftStore, adapter: TelegramAdapter, storage: Storage) -> None:
     while True:
-        await asyncio.sleep(_SWEEP_SECONDS)
         adapter.sweep()
+        # Telegram redelivers an unconfirmed update for at most a day; two days of margin.
+        cutoff = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)
+        try:
+            await storage.additions.forget_submission_keys(cutoff)
+        except Exception as error:  # the next sweep tries again; the bot keeps serving
+            log.warning("maintenance.failed", extra={"error": type(error)})
+        await asyncio.sleep(_SWEEP_SECONDS)
         expired = drafts.sweep()
         if expired:
             log.info("draft.expired", extra={"count": expired})

@@ -387,3 +387,33 @@ def test_broken_questionnaire_names_line_and_fix(tmp_path: Path) -> None:
     path.write_text("[questionnaire\n", encoding="utf-8")
     with pytest.raises(QuestionnaireError, match="line 1"):
         load_questionnaire(path)
+
+
+def test_back_from_summary_and_location_prompt(chat: Chat) -> None:
+    """Back from the summary reopens the last question; Back on the location prompt reopens
+    the place question itself."""
+    _to_summary(chat)
+    chat.press("Back")
+    assert "May the reviewers leave you a question" in chat.text
+    chat.press("Yes")
+    chat.press("Edit an answer")
+    chat.press("Where")
+    chat.send(LocationInput(1.0, 2.0))
+    chat.press("Back")
+    assert "Where did it happen" in chat.text
+
+
+def test_questionnaire_limits_are_checked(tmp_path: Path) -> None:
+    """Non-numeric limits and an optional consent question are refused with line numbers."""
+    path = tmp_path / "q.toml"
+    path.write_text(
+        '[questionnaire]\nid = "t"\n\n[[question]]\nid = "ok"\ntype = "consent"\ntext = "x"\n'
+        'required = false\n\n[[question]]\nid = "long"\ntype = "text"\ntext = "y"\n'
+        'max_length = "lots"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(QuestionnaireError) as caught:
+        load_questionnaire(path)
+    message = str(caught.value)
+    assert "q.toml:5:" in message and "cannot be optional" in message
+    assert "q.toml:11:" in message and "max_length must be a whole number" in message

@@ -107,3 +107,16 @@ async def test_schema_matches_models(storage: Storage) -> None:
         found = await connection.run_sync(columns)
     expected = {name: set(table.columns.keys()) for name, table in Base.metadata.tables.items()}
     assert found == expected
+
+
+async def test_old_submission_keys_are_forgotten(storage: Storage) -> None:
+    """Keys of reports older than the cut-off are replaced; newer ones still deduplicate."""
+    old = _report(submission=b"o" * 32)
+    old = NewReport(**{**old.__dict__, "received_day": DAY - dt.timedelta(days=3)})
+    new = _report(submission=b"n" * 32)
+    await storage.reports.add(old)
+    await storage.reports.add(new)
+    assert await storage.additions.forget_submission_keys(DAY - dt.timedelta(days=2)) == 1
+    assert await storage.reports.find_by_submission_key(b"o" * 32) is None
+    assert await storage.reports.find_by_submission_key(b"n" * 32) == new.report_id
+    assert await storage.additions.forget_submission_keys(DAY - dt.timedelta(days=2)) == 0
