@@ -1,10 +1,12 @@
 """Logging that cannot leak witness data: an allowlist formatter and token redaction.
 
 Our own log calls carry an event name (a constant string) and a few allowlisted fields.
-Third-party libraries (httpx, python-telegram-bot, aiohttp, SQLAlchemy) may put URLs, request
-bodies or SQL parameters in their arguments, so for them only the constant template is kept and
-every argument is replaced. Exceptions keep their type and code location, never their message,
-which can quote input. Finally any configured secret (the bot token) is scrubbed from the line.
+Third-party libraries (httpx, python-telegram-bot, aiohttp, SQLAlchemy, Pillow) put URLs,
+request bodies, SQL parameters or image metadata in their messages, sometimes already formatted,
+so their DEBUG and INFO records are dropped, and of their warnings and errors only the constant
+template is kept, every argument replaced; a message that came preformatted is withheld.
+Exceptions keep their type and code location, never their message, which can quote input.
+Finally any configured secret (the bot token) is scrubbed from the line.
 """
 
 from __future__ import annotations
@@ -19,13 +21,24 @@ OUR_LOGGERS = ("intake",)
 _REDACTED = "[redacted]"
 
 
+def _is_ours(record: logging.LogRecord) -> bool:
+    return record.name.split(".", 1)[0] in OUR_LOGGERS
+
+
+class SafeFilter(logging.Filter):
+    """Drops other libraries' DEBUG and INFO records, which routinely quote content."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _is_ours(record) or record.levelno >= logging.WARNING
+
+
 class SafeFormatter(logging.Formatter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self._secrets = [s for s in secrets if s]
 
     def format(self, record: logging.LogRecord) -> str:
-        ours = record.name.split(".", 1)[0] in OUR_LOGGERS
+        ours = _is_ours(record)
         event = str(record.msg) if ours else _template(record)
         parts = [self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), record.levelname, record.name, event]
         if ours:
@@ -43,7 +56,8 @@ class SafeFormatter(logging.Formatter):
 def _template(record: logging.LogRecord) -> str:
     template = str(record.msg)
     if not record.args:
-        return template
+        # Without arguments we cannot tell a constant from a message formatted beforehand.
+        return "(message withheld)"
     count = len(record.args) if isinstance(record.args, tuple) else 1
     try:
         return template % (("…",) * count)
@@ -73,6 +87,7 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> loggi
     """Install the safe formatter on the root logger; returns the handler (tests reuse it)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(SafeFormatter(secrets))
+    handler.addFilter(SafeFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -11,7 +11,7 @@ from pathlib import Path
 import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, load_questionnaire
 from bot.telegram.runtime import BotOptions, running_bot
-from cli.logging_policy import SafeFormatter
+from cli.logging_policy import SafeFilter, SafeFormatter
 from review.recipients import add_reviewer
 from standin.client import FakeUser
 from standin.server import BotApiStandIn
@@ -27,6 +27,7 @@ class CapturedLogs(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.setFormatter(SafeFormatter(secrets=[TOKEN]))
+        self.addFilter(SafeFilter())
         self.lines: list[str] = []
         self.raw_messages: list[str] = []
 

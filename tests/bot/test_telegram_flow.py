@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
-from sqlalchemy import select
-
 import crypto
-from crypto.custody import custody_public_key
 from review.queue import list_reports, open_report, pull
-from storage.models import Base
 from tests.bot.harness import (
     TOKEN,
-    Harness,
     button,
     finish_and_send,
     press,
@@ -28,137 +21,14 @@ from tests.bot.harness import (
 from tests.support import skip_or_fail
 
 
-def _canary(label: str) -> str:
-    return f"CANARY{label}{secrets.token_hex(6)}"
-
-
-def _files_under(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()]
-
-
-def _needles(canaries: dict[str, str], user_id: int) -> dict[str, bytes]:
-    needles = {name: value.encode() for name, value in canaries.items()}
-    needles["user_id"] = str(user_id).encode()
-    needles["user_id_be64"] = struct.pack(">q", user_id)
-    needles["user_id_le64"] = struct.pack("<q", user_id)
-    needles["token"] = TOKEN.encode()
-    needles["token_secret_part"] = TOKEN.split(":", 1)[1].encode()
-    return needles
-
-
-async def _all_rows(h: Harness) -> bytes:
-    dump = bytearray()
-    async with h.storage.engine.connect() as connection:
-        for table in Base.metadata.sorted_tables:
-            for row in (await connection.execute(select(table))).all():
-                for value in row:
-                    dump += value if isinstance(value, bytes) else str(value).encode()
-                    dump += b"\x00"
-    return bytes(dump)
-
-
-async def _report_with_canaries(h: Harness, canaries: dict[str, str], user_id: int) -> list[str]:
-    witness = h.user(
-        user_id,
-        canaries["first_name"],
-        username=canaries["username"],
-        last_name=canaries["last_name"],
-        language_code="en",
-    )
-    await witness.send_command("start")
-    await replies(witness)
-    await press(witness, "Yes, continue")
-    await press(witness, "Violence against people")
-    await witness.send_text(f"What I saw: {canaries['answer']} — with ünïcödé ✓ and RTL עברית")
-    await replies(witness)
-    await witness.send_text("31.05.2024")
-    await replies(witness)
-    await witness.send_text(f"Near {canaries['place']}")
-    await replies(witness)
-    await press(witness, "Other people")
-    await press(witness, "Done")
-    await witness.send_text(f"Men with {canaries['perpetrators']}")
-    await replies(witness)
-    await witness.send_document(
-        f"file body {canaries['file_body']}".encode(),
-        file_name=f"{canaries['file_name']}.pdf",
-        mime_type="application/pdf",
-        caption=canaries["caption"],
-    )
-    await replies(witness)
-    await witness.send_photo(b"\xff\xd8\xff" + canaries["photo_body"].encode() + b"\xff\xd9")
-    await replies(witness)
-    await press(witness, "Done")
-    await press(witness, "Yes")
-    summary = await press(witness, "Yes")
-    assert canaries["answer"] in summary[0]
-    await witness.press(button(witness, "Send"))
-    sending, received = await replies(witness, 2)
-    assert sending.startswith("Sending")
-    return [sending, received]
-
-
-async def test_canaries_never_at_rest_nor_in_logs(database_url: str, tmp_path: Path) -> None:
-    """Unique strings sent by a witness reach the reviewer and appear nowhere at rest or in logs.
-
-    Canaries go into the answers, the Telegram first name, last name, username, user id, a file
-    name, a caption and file contents. Afterwards every byte under the data directory (database,
-    WAL, blobs, keys) and every captured log line (at DEBUG, httpx included) is searched.
-    """
-    names = ["first_name", "last_name", "username", "answer", "place", "file_name",
-             "file_body", "caption", "photo_body", "perpetrators"]
-    canaries = {name: _canary(name.replace("_", "")) for name in names}
-    canaries["username"] = canaries["username"].lower()
-    user_id = 7_000_000_000 + secrets.randbelow(999_999_999)
-    data_dir = tmp_path / "data"
-    async with running_harness(database_url, data_dir) as h:
-        received = (await _report_with_canaries(h, canaries, user_id))[1]
-        assert "Received" in received and "receipt code" in received
-        lines = list(h.logs.lines)
-        assert lines, "logs were captured"
-        summaries = await list_reports(h.storage)
-        assert len(summaries) == 1 and summaries[0].item_count == 3
-        report = await open_report(
-            h.storage, summaries[0].report_id, [h.reviewer], custody_public_key(h.keys.custody_key)
-        )
-        # While the bot still runs, so SQLite's write-ahead log is there to be searched too.
-        while_running = {p: p.read_bytes() for p in _files_under(data_dir)}
-        # Every row of every table, which is where PostgreSQL keeps them (outside data_dir).
-        while_running[data_dir / "all-rows"] = await _all_rows(h)
-    after_stop = {p: p.read_bytes() for p in _files_under(data_dir)}
-    if database_url.startswith("sqlite"):
-        assert any(p.name.endswith("-wal") for p in while_running)
-    needles = _needles(canaries, user_id)
-    for snapshot in (while_running, after_stop):
-        for path, content in snapshot.items():
-            for name, needle in needles.items():
-                assert needle not in content, f"{name} at rest in {path.relative_to(data_dir)}"
-    for line in lines:
-        for name, needle in needles.items():
-            assert needle.decode("latin-1") not in line, f"{name} found in a log line: {line!r}"
-
-    # The reviewer sees everything the witness meant to send; Telegram identities are not kept.
-    text = report.document
-    flat = str(text)
-    for name in ("answer", "place", "file_name", "caption", "perpetrators"):
-        assert canaries[name] in flat, name
-    for name in ("first_name", "last_name", "username"):
-        assert canaries[name] not in flat, f"{name} must not be sealed into the report either"
-    assert "ünïcödé ✓ and RTL עברית" in flat
-    bodies = b"".join(a.data for a in report.attachments)
-    assert canaries["file_body"].encode() in bodies and canaries["photo_body"].encode() in bodies
-    assert all(a.intact for a in report.attachments)
-    assert report.custody_valid
-
-
 async def test_token_never_logged_even_by_httpx(database_url: str, tmp_path: Path) -> None:
-    """httpx logs request URLs that contain the token; the formatter redacts it at DEBUG level."""
+    """With every logger at DEBUG (httpx logs URLs holding the token), no line has the token."""
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(5550001)
         await witness.send_command("start")
         await replies(witness)
         lines = list(h.logs.lines)
-    assert any("httpx" in line or "HTTP" in line for line in lines) or lines
+    assert any("bot.started" in line for line in lines)
     assert not any(TOKEN in line or TOKEN.split(":")[1] in line for line in lines)
 
 
