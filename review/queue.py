@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ from typing import Any
 import crypto
 from crypto.custody import verify_manifest
 from storage import ItemRole, ReportSummary, Storage, StoredItem, StoredReport
+
+
+_REPORT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class ReportNotFound(Exception):
@@ -105,6 +109,9 @@ async def pull(storage: Storage, out_dir: Path) -> tuple[int, int]:
         report = await storage.reports.get(summary.report_id)
         if report is None:  # shredded between the listing and now
             continue
+        if not _REPORT_ID.match(report.summary.report_id):
+            # Ids come from the database; a tampered one must not steer where we write.
+            raise ValueError("the store holds a malformed report id; refusing to write it")
         folder = out_dir / report.summary.report_id
         folder.mkdir(parents=True, exist_ok=True)
         outputs: dict[str, bytes] = {

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from review.queue import OpenedReport
 
+# C0 and C1 control characters other than newline and tab: a hostile answer, file name or
+# caption must not be able to move the cursor, recolour or rewrite the reviewer's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 def render_report(report: OpenedReport) -> str:
+    return terminal_safe(_render(report))
+
+
+def _render(report: OpenedReport) -> str:
     document = report.document
     lines = [
         f"report {report.summary.report_id}  received {report.summary.received_day}  "

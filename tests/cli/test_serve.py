@@ -1,0 +1,85 @@
+"""`intake serve` as a real process against the Bot API stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import crypto
+from standin.server import BotApiStandIn
+from tests.bot.harness import button, replies
+
+GOOD = "424242:TEST-good-token-for-the-standin-abc"
+WRONG = "424242:TEST-wrong-token-never-accepted-xyz"
+
+
+async def _intake(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli.main", *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_serve_takes_a_report_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The real command polls the stand-in, answers /start, and exits 0 soon after SIGTERM."""
+    identity = crypto.generate_identity()
+    env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_BOT_TOKEN": GOOD}
+    async with BotApiStandIn(GOOD) as standin:
+        env["INTAKE_TELEGRAM_API_URL"] = standin.root_url
+        added = await _intake(env, "reviewer", "add", "--name", "a",
+                              "--recipient", str(identity.recipient))
+        assert await added.wait() == 0
+        process = await _intake(env, "serve")
+        witness = standin.user(9100001, "W")
+        await witness.send_command("start")
+        assert "is it safe" in (await replies(witness, timeout=30))[0]
+        await witness.press(button(witness, "No, stop"))
+        await replies(witness)
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 30)
+        _out, err = await process.communicate()
+    assert code == 0
+    assert GOOD.split(":")[1] not in err.decode()
+
+
+async def test_wrong_token_stops_with_one_line_and_no_token(tmp_path: Path) -> None:
+    """A token the server refuses ends start-up with one line naming the fix, never the token."""
+    identity = crypto.generate_identity()
+    env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_BOT_TOKEN": WRONG}
+    async with BotApiStandIn(GOOD) as standin:
+        env["INTAKE_TELEGRAM_API_URL"] = standin.root_url
+        added = await _intake(env, "reviewer", "add", "--name", "a",
+                              "--recipient", str(identity.recipient))
+        assert await added.wait() == 0
+        process = await _intake(env, "serve")
+        _out, err = await asyncio.wait_for(process.communicate(), 60)
+    text = err.decode()
+    assert process.returncode == 1
+    assert "INTAKE_BOT_TOKEN was refused" in text
+    assert WRONG.split(":")[1] not in text
+
+
+async def test_missing_settings_name_the_fix(tmp_path: Path) -> None:
+    """No token, a bad URL, or no reviewers: each stops with one line naming the fix."""
+    base = {"INTAKE_DATA_DIR": str(tmp_path / "data")}
+    cases = [
+        ({}, "INTAKE_BOT_TOKEN is not set"),
+        ({"INTAKE_BOT_TOKEN": "nonsense"}, "does not look like a bot token"),
+        ({"INTAKE_BOT_TOKEN": GOOD, "INTAKE_TELEGRAM_API_URL": "ftp://x"}, "http(s) URL"),
+        ({"INTAKE_BOT_TOKEN": GOOD}, "intake reviewer add"),
+    ]
+    for extra, expected in cases:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli.main", "serve", env={**env, **base, **extra},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        _out, err = await process.communicate()
+        assert process.returncode != 0, expected
+        assert expected in err.decode(), (expected, err.decode())
+        assert len(err.decode().strip().splitlines()) == 1
