@@ -7,6 +7,8 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator
 
+from telegram.error import InvalidToken
+
 from bot.core import DEFAULT_QUESTIONNAIRE, Questionnaire, QuestionnaireError, load_questionnaire
 from bot.telegram.runtime import BotOptions, running_bot
 from cli.config import ConfigError, Settings
@@ -48,6 +50,8 @@ def bot_options(settings: Settings, token: str) -> BotOptions:
         draft_ttl_seconds=settings.draft_ttl_minutes * 60.0,
         max_file_bytes=settings.max_file_mb * 1024 * 1024,
         delete_after_submit=settings.delete_after_submit,
+        reviewers_chat_id=settings.reviewers_chat_id,
+        notify_interval_seconds=settings.notify_interval_minutes * 60.0,
     )
 
 
@@ -65,5 +69,54 @@ async def serve(settings: Settings, token: str) -> None:
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stop.set)
-        async with running_bot(bot_options(settings, token), storage, keys, questionnaire):
-            await stop.wait()
+        try:
+            async with (
+                running_bot(bot_options(settings, token), storage, keys, questionnaire),
+                api_if_configured(settings, storage),
+            ):
+                await stop.wait()
+        except InvalidToken:
+            # python-telegram-bot's own message quotes the whole token; never let it out.
+            raise ConfigError(
+                "INTAKE_BOT_TOKEN was refused by the Bot API server: copy the token again from "
+                "@BotFather (or check INTAKE_TELEGRAM_API_URL)"
+            ) from None
+
+
+@contextlib.asynccontextmanager
+async def running_reviewer_api(settings: Settings, storage: Storage) -> AsyncIterator[int]:
+    """The reviewer API on INTAKE_API_LISTEN (default 127.0.0.1:8443); yields the bound port."""
+    from review.api import DEFAULT_LISTEN, create_app, parse_listen, running_api
+    from review.audit import AuditTrail
+
+    keys = load_or_create_server_keys(settings.data_dir)
+    # The audit trail is signed with the custody key, like the custody manifests.
+    audit = AuditTrail(storage.audit, keys.custody_key)
+    host, port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
+    try:
+        async with running_api(create_app(storage, audit, keys.custody_key), host, port) as bound:
+            yield bound
+    except OSError as error:
+        raise ConfigError(
+            f"INTAKE_API_LISTEN: cannot listen on {host}:{port} ({error.strerror}): choose a "
+            "free port or another address"
+        ) from None
+
+
+def api_if_configured(
+    settings: Settings, storage: Storage
+) -> contextlib.AbstractAsyncContextManager[object]:
+    """`intake serve` runs the reviewer API beside the bot only when INTAKE_API_LISTEN is set."""
+    if settings.api_listen is None:
+        return contextlib.nullcontext()
+    return running_reviewer_api(settings, storage)
+
+
+async def serve_api(settings: Settings) -> None:
+    """Run the reviewer API alone until SIGTERM or Ctrl-C."""
+    async with open_storage(settings) as storage, running_reviewer_api(settings, storage):
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        await stop.wait()

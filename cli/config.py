@@ -13,10 +13,13 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from review.backend import STATUSES
 from storage import default_sqlite_url
 
 TELEGRAM_API = "https://api.telegram.org"
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+# A century: beyond that "keep for ever" is meant, which is simply leaving the status out.
+MAX_RETENTION_DAYS = 36500
 
 
 class ConfigError(Exception):
@@ -34,6 +37,15 @@ class Settings(BaseSettings):
     max_file_mb: int = Field(default=20, ge=1, le=2000)
     log_level: str = "INFO"
     questionnaire: Path | None = None
+    # Days a report is kept once it has a status, e.g. "closed=90,rejected=30"; statuses not
+    # listed are kept for ever. Empty: `intake retention run` refuses to run.
+    retention_days: str = ""
+    # The reviewer API's HOST:PORT; `intake api serve` defaults to 127.0.0.1:8443, and
+    # `intake serve` runs the API beside the bot only when this is set.
+    api_listen: str | None = None
+    # A Telegram chat for content-free "a new report arrived" notices, at most one per interval.
+    reviewers_chat_id: int | None = None
+    notify_interval_minutes: int = Field(default=10, ge=1, le=24 * 60)
     delete_after_submit: bool = True
 
     @field_validator("telegram_api_url")
@@ -42,6 +54,16 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http(s) URL such as https://api.telegram.org")
         return value.rstrip("/")
+
+    @field_validator("api_listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})", value.strip())
+        if match is None or not 0 < int(match.group(2)) < 65536:
+            raise ValueError("must be HOST:PORT, for example 127.0.0.1:8443")
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod
@@ -64,6 +86,17 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return level
 
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_days(cls, value: str) -> str:
+        parse_retention(value)
+        return value.strip()
+
+    @property
+    def retention_periods(self) -> dict[str, int]:
+        """INTAKE_RETENTION_DAYS as {status: days}; empty when not configured."""
+        return parse_retention(self.retention_days)
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or default_sqlite_url(self.data_dir)
@@ -82,6 +115,27 @@ class Settings(BaseSettings):
                 "letters, digits, - or _): copy it again from @BotFather"
             )
         return token
+
+
+def parse_retention(text: str) -> dict[str, int]:
+    """Parse "closed=90,rejected=30"; ValueError naming the fix for anything else."""
+    usage = (
+        "must be STATUS=DAYS pairs separated by commas, such as closed=90,rejected=30 "
+        f"(statuses: {', '.join(STATUSES)}; 1 to {MAX_RETENTION_DAYS} days; each status once)"
+    )
+    periods: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        status, equals, days = (s.strip() for s in part.partition("="))
+        if (
+            not equals
+            or status not in STATUSES
+            or status in periods
+            or not days.isdigit()
+            or not 1 <= int(days) <= MAX_RETENTION_DAYS
+        ):
+            raise ValueError(f"{usage}; fix {part!r}")
+        periods[status] = int(days)
+    return periods
 
 
 def load_settings(config_file: Path | None = None) -> Settings:

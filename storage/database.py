@@ -11,9 +11,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from storage.additions import AdditionRepository
 from storage.audit import AuditRepository
 from storage.blobs import BlobStore
+from storage.credentials import CredentialRepository
 from storage.repositories import RecipientRepository, ReportRepository
+from storage.triage import TriageRepository
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -56,6 +59,9 @@ class Storage:
         self.reports = ReportRepository(sessions)
         self.recipients = RecipientRepository(sessions)
         self.audit = AuditRepository(sessions)
+        self.additions = AdditionRepository(sessions)
+        self.triage = TriageRepository(sessions)
+        self.credentials = CredentialRepository(sessions)
 
     @classmethod
     async def open(cls, database_url: str, blob_dir: Path, *, migrate: bool = True) -> Storage:

@@ -54,6 +54,7 @@ from bot.core.status import (
 from bot.drafts import DraftStore, SessionStore
 from bot.followup import FollowUpService
 from bot.i18n import SOURCE_LANGUAGE, SUPPORTED_LANGUAGES, choose_language, translations
+from bot.notifications import ReviewerNotifier
 from bot.ratelimit import FloodControl
 from bot.submission import (
     AlreadySubmitted,
@@ -116,6 +117,7 @@ class TelegramAdapter:
         self._drafts = drafts
         self._flood = flood or FloodControl()
         self._options = options
+        self.notifier: ReviewerNotifier | None = None
         # Drafts are keyed by a pseudonym under a key that lives only in this process's memory.
         self._pseudonym_key = secrets.token_bytes(32)
         self._trails: dict[str, _Trail] = {}
@@ -348,6 +350,8 @@ class TelegramAdapter:
             log.exception("report.submit_failed", extra={"error": type(error)})
             return self._conversation.submit_failed(draft, "error")
         self._flood.submitted(chat_id)
+        if self.notifier is not None:  # content-free, rate-limited, in the background
+            self.notifier.report_arrived(context.bot)
         effects = self._conversation.submitted(draft, receipt.code)
         if self._options.delete_after_submit:
             # Clear the conversation first, so only the receipt is left on the phone.

@@ -15,6 +15,7 @@ from bot.core import Conversation, Questionnaire
 from bot.drafts import DraftStore
 from bot.followup import FollowUpService
 from bot.i18n import LANGUAGE_NAMES, translations
+from bot.notifications import ReviewerNotifier
 from bot.submission import ReportSubmitter
 from bot.telegram.adapter import AdapterOptions, TelegramAdapter
 from storage import Storage
@@ -33,6 +34,9 @@ class BotOptions:
     max_file_bytes: int = 20 * 1024 * 1024
     poll_timeout: float = 10.0
     delete_after_submit: bool = True
+    # A reviewers' chat for content-free "new report" notices, at most one per interval.
+    reviewers_chat_id: int | None = None
+    notify_interval_seconds: float = 600.0
 
 
 def build_application(options: BotOptions) -> Application:  # type: ignore[type-arg]
@@ -73,6 +77,10 @@ async def running_bot(
         options=AdapterOptions(delete_after_submit=options.delete_after_submit),
     )
     application = build_application(options)
+    if options.reviewers_chat_id is not None:
+        adapter.notifier = ReviewerNotifier(
+            options.reviewers_chat_id, options.notify_interval_seconds
+        )
     adapter.install(application)
     async with application:
         await application.start()
@@ -86,6 +94,8 @@ async def running_bot(
             yield application
         finally:
             sweeper.cancel()
+            if adapter.notifier is not None:
+                await adapter.notifier.close()
             await application.updater.stop()
             await application.stop()
             log.info("bot.stopped")

@@ -1,0 +1,324 @@
+"""`intake review ...`: the reviewer's tools, on the data directory or against a server.
+
+Without `--server` the commands open the local data directory; with `--server URL` they talk
+to the reviewer API with a bearer token from `--token-file` or INTAKE_REVIEW_TOKEN. Either way
+decryption and sealing happen here, with the reviewer's own identity file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import getpass
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+import crypto
+from cli.app import open_storage
+from cli.config import ConfigError, Settings
+from review.audit import AuditTrail
+from review.backend import PRIORITIES, STATUSES, QueueFilter
+from review.export import export_report
+from review.identities import IdentityFileError, load_identities
+from review.local import LocalBackend, ReviewError
+from review.remote import RemoteBackend
+from review.render import render_report
+from review.tools import (
+    CustodySource,
+    ask_witness,
+    open_report,
+    public_key_from_pem,
+    pull,
+    read_notes,
+    seal_note,
+)
+from storage.server_keys import load_or_create_server_keys
+
+T = TypeVar("T")
+_OPTIONS = "intake.review.options"
+TOKEN_ENV = "INTAKE_REVIEW_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    settings: Settings
+    server: str | None
+    token_file: Path | None
+    actor: str
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except (ConfigError, ReviewError, IdentityFileError) as error:
+        raise click.ClickException(str(error)) from None
+    except crypto.DecryptionError:
+        raise click.ClickException(
+            "this identity cannot open it: it was not sealed to your key, or it was damaged"
+        ) from None
+
+
+def _token(options: ReviewOptions) -> str:
+    if options.token_file is not None:
+        try:
+            token = options.token_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(
+                f"cannot read --token-file {options.token_file}: {error.strerror}"
+            ) from None
+    else:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise ConfigError(
+            f"--server needs a token: pass --token-file FILE or set {TOKEN_ENV} "
+            "(an administrator makes one with `intake credentials add`)"
+        )
+    return token
+
+
+@contextlib.asynccontextmanager
+async def opened_backend(options: ReviewOptions) -> AsyncIterator[CustodySource]:
+    if options.server is not None:
+        async with RemoteBackend(options.server, _token(options)) as remote:
+            yield remote
+        return
+    async with open_storage(options.settings) as storage:
+        keys = load_or_create_server_keys(options.settings.data_dir)
+        audit = AuditTrail(storage.audit, keys.custody_key)
+        yield LocalBackend(storage, audit, options.actor, custody_key=keys.custody_key)
+
+
+def _with_backend(
+    options: ReviewOptions, work: Callable[[CustodySource], Awaitable[T]]
+) -> T:
+    async def run() -> T:
+        async with opened_backend(options) as backend:
+            return await work(backend)
+
+    return _run(run())
+
+
+def _default_actor() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = ""
+    name = re.sub(r"[^A-Za-z0-9 ._-]", "", name)[:64]
+    return name or "local-reviewer"
+
+
+def _identities(path: Path) -> list[crypto.Identity]:
+    try:
+        return load_identities(path, lambda: click.prompt("Passphrase", hide_input=True))
+    except IdentityFileError as error:
+        raise click.ClickException(str(error)) from None
+
+
+_IDENTITY = click.option(
+    "--identity", "-i", required=True, type=click.Path(path_type=Path, exists=True),
+    help="Your age identity file (plain or passphrase-protected).",
+)
+
+
+@click.group("review")
+@click.option("--server", default=None, metavar="URL",
+              help="Use the reviewer API at URL instead of the local data directory.")
+@click.option("--token-file", type=click.Path(path_type=Path), default=None,
+              help=f"File holding your API token (or set {TOKEN_ENV}).")
+@click.option("--as", "actor", envvar="INTAKE_REVIEW_ACTOR", default=None,
+              help="Local mode: your name in the audit trail (default: your login name).")
+@click.pass_context
+def review(
+    context: click.Context, server: str | None, token_file: Path | None, actor: str | None
+) -> None:
+    """Work with the sealed queue (decryption happens here, with your own key)."""
+    # Kept in meta, not obj: subcommands registered by others (the console) expect Settings.
+    context.meta[_OPTIONS] = ReviewOptions(
+        context.obj, server, token_file, actor or _default_actor()
+    )
+
+
+def pass_options(function: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(function)
+    def with_options(*args: Any, **kwargs: Any) -> T:
+        return function(click.get_current_context().meta[_OPTIONS], *args, **kwargs)
+
+    return with_options
+
+
+@review.command("list")
+@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--priority", type=click.Choice(PRIORITIES), default=None)
+@click.option("--assignee", default=None)
+@click.option("--label", default=None)
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Received on this day (YYYY-MM-DD).")
+@click.option("--page", type=click.IntRange(min=1), default=1)
+@click.option("--page-size", type=click.IntRange(1, 500), default=50)
+@pass_options
+def review_list(
+    options: ReviewOptions, status: str | None, priority: str | None, assignee: str | None,
+    label: str | None, day: dt.datetime | None, page: int, page_size: int,
+) -> None:
+    """List reports: id, day, status, priority, assignee, items, labels. No content."""
+    filters = QueueFilter(status, priority, assignee, label, day.date() if day else None)
+    summaries = _with_backend(
+        options, lambda b: b.list_reports(filters, page=page, page_size=page_size)
+    )
+    if not summaries:
+        click.echo("no reports match" if page == 1 else "no more reports")
+    for s in summaries:
+        click.echo(f"{s.report_id}\t{s.received_day}\t{s.status}\t{s.priority}\t"
+                   f"{s.assignee or '-'}\t{s.item_count} items\t{','.join(s.labels)}")
+
+
+@review.command("show")
+@click.argument("report_id")
+@_IDENTITY
+@click.option("--save-attachments", type=click.Path(path_type=Path), default=None,
+              help="Also write the decrypted attachments into this folder.")
+@pass_options
+def review_show(
+    options: ReviewOptions, report_id: str, identity: Path, save_attachments: Path | None
+) -> None:
+    """Decrypt one report on this machine and print it."""
+    identities = _identities(identity)
+
+    async def work(backend: CustodySource) -> None:
+        custody = public_key_from_pem(await backend.custody_public_pem())
+        report = await open_report(backend, report_id, identities, custody)
+        click.echo(render_report(report))
+        if save_attachments is not None:
+            save_attachments.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for attachment in report.attachments:
+                name = f"{attachment.seq:02d}-{attachment.facts.get('kind', 'file')}"
+                (save_attachments / name).write_bytes(attachment.data)
+            click.echo(f"attachments written to {save_attachments}")
+
+    _with_backend(options, work)
+
+
+@review.command("pull")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@pass_options
+def review_pull(options: ReviewOptions, out_dir: Path) -> None:
+    """Copy every report as standard age files: DIR/<id>/NN-role.age (age -d -i KEY opens them)."""
+    written, unchanged = _with_backend(options, lambda b: pull(b, out_dir))
+    click.echo(f"{written} file(s) written, {unchanged} already up to date, in {out_dir}")
+
+
+@review.command("claim")
+@click.argument("report_id")
+@pass_options
+def review_claim(options: ReviewOptions, report_id: str) -> None:
+    """Assign a report to yourself."""
+
+    async def work(backend: CustodySource) -> str:
+        await backend.assign(report_id, backend.actor)
+        return backend.actor
+
+    click.echo(f"{report_id} is assigned to {_with_backend(options, work)}")
+
+
+@review.command("assign")
+@click.argument("report_id")
+@click.argument("name", required=False)
+@click.option("--nobody", is_flag=True, help="Remove the assignee.")
+@pass_options
+def review_assign(options: ReviewOptions, report_id: str, name: str | None, nobody: bool) -> None:
+    """Assign a report to NAME (or to nobody with --nobody)."""
+    if (name is None) == (not nobody):
+        raise click.UsageError("give a NAME or --nobody")
+    _with_backend(options, lambda b: b.assign(report_id, name))
+    click.echo(f"{report_id} is assigned to {name or 'nobody'}")
+
+
+@review.command("status")
+@click.argument("report_id")
+@click.argument("status", type=click.Choice(STATUSES))
+@pass_options
+def review_status(options: ReviewOptions, report_id: str, status: str) -> None:
+    """Set a report's status."""
+    _with_backend(options, lambda b: b.set_status(report_id, status))
+    click.echo(f"{report_id} status {status}")
+
+
+@review.command("priority")
+@click.argument("report_id")
+@click.argument("priority", type=click.Choice(PRIORITIES))
+@pass_options
+def review_priority(options: ReviewOptions, report_id: str, priority: str) -> None:
+    """Set a report's priority."""
+    _with_backend(options, lambda b: b.set_priority(report_id, priority))
+    click.echo(f"{report_id} priority {priority}")
+
+
+@review.command("label")
+@click.argument("report_id")
+@click.argument("action", type=click.Choice(["add", "remove"]))
+@click.argument("label")
+@pass_options
+def review_label(options: ReviewOptions, report_id: str, action: str, label: str) -> None:
+    """Add or remove a label (short, lowercase; kept in clear)."""
+    if action == "add":
+        _with_backend(options, lambda b: b.add_label(report_id, label))
+    else:
+        _with_backend(options, lambda b: b.remove_label(report_id, label))
+    click.echo(f"{report_id} label {label} {'added' if action == 'add' else 'removed'}")
+
+
+@review.command("note")
+@click.argument("report_id")
+@click.argument("text")
+@pass_options
+def review_note(options: ReviewOptions, report_id: str, text: str) -> None:
+    """Seal a note here to every active reviewer (and the recovery key), then upload it."""
+    note = _with_backend(options, lambda b: seal_note(b, report_id, text))
+    click.echo(f"note {note.note_id} sealed and stored")
+
+
+@review.command("notes")
+@click.argument("report_id")
+@_IDENTITY
+@pass_options
+def review_notes(options: ReviewOptions, report_id: str, identity: Path) -> None:
+    """Decrypt a report's notes on this machine and print them."""
+    identities = _identities(identity)
+    opened = _with_backend(options, lambda b: read_notes(b, report_id, identities))
+    if not opened:
+        click.echo("no notes yet")
+    for item in opened:
+        text = item.text if item.text is not None else "(sealed to keys other than yours)"
+        click.echo(f"{item.note.created_on} {item.note.author}: {text}")
+
+
+@review.command("ask")
+@click.argument("report_id")
+@click.argument("text")
+@pass_options
+def review_ask(options: ReviewOptions, report_id: str, text: str) -> None:
+    """Leave a follow-up question that only the witness (with their receipt code) can read."""
+    _with_backend(options, lambda b: ask_witness(b, report_id, text))
+    click.echo("question sealed for the witness and stored")
+
+
+@review.command("export")
+@click.argument("report_id")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@_IDENTITY
+@pass_options
+def review_export(options: ReviewOptions, report_id: str, out_dir: Path, identity: Path) -> None:
+    """Write an evidence bundle (sealed originals, decrypted files, hashes, custody signature)."""
+    identities = _identities(identity)
+    result = _with_backend(options, lambda b: export_report(b, report_id, out_dir, identities))
+    state = "valid" if result.custody_valid else "INVALID: do not rely on this bundle"
+    click.echo(f"{result.files} files written to {out_dir}; custody signature {state}; "
+               "see VERIFY.txt")

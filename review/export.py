@@ -1,0 +1,160 @@
+"""An evidence bundle for lawyers and investigators, checkable with standard tools only.
+
+`intake review export ID --out DIR --identity KEY` writes, for one report:
+
+    sealed/NN-role.age        the original sealed files (standard age files: header + payload)
+    originals/NN-...          the decrypted answers and attachments, as the witness sent them
+    working-copies/NN-...     decrypted metadata-stripped copies, named after their original
+    manifest.json, manifest.sig   the server's custody record and its Ed25519 signature
+    custody.pub.pem           the server's custody public key
+    hashes.json               per item: payload SHA-256 (as in the custody record), plaintext
+                              SHA-256, header length, and where each file is in the bundle
+    SHA256SUMS                every file above, for `sha256sum -c`
+    VERIFY.txt                how to check all of it with sha256sum, openssl and age
+
+Decryption happens here, on the reviewer's machine; the backend only hands out ciphertext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import crypto
+from review.local import ReviewError
+from review.tools import CustodySource, custody_holds, public_key_from_pem
+from storage import ItemRole, StoredItem
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    folder: Path
+    files: int
+    custody_valid: bool
+
+
+def _clean(name: str) -> str:
+    cleaned = _SAFE.sub("_", name).strip("._")[:80]
+    return cleaned or "file"
+
+
+def _plain_name(item: StoredItem, facts: dict[int, dict[str, Any]]) -> str:
+    if item.role is ItemRole.ANSWERS:
+        return f"{item.seq:02d}-answers.json"
+    fact = facts.get(item.seq if item.parent_seq is None else item.parent_seq, {})
+    base = fact.get("file_name") or fact.get("kind") or item.role.value
+    return f"{item.seq:02d}-{_clean(str(base))}"
+
+
+def _folder_for(item: StoredItem) -> str:
+    return "working-copies" if item.role is ItemRole.WORKING_COPY else "originals"
+
+
+async def export_report(
+    backend: CustodySource, report_id: str, out_dir: Path, identities: list[crypto.Identity]
+) -> ExportResult:
+    """Write the bundle into `out_dir` (created; must be empty or absent)."""
+    _check_empty(out_dir)
+    report = await backend.get_report(report_id)
+    pem = await backend.custody_public_pem()
+    payloads = {item.seq: await backend.read_payload(report_id, item.seq) for item in report.items}
+    plain = {s: crypto.open_bytes(i.header, payloads[s], identities)
+             for s, i in ((i.seq, i) for i in report.items)}
+    answers = next(i for i in report.items if i.role is ItemRole.ANSWERS)
+    document = json.loads(plain[answers.seq])
+    facts = {int(a["item"]): a for a in document.get("attachments", [])}
+    payload_hashes = {s: hashlib.sha256(p).hexdigest() for s, p in payloads.items()}
+
+    files: dict[str, bytes] = {
+        "manifest.json": report.manifest,
+        "manifest.sig": report.manifest_signature,
+        "custody.pub.pem": pem,
+    }
+    entries = []
+    for item in report.items:
+        sealed_name = f"sealed/{item.seq:02d}-{item.role.value}.age"
+        plain_name = f"{_folder_for(item)}/{_plain_name(item, facts)}"
+        files[sealed_name] = item.header + payloads[item.seq]
+        files[plain_name] = plain[item.seq]
+        entries.append({
+            "seq": item.seq,
+            "role": item.role.value,
+            "parent_seq": item.parent_seq,
+            "sealed_file": sealed_name,
+            "decrypted_file": plain_name,
+            "header_bytes": len(item.header),
+            "payload_size": len(payloads[item.seq]),
+            "payload_sha256": payload_hashes[item.seq],
+            "plaintext_sha256": hashlib.sha256(plain[item.seq]).hexdigest(),
+            # What the bot recorded inside the sealed answers when the witness sent the file.
+            "witness_side_sha256": facts.get(item.seq, {}).get("sha256"),
+        })
+    valid = custody_holds(report, payload_hashes, public_key_from_pem(pem))
+    files["hashes.json"] = json.dumps(
+        {"report": report_id, "custody_signature_valid": valid, "items": entries},
+        indent=2, sort_keys=True,
+    ).encode("utf-8") + b"\n"
+    sums = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
+    )
+    files["SHA256SUMS"] = sums.encode("ascii")
+    files["VERIFY.txt"] = _verify_text(report_id, entries).encode("utf-8")
+
+    _write_bundle(out_dir, files)
+    return ExportResult(out_dir, len(files), valid)
+
+
+def _check_empty(out_dir: Path) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ReviewError(f"{out_dir} is not empty: export into a new folder")
+
+
+def _write_bundle(out_dir: Path, files: dict[str, bytes]) -> None:
+    # Decrypted evidence: readable by this user only.
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name, data in files.items():
+        target = out_dir / name
+        target.parent.mkdir(exist_ok=True, mode=0o700)
+        target.write_bytes(data)
+        target.chmod(0o600)
+
+
+def _verify_text(report_id: str, entries: list[dict[str, Any]]) -> str:
+    lines = [
+        f"Evidence bundle for report {report_id}",
+        "",
+        "1. Nothing in this folder changed since export:",
+        "     sha256sum -c SHA256SUMS",
+        "",
+        "2. The server signed the custody record (sizes and SHA-256 of each sealed payload) when",
+        "   the report arrived; check the signature with the server's custody public key:",
+        "     openssl pkeyutl -verify -pubin -inkey custody.pub.pem -rawin \\",
+        "       -in manifest.json -sigfile manifest.sig",
+        "   Compare custody.pub.pem with the key the organisation publishes.",
+        "",
+        "3. Each sealed file is the age header followed by the payload named in manifest.json;",
+        "   the payload's SHA-256 must equal its payload_sha256 there:",
+    ]
+    for e in entries:
+        lines.append(
+            f"     tail -c +{e['header_bytes'] + 1} {e['sealed_file']} | sha256sum"
+            f"   # {e['payload_sha256']}"
+        )
+    lines += [
+        "",
+        "4. The sealed files open with the age tool and a reviewer's key, and give the",
+        "   decrypted files byte for byte:",
+        "     age -d -i key.txt sealed/00-answers.age | cmp - originals/00-answers.json",
+        "",
+        "hashes.json lists, per item, the plaintext SHA-256 and, for attachments, the SHA-256",
+        "the bot recorded inside the sealed answers when the witness sent the file. Working",
+        "copies (working-copies/) are metadata-stripped copies; parent_seq names their original.",
+        "",
+    ]
+    return "\n".join(lines)

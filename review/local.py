@@ -1,0 +1,325 @@
+"""ReviewBackend over a local Storage: the data directory itself, or the API server's view of it.
+
+Used by `intake review` on the machine that holds the data, by the web console, and by the
+reviewer API (which is a thin HTTP adapter over this class). Every change is checked here and
+recorded in the audit trail with the actor's name, the action, the report id and details that
+are never content: states, sizes, sequence numbers and key ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import BinaryIO, TypeVar
+
+import crypto
+from crypto.custody import custody_public_pem
+from review.audit import AuditTrail
+from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote
+from storage import RecipientRecord, ReportSummary, Storage, StoredItem, StoredReport
+from storage.repositories import HeaderConflictError, ItemNotFoundError
+from storage.triage import NoteRecord, UnknownReportError, validate_label
+
+# Notes and witness questions are short texts; 256 KiB leaves room for many recipient stanzas.
+MAX_SEALED_TEXT_BYTES = 256 * 1024
+# A header is one line per recipient stanza plus a MAC: a few hundred bytes each.
+MAX_HEADER_BYTES = 64 * 1024
+MAX_PAGE_SIZE = 500
+_REPORT_ID = re.compile(r"^[0-9a-f]{32}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+_KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# The smallest age payload: a 16-byte nonce and one empty chunk's 16-byte tag.
+_MIN_PAYLOAD = 32
+
+T = TypeVar("T")
+
+
+class ReviewError(Exception):
+    """A request the backend refused; the message says what was wrong and how to fix it."""
+
+
+class NotFoundError(ReviewError, LookupError):
+    """No such report or item (it never existed, or retention has shredded it)."""
+
+
+class InvalidRequestError(ReviewError, ValueError):
+    """A value that is not allowed: an unknown status, a malformed label, a damaged age file."""
+
+
+class ConflictError(ReviewError):
+    """The thing changed under the caller (a header re-wrapped by someone else first)."""
+
+
+class AccessDeniedError(ReviewError):
+    """The credentials are missing, wrong, revoked, or lack the role (remote backends only)."""
+
+
+def check_report_id(report_id: str) -> str:
+    if not _REPORT_ID.match(report_id):
+        raise InvalidRequestError("a report id is 32 lowercase hexadecimal characters")
+    return report_id
+
+
+def check_name(name: str, what: str = "name") -> str:
+    if not _NAME.match(name):
+        raise InvalidRequestError(
+            f"a {what} is 1-64 letters, digits, spaces, dots, dashes or underscores"
+        )
+    return name
+
+
+def check_sealed_file(sealed: bytes, what: str, limit: int = MAX_SEALED_TEXT_BYTES) -> None:
+    """Refuse anything that is not a binary age file of reasonable size (cannot decrypt it)."""
+    if len(sealed) > limit:
+        raise InvalidRequestError(f"the {what} is larger than {limit} bytes")
+    try:
+        _header, offset = crypto.split_header(sealed)
+    except crypto.DecryptionError:
+        raise InvalidRequestError(
+            f"the {what} is not a binary age file (age-encryption.org/v1 header)"
+        ) from None
+    if len(sealed) - offset < _MIN_PAYLOAD:
+        raise InvalidRequestError(f"the {what} has an age header but no payload")
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class LocalBackend:
+    """The ReviewBackend protocol over a Storage, recording every change as `actor`."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        audit: AuditTrail,
+        actor: str,
+        *,
+        custody_key: bytes | None = None,
+        today: Callable[[], dt.date] = _today,
+    ) -> None:
+        self.storage = storage
+        self.audit = audit
+        self.actor = actor
+        self._custody_key = custody_key
+        self._today = today
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def list_reports(
+        self, filters: QueueFilter, *, page: int = 1, page_size: int = 50
+    ) -> list[ReportSummary]:
+        if page < 1:
+            raise InvalidRequestError("page numbers start at 1")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidRequestError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if filters.status is not None:
+            _check_choice(filters.status, STATUSES, "status")
+        if filters.priority is not None:
+            _check_choice(filters.priority, PRIORITIES, "priority")
+        if filters.label is not None:
+            _check_label(filters.label)
+        return await self.storage.triage.list_reports(
+            status=filters.status,
+            priority=filters.priority,
+            assignee=filters.assignee,
+            label=filters.label,
+            received_day=filters.received_day,
+            offset=(page - 1) * page_size,
+            limit=page_size,
+        )
+
+    async def get_report(self, report_id: str) -> StoredReport:
+        report = await self.storage.reports.get(check_report_id(report_id))
+        if report is None:
+            raise NotFoundError(f"no report {report_id}")
+        # The summary from the reports repository carries no labels; the queue's does.
+        labels = await self._labels(report_id)
+        summary = report.summary
+        return StoredReport(
+            summary=ReportSummary(
+                summary.report_id, summary.received_day, summary.status, summary.priority,
+                summary.assignee, summary.item_count, labels,
+            ),
+            manifest=report.manifest,
+            manifest_signature=report.manifest_signature,
+            items=report.items,
+            witness_recipient=report.witness_recipient,
+        )
+
+    async def item(self, report_id: str, seq: int) -> StoredItem:
+        report = await self.get_report(report_id)
+        for item in report.items:
+            if item.seq == seq:
+                return item
+        raise NotFoundError(f"report {report_id} has no item {seq}")
+
+    async def open_payload(self, report_id: str, seq: int) -> tuple[StoredItem, BinaryIO]:
+        """The item and its payload blob opened for reading (for streaming; caller closes)."""
+        item = await self.item(report_id, seq)
+        try:
+            return item, self.storage.blobs.open(item.item_id)
+        except FileNotFoundError:
+            raise NotFoundError(f"the payload of item {seq} of {report_id} is gone") from None
+
+    async def read_payload(self, report_id: str, seq: int) -> bytes:
+        _item, handle = await self.open_payload(report_id, seq)
+        with handle:
+            return await asyncio.to_thread(handle.read)
+
+    async def notes(self, report_id: str) -> list[SealedNote]:
+        try:
+            records = await self.storage.triage.notes(check_report_id(report_id))
+        except UnknownReportError:
+            raise NotFoundError(f"no report {report_id}") from None
+        return [_note(record) for record in records]
+
+    async def recipients(self) -> list[RecipientRecord]:
+        """Every active recipient, the recovery key included, so notes survive a lost laptop."""
+        return await self.storage.recipients.active()
+
+    async def custody_public_pem(self) -> bytes:
+        if self._custody_key is None:
+            raise NotFoundError("the server's custody key is not available to this backend")
+        return custody_public_pem(self._custody_key)
+
+    # --- changing ------------------------------------------------------------------------
+
+    async def set_status(self, report_id: str, status: str) -> None:
+        _check_choice(status, STATUSES, "status")
+        triage = self.storage.triage
+        previous = await self._guard(report_id, lambda: triage.set_status(report_id, status))
+        await self._record("report.status", report_id, {"from": previous, "to": status})
+
+    async def set_priority(self, report_id: str, priority: str) -> None:
+        _check_choice(priority, PRIORITIES, "priority")
+        previous = await self._guard(
+            report_id, lambda: self.storage.triage.set_priority(report_id, priority)
+        )
+        await self._record("report.priority", report_id, {"from": previous, "to": priority})
+
+    async def assign(self, report_id: str, assignee: str | None) -> None:
+        if assignee is not None:
+            check_name(assignee, "assignee name")
+        previous = await self._guard(
+            report_id, lambda: self.storage.triage.set_assignee(report_id, assignee)
+        )
+        await self._record("report.assign", report_id, {"from": previous, "to": assignee})
+
+    async def add_label(self, report_id: str, label: str) -> None:
+        _check_label(label)
+        triage = self.storage.triage
+        added = await self._guard(report_id, lambda: triage.add_label(report_id, label))
+        # The label text stays out of the trail: the trail outlives retention, and a label can
+        # say what a report is about. The report_labels row is shredded with the report.
+        await self._record("report.label_add", report_id, {"changed": added})
+
+    async def remove_label(self, report_id: str, label: str) -> None:
+        _check_label(label)
+        triage = self.storage.triage
+        removed = await self._guard(report_id, lambda: triage.remove_label(report_id, label))
+        await self._record("report.label_remove", report_id, {"changed": removed})
+
+    async def add_note(self, report_id: str, sealed: bytes) -> SealedNote:
+        check_report_id(report_id)
+        check_sealed_file(sealed, "note")
+        note_id = secrets.token_hex(16)
+        record = await self._guard(report_id, lambda: self.storage.triage.add_note(
+            report_id, note_id, self.actor, self._today(), sealed
+        ))
+        await self._record("note.add", report_id, {"note_id": note_id, "size": len(sealed)})
+        return _note(record)
+
+    async def leave_witness_message(self, report_id: str, sealed: bytes) -> None:
+        report = await self.get_report(report_id)
+        if report.witness_recipient is None:
+            raise InvalidRequestError(
+                "this report has no witness recipient (it was submitted before follow-up "
+                "questions existed), so the witness could not read a message"
+            )
+        check_sealed_file(sealed, "message for the witness")
+        message_id = secrets.token_hex(16)
+        await self._guard(report_id, lambda: self.storage.triage.add_witness_message(
+            report_id, message_id, self._today(), sealed
+        ))
+        await self._record(
+            "witness_message.add", report_id, {"message_id": message_id, "size": len(sealed)}
+        )
+
+    async def replace_header(
+        self, report_id: str, seq: int, expected_old_sha256: str, new_header: bytes,
+        recipient_key_ids: tuple[str, ...],
+    ) -> None:
+        check_report_id(report_id)
+        if not _SHA256.match(expected_old_sha256):
+            raise InvalidRequestError("expected_old_sha256 is 64 lowercase hexadecimal characters")
+        if not recipient_key_ids or not all(_KEY_ID.match(k) for k in recipient_key_ids):
+            raise InvalidRequestError("recipient key ids are 16 lowercase hexadecimal characters")
+        if len(new_header) > MAX_HEADER_BYTES:
+            raise InvalidRequestError(f"the header is larger than {MAX_HEADER_BYTES} bytes")
+        try:
+            _parsed, offset = crypto.split_header(new_header)
+        except crypto.DecryptionError:
+            offset = -1
+        if offset != len(new_header):
+            raise InvalidRequestError("the new header is not exactly one age v1 header")
+        await self.item(report_id, seq)  # a clear 404 before the repository's own checks
+        try:
+            await self.storage.reports.replace_header(
+                report_id, seq, expected_old_sha256, new_header, recipient_key_ids
+            )
+        except ItemNotFoundError:
+            raise NotFoundError(f"report {report_id} has no item {seq}") from None
+        except HeaderConflictError:
+            raise ConflictError(
+                f"the header of item {seq} is not the one whose SHA-256 you sent (someone "
+                "re-wrapped it first): fetch the report again and re-wrap the current header"
+            ) from None
+        await self._record("item.rewrap", report_id, {
+            "seq": seq, "recipient_key_ids": sorted(recipient_key_ids)
+        })
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _labels(self, report_id: str) -> tuple[str, ...]:
+        try:
+            return await self.storage.triage.labels(report_id)
+        except UnknownReportError:
+            raise NotFoundError(f"no report {report_id}") from None
+
+    async def _guard(self, report_id: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a repository call on a checked report id, turning 'no such report' into a 404."""
+        check_report_id(report_id)
+        try:
+            return await operation()
+        except UnknownReportError:
+            raise NotFoundError(f"no report {report_id}") from None
+
+    async def _record(self, action: str, report_id: str, details: dict[str, object]) -> None:
+        await self.audit.record(self.actor, action, report_id, details)
+
+
+def _note(record: NoteRecord) -> SealedNote:
+    return SealedNote(
+        note_id=record.note_id,
+        report_id=record.report_id,
+        author=record.author,
+        created_on=record.created_on,
+        sealed=record.sealed,
+    )
+
+
+def _check_choice(value: str, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise InvalidRequestError(f"{what} must be one of: {', '.join(allowed)}")
+
+
+def _check_label(label: str) -> None:
+    try:
+        validate_label(label)
+    except ValueError as error:
+        raise InvalidRequestError(str(error)) from None

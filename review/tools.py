@@ -1,0 +1,181 @@
+"""What a reviewer does on their own machine, through any ReviewBackend (local or remote).
+
+Opening a report, reading notes, sealing a note or a question for the witness, and pulling the
+queue as age files. Decryption and sealing happen here, with keys that never leave this
+machine; the backend only ever sees ciphertext.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import crypto
+from crypto.custody import verify_manifest
+from review.backend import QueueFilter, ReviewBackend, SealedNote
+from review.local import InvalidRequestError, ReviewError
+from review.queue import OpenedAttachment, OpenedReport, item_file_name
+from storage import ItemRole, StoredItem, StoredReport
+
+_PAGE = 200
+# An Ed25519 SubjectPublicKeyInfo is this fixed DER prefix followed by the 32-byte key.
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+class CustodySource(ReviewBackend, Protocol):
+    """A backend that can also hand out the server's custody public key (both of ours can)."""
+
+    async def custody_public_pem(self) -> bytes: ...
+
+
+def public_key_from_pem(pem: bytes) -> bytes:
+    """The raw 32-byte Ed25519 key from a PUBLIC KEY PEM, as crypto.custody expects it."""
+    lines = pem.decode("ascii", "replace").strip().splitlines()
+    if len(lines) < 3 or lines[0] != "-----BEGIN PUBLIC KEY-----":
+        raise ReviewError("the server's custody key is not a PEM public key")
+    der = base64.b64decode("".join(lines[1:-1]))
+    if len(der) != 44 or not der.startswith(_ED25519_SPKI_PREFIX):
+        raise ReviewError("the server's custody key is not an Ed25519 key")
+    return der[len(_ED25519_SPKI_PREFIX):]
+
+
+def custody_holds(
+    report: StoredReport, payload_sha256: dict[int, str], custody_public: bytes
+) -> bool:
+    """The manifest is signed by the custody key and lists each payload's SHA-256 as fetched."""
+    if not verify_manifest(custody_public, report.manifest, report.manifest_signature):
+        return False
+    listed = {i["seq"]: i["payload_sha256"] for i in json.loads(report.manifest)["items"]}
+    return all(listed.get(item.seq) == payload_sha256.get(item.seq) for item in report.items)
+
+
+async def open_report(
+    backend: ReviewBackend,
+    report_id: str,
+    identities: list[crypto.Identity],
+    custody_public: bytes | None = None,
+) -> OpenedReport:
+    """Decrypt a report here (crypto.DecryptionError if no identity fits)."""
+    report = await backend.get_report(report_id)
+    opened: dict[int, bytes] = {}
+    hashes: dict[int, str] = {}
+    for item in report.items:
+        payload = await backend.read_payload(report_id, item.seq)
+        hashes[item.seq] = hashlib.sha256(payload).hexdigest()
+        opened[item.seq] = crypto.open_bytes(item.header, payload, identities)
+    answers = next(item for item in report.items if item.role is ItemRole.ANSWERS)
+    document: dict[str, Any] = json.loads(opened[answers.seq])
+    facts = {a["item"]: a for a in document.get("attachments", [])}
+    attachments = tuple(
+        OpenedAttachment(seq=i.seq, data=opened[i.seq], facts=facts.get(i.seq, {}))
+        for i in report.items
+        if i.role is ItemRole.ATTACHMENT
+    )
+    valid = custody_public is not None and custody_holds(report, hashes, custody_public)
+    return OpenedReport(report.summary, document, attachments, valid)
+
+
+async def seal_note(backend: ReviewBackend, report_id: str, text: str) -> SealedNote:
+    """Seal `text` to every active recipient (so every reviewer can read it) and upload it."""
+    records = await backend.recipients()
+    if not records:
+        raise InvalidRequestError("no active recipients to seal the note to")
+    recipients = [crypto.parse_recipient(r.recipient) for r in records]
+    header, payload = crypto.seal_bytes(text.encode("utf-8"), recipients)
+    return await backend.add_note(report_id, header + payload)
+
+
+@dataclass(frozen=True)
+class OpenedNote:
+    note: SealedNote
+    text: str | None  # None: this identity cannot open it (sealed before you were added)
+
+
+async def read_notes(
+    backend: ReviewBackend, report_id: str, identities: list[crypto.Identity]
+) -> list[OpenedNote]:
+    opened: list[OpenedNote] = []
+    for note in await backend.notes(report_id):
+        try:
+            header, offset = crypto.split_header(note.sealed)
+            text = crypto.open_bytes(header, note.sealed[offset:], identities).decode("utf-8")
+        except (crypto.DecryptionError, UnicodeDecodeError):
+            text = None
+        opened.append(OpenedNote(note, text))
+    return opened
+
+
+async def ask_witness(backend: ReviewBackend, report_id: str, text: str) -> None:
+    """Seal a follow-up question to the report's witness recipient and leave it on the server."""
+    report = await backend.get_report(report_id)
+    if report.witness_recipient is None:
+        raise InvalidRequestError(
+            "this report has no witness recipient (it was submitted before follow-up questions "
+            "existed), so the witness could not read a question"
+        )
+    recipient = crypto.parse_recipient(report.witness_recipient)
+    header, payload = crypto.seal_bytes(text.encode("utf-8"), [recipient])
+    await backend.leave_witness_message(report_id, header + payload)
+
+
+async def all_reports(backend: ReviewBackend, filters: QueueFilter | None = None) -> list[str]:
+    filters = filters or QueueFilter()
+    ids: list[str] = []
+    page = 1
+    while True:
+        found = await backend.list_reports(filters, page=page, page_size=_PAGE)
+        ids.extend(s.report_id for s in found)
+        if len(found) < _PAGE:
+            return ids
+        page += 1
+
+
+def _up_to_date(target: Path, item: StoredItem) -> bool:
+    """Whether `target` already is this item's age file, checked without downloading it."""
+    try:
+        if target.stat().st_size != len(item.header) + item.payload_size:
+            return False
+        data = target.read_bytes()
+    except FileNotFoundError:
+        return False
+    digest = hashlib.sha256(data[len(item.header):]).hexdigest()
+    return data.startswith(item.header) and digest == item.payload_sha256
+
+
+def _write(target: Path, data: bytes) -> None:
+    temporary = target.with_name(f".{target.name}.partial")
+    temporary.write_bytes(data)
+    temporary.replace(target)
+
+
+async def pull(backend: ReviewBackend, out_dir: Path) -> tuple[int, int]:
+    """Write every report as standard age files, DIR/<id>/NN-role.age, plus its custody manifest.
+
+    Incremental: an item whose file already holds the same header and payload is not fetched
+    again (a re-wrapped header is rewritten). Returns (files written, files already up to date).
+    """
+    written = unchanged = 0
+    for report_id in await all_reports(backend):
+        report = await backend.get_report(report_id)
+        folder = out_dir / report_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in (("manifest.json", report.manifest),
+                           ("manifest.sig", report.manifest_signature)):
+            if (folder / name).exists() and (folder / name).read_bytes() == data:
+                unchanged += 1
+            else:
+                _write(folder / name, data)
+                written += 1
+        for item in report.items:
+            target = folder / item_file_name(item)
+            if _up_to_date(target, item):
+                unchanged += 1
+                continue
+            payload = await backend.read_payload(report_id, item.seq)
+            _write(target, item.header + payload)
+            written += 1
+    return written, unchanged

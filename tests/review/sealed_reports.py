@@ -1,0 +1,86 @@
+"""Real sealed reports written straight into a Storage, as the bot's submitter writes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import secrets
+from collections.abc import Sequence
+
+import crypto
+from crypto.custody import ManifestEntry, canonical_manifest, sign_manifest
+from storage import ItemRole, NewItem, NewReport, Storage
+
+DAY = dt.date(2026, 11, 24)
+
+
+def _seal(
+    storage: Storage, seq: int, role: ItemRole, data: bytes,
+    recipients: Sequence[crypto.X25519Recipient], parent_seq: int | None = None,
+) -> NewItem:
+    item_id = secrets.token_hex(16)
+    with storage.blobs.create(item_id) as blob:
+        header = crypto.seal(io.BytesIO(data), blob, list(recipients))
+    return NewItem(
+        item_id=item_id,
+        seq=seq,
+        role=role,
+        header=header,
+        payload_size=blob.size,
+        payload_sha256=blob.sha256_hex,
+        recipient_key_ids=tuple(sorted(crypto.key_id(r) for r in recipients)),
+        parent_seq=parent_seq,
+    )
+
+
+async def sealed_report(
+    storage: Storage,
+    custody_key: bytes,
+    recipients: Sequence[crypto.X25519Recipient],
+    *,
+    attachments: Sequence[bytes] = (),
+    working_copies: bool = False,
+    day: dt.date = DAY,
+    witness: crypto.X25519Recipient | None = None,
+    answer: str = "what happened",
+) -> str:
+    """Seal answers and attachments (and optional working copies) and store them; the id."""
+    report_id = secrets.token_hex(16)
+    items: list[NewItem] = []
+    facts = []
+    seq = 1
+    for data in attachments:
+        items.append(_seal(storage, seq, ItemRole.ATTACHMENT, data, recipients))
+        facts.append({"item": seq, "kind": "document", "size": len(data),
+                      "sha256": hashlib.sha256(data).hexdigest(), "file_name": f"f{seq}.bin"})
+        original = seq
+        seq += 1
+        if working_copies:
+            copy = b"stripped:" + data
+            items.append(_seal(storage, seq, ItemRole.WORKING_COPY, copy, recipients, original))
+            seq += 1
+    document = {
+        "report_id": report_id,
+        "submitted_at": f"{day.isoformat()}T12:00:00+00:00",
+        "language": "en",
+        "answers": [{"label": "What happened", "type": "text", "text": answer}],
+        "attachments": facts,
+    }
+    answers = json.dumps(document).encode()
+    items.insert(0, _seal(storage, 0, ItemRole.ANSWERS, answers, recipients))
+    manifest = canonical_manifest(report_id, day.isoformat(), [
+        ManifestEntry(i.seq, i.role.value, i.payload_size, i.payload_sha256) for i in items
+    ])
+    await storage.reports.add(NewReport(
+        report_id=report_id,
+        received_day=day,
+        receipt_hash=secrets.token_bytes(32),
+        submission_key=secrets.token_bytes(32),
+        manifest=manifest,
+        manifest_signature=sign_manifest(custody_key, manifest),
+        items=tuple(items),
+        witness_recipient=None if witness is None else str(witness),
+    ))
+    return report_id
