@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from review.queue import OpenedReport
+from review.opened import OpenedReport
 
 # C0 and C1 control characters other than newline and tab: a hostile answer, file name or
 # caption must not be able to move the cursor, recolour or rewrite the reviewer's terminal.

@@ -18,12 +18,24 @@ import crypto
 from crypto.custody import verify_manifest
 from review.backend import QueueFilter, ReviewBackend, SealedNote
 from review.local import InvalidRequestError, ReviewError
-from review.queue import OpenedAttachment, OpenedReport, item_file_name
-from storage import ItemRole, StoredItem, StoredReport
+from review.opened import REPORT_ID, OpenedAttachment, OpenedReport, item_file_name
+from storage import ItemRole, ReportSummary, StoredItem, StoredReport
 
 _PAGE = 200
 # An Ed25519 SubjectPublicKeyInfo is this fixed DER prefix followed by the 32-byte key.
 _ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+class SealedReader(Protocol):
+    """The reading part of a backend: all that opening and pulling need."""
+
+    async def list_reports(
+        self, filters: QueueFilter, *, page: int = 1, page_size: int = 50
+    ) -> list[ReportSummary]: ...
+
+    async def get_report(self, report_id: str) -> StoredReport: ...
+
+    async def read_payload(self, report_id: str, seq: int) -> bytes: ...
 
 
 class CustodySource(ReviewBackend, Protocol):
@@ -54,7 +66,7 @@ def custody_holds(
 
 
 async def open_report(
-    backend: ReviewBackend,
+    backend: SealedReader,
     report_id: str,
     identities: list[crypto.Identity],
     custody_public: bytes | None = None,
@@ -122,7 +134,7 @@ async def ask_witness(backend: ReviewBackend, report_id: str, text: str) -> None
     await backend.leave_witness_message(report_id, header + payload)
 
 
-async def all_reports(backend: ReviewBackend, filters: QueueFilter | None = None) -> list[str]:
+async def all_reports(backend: SealedReader, filters: QueueFilter | None = None) -> list[str]:
     filters = filters or QueueFilter()
     ids: list[str] = []
     page = 1
@@ -152,7 +164,7 @@ def _write(target: Path, data: bytes) -> None:
     temporary.replace(target)
 
 
-async def pull(backend: ReviewBackend, out_dir: Path) -> tuple[int, int]:
+async def pull(backend: SealedReader, out_dir: Path) -> tuple[int, int]:
     """Write every report as standard age files, DIR/<id>/NN-role.age, plus its custody manifest.
 
     Incremental: an item whose file already holds the same header and payload is not fetched
@@ -160,6 +172,9 @@ async def pull(backend: ReviewBackend, out_dir: Path) -> tuple[int, int]:
     """
     written = unchanged = 0
     for report_id in await all_reports(backend):
+        if not REPORT_ID.match(report_id):
+            # Ids come from the server; a tampered one must not steer where we write.
+            raise ReviewError("the server sent a malformed report id; refusing to write it")
         report = await backend.get_report(report_id)
         folder = out_dir / report_id
         folder.mkdir(parents=True, exist_ok=True)
