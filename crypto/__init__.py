@@ -8,6 +8,7 @@ from ._errors import DecryptionError, InvalidKeyError
 from ._seal import (
     decrypt,
     encrypt,
+    header_file_key,
     open_bytes,
     open_sealed,
     rewrap,
@@ -42,6 +43,7 @@ __all__ = [
     "decrypt",
     "encrypt",
     "generate_identity",
+    "header_file_key",
     "key_id",
     "open_bytes",
     "open_sealed",

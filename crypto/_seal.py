@@ -169,6 +169,16 @@ def encrypt(
     writer.close()
 
 
+def header_file_key(header: bytes, identities: Sequence[Identity]) -> bytes:
+    """The file key of a detached header, after parsing it strictly and checking its MAC.
+
+    For re-wrapping tools, which must check a new header they cannot open themselves (the
+    caller may not be one of its recipients): a header whose MAC verifies under the file key
+    was built with that key. The file key opens the payload: handle it like a private key.
+    """
+    return _unwrap(_parse_detached(header), identities)
+
+
 def rewrap(header: bytes, identities: Sequence[Identity], recipients: Sequence[Recipient]) -> bytes:
     """A new header for the same payload, readable by ``recipients`` only.
 

@@ -1,4 +1,12 @@
-"""Administering reviewer recipients: which public keys new reports are sealed to."""
+"""Administering recipients: which public keys new reports are sealed to.
+
+Two kinds: reviewers, and one offline recovery recipient whose private key is kept away from
+every machine (printed, in a safe) so that reports stay readable if every reviewer key is lost.
+`storage.recipients.active()` returns both kinds, and that is what the bot seals to.
+
+Every change is recorded in the audit trail with the administrator's name and the key id;
+pass `audit=None` only where no trail exists (tests, the throwaway demo).
+"""
 
 from __future__ import annotations
 
@@ -6,44 +14,132 @@ import datetime as dt
 import re
 
 import crypto
-from storage import RecipientExistsError, RecipientRecord, Storage, UnknownRecipientError
+from review.audit import AuditTrail
+from storage import (
+    RecipientExistsError,
+    RecipientKind,
+    RecipientRecord,
+    Storage,
+    UnknownRecipientError,
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+DEFAULT_ACTOR = "admin"
 
 
 class RecipientError(Exception):
     """An administrator's mistake, with the fix in the message."""
 
 
-async def add_reviewer(storage: Storage, name: str, recipient_text: str) -> RecipientRecord:
+def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise RecipientError(
-            "reviewer names are 1-64 letters, digits, spaces, dots, dashes or underscores"
+            "recipient names are 1-64 letters, digits, spaces, dots, dashes or underscores"
         )
+
+
+def _parse(recipient_text: str) -> crypto.X25519Recipient:
     try:
-        recipient = crypto.parse_recipient(recipient_text.strip())
+        return crypto.parse_recipient(recipient_text.strip())
     except crypto.InvalidKeyError as error:
         raise RecipientError(str(error)) from None
 
+
+async def _add(
+    storage: Storage,
+    name: str,
+    recipient: crypto.X25519Recipient,
+    kind: RecipientKind,
+    audit: AuditTrail | None,
+    actor: str,
+) -> RecipientRecord:
     try:
-        return await storage.recipients.add(
-            name, str(recipient), crypto.key_id(recipient), _today()
+        record = await storage.recipients.add(
+            name, str(recipient), crypto.key_id(recipient), _today(), kind
         )
     except RecipientExistsError:
         raise RecipientError(
-            f"a reviewer named {name!r} or with this recipient is (or was) registered: "
+            f"a recipient named {name!r} or with this key is (or was) registered: "
             "choose another name, or check `intake reviewer list`"
         ) from None
+    await _record(audit, actor, "recipient.add", record)
+    return record
 
 
-async def remove_reviewer(storage: Storage, name: str) -> RecipientRecord:
+async def add_reviewer(
+    storage: Storage,
+    name: str,
+    recipient_text: str,
+    *,
+    audit: AuditTrail | None = None,
+    actor: str = DEFAULT_ACTOR,
+) -> RecipientRecord:
+    _check_name(name)
+    recipient = _parse(recipient_text)
+    return await _add(storage, name, recipient, RecipientKind.REVIEWER, audit, actor)
 
+
+async def add_recovery(
+    storage: Storage,
+    recipient_text: str,
+    *,
+    name: str | None = None,
+    replace: bool = False,
+    audit: AuditTrail | None = None,
+    actor: str = DEFAULT_ACTOR,
+) -> tuple[RecipientRecord, list[RecipientRecord]]:
+    """Register the offline recovery recipient; returns it and the ones it replaced.
+
+    One recovery recipient at a time: a second is refused unless `replace`, which retires the
+    old one only after the new one is stored, so new reports are never without one.
+    """
+    recipient = _parse(recipient_text)
+    name = name or f"recovery-{crypto.key_id(recipient)[:8]}"
+    _check_name(name)
+    current = [
+        r for r in await storage.recipients.active() if r.kind is RecipientKind.RECOVERY
+    ]
+    if current and not replace:
+        names = ", ".join(f"{r.name} (key {r.key_id})" for r in current)
+        raise RecipientError(
+            f"a recovery recipient is already registered: {names}; pass --replace to retire "
+            "it in favour of the new one, then run `intake keys rewrap`"
+        )
+    record = await _add(storage, name, recipient, RecipientKind.RECOVERY, audit, actor)
+    replaced = []
+    for old in current:
+        retired = await storage.recipients.remove(old.name, _today())
+        await _record(audit, actor, "recipient.remove", retired)
+        replaced.append(retired)
+    return record, replaced
+
+
+async def remove_reviewer(
+    storage: Storage,
+    name: str,
+    *,
+    audit: AuditTrail | None = None,
+    actor: str = DEFAULT_ACTOR,
+) -> RecipientRecord:
+    """Stop sealing new reports to this recipient (reviewer or recovery) at once."""
     try:
-        return await storage.recipients.remove(name, _today())
+        record = await storage.recipients.remove(name, _today())
     except UnknownRecipientError:
         raise RecipientError(
-            f"no active reviewer is named {name!r}: see `intake reviewer list`"
+            f"no active recipient is named {name!r}: see `intake reviewer list`"
         ) from None
+    await _record(audit, actor, "recipient.remove", record)
+    return record
+
+
+async def _record(
+    audit: AuditTrail | None, actor: str, action: str, record: RecipientRecord
+) -> None:
+    if audit is None:
+        return
+    await audit.record(actor, action, None, {
+        "name": record.name, "key_id": record.key_id, "kind": record.kind.value,
+    })
 
 
 def _today() -> dt.date:

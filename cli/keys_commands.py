@@ -1,0 +1,397 @@
+"""`intake keys`, `intake audit` and `intake retention`: the administrator's key lifecycle.
+
+`keys new` runs on a reviewer's own machine and needs no data directory. The others read the
+data directory (or database) like every other command; `keys rewrap` and `keys reencrypt` also
+need an identity that opens the reports, so they run where that identity is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import re
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+import crypto
+from cli.app import open_storage
+from cli.config import ConfigError, Settings
+from review.audit import AuditTrail
+from review.identities import IdentityFileError, load_identities
+from review.keys import (
+    MIN_PASSPHRASE,
+    KeyRotationError,
+    new_identity_file,
+    reencrypt_store,
+    rewrap_store,
+    write_private_file,
+)
+from review.recipients import RecipientError, add_recovery
+from review.retention import RetentionError, run_retention
+from storage import Storage
+from storage.server_keys import load_or_create_server_keys
+
+T = TypeVar("T")
+_ACTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
+PLAN_FILE = "reencrypt-plan.json"
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except (
+        ConfigError, RecipientError, IdentityFileError, KeyRotationError, RetentionError,
+    ) as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        # Every step commits whole or not at all, so stopping here is safe to say so.
+        raise click.ClickException(
+            "interrupted: nothing is lost; run the same command again to continue"
+        ) from None
+
+
+def default_actor() -> str:
+    """Who the audit trail names when --actor is not given: the operating-system user."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):
+        return "admin"
+    return name if _ACTOR.match(name) else "admin"
+
+
+def _check_actor(_context: click.Context, _param: click.Parameter, value: str | None) -> str:
+    if value is None:
+        return default_actor()
+    if not _ACTOR.match(value):
+        raise click.BadParameter("use 1-64 letters, digits, spaces, dots, @, dashes or underscores")
+    return value
+
+
+def actor_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--actor",
+        default=None,
+        callback=_check_actor,
+        help="The name the audit trail records for this action (default: your user name).",
+    )(function)
+
+
+def audit_trail(settings: Settings, storage: Storage) -> AuditTrail:
+    """The audit trail, signed with the server's custody key (as the custody manifests are)."""
+    return AuditTrail(storage.audit, load_or_create_server_keys(settings.data_dir).custody_key)
+
+
+def _ask_passphrase() -> str:
+    return str(click.prompt("Passphrase for the identity file", hide_input=True))
+
+
+def _identities(path: Path) -> list[crypto.Identity]:
+    try:
+        return load_identities(path, _ask_passphrase)
+    except IdentityFileError as error:
+        raise click.ClickException(str(error)) from None
+
+
+class _ProgressBar:
+    """A click progress bar on stderr, so stdout carries only the summary.
+
+    click is already the CLI's library and its bar is enough here: no new dependency.
+    """
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._bar: Any = None
+
+    def start(self, total: int) -> None:
+        self._bar = click.progressbar(
+            length=total, label=self._label, file=sys.stderr, show_pos=True
+        )
+        self._bar.__enter__()
+
+    def advance(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+# --- intake keys -----------------------------------------------------------------------------
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Reviewer keys, the recovery key, and re-wrapping or re-encrypting after a change."""
+
+
+def _check_passphrase(value: str) -> str:
+    if len(value) < MIN_PASSPHRASE:
+        raise click.UsageError(
+            f"use at least {MIN_PASSPHRASE} characters (a few unrelated words are best)"
+        )
+    return value
+
+
+@keys_group.command("new")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the identity (default reviewer-key.age, or reviewer-key.txt with "
+    "--no-passphrase). An existing file is never overwritten.",
+)
+@click.option(
+    "--no-passphrase",
+    is_flag=True,
+    help="Write the identity unprotected, as age-keygen does (only on an encrypted disk).",
+)
+def keys_new(out: Path | None, no_passphrase: bool) -> None:
+    """Make a reviewer identity on this machine and print the age1... recipient to hand over.
+
+    The file is a standard age passphrase file: the stock `age -d -i FILE` uses it too.
+    """
+    passphrase = None
+    if not no_passphrase:
+        passphrase = str(click.prompt(
+            "Passphrase for the new key", hide_input=True, confirmation_prompt=True,
+            value_proc=_check_passphrase,
+        ))
+    target = out or Path("reviewer-key.txt" if no_passphrase else "reviewer-key.age")
+    try:
+        key = new_identity_file(passphrase)
+        write_private_file(target, key.file_bytes)
+    except KeyRotationError as error:
+        raise click.ClickException(str(error)) from None
+    protection = "unprotected" if no_passphrase else "protected by your passphrase"
+    click.echo(
+        f"wrote {target} ({protection}, mode 0600): keep it on this machine and back it up; "
+        "never send it to anyone.",
+        err=True,
+    )
+    click.echo(f"key id {key.key_id}; give the administrator this public recipient:", err=True)
+    click.echo(key.recipient)
+
+
+@keys_group.command("recovery")
+@click.option("--recipient", required=True, help="The offline recovery key's public age1... line.")
+@click.option("--name", default=None, help="A name for it (default recovery-<key id>).")
+@click.option("--replace", is_flag=True, help="Retire the current recovery recipient for this one.")
+@actor_option
+@click.pass_obj
+def keys_recovery(
+    settings: Settings, recipient: str, name: str | None, replace: bool, actor: str
+) -> None:
+    """Register the offline recovery recipient: every new report is sealed to it as well."""
+
+    async def run() -> None:
+        async with open_storage(settings) as storage:
+            record, retired = await add_recovery(
+                storage, recipient, name=name, replace=replace,
+                audit=audit_trail(settings, storage), actor=actor,
+            )
+        click.echo(f"registered recovery recipient {record.name} (key {record.key_id}); every "
+                   "new report is sealed to it as well")
+        for old in retired:
+            click.echo(f"retired recovery recipient {old.name} (key {old.key_id})")
+        click.echo("to add it to reports already stored, run `intake keys rewrap --identity KEY`")
+
+    _run(run())
+
+
+@keys_group.command("rewrap")
+@click.option("--identity", "-i", required=True, type=click.Path(path_type=Path, exists=True),
+              help="An age identity file that opens the reports (plain or passphrase-protected).")
+@click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1, 5000),
+              help="Headers swapped per database transaction.")
+@actor_option
+@click.pass_obj
+def keys_rewrap(settings: Settings, identity: Path, batch_size: int, actor: str) -> None:
+    """Re-wrap every report's headers to the current recipients; payloads are not touched.
+
+    Safe to interrupt and run again: it continues with what is left.
+    """
+    identities = _identities(identity)
+
+    async def run() -> None:
+        bar = _ProgressBar("Re-wrapping headers")
+        async with open_storage(settings) as storage:
+            try:
+                result = await rewrap_store(
+                    storage, identities, audit=audit_trail(settings, storage), actor=actor,
+                    progress=bar, batch_size=batch_size,
+                )
+            finally:
+                bar.close()
+        click.echo(f"re-wrapped {result.rewrapped} item(s) to {len(result.target_key_ids)} "
+                   f"recipient(s) ({', '.join(result.target_key_ids)}); payloads unchanged")
+        if result.conflicts:
+            click.echo(f"{result.conflicts} item(s) changed meanwhile and were left as they are")
+        if result.unopenable:
+            click.echo(f"{result.unopenable} item(s) could not be opened with this identity "
+                       "and were left as they are")
+        if not result.complete:
+            raise click.ClickException(
+                "not every item was re-wrapped: run `intake keys rewrap` again (with an identity "
+                "that opens the rest, such as the recovery key, if some could not be opened)"
+            )
+
+    _run(run())
+
+
+@keys_group.command("reencrypt")
+@click.option("--identity", "-i", required=True, type=click.Path(path_type=Path, exists=True),
+              help="An age identity file that opens the reports (plain or passphrase-protected).")
+@click.option("--key-id", default=None,
+              help="Only items wrapped to this (compromised, already removed) key id; "
+              "default: every item.")
+@click.option("--plan", "plan_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help=f"Where to keep the list of items still to do (default "
+              f"DATA_DIR/{PLAN_FILE}); it makes an interrupted run resumable.")
+@actor_option
+@click.pass_obj
+def keys_reencrypt(
+    settings: Settings, identity: Path, key_id: str | None, plan_path: Path | None, actor: str
+) -> None:
+    """Re-encrypt items with fresh file keys, for a key compromised with ciphertext leaked.
+
+    Each item gets a new payload sealed to the current recipients; the custody manifest is
+    re-signed and the old payload deleted. Safe to interrupt and run again.
+    """
+    identities = _identities(identity)
+    plan = plan_path or settings.data_dir / PLAN_FILE
+
+    async def run() -> None:
+        bar = _ProgressBar("Re-encrypting items")
+        async with open_storage(settings) as storage:
+            keys = load_or_create_server_keys(settings.data_dir)
+            try:
+                result = await reencrypt_store(
+                    storage, identities, audit=audit_trail(settings, storage), actor=actor,
+                    custody_key=keys.custody_key, plan_path=plan, key_id=key_id, progress=bar,
+                )
+            finally:
+                bar.close()
+        click.echo(f"re-encrypted {result.reencrypted} item(s) to "
+                   f"{len(result.target_key_ids)} recipient(s); {result.already_done} were "
+                   "already done; custody manifests re-signed (the audit trail links each old "
+                   "payload hash to its new one)")
+        for where in result.custody_failures:
+            click.echo(f"custody check failed for item {where}: left untouched; inspect it "
+                       "with `intake review show`")
+        if result.unopenable:
+            click.echo(f"{result.unopenable} item(s) could not be opened with this identity")
+        if result.conflicts:
+            click.echo(f"{result.conflicts} item(s) changed meanwhile")
+        if not result.complete:
+            raise click.ClickException(
+                f"not every item was re-encrypted; the rest is listed in {plan}: run the same "
+                "command again (with an identity that opens them, if some could not be opened)"
+            )
+
+    _run(run())
+
+
+# --- intake audit ----------------------------------------------------------------------------
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Read and check the audit trail (hash-chained, signed with the server's custody key)."""
+
+
+def _custody_key_present(settings: Settings) -> None:
+    if not (settings.data_dir / "keys" / "custody.key").is_file():
+        raise click.ClickException(
+            f"{settings.data_dir / 'keys' / 'custody.key'} is missing, so the trail cannot be "
+            "checked: set INTAKE_DATA_DIR to the server's data directory, or restore the key "
+            "from backup"
+        )
+
+
+@audit_group.command("verify")
+@click.pass_obj
+def audit_verify(settings: Settings) -> None:
+    """Check the chain and every signature; exit 1 naming the first broken entry."""
+    _custody_key_present(settings)
+
+    async def run() -> None:
+        async with open_storage(settings) as storage:
+            result = await audit_trail(settings, storage).verify()
+        if not result.ok:
+            raise click.ClickException(
+                f"audit trail broken at entry {result.first_broken} of {result.entries}: "
+                f"{result.problem}. Entries from there on cannot be trusted; compare with a "
+                "backup of the database"
+            )
+        click.echo(f"audit trail intact: {result.entries} entries, chain and signatures valid")
+
+    _run(run())
+
+
+@audit_group.command("show")
+@click.option("--last", type=click.IntRange(1), default=None, help="Only the newest N entries.")
+@click.option("--report", "report_id", default=None, help="Only entries about this report id.")
+@click.pass_obj
+def audit_show(settings: Settings, last: int | None, report_id: str | None) -> None:
+    """Print the entries: number, time, who, what, which report, details."""
+    _custody_key_present(settings)
+
+    async def run() -> None:
+        async with open_storage(settings) as storage:
+            entries = await audit_trail(settings, storage).entries()
+        if report_id is not None:
+            entries = [e for e in entries if e.report_id == report_id]
+        if last is not None:
+            entries = entries[-last:]
+        if not entries:
+            click.echo("no audit entries")
+        for e in entries:
+            details = json.dumps(e.details, sort_keys=True, separators=(",", ":"))
+            click.echo(f"{e.seq}\t{e.at}\t{e.actor}\t{e.action}\t{e.report_id or '-'}\t{details}")
+
+    _run(run())
+
+
+# --- intake retention ------------------------------------------------------------------------
+
+
+@click.group("retention")
+def retention_group() -> None:
+    """Crypto-shred reports kept longer than INTAKE_RETENTION_DAYS allows."""
+
+
+@retention_group.command("run")
+@click.option("--dry-run", is_flag=True, help="Only list the reports that are due; change nothing.")
+@actor_option
+@click.pass_obj
+def retention_run(settings: Settings, dry_run: bool, actor: str) -> None:
+    """Give reports in a retention status an expiry date, and shred those whose date has come.
+
+    Headers are deleted first (one transaction per report), then the payload files; each
+    shred is recorded in the audit trail. Run it daily.
+    """
+
+    async def run() -> None:
+        async with open_storage(settings) as storage:
+            result = await run_retention(
+                storage, settings.retention_periods, audit=audit_trail(settings, storage),
+                actor=actor, dry_run=dry_run,
+            )
+        if dry_run:
+            click.echo(f"{len(result.due)} report(s) are due for shredding")
+            for report_id in result.due:
+                click.echo(report_id)
+            return
+        click.echo(f"{result.scheduled} report(s) given an expiry date, {result.cleared} "
+                   f"cleared (reopened); {len(result.shredded)} report(s) shredded")
+        for report_id in result.shredded:
+            click.echo(f"shredded {report_id}")
+
+    _run(run())
