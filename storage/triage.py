@@ -64,8 +64,18 @@ class TriageRepository:
         self._sessions = sessions
 
     async def set_status(self, report_id: str, status: str) -> str:
-        """Set the status; returns the one before."""
-        return await self._set(report_id, "status", status)
+        """Set the status; returns the one before.
+
+        A new status restarts the retention clock: retention counts from the first run that
+        sees a report in its current status (review/retention.py).
+        """
+        async with self._sessions.begin() as session:
+            row = await _report(session, report_id)
+            previous = row.status
+            if previous != status:
+                row.status = status
+                row.expires_on = None
+        return previous
 
     async def set_priority(self, report_id: str, priority: str) -> str:
         """Set the priority; returns the one before."""
