@@ -10,8 +10,11 @@ from collections.abc import AsyncIterator
 from telegram.error import InvalidToken
 
 from bot.core import DEFAULT_QUESTIONNAIRE, Questionnaire, QuestionnaireError, load_questionnaire
+from bot.telegram.adapter import DeleteReportHook
 from bot.telegram.runtime import BotOptions, running_bot
 from cli.config import ConfigError, Settings
+from review.audit import AuditTrail
+from review.retention import shred_report
 from storage import Storage
 from storage.server_keys import load_or_create_server_keys
 
@@ -71,7 +74,13 @@ async def serve(settings: Settings, token: str) -> None:
             loop.add_signal_handler(signal_number, stop.set)
         try:
             async with (
-                running_bot(bot_options(settings, token), storage, keys, questionnaire),
+                running_bot(
+                    bot_options(settings, token),
+                    storage,
+                    keys,
+                    questionnaire,
+                    delete_report=witness_deletion(settings, storage, keys.custody_key),
+                ),
                 api_if_configured(settings, storage),
             ):
                 await stop.wait()
@@ -120,3 +129,19 @@ async def serve_api(settings: Settings) -> None:
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stop.set)
         await stop.wait()
+
+
+def witness_deletion(
+    settings: Settings, storage: Storage, custody_key: bytes
+) -> DeleteReportHook | None:
+    """When the organisation allows it, a witness's delete request crypto-shreds the report."""
+    if not settings.witness_may_delete:
+        return None
+    audit = AuditTrail(storage.audit, custody_key)
+
+    async def delete(report_id: str) -> bool:
+        return await shred_report(
+            storage, report_id, audit=audit, actor="witness", reason="witness_request"
+        )
+
+    return delete

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     reviewers_chat_id: int | None = None
     notify_interval_minutes: int = Field(default=10, ge=1, le=24 * 60)
     delete_after_submit: bool = True
+    # Whether a witness may delete their submitted report with /status and the receipt code.
+    witness_may_delete: bool = False
 
     @field_validator("telegram_api_url")
     @classmethod

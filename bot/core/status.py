@@ -86,7 +86,12 @@ class SessionClosed:
     pass
 
 
-StatusEffect = Reply | LookUpCode | SendAdditions | DeleteIncoming | SessionClosed
+@dataclass(frozen=True)
+class DeleteReport:
+    """The witness confirmed: crypto-shred the whole report (if the organisation allows it)."""
+
+
+StatusEffect = Reply | LookUpCode | SendAdditions | DeleteIncoming | SessionClosed | DeleteReport
 
 
 class StatusConversation:
@@ -95,9 +100,11 @@ class StatusConversation:
         translations: Translations,
         *,
         new_token: Callable[[], str] = lambda: secrets.token_hex(4),
+        allow_delete: bool = False,
     ) -> None:
         self._translations = translations
         self._new_token = new_token
+        self._allow_delete = allow_delete
 
     def begin(self, language: str, code_text: str) -> tuple[StatusSession, list[StatusEffect]]:
         session = StatusSession(language=language)
@@ -176,6 +183,10 @@ class StatusConversation:
         _ = self._gettext(session)
         return [Reply(_("Thank you. It was added to your report.")), SessionClosed()]
 
+    def deleted(self, session: StatusSession) -> list[StatusEffect]:
+        _ = self._gettext(session)
+        return [Reply(_("Deleted.")), SessionClosed()]
+
     def send_failed(self, session: StatusSession) -> list[StatusEffect]:
         _ = self._gettext(session)
         session.phase = StatusPhase.ADDING
@@ -228,6 +239,16 @@ class StatusConversation:
                     ),
                 )
             ]
+        if action.kind == "menu":
+            return session, [self._menu(session, _("Nothing was deleted."))]
+        if action.kind == "delete" and self._allow_delete:
+            return session, [self._reply(session, _(
+                "This deletes the report and everything you added, for everyone and for good. "
+                "Delete it?"), [[(_("Yes, delete it"), Action("delete_confirmed"))],
+                                [(_("No, keep it"), Action("menu"))]])]
+        if action.kind == "delete_confirmed" and self._allow_delete:
+            session.phase = StatusPhase.SENDING
+            return session, [DeleteReport()]
         if action.kind == "send":
             if not session.texts and not session.files:
                 return session, [self._adding(session, _("Nothing to send yet."))]
@@ -264,7 +285,10 @@ class StatusConversation:
 
     def _menu(self, session: StatusSession, text: str) -> Reply:
         _ = self._gettext(session)
-        rows = [[(_("Add information or files"), Action("add"))], [(_("Close"), Action("close"))]]
+        rows = [[(_("Add information or files"), Action("add"))]]
+        if self._allow_delete:
+            rows.append([(_("Delete this report"), Action("delete"))])
+        rows.append([(_("Close"), Action("close"))])
         return self._reply(session, text, rows)
 
     def _adding(self, session: StatusSession, text: str) -> Reply:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -43,6 +43,7 @@ from bot.core import (
 from bot.core.status import (
     MAX_ATTEMPTS,
     DeleteIncoming,
+    DeleteReport,
     LookUpCode,
     SendAdditions,
     SessionClosed,
@@ -70,6 +71,9 @@ log = logging.getLogger("intake.bot")
 
 # Telegram lets a bot delete messages in a private chat for 48 hours, at most 100 per call.
 _DELETABLE_SECONDS = 48 * 3600
+
+# Crypto-shreds one report; supplied by whoever wires the bot (the organisation may not allow it).
+DeleteReportHook = Callable[[str], Awaitable[bool]]
 _DELETE_BATCH = 100
 _TRAIL_LIMIT = 1000
 
@@ -107,9 +111,11 @@ class TelegramAdapter:
         followup: FollowUpService,
         flood: FloodControl | None = None,
         options: AdapterOptions = AdapterOptions(),
+        delete_report: DeleteReportHook | None = None,
     ) -> None:
         self._followup = followup
-        self._status = StatusConversation(translations)
+        self._delete_report = delete_report
+        self._status = StatusConversation(translations, allow_delete=delete_report is not None)
         self._status_sessions: SessionStore[StatusSession] = SessionStore(drafts.ttl_seconds)
         self._conversation = conversation
         self._submitter = submitter
@@ -282,6 +288,15 @@ class TelegramAdapter:
                 more = await self._look_up(chat_id, key, session, effect.code)
             elif isinstance(effect, SendAdditions) and session.report_id is not None:
                 more = await self._send_additions(context, session)
+            elif (
+                isinstance(effect, DeleteReport)
+                and session.report_id is not None
+                and self._delete_report is not None
+            ):
+                await self._delete_report(session.report_id)
+                log.info("report.deleted_by_witness")
+                await self._clear_chat(context, chat_id, key)
+                more = self._status.deleted(session)
             await self._apply_status(context, update, chat_id, key, session, more)
 
     async def _look_up(

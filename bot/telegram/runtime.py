@@ -17,7 +17,7 @@ from bot.followup import FollowUpService
 from bot.i18n import LANGUAGE_NAMES, translations
 from bot.notifications import ReviewerNotifier
 from bot.submission import ReportSubmitter
-from bot.telegram.adapter import AdapterOptions, TelegramAdapter
+from bot.telegram.adapter import AdapterOptions, DeleteReportHook, TelegramAdapter
 from storage import Storage
 from storage.server_keys import ServerKeys
 
@@ -59,6 +59,8 @@ async def running_bot(
     storage: Storage,
     keys: ServerKeys,
     questionnaire: Questionnaire,
+    *,
+    delete_report: DeleteReportHook | None = None,
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
     """Start polling; on exit, stop polling, finish in-flight updates and shut down cleanly."""
     conversation = Conversation(
@@ -74,6 +76,7 @@ async def running_bot(
         storage,
         drafts,
         followup=FollowUpService(storage, keys),
+        delete_report=delete_report,
         options=AdapterOptions(delete_after_submit=options.delete_after_submit),
     )
     application = build_application(options)

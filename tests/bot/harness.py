@@ -11,6 +11,8 @@ from pathlib import Path
 import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, load_questionnaire
 from bot.telegram.runtime import BotOptions, running_bot
+from cli.app import witness_deletion
+from cli.config import Settings
 from cli.logging_policy import SafeFilter, SafeFormatter
 from review.recipients import add_reviewer
 from standin.client import FakeUser
@@ -71,7 +73,11 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def running_harness(
-    database_url: str, data_dir: Path, *, max_file_bytes: int = 20 * 1024 * 1024
+    database_url: str,
+    data_dir: Path,
+    *,
+    max_file_bytes: int = 20 * 1024 * 1024,
+    witness_may_delete: bool = False,
 ) -> AsyncIterator[Harness]:
     reviewer = crypto.generate_identity()
     storage = await Storage.open(database_url, data_dir / "blobs")
@@ -83,8 +89,12 @@ async def running_harness(
                 options = BotOptions(
                     TOKEN, standin.root_url, poll_timeout=1, max_file_bytes=max_file_bytes
                 )
+                hook = None
+                if witness_may_delete:
+                    settings = Settings(data_dir=data_dir, witness_may_delete=True)
+                    hook = witness_deletion(settings, storage, keys.custody_key)
                 async with running_bot(options, storage, keys, load_questionnaire(
-                        DEFAULT_QUESTIONNAIRE)):
+                        DEFAULT_QUESTIONNAIRE), delete_report=hook):
                     yield Harness(standin, storage, keys, data_dir, reviewer, logs)
     finally:
         await storage.close()

@@ -87,3 +87,41 @@ async def test_status_addition_readable(database_url: str, tmp_path: Path) -> No
             plain = crypto.open_bytes(addition.header, payload.read(), [h.reviewer])
     document = json.loads(plain)
     assert document["texts"] == ["One more detail"]
+
+
+async def test_witness_deletes_report_when_allowed(database_url: str, tmp_path: Path) -> None:
+    """Where the organisation allows it, the code holder can crypto-shred the whole report;
+    the shred is in the audit trail and no blob of the report is left."""
+    async with running_harness(database_url, tmp_path / "data", witness_may_delete=True) as h:
+        witness = h.user(7200003)
+        await to_evidence(witness)
+        await witness.send_photo(b"\xff\xd8\xffphoto\xff\xd9")
+        await replies(witness)
+        code = _CODE.search((await finish_and_send(witness, evidence_sent=True))[1])
+        assert code is not None and h.storage.blobs.names()
+        await witness.send_command("status", code.group())
+        await replies(witness)
+        await press(witness, "Delete this report")
+        kept = await press(witness, "No, keep it")
+        assert "Nothing was deleted" in kept[0]
+        await press(witness, "Delete this report")
+        assert (await press(witness, "Yes, delete it"))[0] == "Deleted."
+        assert await list_reports(h.storage) == []
+        assert h.storage.blobs.names() == []
+        entries = [r.entry for r in await h.storage.audit.entries()]
+        assert any(b"report.shred" in e and b"witness_request" in e for e in entries)
+        await witness.send_command("status", code.group())
+        assert "No report matches" in (await replies(witness))[0]
+
+
+async def test_deleting_is_not_offered_by_default(database_url: str, tmp_path: Path) -> None:
+    """Without the organisation's permission there is no delete button."""
+    async with running_harness(database_url, tmp_path / "data") as h:
+        witness = h.user(7200004)
+        await to_evidence(witness)
+        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
+        assert code is not None
+        await witness.send_command("status", code.group())
+        await replies(witness)
+        labels = [label for m in witness.bot_messages() for row in m.buttons for label, _d in row]
+        assert "Delete this report" not in labels
