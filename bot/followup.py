@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import crypto
+from bot.core.document import addition_document
 from bot.core.draft import MediaRef
 from bot.core.status import StatusView
 from bot.sealing import ItemSealer, signed_manifest
@@ -23,7 +23,6 @@ from storage.server_keys import ServerKeys
 
 log = logging.getLogger("intake.followup")
 
-ADDITION_FORMAT = "incident-intake/addition/v1"
 _RETRIES = 3
 
 
@@ -76,13 +75,10 @@ class FollowUpService:
             written: list[NewItem] = []
             try:
                 facts = await seal_attachments(sealer, files, fetch, first + 1, written, first)
-                document = json.dumps({
-                    "format": ADDITION_FORMAT,
-                    "report_id": report_id,
-                    "submitted_at": self._clock().isoformat(timespec="seconds"),
-                    "texts": texts,
-                    "attachments": [f.__dict__ for f in facts],
-                }, ensure_ascii=False, indent=2).encode("utf-8")
+                document = addition_document(
+                    report_id=report_id, texts=texts, attachments=facts,
+                    submitted_at=self._clock(),
+                )
                 written.insert(0, await sealer.seal(first, ItemRole.ADDITION, document))
                 manifest, signature = signed_manifest(
                     self._keys.custody_key,

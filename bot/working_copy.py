@@ -17,6 +17,10 @@ from PIL import Image, ImageOps
 log = logging.getLogger("intake.working_copy")
 
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# Decoding needs a few bytes per pixel, twice over; a tiny file can declare a huge canvas. Above
+# this (a 24-megapixel camera's frame with room to spare) there is no working copy: the original
+# is still sealed, and a reviewer can make a copy on their own machine.
+MAX_PIXELS = 30_000_000
 
 
 def stripped_copy(data: bytes) -> tuple[bytes, str] | None:
@@ -27,6 +31,9 @@ def stripped_copy(data: bytes) -> tuple[bytes, str] | None:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 if image.format not in _FORMATS:
+                    return None
+                if image.width * image.height > MAX_PIXELS:
+                    log.info("working_copy.too_large")
                     return None
                 image_format = image.format
                 upright = ImageOps.exif_transpose(image)

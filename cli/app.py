@@ -140,8 +140,11 @@ def witness_deletion(
     audit = AuditTrail(storage.audit, custody_key)
 
     async def delete(report_id: str) -> bool:
-        return await shred_report(
+        shredded = await shred_report(
             storage, report_id, audit=audit, actor="witness", reason="witness_request"
         )
+        # As after retention: push the deleted rows out of the WAL / dead tuples now.
+        await storage.reports.release_freed_space()
+        return shredded
 
     return delete

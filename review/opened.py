@@ -29,6 +29,8 @@ class OpenedReport:
     document: dict[str, Any]
     attachments: tuple[OpenedAttachment, ...]
     custody_valid: bool
+    # What the witness added later with their receipt code: {"submitted_at", "texts", ...}.
+    additions: tuple[dict[str, Any], ...] = ()
 
 
 def item_file_name(item: StoredItem) -> str:

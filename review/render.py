@@ -44,6 +44,9 @@ def _render(report: OpenedReport) -> str:
         )
         if facts.get("caption"):
             lines.append(f"  caption: {facts['caption']}")
+    for addition in report.additions:
+        lines += ["", f"added by the witness at {addition.get('submitted_at')}:"]
+        lines += [f"  {text}" for text in addition.get("texts", [])]
     return "\n".join(lines)
 
 

@@ -81,14 +81,22 @@ async def open_report(
         opened[item.seq] = crypto.open_bytes(item.header, payload, identities)
     answers = next(item for item in report.items if item.role is ItemRole.ANSWERS)
     document: dict[str, Any] = json.loads(opened[answers.seq])
-    facts = {a["item"]: a for a in document.get("attachments", [])}
+    additions = tuple(
+        json.loads(opened[i.seq]) for i in report.items if i.role is ItemRole.ADDITION
+    )
+    # Attachments are described in the answers, or in the addition that brought them.
+    facts = {
+        a["item"]: a
+        for described in (document, *additions)
+        for a in described.get("attachments", [])
+    }
     attachments = tuple(
         OpenedAttachment(seq=i.seq, data=opened[i.seq], facts=facts.get(i.seq, {}))
         for i in report.items
         if i.role is ItemRole.ATTACHMENT
     )
     valid = custody_public is not None and custody_holds(report, hashes, custody_public)
-    return OpenedReport(report.summary, document, attachments, valid)
+    return OpenedReport(report.summary, document, attachments, valid, additions)
 
 
 async def seal_note(backend: ReviewBackend, report_id: str, text: str) -> SealedNote:

@@ -140,7 +140,8 @@ class WitnessMessageRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
-    # age file with a single scrypt stanza whose passphrase is derived from the receipt code.
+    # An age file sealed to reports.witness_recipient, whose private key only the receipt code
+    # (with the server key) derives.
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 

@@ -84,7 +84,9 @@ class Conversation:
         if isinstance(event, Forget):
             language = draft.language if draft else self.questionnaire.default_language
             _ = self._translations(language).gettext
-            return None, [ClearChat(), DraftClosed(), Reply(_("Deleted."))]
+            return None, [ClearChat(), DraftClosed(), Reply(_(
+                "Deleted what the bot could. To be sure nothing is left, also delete this chat "
+                "in Telegram."))]
         if isinstance(event, ChooseLanguage):
             if draft is None:
                 draft, _effects = self._begin(None)
@@ -521,8 +523,8 @@ class Conversation:
             if not draft.media_notice_shown:
                 draft.media_notice_shown = True
                 text += "\n\n" + _("Files sent as documents keep their camera and location "
-                                   "details. They are stored encrypted, for the reviewers; we also "
-                                   "keep a copy without those details for sharing.")
+                                   "details. They are stored encrypted, for the reviewers; for "
+                                   "photos we also keep a copy without those details.")
         existing = draft.answers.get(question.id)
         if existing is not None and question.type is not QuestionType.MEDIA:
             text += "\n\n" + _("Current answer: {answer}").format(

@@ -24,6 +24,7 @@ from bot.core.draft import (
 from bot.core.questionnaire import Question, Questionnaire
 
 FORMAT = "incident-intake/report/v1"
+ADDITION_FORMAT = "incident-intake/addition/v1"
 
 
 @dataclass(frozen=True)
@@ -55,20 +56,40 @@ def report_document(
         "language": language,
         "submitted_at": submitted_at.isoformat(timespec="seconds"),
         "answers": [_answer(question, answer, language) for question, answer in answers],
-        "attachments": [
-            {
-                "item": a.seq,
-                "kind": a.kind,
-                "file_name": a.file_name,
-                "mime_type": a.mime_type,
-                "size": a.size,
-                "sha256": a.sha256,
-                "caption": a.caption,
-            }
-            for a in attachments
-        ],
+        "attachments": attachment_entries(attachments),
     }
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def addition_document(
+    *, report_id: str, texts: list[str], attachments: list[AttachmentFacts],
+    submitted_at: dt.datetime,
+) -> bytes:
+    """What a witness added later with their receipt code (sealed as an `addition` item)."""
+    document: dict[str, Any] = {
+        "format": ADDITION_FORMAT,
+        "report_id": report_id,
+        "submitted_at": submitted_at.isoformat(timespec="seconds"),
+        "texts": texts,
+        "attachments": attachment_entries(attachments),
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def attachment_entries(attachments: list[AttachmentFacts]) -> list[dict[str, Any]]:
+    """How each attachment is described to the reviewer; `item` is its sequence number."""
+    return [
+        {
+            "item": a.seq,
+            "kind": a.kind,
+            "file_name": a.file_name,
+            "mime_type": a.mime_type,
+            "size": a.size,
+            "sha256": a.sha256,
+            "caption": a.caption,
+        }
+        for a in attachments
+    ]
 
 
 def _answer(question: Question, answer: Answer, language: str) -> dict[str, Any]:

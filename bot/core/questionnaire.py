@@ -184,7 +184,12 @@ class _Parser:
         text = self.texts(entry.get("text"), where, languages, default)
         label = self.texts(entry.get("label", entry.get("text")), where, languages, default)
         choices: list[Choice] = []
-        for raw_choice in entry.get("choices", []):
+        raw_choices = entry.get("choices", [])
+        if not isinstance(raw_choices, list) or not all(isinstance(c, dict) for c in raw_choices):
+            self.problem(where, f"question {question_id!r}: choices is a list of tables, each "
+                                "with an id and a text")
+            raw_choices = []
+        for raw_choice in raw_choices:
             choice_text = self.texts(raw_choice.get("text"), where, languages, default)
             choice_id = raw_choice.get("id")
             if not isinstance(choice_id, str) or not _ID.match(choice_id):

@@ -101,7 +101,9 @@ class StatusConversation:
         *,
         new_token: Callable[[], str] = lambda: secrets.token_hex(4),
         allow_delete: bool = False,
+        max_file_bytes: int = 20 * 1024 * 1024,
     ) -> None:
+        self._max_file_bytes = max_file_bytes
         self._translations = translations
         self._new_token = new_token
         self._allow_delete = allow_delete
@@ -223,6 +225,9 @@ class StatusConversation:
         self, session: StatusSession, token: str
     ) -> tuple[StatusSession | None, list[StatusEffect]]:
         _ = self._gettext(session)
+        if session.report_id is None:
+            # No report has been found yet: any button is from an earlier session.
+            return session, [Reply(_("Please type your receipt code, or /cancel."))]
         action = resolve(token, session.prompt_nonce, session.prompt_actions)
         if isinstance(action, PressProblem):
             return session, [self._menu(session, _("That button is no longer active."))]
@@ -270,8 +275,15 @@ class StatusConversation:
                 ]
             session.texts.append(event.text.strip())
         elif isinstance(event, MediaInput):
+            fitting = [m for m in event.files if (m.size or 0) <= self._max_file_bytes]
             room = MAX_ADDITION_FILES - len(session.files)
-            session.files.extend(event.files[:room])
+            session.files.extend(fitting[:room])
+            if len(fitting) < len(event.files) or len(fitting) > room:
+                return [self._adding(session, _(
+                    "Some files were not added: each file can be up to {limit} MB, and {count} "
+                    "files can be added at a time. Everything else is kept; press Send when you "
+                    "have finished.").format(limit=self._max_file_bytes // 2**20,
+                                             count=MAX_ADDITION_FILES))]
         elif isinstance(event, LocationInput):
             session.texts.append(f"location {event.latitude:.5f}, {event.longitude:.5f}")
         else:

@@ -115,7 +115,11 @@ class TelegramAdapter:
     ) -> None:
         self._followup = followup
         self._delete_report = delete_report
-        self._status = StatusConversation(translations, allow_delete=delete_report is not None)
+        self._status = StatusConversation(
+            translations,
+            allow_delete=delete_report is not None,
+            max_file_bytes=conversation.max_file_bytes,
+        )
         self._status_sessions: SessionStore[StatusSession] = SessionStore(drafts.ttl_seconds)
         self._conversation = conversation
         self._submitter = submitter
@@ -144,6 +148,8 @@ class TelegramAdapter:
         cutoff = time.monotonic() - _DELETABLE_SECONDS
         for key in [k for k, t in self._trails.items() if t.updated < cutoff]:
             del self._trails[key]
+        # A /status session holds the receipt code in memory: forget idle ones.
+        self._status_sessions.sweep()
 
     async def on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An edit of an earlier message is not an answer to the current question."""

@@ -125,3 +125,42 @@ async def test_deleting_is_not_offered_by_default(database_url: str, tmp_path: P
         await replies(witness)
         labels = [label for m in witness.bot_messages() for row in m.buttons for label, _d in row]
         assert "Delete this report" not in labels
+
+
+async def test_review_show_includes_additions(database_url: str, tmp_path: Path) -> None:
+    """The reviewer's rendering shows the added text, and the added file as intact."""
+    from review.render import render_report
+
+    async with running_harness(database_url, tmp_path / "data") as h:
+        witness = h.user(7200005)
+        await to_evidence(witness)
+        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
+        assert code is not None
+        await witness.send_command("status", code.group())
+        await replies(witness)
+        await press(witness, "Add information or files")
+        await witness.send_text("The van was grey.")
+        await replies(witness)
+        await witness.send_document(b"later", file_name="later.txt", mime_type="text/plain")
+        await replies(witness)
+        await witness.press(button(witness, "Send"))
+        await replies(witness, 2)
+        [row] = await list_reports(h.storage)
+        text = render_report(await open_report(h.storage, row.report_id, [h.reviewer]))
+    assert "The van was grey." in text
+    assert "later.txt" in text and "(intact)" in text and "HASH MISMATCH" not in text
+
+
+async def test_old_button_before_the_code_is_refused(database_url: str, tmp_path: Path) -> None:
+    """A button pressed before any code was accepted asks for the code; nothing gets stuck."""
+    async with running_harness(database_url, tmp_path / "data") as h:
+        witness = h.user(7200006)
+        await witness.send_command("start")
+        await replies(witness)
+        stale = button(witness, "Yes, continue")
+        await witness.send_command("status")
+        await replies(witness)
+        await witness.press(stale, force=True)
+        assert "receipt code" in (await replies(witness))[0]
+        await witness.send_command("cancel")
+        assert "Nothing was added" in (await replies(witness))[0]
