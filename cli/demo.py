@@ -89,6 +89,11 @@ async def run_demo(*, interactive: bool, data_dir: Path | None) -> None:
                         await _typed(witness)
                     else:
                         await _scripted(witness)
+                    deleted = len(standin.calls_to("deleteMessages"))
+                    left = len(witness.visible_messages())
+                    if deleted:
+                        click.echo(f"\n(The bot then deleted the conversation from the witness's "
+                                   f"chat: {left} message(s) are left on the phone, the receipt.)")
             await _show_queue(storage, identity, custody_public_key(keys.custody_key), folder)
         finally:
             await storage.close()
