@@ -7,8 +7,9 @@ import datetime as dt
 from sqlalchemy import LargeBinary, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import ItemRecipientRow, ItemRow, ReportRow
+from storage.models import ItemRow, ReportRow
 from storage.records import NewItem
+from storage.repositories import item_row
 
 _LIVE_KEY_BYTES = 32
 
@@ -48,17 +49,7 @@ class AdditionRepository:
             if report.manifest != expected_manifest:
                 raise ManifestChanged()
             for item in items:
-                session.add(ItemRow(
-                    id=item.item_id,
-                    report_id=report_id,
-                    seq=item.seq,
-                    role=item.role.value,
-                    header=item.header,
-                    payload_size=item.payload_size,
-                    payload_sha256=item.payload_sha256,
-                    parent_seq=item.parent_seq,
-                    recipients=[ItemRecipientRow(key_id=k) for k in item.recipient_key_ids],
-                ))
+                session.add(item_row(item, report_id))
             report.manifest = manifest
             report.manifest_signature = manifest_signature
 

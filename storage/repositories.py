@@ -116,6 +116,23 @@ def header_sha256(header: bytes) -> str:
     return hashlib.sha256(header).hexdigest()
 
 
+def item_row(item: NewItem, report_id: str | None = None) -> ItemRow:
+    """The row for a new sealed item (report_id given when adding to an existing report)."""
+    row = ItemRow(
+        id=item.item_id,
+        seq=item.seq,
+        role=item.role.value,
+        header=item.header,
+        payload_size=item.payload_size,
+        payload_sha256=item.payload_sha256,
+        parent_seq=item.parent_seq,
+        recipients=[ItemRecipientRow(key_id=k) for k in item.recipient_key_ids],
+    )
+    if report_id is not None:
+        row.report_id = report_id
+    return row
+
+
 class ReportRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -137,16 +154,7 @@ class ReportRepository:
             manifest_signature=report.manifest_signature,
             witness_recipient=report.witness_recipient,
             items=[
-                ItemRow(
-                    id=item.item_id,
-                    seq=item.seq,
-                    role=item.role.value,
-                    header=item.header,
-                    payload_size=item.payload_size,
-                    payload_sha256=item.payload_sha256,
-                    parent_seq=item.parent_seq,
-                    recipients=[ItemRecipientRow(key_id=k) for k in item.recipient_key_ids],
-                )
+                item_row(item)
                 for item in report.items
             ],
         )

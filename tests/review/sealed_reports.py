@@ -4,35 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import secrets
 from collections.abc import Sequence
 
 import crypto
+from bot.sealing import ItemSealer
 from crypto.custody import ManifestEntry, canonical_manifest, sign_manifest
 from storage import ItemRole, NewItem, NewReport, Storage
 
 DAY = dt.date(2026, 11, 24)
-
-
-def _seal(
-    storage: Storage, seq: int, role: ItemRole, data: bytes,
-    recipients: Sequence[crypto.X25519Recipient], parent_seq: int | None = None,
-) -> NewItem:
-    item_id = secrets.token_hex(16)
-    with storage.blobs.create(item_id) as blob:
-        header = crypto.seal(io.BytesIO(data), blob, list(recipients))
-    return NewItem(
-        item_id=item_id,
-        seq=seq,
-        role=role,
-        header=header,
-        payload_size=blob.size,
-        payload_sha256=blob.sha256_hex,
-        recipient_key_ids=tuple(sorted(crypto.key_id(r) for r in recipients)),
-        parent_seq=parent_seq,
-    )
 
 
 async def sealed_report(
@@ -51,15 +32,18 @@ async def sealed_report(
     items: list[NewItem] = []
     facts = []
     seq = 1
+    sealer = ItemSealer(
+        storage.blobs, list(recipients), tuple(sorted(crypto.key_id(r) for r in recipients))
+    )
     for data in attachments:
-        items.append(_seal(storage, seq, ItemRole.ATTACHMENT, data, recipients))
+        items.append(await sealer.seal(seq, ItemRole.ATTACHMENT, data))
         facts.append({"item": seq, "kind": "document", "size": len(data),
                       "sha256": hashlib.sha256(data).hexdigest(), "file_name": f"f{seq}.bin"})
         original = seq
         seq += 1
         if working_copies:
             copy = b"stripped:" + data
-            items.append(_seal(storage, seq, ItemRole.WORKING_COPY, copy, recipients, original))
+            items.append(await sealer.seal(seq, ItemRole.WORKING_COPY, copy, original))
             seq += 1
     document = {
         "report_id": report_id,
@@ -69,7 +53,7 @@ async def sealed_report(
         "attachments": facts,
     }
     answers = json.dumps(document).encode()
-    items.insert(0, _seal(storage, 0, ItemRole.ANSWERS, answers, recipients))
+    items.insert(0, await sealer.seal(0, ItemRole.ANSWERS, answers))
     manifest = canonical_manifest(report_id, day.isoformat(), [
         ManifestEntry(i.seq, i.role.value, i.payload_size, i.payload_sha256) for i in items
     ])
