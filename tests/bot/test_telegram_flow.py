@@ -133,3 +133,24 @@ async def test_pulled_files_open_with_stock_age(database_url: str, tmp_path: Pat
     refused = subprocess.run(["age", "-d", "-i", str(key), str(folder / "00-answers.age")],
                              capture_output=True)
     assert refused.returncode != 0
+
+
+async def test_back_edit_and_cancel_over_telegram(database_url: str, tmp_path: Path) -> None:
+    """Back shows the earlier answer, Edit changes one from the summary, Cancel sends nothing."""
+    async with running_harness(database_url, tmp_path / "data") as h:
+        witness = h.user(5550006)
+        await to_evidence(witness, what="first version")
+        back = await press(witness, "Back")
+        assert "Who did it" in back[0]
+        await press(witness, "Skip")
+        await press(witness, "Skip")
+        await press(witness, "Skip")
+        await press(witness, "Skip")
+        await press(witness, "Edit an answer")
+        await press(witness, "What happened")
+        await witness.send_text("second version")
+        summary = (await replies(witness))[0]
+        assert "second version" in summary and "first version" not in summary
+        cancelled = await press(witness, "Cancel")
+        assert "Nothing was sent" in cancelled[0]
+        assert await list_reports(h.storage) == []
