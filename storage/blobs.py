@@ -53,6 +53,7 @@ class BlobWriter:
         self._file.close()
         os.replace(self._temp_path, self._final_path)
         _fsync_dir(self._final_path.parent)
+        _blur_dir_times(self._final_path.parent, day_start)
         self._done = True
 
     def discard(self) -> None:
@@ -110,11 +111,18 @@ class BlobStore:
         path = self._path(name)
         path.unlink(missing_ok=True)
         _fsync_dir(path.parent)
+        _blur_dir_times(path.parent, int(time.time()) // 86_400 * 86_400)
 
     def names(self) -> list[str]:
         return sorted(
             p.name for p in self.root.glob("*/*") if p.is_file() and not p.name.startswith(".")
         )
+
+
+def _blur_dir_times(directory: Path, day_start: int) -> None:
+    """A directory's times would give the second of its last change; set them to the day."""
+    for folder in (directory, directory.parent):
+        os.utime(folder, (day_start, day_start))
 
 
 def _fsync_dir(path: Path) -> None:

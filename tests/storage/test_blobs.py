@@ -39,3 +39,16 @@ def test_names_are_random_ids_only(tmp_path: Path) -> None:
     for bad in ("../etc/passwd", "ABCDEF0123456789", "short", "a" * 16 + "/x"):
         with pytest.raises(ValueError):
             store.create(bad)
+
+
+def test_blob_and_folder_times_say_only_the_day(tmp_path: Path) -> None:
+    """A sealed payload's file and folder times are the start of the day, not the second."""
+    import time
+
+    store = BlobStore(tmp_path / "blobs")
+    with store.create("c" * 32) as writer:
+        writer.write(b"ciphertext")
+    day_start = int(time.time()) // 86_400 * 86_400
+    blob = tmp_path / "blobs" / "cc" / ("c" * 32)
+    for path in (blob, blob.parent, blob.parent.parent):
+        assert int(path.stat().st_mtime) == day_start
