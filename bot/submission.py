@@ -45,6 +45,19 @@ class Receipt:
     code: str
 
 
+@dataclass
+class PreparedReport:
+    """A report sealed and its payloads synced, not yet committed."""
+
+    report: NewReport
+    receipt: Receipt
+    items: list[NewItem]
+    sealer: ItemSealer
+
+    def discard(self) -> None:
+        self.sealer.discard(self.items)
+
+
 async def seal_attachments(
     sealer: ItemSealer,
     files: list[MediaRef],
@@ -103,6 +116,21 @@ class ReportSubmitter:
 
     async def submit(self, draft: Draft, *, submission_id: str, fetch: Fetch) -> Receipt:
         """Seal, sign and commit `draft`. Raises AlreadySubmitted for a repeated submission."""
+        prepared = await self.prepare(draft, submission_id=submission_id, fetch=fetch)
+        try:
+            await self._storage.reports.add(prepared.report)
+        except DuplicateSubmission as duplicate:
+            prepared.discard()
+            raise AlreadySubmitted(duplicate.report_id) from None
+        except BaseException:
+            prepared.discard()
+            raise
+        return prepared.receipt
+
+    async def prepare(
+        self, draft: Draft, *, submission_id: str, fetch: Fetch
+    ) -> PreparedReport:
+        """Seal every part and sign the manifest; the caller commits (or discards) it."""
         sealer = await ItemSealer.for_active_recipients(self._storage)
         now = self._clock()
         report_id = secrets.token_hex(16)
@@ -126,7 +154,7 @@ class ReportSubmitter:
             manifest, signature = signed_manifest(
                 self._keys.custody_key, report_id, now.date().isoformat(), written
             )
-            await self._storage.reports.add(NewReport(
+            report = NewReport(
                 report_id=report_id,
                 received_day=now.date(),
                 receipt_hash=code_hash,
@@ -135,16 +163,11 @@ class ReportSubmitter:
                 manifest_signature=signature,
                 items=tuple(written),
                 witness_recipient=str(witness.recipient),
-            ))
-        except DuplicateSubmission as duplicate:
-            sealer.discard(written)
-            raise AlreadySubmitted(duplicate.report_id) from None
+            )
         except BaseException:
             sealer.discard(written)
             raise
-        # No report id here: a log line pairs it with an exact time, which the store never keeps.
-        log.info("report.committed", extra={"items": len(written)})
-        return Receipt(report_id=report_id, code=code)
+        return PreparedReport(report, Receipt(report_id=report_id, code=code), written, sealer)
 
     def _attachments(self, draft: Draft) -> list[MediaRef]:
         return [

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from telegram.error import InvalidToken
 
 from bot.core import DEFAULT_QUESTIONNAIRE, Questionnaire, QuestionnaireError, load_questionnaire
-from bot.telegram.adapter import DeleteReportHook
-from bot.telegram.runtime import BotOptions, running_bot
-from cli.config import ConfigError, Settings
+from bot.telegram.intake import DeleteReportHook
+from bot.telegram.runtime import BotOptions, WebhookOptions, running_bot
+from cli.config import ConfigError, Settings, parse_host_port
+from crypto.drafts import DraftKeyFileError, DraftKeyring
 from review.audit import AuditTrail
 from review.retention import shred_report
 from storage import Storage
@@ -46,7 +47,18 @@ def questionnaire_for(settings: Settings) -> Questionnaire:
         raise ConfigError(str(error)) from None
 
 
-def bot_options(settings: Settings, token: str) -> BotOptions:
+def bot_options(settings: Settings, token: str, *, webhook: bool = False) -> BotOptions:
+    hook = None
+    if webhook:
+        listen = parse_host_port(settings.webhook_listen)
+        assert listen is not None  # checked when the settings were read
+        hook = WebhookOptions(
+            secret=settings.webhook_secret(),
+            host=listen[0],
+            port=listen[1],
+            public_url=settings.webhook_url,
+            max_connections=settings.webhook_max_connections,
+        )
     return BotOptions(
         token=token,
         api_root=settings.telegram_api_url,
@@ -55,12 +67,31 @@ def bot_options(settings: Settings, token: str) -> BotOptions:
         delete_after_submit=settings.delete_after_submit,
         reviewers_chat_id=settings.reviewers_chat_id,
         notify_interval_seconds=settings.notify_interval_minutes * 60.0,
+        webhook=hook,
+        # One polling process on SQLite: nothing else can be half-way through a submission.
+        sweep_orphans_at_start=not webhook and settings.database_url is None,
     )
 
 
-async def serve(settings: Settings, token: str) -> None:
-    """Run the bot with long polling until SIGTERM or Ctrl-C, then stop cleanly."""
+def draft_keyring(settings: Settings) -> DraftKeyring:
+    """The draft key: from its file (created on first start), or in memory only."""
+    if settings.drafts == "ephemeral":
+        return DraftKeyring.ephemeral()
+    path = settings.resolved_draft_key_file
+    try:
+        if settings.draft_key_file is None and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            DraftKeyring.generate_file(path)
+        return DraftKeyring.from_file(path)
+    except DraftKeyFileError as error:
+        raise ConfigError(f"INTAKE_DRAFT_KEY_FILE: {error}") from None
+
+
+async def serve(settings: Settings, token: str, *, webhook: bool = False) -> None:
+    """Run the bot (long polling, or a webhook) until SIGTERM or Ctrl-C, then stop cleanly."""
     questionnaire = questionnaire_for(settings)
+    options = bot_options(settings, token, webhook=webhook)
+    keyring = draft_keyring(settings)
     async with open_storage(settings) as storage:
         if not await storage.recipients.active():
             raise ConfigError(
@@ -75,11 +106,12 @@ async def serve(settings: Settings, token: str) -> None:
         try:
             async with (
                 running_bot(
-                    bot_options(settings, token),
+                    options,
                     storage,
                     keys,
                     questionnaire,
                     delete_report=witness_deletion(settings, storage, keys.custody_key),
+                    keyring=keyring,
                 ),
                 api_if_configured(settings, storage),
             ):

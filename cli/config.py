@@ -49,6 +49,41 @@ class Settings(BaseSettings):
     delete_after_submit: bool = True
     # Whether a witness may delete their submitted report with /status and the receipt code.
     witness_may_delete: bool = False
+    # Drafts and messages waiting to be sent: "sealed" (kept across restarts, sealed with the
+    # draft key) or "ephemeral" (sealed with a key held in memory only: a restart loses them).
+    drafts: str = "sealed"
+    # The draft key: a systemd credential or compose secret; default <data dir>/keys/draft.key.
+    draft_key_file: Path | None = None
+    # Webhook mode (`intake serve --webhook`): where to listen (behind a TLS reverse proxy),
+    # the public https URL to register with Telegram, and the shared secret Telegram sends back.
+    webhook_listen: str = "127.0.0.1:8080"
+    webhook_url: str | None = None
+    webhook_secret_file: Path | None = None
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
+
+    @field_validator("drafts")
+    @classmethod
+    def _drafts(cls, value: str) -> str:
+        if value.strip().lower() not in ("sealed", "ephemeral"):
+            raise ValueError("must be sealed or ephemeral")
+        return value.strip().lower()
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _webhook_listen(cls, value: str) -> str:
+        if parse_host_port(value) is None:
+            raise ValueError("must be HOST:PORT, for example 127.0.0.1:8080")
+        return value.strip()
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.fullmatch(r"https://[^/\s]+(/\S*)?", value.strip()):
+            raise ValueError("must be the public https:// URL of the webhook (Telegram calls "
+                             "https only)")
+        return value.strip()
 
     @field_validator("telegram_api_url")
     @classmethod
@@ -103,6 +138,31 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         return self.database_url or default_sqlite_url(self.data_dir)
 
+    @property
+    def resolved_draft_key_file(self) -> Path:
+        return self.draft_key_file or self.data_dir / "keys" / "draft.key"
+
+    def webhook_secret(self) -> str:
+        """The webhook's secret token, read from INTAKE_WEBHOOK_SECRET_FILE."""
+        if self.webhook_secret_file is None:
+            raise ConfigError(
+                "INTAKE_WEBHOOK_SECRET_FILE is not set: write 32+ random letters and digits to "
+                "a file (e.g. `openssl rand -hex 32 > webhook.secret`) and point it there"
+            )
+        try:
+            secret = self.webhook_secret_file.read_text().strip()
+        except OSError:
+            raise ConfigError(
+                f"INTAKE_WEBHOOK_SECRET_FILE: cannot read {self.webhook_secret_file}: fix the "
+                "path or its permissions"
+            ) from None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{32,256}", secret):
+            raise ConfigError(
+                "INTAKE_WEBHOOK_SECRET_FILE must hold 32 to 256 letters, digits, _ or - "
+                "(Telegram's rule): e.g. `openssl rand -hex 32`"
+            )
+        return secret
+
     def token(self) -> str:
         """The bot token, checked; raises ConfigError naming the fix."""
         if self.bot_token is None or not self.bot_token.get_secret_value():
@@ -117,6 +177,13 @@ class Settings(BaseSettings):
                 "letters, digits, - or _): copy it again from @BotFather"
             )
         return token
+
+
+def parse_host_port(text: str) -> tuple[str, int] | None:
+    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})", text.strip())
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        return None
+    return match.group(1).strip("[]"), int(match.group(2))
 
 
 def parse_retention(text: str) -> dict[str, int]:

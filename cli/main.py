@@ -53,16 +53,22 @@ def main(context: click.Context, config_file: Path | None) -> None:
 
 
 @main.command("serve")
+@click.option(
+    "--webhook",
+    is_flag=True,
+    help="Receive updates on INTAKE_WEBHOOK_LISTEN behind a TLS reverse proxy (several "
+    "workers may share one PostgreSQL) instead of long polling.",
+)
 @click.pass_obj
-def serve_command(settings: Settings) -> None:
-    """Run the bot with long polling (stops cleanly on SIGTERM or Ctrl-C)."""
+def serve_command(settings: Settings, webhook: bool) -> None:
+    """Run the bot: long polling by default (stops cleanly on SIGTERM or Ctrl-C)."""
     try:
         token = settings.token()
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     configure_logging(settings.log_level, secrets=[token])
     try:
-        _run(serve(settings, token))
+        _run(serve(settings, token, webhook=webhook))
     except click.ClickException:
         raise
     except Exception:

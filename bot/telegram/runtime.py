@@ -1,4 +1,11 @@
-"""Running the bot: build the python-telegram-bot Application around the adapter and poll."""
+"""Running the bot: wire the durable intake path, then poll (one process) or serve a webhook.
+
+python-telegram-bot's `Bot` does every Bot API call (real serialisation, real HTTP); its
+Application and Updater are not used, because the Updater confirms updates before they are
+processed. Our poller (or the webhook) hands each update to the IntakeProcessor, which commits
+it in one transaction; the relay delivers what the outbox holds; a sweeper forgets what has
+expired and removes orphans.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +16,45 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from telegram.ext import Application, ApplicationBuilder
+from telegram import Bot
+from telegram.error import InvalidToken, NetworkError, RetryAfter
+from telegram.request import HTTPXRequest
 
+from bot.chat_store import OUTBOX_LIFETIME_DAYS, ChatStore
 from bot.core import Conversation, Questionnaire
-from bot.drafts import DraftStore
+from bot.core.status import StatusConversation
 from bot.followup import FollowUpService
 from bot.i18n import LANGUAGE_NAMES, translations
 from bot.notifications import ReviewerNotifier
 from bot.submission import ReportSubmitter
-from bot.telegram.adapter import AdapterOptions, DeleteReportHook, TelegramAdapter
+from bot.telegram.delivery import OutboxRelay
+from bot.telegram.download import telegram_fetcher
+from bot.telegram.intake import DeleteReportHook, IntakeProcessor
+from bot.telegram.polling import AtLeastOncePoller
+from bot.telegram.sender import BotApiSender
+from bot.telegram.webhook import running_webhook
+from crypto.drafts import DraftKeyring
 from storage import Storage
 from storage.server_keys import ServerKeys
 
 log = logging.getLogger("intake.bot")
 
 _SWEEP_SECONDS = 60.0
+# Telegram redelivers an unconfirmed update for at most a day; marks are kept two.
+_MARK_DAYS = 2
+# A payload nobody refers to after this long was left by a crash, not by a submission at work.
+_ORPHAN_GRACE = dt.timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    secret: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    path: str = "/telegram"
+    # The https URL Telegram calls (through the reverse proxy); None: leave it as registered.
+    public_url: str | None = None
+    max_connections: int = 40
 
 
 @dataclass(frozen=True)
@@ -37,20 +68,55 @@ class BotOptions:
     # A reviewers' chat for content-free "new report" notices, at most one per interval.
     reviewers_chat_id: int | None = None
     notify_interval_seconds: float = 600.0
+    webhook: WebhookOptions | None = None
+    relay_interval_seconds: float = 2.0
+    # Remove orphans at once on start-up: only for a single process (SQLite), where no other
+    # worker can be half-way through a submission.
+    sweep_orphans_at_start: bool = False
 
 
-def build_application(options: BotOptions) -> Application:  # type: ignore[type-arg]
+@dataclass
+class BotRuntime:
+    bot: Bot
+    processor: IntakeProcessor
+    poller: AtLeastOncePoller | None
+    webhook_port: int | None
+
+
+def build_bot(options: BotOptions) -> Bot:
     root = options.api_root.rstrip("/")
-    builder: ApplicationBuilder = (  # type: ignore[type-arg]
-        Application.builder()
-        .token(options.token)
-        .base_url(f"{root}/bot")
-        .base_file_url(f"{root}/file/bot")
-        # One witness's slow upload must not hold up another; the adapter orders each chat.
-        .concurrent_updates(True)
-        .get_updates_read_timeout(options.poll_timeout + 10)
+    return Bot(
+        options.token,
+        base_url=f"{root}/bot",
+        base_file_url=f"{root}/file/bot",
+        # Many witnesses at once: one connection each would queue them behind one another.
+        request=HTTPXRequest(connection_pool_size=128),
+        get_updates_request=HTTPXRequest(read_timeout=options.poll_timeout + 10),
     )
-    return builder.build()
+
+
+async def connect(bot: Bot, api_root: str, stop: asyncio.Event | None = None) -> None:
+    """getMe until it answers: a network failure names the URL and retries, never crashes."""
+    failures = 0
+    while True:
+        try:
+            await bot.initialize()
+            return
+        except InvalidToken:
+            raise
+        except RetryAfter as error:
+            await asyncio.sleep(float(error.retry_after))  # type: ignore[arg-type]
+        except NetworkError as error:
+            failures += 1
+            wait = min(30.0, 2.0 * failures)
+            log.warning(
+                f"bot.api_unreachable url={api_root} hint=check the network, a firewall or "
+                "proxy, and INTAKE_TELEGRAM_API_URL; retrying",
+                extra={"error": type(error), "count": failures},
+            )
+            if stop is not None and stop.is_set():
+                raise
+            await asyncio.sleep(wait)
 
 
 @contextlib.asynccontextmanager
@@ -61,59 +127,100 @@ async def running_bot(
     questionnaire: Questionnaire,
     *,
     delete_report: DeleteReportHook | None = None,
-) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    """Start polling; on exit, stop polling, finish in-flight updates and shut down cleanly."""
+    keyring: DraftKeyring | None = None,
+) -> AsyncIterator[BotRuntime]:
+    """Start intake (polling, or the webhook); on exit, finish in-flight updates and stop."""
     conversation = Conversation(
         questionnaire,
         translations,
         max_file_bytes=options.max_file_bytes,
         language_names=LANGUAGE_NAMES,
     )
-    drafts = DraftStore(options.draft_ttl_seconds)
-    adapter = TelegramAdapter(
-        conversation,
-        ReportSubmitter(storage, keys, conversation),
-        storage,
-        drafts,
+    # Without a key file, drafts are sealed with a key that lives only in this process.
+    store = ChatStore(storage, keyring or DraftKeyring.ephemeral(),
+                      ttl_seconds=options.draft_ttl_seconds)
+    bot = build_bot(options)
+    await connect(bot, options.api_root)
+    sender = BotApiSender()
+    relay = OutboxRelay(bot, sender, store, storage)
+    processor = IntakeProcessor(
+        bot=bot,
+        conversation=conversation,
+        status=StatusConversation(translations, allow_delete=delete_report is not None,
+                                  max_file_bytes=options.max_file_bytes),
+        submitter=ReportSubmitter(storage, keys, conversation),
         followup=FollowUpService(storage, keys),
+        storage=storage,
+        store=store,
+        relay=relay,
+        fetch=telegram_fetcher(bot, sender),
         delete_report=delete_report,
-        options=AdapterOptions(delete_after_submit=options.delete_after_submit),
+        delete_after_submit=options.delete_after_submit,
     )
-    application = build_application(options)
     if options.reviewers_chat_id is not None:
-        adapter.notifier = ReviewerNotifier(
+        processor.notifier = ReviewerNotifier(
             options.reviewers_chat_id, options.notify_interval_seconds
         )
-    adapter.install(application)
-    async with application:
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(
-            poll_interval=0.0, timeout=int(options.poll_timeout), drop_pending_updates=False
-        )
-        sweeper = asyncio.create_task(_sweep(drafts, adapter, storage))
-        log.info("bot.started")
-        try:
-            yield application
-        finally:
-            sweeper.cancel()
-            if adapter.notifier is not None:
-                await adapter.notifier.close()
-            await application.updater.stop()
-            await application.stop()
-            log.info("bot.stopped")
+    if options.sweep_orphans_at_start:
+        await _sweep_orphans(storage, dt.timedelta(0))
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(relay.run(options.relay_interval_seconds)),
+        asyncio.create_task(_sweep(storage, store)),
+    ]
+    poller: AtLeastOncePoller | None = None
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            webhook_port: int | None = None
+            if options.webhook is not None:
+                hook = options.webhook
+                webhook_port = await stack.enter_async_context(running_webhook(
+                    bot, processor.process, secret=hook.secret, host=hook.host,
+                    port=hook.port, path=hook.path, public_url=hook.public_url,
+                    max_connections=hook.max_connections,
+                ))
+            else:
+                poller = AtLeastOncePoller(bot, processor.process, api_url=options.api_root,
+                                           poll_timeout=int(options.poll_timeout))
+                tasks.append(asyncio.create_task(poller.run(stop)))
+            log.info("bot.started")
+            try:
+                yield BotRuntime(bot, processor, poller, webhook_port)
+            finally:
+                stop.set()
+                if poller is not None:
+                    # Let the poller finish what it started (its task ends by itself).
+                    await asyncio.gather(tasks.pop(), return_exceptions=True)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if processor.notifier is not None:
+            await processor.notifier.close()
+        with contextlib.suppress(Exception):
+            await bot.shutdown()
+        log.info("bot.stopped")
 
 
-async def _sweep(drafts: DraftStore, adapter: TelegramAdapter, storage: Storage) -> None:
+async def _sweep(storage: Storage, store: ChatStore) -> None:
     while True:
-        adapter.sweep()
-        # Telegram redelivers an unconfirmed update for at most a day; two days of margin.
-        cutoff = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)
+        await asyncio.sleep(_SWEEP_SECONDS)
+        today = dt.datetime.now(dt.UTC).date()
         try:
-            await storage.additions.forget_submission_keys(cutoff)
+            await storage.additions.forget_submission_keys(today - dt.timedelta(days=_MARK_DAYS))
+            counts = await storage.conversations.sweep(
+                now=dt.datetime.now(dt.UTC),
+                marks_before=today - dt.timedelta(days=_MARK_DAYS),
+                outbox_before=today - dt.timedelta(days=OUTBOX_LIFETIME_DAYS),
+            )
+            if any(counts.__dict__.values()):
+                log.info("conversations.swept", extra={"count": sum(counts.__dict__.values())})
+            await _sweep_orphans(storage, _ORPHAN_GRACE)
         except Exception as error:  # the next sweep tries again; the bot keeps serving
             log.warning("maintenance.failed", extra={"error": type(error)})
-        await asyncio.sleep(_SWEEP_SECONDS)
-        expired = drafts.sweep()
-        if expired:
-            log.info("draft.expired", extra={"count": expired})
+
+
+async def _sweep_orphans(storage: Storage, grace: dt.timedelta) -> None:
+    removed = await storage.sweep_orphan_payloads(grace)
+    if removed:
+        log.info("payloads.orphans_removed", extra={"count": removed})

@@ -83,3 +83,38 @@ async def test_missing_settings_name_the_fix(tmp_path: Path) -> None:
         assert process.returncode != 0, expected
         assert expected in err.decode(), (expected, err.decode())
         assert len(err.decode().strip().splitlines()) == 1
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_unreachable_bot_api_is_named_and_retried(tmp_path: Path) -> None:
+    """No Bot API at start-up: one line names the URL and what to check, the bot keeps trying
+    instead of crashing, and serves as soon as the API is reachable."""
+    identity = crypto.generate_identity()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_BOT_TOKEN": GOOD,
+           "INTAKE_TELEGRAM_API_URL": url}
+    added = await _intake(env, "reviewer", "add", "--name", "a",
+                          "--recipient", str(identity.recipient))
+    assert await added.wait() == 0
+    process = await _intake(env, "serve")
+    assert process.stderr is not None
+    line = (await asyncio.wait_for(process.stderr.readline(), 30)).decode()
+    assert "bot.api_unreachable" in line and url in line and "INTAKE_TELEGRAM_API_URL" in line
+    assert process.returncode is None  # still running, retrying
+    async with BotApiStandIn(GOOD, port=port) as standin:
+        witness = standin.user(9100002, "W")
+        await witness.send_command("start")
+        assert "is it safe" in (await replies(witness, timeout=60))[0]
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 30)
+        rest = (await process.stderr.read()).decode()
+    assert code == 0
+    assert GOOD.split(":")[1] not in line + rest

@@ -1,0 +1,143 @@
+"""Chat state and outgoing messages at rest: sealed with the draft key, never plaintext.
+
+A thin adapter between the runtime's plain values (bot.core.chat) and the storage rows: it
+seals with the draft keyring (whose secret is not in the database), keys rows by a keyed
+pseudonym of the chat, and writes one update's effects in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.core.chat import (
+    ChatState,
+    CodecError,
+    Outgoing,
+    decode_outgoing,
+    decode_state,
+    encode,
+)
+from crypto import DecryptionError
+from crypto.drafts import DraftKeyring
+from storage import NewReport, Storage
+
+log = logging.getLogger("intake.chats")
+
+_STATE = "chat-state"
+_OUTBOX = "outbox"
+# Telegram keeps an undelivered update for a day; a message that could not be delivered in two
+# is dropped by the sweep, so the outbox is read with keys up to that age.
+OUTBOX_LIFETIME_DAYS = 2
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    entry_id: str
+    outgoing: Outgoing
+
+
+class ChatStore:
+    def __init__(
+        self,
+        storage: Storage,
+        keyring: DraftKeyring,
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._conversations = storage.conversations
+        self._keyring = keyring
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._state_lifetime_days = max(1, math.ceil(ttl_seconds / 86_400))
+
+    def chat_key(self, chat_id: int) -> str:
+        return self._keyring.chat_key(chat_id)
+
+    def update_key(self, bot_id: int, update_id: int) -> bytes:
+        return self._keyring.update_key(bot_id, update_id)
+
+    def _today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self._clock(), dt.UTC).date()
+
+    async def load(self, chat_key: str) -> ChatState:
+        """The chat's state, or a fresh one if there is none, it expired or cannot be read."""
+        sealed = await self._conversations.load(chat_key)
+        if sealed is None:
+            return ChatState()
+        try:
+            plain = self._keyring.open(
+                _STATE, chat_key, sealed, day=self._today(),
+                lifetime_days=self._state_lifetime_days,
+            )
+            state = decode_state(plain)
+        except (DecryptionError, CodecError) as error:
+            # Sealed under a key this process does not have (ephemeral mode after a restart,
+            # or a rotated secret): the conversation starts afresh.
+            log.warning("chat_state.unreadable", extra={"error": type(error)})
+            return ChatState()
+        if self._clock() - state.last_active > self._ttl:
+            return ChatState()
+        return state
+
+    async def is_processed(self, update_key: bytes) -> bool:
+        return await self._conversations.is_processed(update_key)
+
+    async def commit(
+        self,
+        chat_key: str,
+        update_keys: Sequence[bytes],
+        state: ChatState,
+        outgoing: Sequence[Outgoing],
+        report: NewReport | None = None,
+    ) -> None:
+        """State, messages to send, the updates' marks and the report: one transaction."""
+        state.last_active = self._clock()
+        day = self._today()
+        await self._conversations.commit_update(
+            chat_key=chat_key,
+            update_keys=list(update_keys),
+            state=self._seal_state(chat_key, state, day),
+            expires=self._expires(),
+            outbox=[self._keyring.seal(_OUTBOX, chat_key, encode(o), day=day) for o in outgoing],
+            report=report,
+        )
+
+    async def pending(self, chat_key: str) -> list[PendingMessage]:
+        messages: list[PendingMessage] = []
+        day = self._today()
+        for entry in await self._conversations.pending(chat_key):
+            try:
+                plain = self._keyring.open(
+                    _OUTBOX, chat_key, entry.sealed, day=day, lifetime_days=OUTBOX_LIFETIME_DAYS
+                )
+                messages.append(PendingMessage(entry.entry_id, decode_outgoing(plain)))
+            except (DecryptionError, CodecError) as error:
+                log.warning("outbox.unreadable", extra={"error": type(error)})
+                await self._conversations.delivered(entry.entry_id, chat_key=chat_key)
+        return messages
+
+    async def chats_with_pending(self, limit: int = 100) -> list[str]:
+        return await self._conversations.chats_with_pending(limit)
+
+    async def delivered(self, entry_id: str, chat_key: str, state: ChatState) -> None:
+        """Forget a delivered message and keep the trail it added, in one transaction."""
+        await self._conversations.delivered(
+            entry_id,
+            chat_key=chat_key,
+            state=self._seal_state(chat_key, state, self._today()),
+            expires=self._expires(),
+        )
+
+    def _seal_state(self, chat_key: str, state: ChatState, day: dt.date) -> bytes | None:
+        if state.is_empty:
+            return None
+        return self._keyring.seal(_STATE, chat_key, encode(state), day=day)
+
+    def _expires(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self._clock() + self._ttl, dt.UTC)

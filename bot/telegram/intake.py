@@ -1,0 +1,339 @@
+"""One Telegram update, one transaction: the witness conversation's durable path.
+
+For each update (or the parts of one album): take the chat's lock; if the update's mark is
+already stored, only finish delivering its messages; otherwise load the chat's sealed state,
+run the pure core, and commit in one transaction the new sealed state, the messages to send
+(the outbox, sealed), the update's mark and, for Send, the report itself; then deliver the
+outbox. A crash at any point either leaves nothing (the update comes again and is processed
+afresh) or leaves everything (the mark says so, and the outbox still holds what to send).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from telegram import Bot, Update
+from telegram.error import TelegramError
+
+from bot.chat_store import ChatStore
+from bot.core import (
+    ChooseLanguage,
+    ClearChat,
+    Conversation,
+    Draft,
+    DraftClosed,
+    Effect,
+    Event,
+    Forget,
+    Press,
+    Reply,
+    Start,
+    SubmitRequested,
+)
+from bot.core.chat import ChatState, DeleteMessages, DeleteTrail, Outgoing, SendText
+from bot.core.status import (
+    MAX_ATTEMPTS,
+    DeleteIncoming,
+    DeleteReport,
+    LookUpCode,
+    SendAdditions,
+    SessionClosed,
+    StatusConversation,
+    StatusEffect,
+    StatusRequested,
+    StatusSession,
+)
+from bot.followup import FollowUpService
+from bot.i18n import SOURCE_LANGUAGE, SUPPORTED_LANGUAGES, choose_language
+from bot.notifications import ReviewerNotifier
+from bot.ratelimit import FloodControl
+from bot.submission import (
+    AttachmentUnavailable,
+    Fetch,
+    NoRecipientsError,
+    PreparedReport,
+    ReportSubmitter,
+)
+from bot.telegram.delivery import OutboxRelay
+from bot.telegram.updates import telegram_language, to_event
+from storage import DuplicateSubmission, Storage
+from storage.conversations import AlreadyProcessed
+
+log = logging.getLogger("intake.bot")
+
+# Crypto-shreds one report; supplied by whoever wires the bot (the organisation may not allow it).
+DeleteReportHook = Callable[[str], Awaitable[bool]]
+
+
+@dataclass
+class _Work:
+    """What one update does: the state to keep, the messages to send, a report to store."""
+
+    state: ChatState
+    outgoing: list[Outgoing]
+    prepared: PreparedReport | None = None
+    submitted_by: int | None = None
+
+
+class IntakeProcessor:
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        conversation: Conversation,
+        status: StatusConversation,
+        submitter: ReportSubmitter,
+        followup: FollowUpService,
+        storage: Storage,
+        store: ChatStore,
+        relay: OutboxRelay,
+        fetch: Fetch,
+        flood: FloodControl | None = None,
+        delete_report: DeleteReportHook | None = None,
+        delete_after_submit: bool = True,
+        notifier: ReviewerNotifier | None = None,
+    ) -> None:
+        self._bot = bot
+        self._conversation = conversation
+        self._status = status
+        self._submitter = submitter
+        self._followup = followup
+        self._storage = storage
+        self._store = store
+        self._relay = relay
+        self._fetch = fetch
+        self._flood = flood or FloodControl()
+        self._delete_report = delete_report
+        self._delete_after_submit = delete_after_submit
+        self.notifier = notifier
+
+    async def process(self, updates: Sequence[Update]) -> None:
+        """Process one update, or the parts of one album, exactly once in effect."""
+        first = updates[0]
+        chat = first.effective_chat
+        if chat is None or chat.type != chat.PRIVATE:
+            return
+        if first.callback_query is not None:
+            # Stop the button's spinner at once. A redelivered or old query can no longer be
+            # answered, and a failure here must never drop the press itself.
+            with contextlib.suppress(TelegramError):
+                await first.callback_query.answer()
+        decision = self._flood.message(chat.id)
+        if not decision.allowed:
+            if decision.warn:
+                log.info("flood.limited")
+                reply = self._conversation.slow_down(telegram_language(first))
+                await self._relay.send_now(SendText(chat.id, reply.text), ChatState())
+            return
+        chat_key = self._store.chat_key(chat.id)
+        marks = [self._store.update_key(self._bot.id, u.update_id) for u in updates]
+        async with self._storage.chat_lock(chat_key):
+            if await self._store.is_processed(marks[0]):
+                # Processed before a crash or by another worker: only finish delivering.
+                await self._relay.deliver(chat_key)
+                return
+            state = await self._store.load(chat_key)
+            for update in updates:
+                message = update.effective_message
+                if update.callback_query is None and message is not None:
+                    state.remember(message.message_id)
+            work = _Work(state, [])
+            if first.edited_message is not None:
+                reply = self._conversation.edit_ignored(self._language(first, state.draft))
+                work.outgoing.append(SendText(chat.id, reply.text))
+            else:
+                event = to_event(updates)
+                if event is not None:
+                    await self._handle(work, first, chat.id, event)
+            await self._commit(chat_key, marks, work)
+            await self._relay.deliver(chat_key, work.state)
+
+    async def _commit(self, chat_key: str, marks: list[bytes], work: _Work) -> None:
+        prepared = work.prepared
+        try:
+            await self._store.commit(
+                chat_key, marks, work.state, work.outgoing,
+                prepared.report if prepared else None,
+            )
+        except AlreadyProcessed:
+            if prepared is not None:
+                prepared.discard()
+            return
+        except BaseException:
+            if prepared is not None:
+                prepared.discard()
+            raise
+        if prepared is not None and work.submitted_by is not None:
+            log.info("report.committed", extra={"items": len(prepared.items)})
+            self._flood.submitted(work.submitted_by)
+            if self.notifier is not None:  # content-free, rate-limited, in the background
+                self.notifier.report_arrived(self._bot)
+
+    # -- the witness's report ---------------------------------------------------------------
+
+    async def _handle(
+        self, work: _Work, update: Update, chat_id: int, event: Event | StatusRequested
+    ) -> None:
+        state = work.state
+        if isinstance(event, StatusRequested):
+            language = self._language(update, state.draft)
+            session, effects = self._status.begin(language, event.code_text)
+            state.status = session
+            await self._apply_status(work, update, chat_id, session, effects)
+            return
+        session = state.status
+        if session is not None and not isinstance(event, Start | Forget | ChooseLanguage):
+            next_session, effects = self._status.handle(session, event)
+            state.status = next_session
+            await self._apply_status(work, update, chat_id, session, effects)
+            return
+        state.status = None
+        if state.draft is None and isinstance(event, Press) and await self._was_submitted(update):
+            reply = self._conversation.already_received(telegram_language(update))
+            work.outgoing.append(SendText(chat_id, reply.text))
+            return
+        draft, effects = self._conversation.handle(state.draft, event)
+        state.draft = draft
+        await self._apply(work, update, chat_id, draft, effects)
+
+    async def _apply(
+        self,
+        work: _Work,
+        update: Update,
+        chat_id: int,
+        draft: Draft | None,
+        effects: Sequence[Effect],
+        *,
+        keep: bool = False,
+    ) -> None:
+        for effect in effects:
+            if isinstance(effect, Reply):
+                work.outgoing.append(SendText(chat_id, effect.text, effect.buttons, keep=keep))
+            elif isinstance(effect, DraftClosed):
+                work.state.draft = None
+                log.info("draft.closed")
+            elif isinstance(effect, ClearChat):
+                work.outgoing.append(DeleteTrail(chat_id))
+            elif isinstance(effect, SubmitRequested) and draft is not None:
+                # What was said so far ("Sending…") goes out now, before the long sealing; it
+                # is not durable: if this update is processed again, it is said again.
+                for message in work.outgoing:
+                    if isinstance(message, SendText):
+                        await self._relay.send_now(message, work.state)
+                work.outgoing.clear()
+                await self._submit(work, update, chat_id, draft)
+
+    async def _submit(self, work: _Work, update: Update, chat_id: int, draft: Draft) -> None:
+        conversation = self._conversation
+        if not self._flood.may_submit(chat_id):
+            log.info("report.daily_limit")
+            await self._apply(work, update, chat_id, draft, conversation.submit_failed(
+                draft, "limit"))
+            return
+        try:
+            prepared = await self._submitter.prepare(
+                draft, submission_id=self._submission_id(update), fetch=self._fetch
+            )
+        except NoRecipientsError:
+            log.error("report.no_recipients hint=run `intake reviewer add` to register a key")
+            failed = conversation.submit_failed(draft, "unavailable")
+        except AttachmentUnavailable as error:
+            log.warning("report.attachment_unavailable", extra={"error": type(error.__cause__)})
+            failed = conversation.submit_failed(draft, "file")
+        except Exception as error:
+            log.exception("report.submit_failed", extra={"error": type(error)})
+            failed = conversation.submit_failed(draft, "error")
+        else:
+            work.prepared = prepared
+            work.submitted_by = chat_id
+            # The receipt stays on the phone; the rest of the conversation is deleted only
+            # after the receipt has been delivered (the outbox keeps this order).
+            await self._apply(work, update, chat_id, draft,
+                              conversation.submitted(draft, prepared.receipt.code), keep=True)
+            if self._delete_after_submit:
+                work.outgoing.append(DeleteTrail(chat_id))
+            return
+        await self._apply(work, update, chat_id, draft, failed)
+
+    # -- /status ----------------------------------------------------------------------------
+
+    async def _apply_status(
+        self,
+        work: _Work,
+        update: Update,
+        chat_id: int,
+        session: StatusSession,
+        effects: Sequence[StatusEffect],
+    ) -> None:
+        for effect in effects:
+            more: list[StatusEffect] = []
+            if isinstance(effect, Reply):
+                work.outgoing.append(SendText(chat_id, effect.text, effect.buttons))
+            elif isinstance(effect, SessionClosed):
+                work.state.status = None
+            elif isinstance(effect, DeleteIncoming) and update.effective_message is not None:
+                message_id = update.effective_message.message_id
+                work.outgoing.append(DeleteMessages(chat_id, (message_id,)))
+            elif isinstance(effect, LookUpCode):
+                more = await self._look_up(work, chat_id, session, effect.code)
+            elif isinstance(effect, SendAdditions) and session.report_id is not None:
+                more = await self._send_additions(session)
+            elif (
+                isinstance(effect, DeleteReport)
+                and session.report_id is not None
+                and self._delete_report is not None
+            ):
+                await self._delete_report(session.report_id)
+                log.info("report.deleted_by_witness")
+                work.outgoing.append(DeleteTrail(chat_id))
+                more = self._status.deleted(session)
+            await self._apply_status(work, update, chat_id, session, more)
+
+    async def _look_up(
+        self, work: _Work, chat_id: int, session: StatusSession, code: str
+    ) -> list[StatusEffect]:
+        if not self._flood.may_try_code(chat_id):
+            log.info("status.attempts_exhausted")
+            work.state.status = None
+            session.attempts = MAX_ATTEMPTS
+            _next, effects = self._status.not_found(session)
+            return effects
+        found = await self._followup.look_up(code)
+        if found is None:
+            log.info("status.no_match")
+            next_session, effects = self._status.not_found(session)
+            if next_session is None:
+                work.state.status = None
+            return effects
+        log.info("status.shown")
+        return self._status.found(session, found.report_id, found.view)
+
+    async def _send_additions(self, session: StatusSession) -> list[StatusEffect]:
+        assert session.report_id is not None
+        try:
+            await self._followup.add(session.report_id, session.texts, session.files, self._fetch)
+        except Exception as error:
+            log.warning("followup.failed", extra={"error": type(error)})
+            return self._status.send_failed(session)
+        return self._status.sent(session)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _was_submitted(self, update: Update) -> bool:
+        key = self._submitter.submission_key(self._submission_id(update))
+        return await self._storage.reports.find_by_submission_key(key) is not None
+
+    def _submission_id(self, update: Update) -> str:
+        # The same update redelivered maps to the same id, so it can never create a second report.
+        return f"{self._bot.id}:{update.update_id}"
+
+    def _language(self, update: Update, draft: Draft | None) -> str:
+        if draft is not None:
+            return draft.language
+        return choose_language(telegram_language(update), SUPPORTED_LANGUAGES) or SOURCE_LANGUAGE
+
+
+__all__ = ["DeleteReportHook", "DuplicateSubmission", "IntakeProcessor"]

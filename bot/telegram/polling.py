@@ -1,0 +1,228 @@
+"""Long polling, at least once: an update is confirmed to Telegram only after it is processed.
+
+python-telegram-bot's Updater confirms what it fetched on its next getUpdates call, long before
+the handler finishes, so a crash loses those updates. Here the offset sent to Telegram only
+moves past an update once it (and every earlier one) has been processed and committed; a crash
+makes Telegram deliver the unconfirmed ones again, and the stored idempotency marks make that
+harmless. Each chat's updates are processed in order, one at a time; different chats run
+concurrently. The parts of an album (same media group, same chat) are gathered for a moment
+and processed together, as one answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from telegram import Bot, Update
+from telegram.error import Conflict, NetworkError, RetryAfter, TelegramError
+
+from bot.telegram.sender import retry_after_seconds
+
+log = logging.getLogger("intake.polling")
+
+Process = Callable[[Sequence[Update]], Awaitable[None]]
+
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+# A failure of our own code on one update is tried this often before it is given up (and
+# logged); a failure of the database or the network is retried until it goes away.
+_ATTEMPTS_ON_BUG = 3
+
+
+def _chat_of(update: Update) -> int:
+    chat = update.effective_chat
+    return chat.id if chat is not None else 0
+
+
+def _album_of(update: Update) -> str | None:
+    message = update.message
+    return message.media_group_id if message is not None else None
+
+
+def is_infrastructure(error: BaseException) -> bool:
+    """The database or the network failed: not the update's fault, so never give it up."""
+    if isinstance(error, NetworkError | RetryAfter):
+        return True
+    return isinstance(error, OperationalError | DBAPIError | OSError | TimeoutError)
+
+
+@dataclass
+class _ChatQueue:
+    queue: asyncio.Queue[Update] = field(default_factory=asyncio.Queue)
+    worker: asyncio.Task[None] | None = None
+
+
+class AtLeastOncePoller:
+    def __init__(
+        self,
+        bot: Bot,
+        process: Process,
+        *,
+        api_url: str,
+        poll_timeout: int = 10,
+        album_wait_seconds: float = 0.8,
+        max_backoff_seconds: float = 30.0,
+    ) -> None:
+        self._bot = bot
+        self._process = process
+        self._api_url = api_url
+        self._poll_timeout = poll_timeout
+        self._album_wait = album_wait_seconds
+        self._max_backoff = max_backoff_seconds
+        self._chats: dict[int, _ChatQueue] = {}
+        # Update ids fetched and not yet processed; the offset never passes the smallest.
+        self._open: set[int] = set()
+        self._seen_up_to = -1
+        self.processed = 0
+
+    @property
+    def offset(self) -> int | None:
+        if self._open:
+            return min(self._open)
+        return self._seen_up_to + 1 if self._seen_up_to >= 0 else None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set, then let every started update finish."""
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    updates = await self._fetch(stop)
+                except RetryAfter as error:
+                    await self._pause(stop, retry_after_seconds(error))
+                    continue
+                except Conflict:
+                    log.error("polling.conflict hint=another process polls this bot, or a "
+                              "webhook is set: stop it, or run `intake serve --webhook`")
+                    await self._pause(stop, 5.0)
+                    continue
+                except (NetworkError, TelegramError) as error:
+                    failures += 1
+                    wait = min(self._max_backoff, 0.5 * 2 ** min(failures, 6))
+                    log.warning(
+                        f"polling.unreachable url={self._api_url} hint=check the network and "
+                        "INTAKE_TELEGRAM_API_URL; retrying",
+                        extra={"error": type(error), "count": failures},
+                    )
+                    await self._pause(stop, wait * random.uniform(0.5, 1.0))  # noqa: S311
+                    continue
+                failures = 0
+                for update in updates:
+                    self._accept(update)
+        finally:
+            workers = [c.worker for c in self._chats.values() if c.worker is not None]
+            for chat in self._chats.values():
+                chat.queue.put_nowait(_STOP)
+            if workers:
+                await asyncio.gather(*workers, return_exceptions=True)
+            await self._confirm()
+
+    async def _fetch(self, stop: asyncio.Event) -> tuple[Update, ...]:
+        fetch = asyncio.ensure_future(self._bot.get_updates(
+            offset=self.offset,
+            timeout=self._poll_timeout,
+            allowed_updates=list(ALLOWED_UPDATES),
+            read_timeout=self._poll_timeout + 10,
+        ))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not fetch.done():
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                await fetch
+            return ()
+        return fetch.result()
+
+    async def _confirm(self) -> None:
+        """Tell Telegram what is done, so a clean stop does not redeliver it."""
+        if self.offset is None:
+            return
+        with contextlib.suppress(TelegramError):
+            await self._bot.get_updates(offset=self.offset, timeout=0, limit=1,
+                                        allowed_updates=list(ALLOWED_UPDATES))
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+    def _accept(self, update: Update) -> None:
+        update_id = update.update_id
+        if update_id <= self._seen_up_to:
+            return  # already fetched: in progress or done
+        self._seen_up_to = update_id
+        self._open.add(update_id)
+        chat_id = _chat_of(update)
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            chat = self._chats[chat_id] = _ChatQueue()
+        chat.queue.put_nowait(update)
+        if chat.worker is None or chat.worker.done():
+            chat.worker = asyncio.create_task(self._work(chat_id, chat))
+
+    async def _work(self, chat_id: int, chat: _ChatQueue) -> None:
+        """Process one chat's updates in order; end when its queue stays empty."""
+        carried: Update | None = None
+        while True:
+            if carried is not None:
+                update, carried = carried, None
+            else:
+                try:
+                    update = await asyncio.wait_for(chat.queue.get(), 1.0)
+                except TimeoutError:
+                    if chat.queue.empty():
+                        self._chats.pop(chat_id, None)
+                        return
+                    continue
+            if update is _STOP:
+                return
+            unit = [update]
+            album = _album_of(update)
+            if album is not None:
+                carried = await self._gather_album(chat, album, unit)
+            await self._run(unit)
+            for part in unit:
+                self._open.discard(part.update_id)
+            if carried is _STOP:
+                return
+
+    async def _gather_album(
+        self, chat: _ChatQueue, album: str, unit: list[Update]
+    ) -> Update | None:
+        """Add the album's later parts to `unit`; returns the first update that is not one."""
+        while True:
+            try:
+                following = await asyncio.wait_for(chat.queue.get(), self._album_wait)
+            except TimeoutError:
+                return None
+            if following is _STOP or _album_of(following) != album:
+                return following
+            unit.append(following)
+
+    async def _run(self, unit: list[Update]) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._process(unit)
+                self.processed += len(unit)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not is_infrastructure(error) and attempt >= _ATTEMPTS_ON_BUG:
+                    log.exception("update.abandoned", extra={"error": type(error)})
+                    return
+                log.warning("update.retry", extra={"error": type(error), "count": attempt})
+                await asyncio.sleep(min(self._max_backoff, 0.2 * 2 ** min(attempt, 8)))
+
+
+# A sentinel that tells a chat's worker to finish (the poller is stopping).
+_STOP: Update = Update(update_id=-1)

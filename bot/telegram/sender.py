@@ -1,0 +1,123 @@
+"""Every Bot API call goes through here: Telegram's rates kept, its faults retried.
+
+Telegram allows about 30 messages a second overall and about one a second per chat sustained;
+past that it answers 429 with `retry_after`. It also answers 502 now and then, and connections
+drop. This sender keeps under both rates with leaky buckets (aiolimiter), honours `retry_after`,
+and retries 5xx, time-outs and dropped connections with exponential back-off and jitter
+(tenacity). A chat's back-off is slept by that chat's own call only, so one witness's 429 never
+holds up another's conversation; only the overall bucket is shared.
+
+Why aiolimiter rather than python-telegram-bot's AIORateLimiter: the latter pauses *every*
+request on any 429, has no per-private-chat rate and does not retry 5xx or network errors,
+which is what our outbox needs. aiolimiter is the small, well-kept leaky bucket it is built on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiolimiter import AsyncLimiter
+from telegram.error import BadRequest, NetworkError, RetryAfter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+log = logging.getLogger("intake.sender")
+
+T = TypeVar("T")
+
+_MAX_CHAT_LIMITERS = 10_000
+
+
+def is_transient(error: BaseException) -> bool:
+    """A 429, a 5xx, a time-out or a dropped connection; not a refusal (400, 403)."""
+    if isinstance(error, RetryAfter):
+        return True
+    return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    value: object = error.retry_after
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return float(value)  # type: ignore[arg-type]
+
+
+class BotApiSender:
+    def __init__(
+        self,
+        *,
+        overall_per_second: float = 30.0,
+        per_chat_per_second: float = 1.0,
+        per_chat_burst: int = 4,
+        attempts: int = 6,
+        max_backoff_seconds: float = 20.0,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self._overall = AsyncLimiter(overall_per_second, 1.0)
+        self._per_chat_rate = per_chat_per_second
+        self._per_chat_burst = per_chat_burst
+        self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()
+        self._attempts = attempts
+        self._max_backoff = max_backoff_seconds
+        self._sleep = sleep
+        self.retries = 0
+
+    def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
+        limiter = self._chats.get(chat_id)
+        if limiter is None:
+            # A bucket of `burst` messages refilled at the per-chat rate: a question and its
+            # buttons go out at once, a flood to one chat is spread out.
+            limiter = AsyncLimiter(self._per_chat_burst,
+                                   self._per_chat_burst / self._per_chat_rate)
+            self._chats[chat_id] = limiter
+            if len(self._chats) > _MAX_CHAT_LIMITERS:
+                self._chats.popitem(last=False)
+        else:
+            self._chats.move_to_end(chat_id)
+        return limiter
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryAfter):
+            return retry_after_seconds(error) + random.uniform(0.0, 0.5)  # noqa: S311
+        ceiling = min(self._max_backoff, 0.25 * 2 ** (state.attempt_number - 1))
+        return random.uniform(0.0, ceiling) + 0.05  # noqa: S311 - jitter, not a secret
+
+    async def call(
+        self, chat_id: int | None, make: Callable[[], Awaitable[T]], *, counts: bool = True
+    ) -> T:
+        """Run one Bot API call (made fresh by `make` for every attempt) within the limits.
+
+        `chat_id` None: a call that sends nothing to a chat (getFile, getMe). `counts` False:
+        a call Telegram does not count against message rates (answerCallbackQuery).
+        Raises the last error once the attempts are used up, or at once for a refusal.
+        """
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(self._attempts),
+            wait=self._wait,
+            reraise=True,
+            before_sleep=self._count_retry,
+            **({"sleep": self._sleep} if self._sleep is not None else {}),
+        )
+        async for attempt in retrying:
+            with attempt:
+                if not counts:
+                    return await make()
+                # The chat's own bucket first, so waiting for it holds no overall capacity.
+                if chat_id is not None:
+                    async with self._chat_limiter(chat_id), self._overall:
+                        return await make()
+                async with self._overall:
+                    return await make()
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.retries += 1
+        error = state.outcome.exception() if state.outcome else None
+        # The error's type only: its message can quote a URL with the token in it.
+        log.info("botapi.retry", extra={"error": type(error), "count": state.attempt_number})

@@ -1,0 +1,92 @@
+"""Webhook mode: Telegram POSTs each update; we answer 200 only after it is committed.
+
+Runs behind a TLS reverse proxy (Telegram only calls https URLs); several workers may sit
+behind it, sharing one PostgreSQL, since every update takes its chat's lock in the database.
+A non-2xx answer makes Telegram deliver the update again later, so an update whose processing
+failed is never lost; one that was committed and is delivered again finds its mark and only
+finishes sending its messages.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from telegram import Bot, Update
+
+from bot.telegram.polling import ALLOWED_UPDATES, Process
+
+log = logging.getLogger("intake.webhook")
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram's updates are small; files arrive as ids, never inline.
+_MAX_BODY = 1024 * 1024
+
+
+def webhook_app(bot: Bot, process: Process, *, secret: str, path: str) -> web.Application:
+    expected = secret.encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            log.warning("webhook.refused")
+            return web.Response(status=401)
+        try:
+            update = Update.de_json(json.loads(await request.read()), bot)
+        except (ValueError, TypeError, KeyError):
+            log.warning("webhook.malformed")
+            return web.Response(status=400)
+        try:
+            await process([update])
+        except Exception as error:
+            # Telegram will deliver it again; nothing of it was committed.
+            log.warning("webhook.failed", extra={"error": type(error)})
+            return web.Response(status=503)
+        return web.Response(status=200)
+
+    app = web.Application(client_max_size=_MAX_BODY)
+    app.router.add_post(path, receive)
+    return app
+
+
+@asynccontextmanager
+async def running_webhook(
+    bot: Bot,
+    process: Process,
+    *,
+    secret: str,
+    host: str,
+    port: int,
+    path: str,
+    public_url: str | None,
+    max_connections: int = 40,
+) -> AsyncIterator[int]:
+    """Serve the webhook on host:port; register `public_url` with Telegram if given.
+
+    Yields the bound port. The webhook is left registered on exit: another worker may still be
+    serving it, and a restarted one must find it in place.
+    """
+    runner = web.AppRunner(webhook_app(bot, process, secret=secret, path=path),
+                           access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+        if public_url is not None:
+            await bot.set_webhook(
+                public_url,
+                secret_token=secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+                max_connections=max_connections,
+            )
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        bound = sockets[0].getsockname()[1] if sockets else port
+        log.info("webhook.listening")
+        yield int(bound)
+    finally:
+        await runner.cleanup()
