@@ -106,6 +106,21 @@ def chacha_open(key: bytes, nonce: bytes, ciphertext: bytes) -> bytes | None:
     return Aead(key).open(nonce, ciphertext)
 
 
+def chacha_seal_with_ad(key: bytes, nonce: bytes, plaintext: bytes, associated: bytes) -> bytes:
+    """ChaCha20-Poly1305 with associated data: the tag also covers `associated`."""
+    return ChaCha20Poly1305(key).encrypt(nonce, plaintext, associated)
+
+
+def chacha_open_with_ad(
+    key: bytes, nonce: bytes, ciphertext: bytes, associated: bytes
+) -> bytes | None:
+    """The plaintext, or None when the tag does not match ciphertext and associated data."""
+    try:
+        return ChaCha20Poly1305(key).decrypt(nonce, ciphertext, associated)
+    except InvalidTag:
+        return None
+
+
 # --- KDFs and MACs ------------------------------------------------------------
 
 

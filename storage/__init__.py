@@ -7,6 +7,14 @@ docs/storage-format.md; the canary tests check it.
 """
 
 from storage.blobs import BlobStore, BlobWriter
+from storage.conversations import (
+    UNCHANGED,
+    AlreadyProcessed,
+    ConversationRepository,
+    OutboxEntry,
+    SweepCounts,
+    Unchanged,
+)
 from storage.database import Storage, default_sqlite_url
 from storage.models import ItemRole, RecipientKind, Role
 from storage.records import (
@@ -20,12 +28,16 @@ from storage.records import (
 from storage.repositories import DuplicateSubmission, RecipientExistsError, UnknownRecipientError
 
 __all__ = [
+    "UNCHANGED",
+    "AlreadyProcessed",
     "BlobStore",
     "BlobWriter",
+    "ConversationRepository",
     "DuplicateSubmission",
     "ItemRole",
     "NewItem",
     "NewReport",
+    "OutboxEntry",
     "RecipientExistsError",
     "RecipientKind",
     "RecipientRecord",
@@ -34,6 +46,8 @@ __all__ = [
     "Storage",
     "StoredItem",
     "StoredReport",
+    "SweepCounts",
+    "Unchanged",
     "UnknownRecipientError",
     "default_sqlite_url",
 ]

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 _BLOB_NAME = re.compile(r"^[a-z0-9]{16,64}$")
+_TEMP_NAME = re.compile(r"^[a-z0-9]{2}/\.tmp-[0-9a-f]{16}$")
 
 
 class BlobWriter:
@@ -117,6 +118,22 @@ class BlobStore:
         return sorted(
             p.name for p in self.root.glob("*/*") if p.is_file() and not p.name.startswith(".")
         )
+
+    def temp_names(self) -> list[str]:
+        """Payloads being written, or left half-written by a crash: `<prefix>/.tmp-<hex>`."""
+        return sorted(
+            f"{p.parent.name}/{p.name}"
+            for p in self.root.glob("*/.tmp-*")
+            if p.is_file() and _TEMP_NAME.match(f"{p.parent.name}/{p.name}")
+        )
+
+    def delete_temp(self, name: str) -> None:
+        if not _TEMP_NAME.match(name):
+            raise ValueError("not the name of a temporary payload")
+        path = self.root / name
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+        _blur_dir_times(path.parent, int(time.time()) // 86_400 * 86_400)
 
 
 def _blur_dir_times(directory: Path, day_start: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from storage.additions import AdditionRepository
 from storage.audit import AuditRepository
 from storage.blobs import BlobStore
+from storage.conversations import ConversationRepository
 from storage.credentials import CredentialRepository
+from storage.locks import ChatLocks
+from storage.orphans import OrphanSweeper
 from storage.repositories import RecipientRepository, ReportRepository
 from storage.triage import TriageRepository
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+# Connections kept for PostgreSQL chat locks: at most this many chats are processed at once per
+# Storage (a worker); more wait for a connection, up to _LOCK_POOL_WAIT seconds.
+DEFAULT_LOCK_CONNECTIONS = 16
+_LOCK_POOL_WAIT = 300
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -52,10 +61,16 @@ def _upgrade(connection: Connection) -> None:
 class Storage:
     """The server's store. Holds ciphertext and allowlisted metadata; cannot decrypt."""
 
-    def __init__(self, engine: AsyncEngine, blobs: BlobStore) -> None:
+    def __init__(
+        self, engine: AsyncEngine, blobs: BlobStore, *, lock_engine: AsyncEngine | None = None
+    ) -> None:
         self.engine = engine
         self.blobs = blobs
+        self._lock_engine = lock_engine
+        self._locks = ChatLocks(lock_engine)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.conversations = ConversationRepository(sessions)
+        self._orphans = OrphanSweeper(sessions, blobs)
         self.reports = ReportRepository(sessions)
         self.recipients = RecipientRepository(sessions)
         self.audit = AuditRepository(sessions)
@@ -64,8 +79,19 @@ class Storage:
         self.credentials = CredentialRepository(sessions)
 
     @classmethod
-    async def open(cls, database_url: str, blob_dir: Path, *, migrate: bool = True) -> Storage:
-        """Connect, bring the schema up to date and return a ready store."""
+    async def open(
+        cls,
+        database_url: str,
+        blob_dir: Path,
+        *,
+        migrate: bool = True,
+        lock_connections: int = DEFAULT_LOCK_CONNECTIONS,
+    ) -> Storage:
+        """Connect, bring the schema up to date and return a ready store.
+
+        On PostgreSQL a second, separate pool of `lock_connections` connections holds the
+        per-chat advisory locks (`chat_lock`).
+        """
         url = make_url(database_url)
         is_sqlite = url.get_backend_name() == "sqlite"
         if is_sqlite and url.database:
@@ -76,7 +102,28 @@ class Storage:
         if migrate:
             async with engine.begin() as connection:
                 await connection.run_sync(_upgrade)
-        return cls(engine, BlobStore(blob_dir))
+        lock_engine = None
+        if url.get_backend_name() == "postgresql":
+            lock_engine = create_async_engine(
+                url,
+                pool_size=lock_connections,
+                max_overflow=0,
+                pool_timeout=_LOCK_POOL_WAIT,
+                pool_pre_ping=True,
+            )
+        return cls(engine, BlobStore(blob_dir), lock_engine=lock_engine)
+
+    def chat_lock(self, chat_key: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold while processing one update of a chat: one holder per chat, across processes
+        on PostgreSQL (a session advisory lock), within this process on SQLite."""
+        return self._locks.hold(chat_key)
+
+    async def sweep_orphan_payloads(self, grace: dt.timedelta) -> int:
+        """Delete payload blobs (and leftover `.tmp-*` files) no item row refers to, once seen
+        unreferenced for at least `grace` by this Storage; returns how many were deleted."""
+        return await self._orphans.sweep(grace)
 
     async def close(self) -> None:
+        if self._lock_engine is not None:
+            await self._lock_engine.dispose()
         await self.engine.dispose()

@@ -168,3 +168,43 @@ class AuditRow(Base):
     entry: Mapped[bytes] = mapped_column(LargeBinary)
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+# --- Conversations between updates (storage/conversations.py) ------------------------------
+# Sealed with the draft key, which is not in the database; keyed by keyed pseudonyms; no exact
+# times. WITHOUT ROWID on SQLite, so rows are stored in key order, never in arrival order.
+
+
+class ChatStateRow(Base):
+    """One chat's sealed state (draft, /status session, message trail)."""
+
+    __tablename__ = "chat_states"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    chat_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Hours since 1970-01-01T00:00Z, rounded up: the row is dead from this hour on.
+    expires_hour: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class OutboxRow(Base):
+    """A sealed message waiting to be sent to a chat, in `seq` order per chat."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("chat_key", "seq"), {"sqlite_with_rowid": False})
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_key: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
+class ProcessedUpdateRow(Base):
+    """An update's idempotency mark: a keyed hash of bot id and update id, and the day."""
+
+    __tablename__ = "processed_updates"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    update_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)

@@ -133,6 +133,22 @@ def item_row(item: NewItem, report_id: str | None = None) -> ItemRow:
     return row
 
 
+def report_row(report: NewReport) -> ReportRow:
+    """The row of a new report, with its items, as every path that stores one builds it."""
+    return ReportRow(
+        id=report.report_id,
+        received_day=report.received_day,
+        status="new",
+        priority="normal",
+        receipt_hash=report.receipt_hash,
+        submission_key=report.submission_key,
+        manifest=report.manifest,
+        manifest_signature=report.manifest_signature,
+        witness_recipient=report.witness_recipient,
+        items=[item_row(item) for item in report.items],
+    )
+
+
 class ReportRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -143,24 +159,9 @@ class ReportRepository:
         Raises DuplicateSubmission when the same submission was stored before, so a redelivered
         update never creates a second report.
         """
-        row = ReportRow(
-            id=report.report_id,
-            received_day=report.received_day,
-            status="new",
-            priority="normal",
-            receipt_hash=report.receipt_hash,
-            submission_key=report.submission_key,
-            manifest=report.manifest,
-            manifest_signature=report.manifest_signature,
-            witness_recipient=report.witness_recipient,
-            items=[
-                item_row(item)
-                for item in report.items
-            ],
-        )
         try:
             async with self._sessions.begin() as session:
-                session.add(row)
+                session.add(report_row(report))
         except IntegrityError:
             existing = await self.find_by_submission_key(report.submission_key)
             if existing is None:
