@@ -337,13 +337,11 @@ class TelegramAdapter:
             return self._status.send_failed(session)
         return self._status.sent(session)
 
-    @staticmethod
-    def _fetcher(context: ContextTypes.DEFAULT_TYPE) -> Fetch:
-        async def fetch(media: MediaRef) -> bytes:
-            telegram_file = await context.bot.get_file(media.handle)
-            return bytes(await telegram_file.download_as_bytearray())
+    def _fetcher(self, context: ContextTypes.DEFAULT_TYPE) -> Fetch:
+        # Streams each file in chunks straight into its sealed item (bot/telegram/download.py).
+        from bot.telegram.download import TelegramFiles
 
-        return fetch
+        return TelegramFiles(context.bot, max_bytes=self._conversation.max_file_bytes).stream
 
     async def _submit(
         self, context: ContextTypes.DEFAULT_TYPE, update: Update, chat_id: int, draft: Draft

@@ -16,6 +16,7 @@ from bot.drafts import DraftStore
 from bot.followup import FollowUpService
 from bot.i18n import LANGUAGE_NAMES, translations
 from bot.notifications import ReviewerNotifier
+from bot.sealing import DEFAULT_CONCURRENT_FILES, FileSlots
 from bot.submission import ReportSubmitter
 from bot.telegram.adapter import AdapterOptions, DeleteReportHook, TelegramAdapter
 from storage import Storage
@@ -32,6 +33,8 @@ class BotOptions:
     api_root: str
     draft_ttl_seconds: float = 3600.0
     max_file_bytes: int = 20 * 1024 * 1024
+    # Files fetched and sealed at once, across first submissions and /status additions.
+    max_concurrent_files: int = DEFAULT_CONCURRENT_FILES
     poll_timeout: float = 10.0
     delete_after_submit: bool = True
     # A reviewers' chat for content-free "new report" notices, at most one per interval.
@@ -70,12 +73,13 @@ async def running_bot(
         language_names=LANGUAGE_NAMES,
     )
     drafts = DraftStore(options.draft_ttl_seconds)
+    slots = FileSlots(options.max_concurrent_files)
     adapter = TelegramAdapter(
         conversation,
-        ReportSubmitter(storage, keys, conversation),
+        ReportSubmitter(storage, keys, conversation, slots=slots),
         storage,
         drafts,
-        followup=FollowUpService(storage, keys),
+        followup=FollowUpService(storage, keys, slots=slots),
         delete_report=delete_report,
         options=AdapterOptions(delete_after_submit=options.delete_after_submit),
     )
