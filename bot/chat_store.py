@@ -101,7 +101,8 @@ class ChatStore:
         day = self._today()
         await self._conversations.commit_update(
             chat_key=chat_key,
-            update_keys=list(update_keys),
+            update_key=update_keys[0] if update_keys else None,
+            more_update_keys=update_keys[1:],
             state=self._seal_state(chat_key, state, day),
             expires=self._expires(),
             outbox=[self._keyring.seal(_OUTBOX, chat_key, encode(o), day=day) for o in outgoing],

@@ -14,7 +14,7 @@ import crypto
 from bot.core.document import addition_document
 from bot.core.draft import MediaRef
 from bot.core.status import StatusView
-from bot.sealing import ItemSealer, signed_manifest
+from bot.sealing import FileSlots, ItemSealer, signed_manifest
 from bot.submission import Fetch, seal_attachments
 from crypto.receipts import receipt_hash, witness_identity
 from storage import ItemRole, NewItem, Storage
@@ -39,10 +39,13 @@ class FollowUpService:
         keys: ServerKeys,
         *,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        slots: FileSlots | None = None,
     ) -> None:
         self._storage = storage
         self._keys = keys
         self._clock = clock
+        # The same FileSlots as the ReportSubmitter's, so one limit covers the whole process.
+        self.slots = slots or FileSlots()
 
     async def look_up(self, code: str) -> Found | None:
         code_hash = await asyncio.to_thread(receipt_hash, code, self._keys.hash_key)
@@ -65,7 +68,11 @@ class FollowUpService:
     async def add(
         self, report_id: str, texts: list[str], files: list[MediaRef], fetch: Fetch
     ) -> None:
-        """Seal the witness's additions as new items of the report and re-sign its manifest."""
+        """Seal the witness's additions as new items of the report and re-sign its manifest.
+
+        Files stream from `fetch` into their sealed items; if another addition changed the
+        report meanwhile, they are fetched and sealed again under the new item numbers.
+        """
         sealer = await ItemSealer.for_active_recipients(self._storage)
         for _attempt in range(_RETRIES):
             report = await self._storage.reports.get(report_id)
@@ -74,7 +81,9 @@ class FollowUpService:
             first = max(i.seq for i in report.items) + 1
             written: list[NewItem] = []
             try:
-                facts = await seal_attachments(sealer, files, fetch, first + 1, written, first)
+                facts = await seal_attachments(
+                    sealer, files, fetch, first + 1, written, first, slots=self.slots
+                )
                 document = addition_document(
                     report_id=report_id, texts=texts, attachments=facts,
                     submitted_at=self._clock(),

@@ -3,19 +3,32 @@
 Shared by first submissions and later additions: an item's payload blob is written and synced
 before its header goes to the database, and the custody manifest is rebuilt and re-signed over
 all items whenever items are added.
+
+Files are sealed as they arrive: an async producer hands chunks over a bounded bridge to
+`crypto.seal`, which reads them like a file in a worker thread. A file is never held whole, and
+`FileSlots` bounds how many are in flight at once, so memory stays flat however many witnesses
+press Send together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import queue
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, Sequence
+from dataclasses import dataclass, field
 
 import crypto
 from crypto.custody import ManifestEntry, canonical_manifest, sign_manifest
 from storage import BlobStore, ItemRole, NewItem, Storage, StoredItem
+
+# Files fetched and sealed at once across the whole process. Each costs well under a megabyte
+# (a few 64 KiB chunks in flight), except an image kept for its working copy.
+DEFAULT_CONCURRENT_FILES = 4
+# Chunks queued between the download and the sealing thread: enough to keep both busy.
+_BRIDGE_DEPTH = 4
 
 
 class NoRecipientsError(Exception):
@@ -26,6 +39,77 @@ class NoRecipientsError(Exception):
             "no reviewer recipients are registered: run `intake reviewer add --name NAME "
             "--recipient age1...` before accepting reports"
         )
+
+
+@dataclass
+class FileSlots:
+    """How many files are fetched and sealed at once, and how many images decoded at once.
+
+    One instance is shared by everything that seals witness files in a process; a file waits
+    for a slot before its download starts, so a queue of waiting files costs no memory.
+    Decoding an image for its working copy needs a few bytes per pixel, far more than a
+    streamed file, so those get their own, smaller limit.
+    """
+
+    files: int = DEFAULT_CONCURRENT_FILES
+    images: int = 1
+    _files: asyncio.Semaphore = field(init=False, repr=False)
+    _images: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.files < 1 or self.images < 1:
+            raise ValueError("at least one file and one image must be allowed at a time")
+        self._files = asyncio.Semaphore(self.files)
+        self._images = asyncio.Semaphore(self.images)
+
+    def file(self) -> asyncio.Semaphore:
+        return self._files
+
+    def image(self) -> asyncio.Semaphore:
+        return self._images
+
+
+class _EndOfInput:
+    pass
+
+
+_END = _EndOfInput()
+
+
+class _Abort(Exception):
+    """Raised in the sealing thread when the producer failed or was cancelled."""
+
+
+class _ChunkReader:
+    """The thread side of the bridge: a `read(n)` file over chunks handed across threads.
+
+    The queue itself is unbounded so the event loop never blocks on it; the bound is a
+    semaphore of credits the producer must hold for each queued chunk, returned here as each
+    chunk is taken.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, credits: asyncio.Semaphore) -> None:
+        self._loop = loop
+        self._credits = credits
+        self.chunks: queue.SimpleQueue[bytes | _EndOfInput | BaseException] = queue.SimpleQueue()
+        self._current = memoryview(b"")
+        self._ended = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._current and not self._ended:
+            item = self.chunks.get()
+            if isinstance(item, _EndOfInput):
+                self._ended = True
+            elif isinstance(item, BaseException):
+                raise _Abort() from None
+            else:
+                self._loop.call_soon_threadsafe(self._credits.release)
+                self._current = memoryview(item)
+        if size < 0:
+            size = len(self._current)
+        out = bytes(self._current[:size])
+        self._current = self._current[size:]
+        return out
 
 
 @dataclass
@@ -48,13 +132,53 @@ class ItemSealer:
     async def seal(
         self, seq: int, role: ItemRole, data: bytes, parent_seq: int | None = None
     ) -> NewItem:
-        """Seal in a worker thread: large files must not stall every other witness's chat."""
-        return await asyncio.to_thread(self._seal, seq, role, data, parent_seq)
+        """Seal bytes already in memory (answers, working copies) in a worker thread."""
+        return await asyncio.to_thread(self._seal, seq, role, io.BytesIO(data), parent_seq)
 
-    def _seal(self, seq: int, role: ItemRole, data: bytes, parent_seq: int | None) -> NewItem:
+    async def seal_stream(
+        self,
+        seq: int,
+        role: ItemRole,
+        chunks: AsyncIterable[bytes],
+        parent_seq: int | None = None,
+    ) -> NewItem:
+        """Seal what `chunks` yields, as it comes, never holding more than a few chunks.
+
+        If `chunks` raises, its exception propagates and no blob is left behind; if sealing
+        fails, the producer is stopped and the sealing error propagates.
+        """
+        loop = asyncio.get_running_loop()
+        credits = asyncio.Semaphore(_BRIDGE_DEPTH)
+        reader = _ChunkReader(loop, credits)
+        sealing = asyncio.ensure_future(
+            asyncio.to_thread(self._seal, seq, role, reader, parent_seq)
+        )
+        try:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                acquire = asyncio.ensure_future(credits.acquire())
+                # Wait for room on the bridge, or for the sealer to fail (a full disk).
+                await asyncio.wait({acquire, sealing}, return_when=asyncio.FIRST_COMPLETED)
+                if not acquire.done():
+                    acquire.cancel()
+                    break
+                reader.chunks.put(bytes(chunk))
+        except BaseException as error:
+            # Stops the thread (its blob is discarded) before the error goes on.
+            reader.chunks.put(error)
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(sealing)
+            raise
+        reader.chunks.put(_END)
+        return await sealing
+
+    def _seal(
+        self, seq: int, role: ItemRole, source: io.BytesIO | _ChunkReader, parent_seq: int | None
+    ) -> NewItem:
         item_id = secrets.token_hex(16)
         with self.blobs.create(item_id) as blob:
-            header = crypto.seal(io.BytesIO(data), blob, self.recipients)
+            header = crypto.seal(source, blob, self.recipients)
         return NewItem(
             item_id=item_id,
             seq=seq,

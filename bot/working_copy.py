@@ -21,6 +21,19 @@ _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 # this (a 24-megapixel camera's frame with room to spare) there is no working copy: the original
 # is still sealed, and a reviewer can make a copy on their own machine.
 MAX_PIXELS = 30_000_000
+# Only an image up to this size is kept in memory for its copy (the largest file the Bot API
+# serves); a larger file streams straight into its sealed original and gets no working copy.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+# The first bytes of the formats above, so that other files are never held in memory.
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+
+
+def may_get_copy(head: bytes) -> bool:
+    """Whether a file starting with `head` (at least 12 bytes, unless shorter) could get a copy."""
+    if head.startswith(_SIGNATURES):
+        return True
+    return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
 
 
 def stripped_copy(data: bytes) -> tuple[bytes, str] | None:
@@ -36,12 +49,15 @@ def stripped_copy(data: bytes) -> tuple[bytes, str] | None:
                     log.info("working_copy.too_large")
                     return None
                 image_format = image.format
-                upright = ImageOps.exif_transpose(image)
-                # A new image from the raw pixels carries none of the original's `info`.
-                pixels = Image.frombytes(upright.mode, upright.size, upright.tobytes())
-                palette = upright.getpalette() if upright.mode == "P" else None
+                ImageOps.exif_transpose(image, in_place=True)
+                # A new image holding only the pixels carries none of the original's `info`.
+                # Pasting copies them once, without an intermediate bytes object.
+                pixels = Image.new(image.mode, image.size)
+                pixels.paste(image, (0, 0))
+                palette = image.getpalette() if image.mode == "P" else None
                 if palette is not None:
                     pixels.putpalette(palette)
+                image.close()
                 out = io.BytesIO()
                 if image_format == "JPEG":
                     pixels.convert("RGB").save(out, "JPEG", quality=95)

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     draft_ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
     max_file_mb: int = Field(default=20, ge=1, le=2000)
+    # Witness files fetched and sealed at once; each costs well under 1 MB while it streams.
+    max_concurrent_files: int = Field(default=4, ge=1, le=256)
     log_level: str = "INFO"
     questionnaire: Path | None = None
     # Days a report is kept once it has a status, e.g. "closed=90,rejected=30"; statuses not

@@ -113,6 +113,7 @@ class ConversationRepository:
         outbox: Sequence[bytes],
         report: NewReport | None = None,
         today: dt.date | None = None,
+        more_update_keys: Sequence[bytes] = (),
     ) -> list[OutboxEntry]:
         """Write everything one update produced, in one transaction.
 
@@ -120,7 +121,8 @@ class ConversationRepository:
         pending message, inserts the update's mark and, for a submission, the report with its
         items. Raises AlreadyProcessed if the mark exists and DuplicateSubmission if the
         report's submission key exists; nothing is written then. `today` (the UTC day by
-        default) is the day recorded on the outbox rows and the mark.
+        default) is the day recorded on the outbox rows and the mark. `more_update_keys`
+        marks further updates processed with this one (the other parts of an album).
         """
         day = today or _utc_now().date()
         try:
@@ -137,8 +139,9 @@ class ConversationRepository:
                         raise DuplicateSubmission(existing)
                 await _write_state(session, chat_key, state, expires)
                 entries = await _append_outbox(session, chat_key, outbox, day)
-                if update_key is not None:
-                    session.add(ProcessedUpdateRow(update_key=update_key, day=day))
+                for key in (update_key, *more_update_keys):
+                    if key is not None:
+                        session.add(ProcessedUpdateRow(update_key=key, day=day))
                 if report is not None:
                     session.add(report_row(report))
         except IntegrityError:

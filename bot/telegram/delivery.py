@@ -16,7 +16,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.chat_store import ChatStore
-from bot.core.chat import ChatState, DeleteMessages, DeleteTrail, Outgoing, SendText
+from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
 from bot.telegram.sender import BotApiSender
 from storage import Storage
 

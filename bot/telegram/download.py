@@ -1,18 +1,143 @@
-"""Fetching a witness's file from the Bot API (temporary whole-file version; streaming lands
-from the stream branch)."""
+"""Streaming a witness's file from the Bot API, chunk by chunk, without ever holding it whole.
+
+python-telegram-bot's `File.download_*` read a whole file into memory, so only `getFile` goes
+through it; the bytes come from the file URL over httpx (already PTB's HTTP client), in chunks.
+
+The file URL is `{api}/file/bot<TOKEN>/{file_path}`: it carries the bot token. No exception
+raised here quotes it: every failure becomes an `AttachmentUnavailable` whose message and
+`reason` are a fixed word, raised outside the handler so that no exception holding the URL is
+chained to it.
+
+A local Bot API server (`INTAKE_TELEGRAM_API_URL`, started with `--local`) answers `getFile`
+with an absolute path on its own disk; as PTB does, such a path is read from disk when it is a
+file on this machine.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
 from telegram import Bot
+from telegram.error import BadRequest, TelegramError
 
 from bot.core import MediaRef
-from bot.submission import Fetch
-from bot.telegram.sender import BotApiSender
+from bot.submission import AttachmentUnavailable
+
+log = logging.getLogger("intake.download")
+
+CHUNK_SIZE = 64 * 1024
+# Per read, not per file: a 20 MB file on a slow link may take minutes, but never stalls.
+_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
-def telegram_fetcher(bot: Bot, sender: BotApiSender) -> Fetch:
-    async def fetch(media: MediaRef) -> bytes:
-        telegram_file = await sender.call(None, lambda: bot.get_file(media.handle))
-        return bytes(await telegram_file.download_as_bytearray())
+class TelegramFiles:
+    """Fetches witnesses' files from the Bot API as chunk streams (a `Fetch`)."""
 
-    return fetch
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        max_bytes: int,
+        client: httpx.AsyncClient | None = None,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self._bot = bot
+        self._max_bytes = max_bytes
+        self._client = client
+        self._chunk_size = chunk_size
+
+    async def stream(self, media: MediaRef) -> AsyncGenerator[bytes, None]:
+        """The file's bytes in chunks of at most `chunk_size`."""
+        if media.size is not None and media.size > self._max_bytes:
+            raise AttachmentUnavailable("too_large")
+        location = await self._locate(media)
+        if location.startswith(("http://", "https://")):
+            chunks = self._download(_encoded_url(location))
+        elif Path(location).is_absolute():
+            chunks = self._read_local(Path(location))
+        else:
+            # PTB leaves a relative path alone if it happens to name a file in the working
+            # directory; it is still the server's path, not ours.
+            chunks = self._download(_encoded_url(f"{self._bot.base_file_url}/{location}"))
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
+
+    async def _locate(self, media: MediaRef) -> str:
+        failure = None
+        try:
+            telegram_file = await self._bot.get_file(media.handle)
+        except BadRequest:
+            # Expired, unknown, or above the Bot API's download limit.
+            failure = "refused"
+        except TelegramError as error:
+            failure = type(error).__name__
+        if failure is not None:
+            raise AttachmentUnavailable(failure)
+        if not telegram_file.file_path:
+            raise AttachmentUnavailable("no_path")
+        # PTB has already prefixed a relative path with the file URL, or left a local one.
+        return telegram_file.file_path
+
+    async def _download(self, url: str) -> AsyncGenerator[bytes, None]:
+        failure = None
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                client = self._client
+                if client is None:
+                    client = await stack.enter_async_context(
+                        httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=False)
+                    )
+                response = await stack.enter_async_context(client.stream("GET", url))
+                declared = response.headers.get("content-length")
+                if response.status_code != httpx.codes.OK:
+                    failure = f"http_{response.status_code}"
+                elif declared is not None and declared.isdigit() and (
+                    int(declared) > self._max_bytes
+                ):
+                    failure = "too_large"
+                else:
+                    received = 0
+                    async for chunk in response.aiter_bytes(self._chunk_size):
+                        received += len(chunk)
+                        if received > self._max_bytes:
+                            failure = "too_large"
+                            break
+                        yield chunk
+        except httpx.HTTPError as error:
+            # Its message and its request both hold the URL: keep the class name only.
+            failure = type(error).__name__
+        if failure is not None:
+            raise AttachmentUnavailable(failure)
+
+    async def _read_local(self, path: Path) -> AsyncGenerator[bytes, None]:
+        failure = None
+        try:
+            if not await asyncio.to_thread(path.is_file):
+                # A local server's path on another machine: not reachable from here.
+                failure = "local_file_missing"
+            else:
+                with await asyncio.to_thread(path.open, "rb") as source:
+                    received = 0
+                    while chunk := await asyncio.to_thread(source.read, self._chunk_size):
+                        received += len(chunk)
+                        if received > self._max_bytes:
+                            failure = "too_large"
+                            break
+                        yield chunk
+        except OSError as error:
+            failure = type(error).__name__
+        if failure is not None:
+            raise AttachmentUnavailable(failure)
+
+
+def _encoded_url(url: str) -> str:
+    """Percent-encode the path as PTB's File does (a file_path may hold non-ASCII)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=quote(parts.path)))

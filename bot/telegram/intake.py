@@ -76,6 +76,7 @@ class _Work:
     outgoing: list[Outgoing]
     prepared: PreparedReport | None = None
     submitted_by: int | None = None
+    prepared_draft: Draft | None = None
 
 
 class IntakeProcessor:
@@ -162,6 +163,21 @@ class IntakeProcessor:
             if prepared is not None:
                 prepared.discard()
             return
+        except DuplicateSubmission:
+            # The same submission was stored under an earlier mark that has since been swept:
+            # keep the one report, tell the witness, and close the draft.
+            if prepared is None:
+                raise
+            prepared.discard()
+            log.info("report.duplicate_ignored")
+            work.prepared = None
+            work.state.draft = None
+            language = self._language_of(work)
+            reply = self._conversation.already_received(language)
+            chat_id = work.submitted_by or 0
+            work.outgoing = [SendText(chat_id, reply.text)]
+            await self._store.commit(chat_key, marks, work.state, work.outgoing)
+            return
         except BaseException:
             if prepared is not None:
                 prepared.discard()
@@ -180,15 +196,15 @@ class IntakeProcessor:
         state = work.state
         if isinstance(event, StatusRequested):
             language = self._language(update, state.draft)
-            session, effects = self._status.begin(language, event.code_text)
-            state.status = session
-            await self._apply_status(work, update, chat_id, session, effects)
+            started, begun = self._status.begin(language, event.code_text)
+            state.status = started
+            await self._apply_status(work, update, chat_id, started, begun)
             return
         session = state.status
         if session is not None and not isinstance(event, Start | Forget | ChooseLanguage):
-            next_session, effects = self._status.handle(session, event)
+            next_session, status_effects = self._status.handle(session, event)
             state.status = next_session
-            await self._apply_status(work, update, chat_id, session, effects)
+            await self._apply_status(work, update, chat_id, session, status_effects)
             return
         state.status = None
         if state.draft is None and isinstance(event, Press) and await self._was_submitted(update):
@@ -249,6 +265,7 @@ class IntakeProcessor:
         else:
             work.prepared = prepared
             work.submitted_by = chat_id
+            work.prepared_draft = draft
             # The receipt stays on the phone; the rest of the conversation is deleted only
             # after the receipt has been delivered (the outbox keeps this order).
             await self._apply(work, update, chat_id, draft,
@@ -329,6 +346,10 @@ class IntakeProcessor:
     def _submission_id(self, update: Update) -> str:
         # The same update redelivered maps to the same id, so it can never create a second report.
         return f"{self._bot.id}:{update.update_id}"
+
+    def _language_of(self, work: _Work) -> str:
+        draft = work.prepared_draft
+        return draft.language if draft is not None else SOURCE_LANGUAGE
 
     def _language(self, update: Update, draft: Draft | None) -> str:
         if draft is not None:

@@ -26,9 +26,10 @@ from bot.core.status import StatusConversation
 from bot.followup import FollowUpService
 from bot.i18n import LANGUAGE_NAMES, translations
 from bot.notifications import ReviewerNotifier
+from bot.sealing import DEFAULT_CONCURRENT_FILES, FileSlots
 from bot.submission import ReportSubmitter
 from bot.telegram.delivery import OutboxRelay
-from bot.telegram.download import telegram_fetcher
+from bot.telegram.download import TelegramFiles
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
 from bot.telegram.polling import AtLeastOncePoller
 from bot.telegram.sender import BotApiSender
@@ -73,6 +74,8 @@ class BotOptions:
     # Remove orphans at once on start-up: only for a single process (SQLite), where no other
     # worker can be half-way through a submission.
     sweep_orphans_at_start: bool = False
+    # Files fetched and sealed at once, across all witnesses: keeps peak memory flat.
+    max_concurrent_files: int = DEFAULT_CONCURRENT_FILES
 
 
 @dataclass
@@ -143,17 +146,18 @@ async def running_bot(
     await connect(bot, options.api_root)
     sender = BotApiSender()
     relay = OutboxRelay(bot, sender, store, storage)
+    slots = FileSlots(options.max_concurrent_files)
     processor = IntakeProcessor(
         bot=bot,
         conversation=conversation,
         status=StatusConversation(translations, allow_delete=delete_report is not None,
                                   max_file_bytes=options.max_file_bytes),
-        submitter=ReportSubmitter(storage, keys, conversation),
-        followup=FollowUpService(storage, keys),
+        submitter=ReportSubmitter(storage, keys, conversation, slots=slots),
+        followup=FollowUpService(storage, keys, slots=slots),
         storage=storage,
         store=store,
         relay=relay,
-        fetch=telegram_fetcher(bot, sender),
+        fetch=TelegramFiles(bot, max_bytes=options.max_file_bytes).stream,
         delete_report=delete_report,
         delete_after_submit=options.delete_after_submit,
     )
@@ -166,7 +170,7 @@ async def running_bot(
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(relay.run(options.relay_interval_seconds)),
-        asyncio.create_task(_sweep(storage, store)),
+        asyncio.create_task(_sweep(storage)),
     ]
     poller: AtLeastOncePoller | None = None
     try:
@@ -202,7 +206,7 @@ async def running_bot(
         log.info("bot.stopped")
 
 
-async def _sweep(storage: Storage, store: ChatStore) -> None:
+async def _sweep(storage: Storage) -> None:
     while True:
         await asyncio.sleep(_SWEEP_SECONDS)
         today = dt.datetime.now(dt.UTC).date()

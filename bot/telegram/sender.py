@@ -52,7 +52,7 @@ class BotApiSender:
         *,
         overall_per_second: float = 30.0,
         per_chat_per_second: float = 1.0,
-        per_chat_burst: int = 4,
+        per_chat_burst: int = 10,
         attempts: int = 6,
         max_backoff_seconds: float = 20.0,
         sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -102,8 +102,9 @@ class BotApiSender:
             wait=self._wait,
             reraise=True,
             before_sleep=self._count_retry,
-            **({"sleep": self._sleep} if self._sleep is not None else {}),
         )
+        if self._sleep is not None:
+            retrying.sleep = self._sleep  # type: ignore[assignment]
         async for attempt in retrying:
             with attempt:
                 if not counts:

@@ -103,7 +103,8 @@ async def _bot_with_notices(
 
 async def test_real_bot_posts_content_free_notices(database_url: str, tmp_path: Path) -> None:
     """Through real PTB and the stand-in: one notice at once, later ones coalesced, no content."""
-    async with _bot_with_notices(database_url, tmp_path / "data", 2.0) as (standin, reviewers):
+    # The interval is long enough for the two later witnesses to finish inside it.
+    async with _bot_with_notices(database_url, tmp_path / "data", 8.0) as (standin, reviewers):
         first = standin.user(6101, "Witness")
         await to_evidence(first, what="CANARY-what-1", place="CANARY-place-1")
         await finish_and_send(first, evidence_sent=False)
@@ -116,7 +117,7 @@ async def test_real_bot_posts_content_free_notices(database_url: str, tmp_path: 
             await finish_and_send(witness, evidence_sent=False)
 
         await asyncio.gather(another(6102), another(6103))
-        coalesced = await reviewers.next_bot_message(timeout=10)
+        coalesced = await reviewers.next_bot_message(timeout=20)
         assert coalesced.text == "2 new reports arrived."
         texts = [m.text for m in reviewers.bot_messages()]
         assert texts == ["A new report arrived.", "2 new reports arrived."]

@@ -25,7 +25,7 @@ import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, Conversation, Draft, MediaRef, load_questionnaire
 from bot.core.draft import ChoiceAnswer, DateAnswer, MediaAnswer, PlaceAnswer, TextAnswer
 from bot.i18n import translations
-from bot.submission import Receipt, ReportSubmitter
+from bot.submission import Receipt, ReportSubmitter, fetch_from_memory
 from cli.main import main
 from crypto.custody import custody_public_key
 from review.audit import AuditTrail
@@ -74,8 +74,7 @@ async def submit_report(
     })
     bodies = {ref.handle: data for ref, data in files}
 
-    async def fetch(ref: MediaRef) -> bytes:
-        return bodies[ref.handle]
+    fetch = fetch_from_memory(bodies)
 
     submitter = ReportSubmitter(storage, keys, conversation)
     return await submitter.submit(draft, submission_id=secrets.token_hex(8), fetch=fetch)

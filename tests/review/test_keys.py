@@ -22,7 +22,7 @@ import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, Conversation, Draft, MediaRef, load_questionnaire
 from bot.core.draft import ChoiceAnswer, DateAnswer, MediaAnswer, PlaceAnswer, TextAnswer
 from bot.i18n import translations
-from bot.submission import ReportSubmitter
+from bot.submission import ReportSubmitter, fetch_from_memory
 from crypto.custody import custody_public_key
 from review.audit import AuditTrail
 from review.keys import (
@@ -117,8 +117,7 @@ async def submit(storage: Storage, keys: ServerKeys, what: str, files: list[byte
     })
     bodies = {ref.handle: data for ref, data in zip(refs, files, strict=True)}
 
-    async def fetch(ref: MediaRef) -> bytes:
-        return bodies[ref.handle]
+    fetch = fetch_from_memory(bodies)
 
     receipt = await ReportSubmitter(storage, keys, conversation).submit(
         draft, submission_id=secrets.token_hex(8), fetch=fetch
