@@ -70,7 +70,10 @@ class FloodControl:
         bucket.updated = now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
-            bucket.warned = False
+            # The notice is said again only once the bucket has refilled well past a trickle:
+            # a flood that merely pauses for a second is the same flood.
+            if bucket.tokens >= self._burst / 2:
+                bucket.warned = False
             return Decision(True)
         warn = not bucket.warned
         bucket.warned = True

@@ -41,49 +41,102 @@ class OutboxRelay:
         self._sender = sender
         self._store = store
         self._storage = storage
+        self._draining: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
 
-    async def send_now(self, message: SendText, state: ChatState) -> None:
-        """Best effort, not durable: a note before long work ("Sending…"); failures ignored."""
+    async def send_now(
+        self, message: SendText, state: ChatState, *, wait_for_rate: bool = True
+    ) -> None:
+        """Best effort, not durable: a note before long work ("Sending…"), or the one notice
+        to a flooding chat (which must not queue behind that chat's rate); failures ignored."""
         try:
             sent = await self._sender.call(message.chat_id, lambda: self._bot.send_message(
                 message.chat_id, message.text, reply_markup=keyboard(message),
-                protect_content=True))
+                protect_content=True), reserved=not wait_for_rate)
         except TelegramError as error:
             log.info("message.not_sent", extra={"error": type(error)})
             return
         if not message.keep:
             state.remember(sent.message_id)
 
-    async def deliver(self, chat_key: str, state: ChatState | None = None) -> bool:
-        """Deliver what waits for this chat (the caller holds its lock); False if some is left."""
+    def kick(self, chat_key: str) -> None:
+        """Deliver this chat's waiting messages in the background, in order.
+
+        An update counts as processed once its outbox is committed, so a chat whose messages
+        wait for Telegram's per-chat rate (or a back-off) never holds up later updates.
+        """
+        task = self._draining.get(chat_key)
+        if task is not None and not task.done():
+            self._again.add(chat_key)
+            return
+        self._draining[chat_key] = asyncio.create_task(self._drain(chat_key))
+
+    async def _drain(self, chat_key: str) -> None:
+        try:
+            while True:
+                self._again.discard(chat_key)
+                more = await self.deliver_next(chat_key)
+                if not more and chat_key not in self._again:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the relay's next round tries again
+            log.warning("outbox.deferred", extra={"error": type(error)})
+        finally:
+            if self._draining.get(chat_key) is asyncio.current_task():
+                del self._draining[chat_key]
+
+    async def deliver_next(self, chat_key: str) -> bool:
+        """Deliver the chat's oldest waiting message; True if more may be waiting.
+
+        The chat's rate slot is waited for before its lock is taken, so the lock is held only
+        for one call and one commit, never for a back-off.
+        """
         pending = await self._store.pending(chat_key)
         if not pending:
-            return True
-        if state is None:
+            return False
+        first = pending[0]
+        if isinstance(first.outgoing, SendText):
+            await self._sender.reserve(first.outgoing.chat_id)
+        async with self._storage.chat_lock(chat_key):
+            pending = await self._store.pending(chat_key)
+            if not pending:
+                return False
+            message = pending[0]
+            reserved = message.entry_id == first.entry_id
             state = await self._store.load(chat_key)
-        unreachable = False
-        for message in pending:
-            if not unreachable:
-                try:
-                    await self._perform(message.outgoing, state)
-                except Forbidden:
-                    # The witness blocked the bot or deleted the chat: nothing can reach them.
-                    log.info("chat.unreachable")
-                    unreachable = True
-                except BadRequest as error:
-                    log.warning("outbox.refused", extra={"error": type(error)})
-                except TelegramError as error:
-                    # Still failing after the sender's retries: the relay tries again later.
-                    log.warning("outbox.deferred", extra={"error": type(error)})
-                    return False
+            try:
+                await self._perform(message.outgoing, state, reserved=reserved)
+            except Forbidden:
+                # The witness blocked the bot or deleted the chat: nothing can reach them.
+                log.info("chat.unreachable")
+                for unreachable in pending:
+                    await self._store.delivered(unreachable.entry_id, chat_key, state)
+                return False
+            except BadRequest as error:
+                log.warning("outbox.refused", extra={"error": type(error)})
+            # Other errors (still failing after the sender's retries) leave the message for
+            # the relay's next round.
             await self._store.delivered(message.entry_id, chat_key, state)
-        return True
+            return len(pending) > 1
 
-    async def _perform(self, outgoing: Outgoing, state: ChatState) -> None:
+    async def close(self, timeout_seconds: float) -> None:
+        """On stop: give what is being delivered a moment to finish, then stop delivering;
+        what is left waits in the outbox for the next start."""
+        tasks = [t for t in self._draining.values() if not t.done()]
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=timeout_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _perform(
+        self, outgoing: Outgoing, state: ChatState, *, reserved: bool = False
+    ) -> None:
         if isinstance(outgoing, SendText):
             sent = await self._sender.call(outgoing.chat_id, lambda: self._bot.send_message(
                 outgoing.chat_id, outgoing.text, reply_markup=keyboard(outgoing),
-                protect_content=True))
+                protect_content=True), reserved=reserved)
             if not outgoing.keep:
                 state.remember(sent.message_id)
         elif isinstance(outgoing, DeleteTrail):
@@ -110,8 +163,7 @@ class OutboxRelay:
             await asyncio.sleep(interval_seconds)
             try:
                 for chat_key in await self._store.chats_with_pending():
-                    async with self._storage.chat_lock(chat_key):
-                        await self.deliver(chat_key)
+                    self.kick(chat_key)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the next round tries again; the bot keeps serving

@@ -10,6 +10,7 @@ afresh) or leaves everything (the mark says so, and the outbox still holds what 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -110,6 +111,26 @@ class IntakeProcessor:
         self._delete_report = delete_report
         self._delete_after_submit = delete_after_submit
         self.notifier = notifier
+        self._background: set[asyncio.Task[None]] = set()
+
+    def admit(self, update: Update) -> bool:
+        """Flood control, decided as an update arrives: False drops it (it is not processed).
+
+        A flooding chat gets one short notice, sent in the background, and is then ignored
+        until it slows down; nothing of a dropped update touches the database.
+        """
+        chat = update.effective_chat
+        if chat is None:
+            return True
+        decision = self._flood.message(chat.id)
+        if not decision.allowed and decision.warn:
+            log.info("flood.limited")
+            reply = self._conversation.slow_down(telegram_language(update))
+            task = asyncio.create_task(self._relay.send_now(
+                SendText(chat.id, reply.text), ChatState(), wait_for_rate=False))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return decision.allowed
 
     async def process(self, updates: Sequence[Update]) -> None:
         """Process one update, or the parts of one album, exactly once in effect."""
@@ -122,19 +143,12 @@ class IntakeProcessor:
             # answered, and a failure here must never drop the press itself.
             with contextlib.suppress(TelegramError):
                 await first.callback_query.answer()
-        decision = self._flood.message(chat.id)
-        if not decision.allowed:
-            if decision.warn:
-                log.info("flood.limited")
-                reply = self._conversation.slow_down(telegram_language(first))
-                await self._relay.send_now(SendText(chat.id, reply.text), ChatState())
-            return
         chat_key = self._store.chat_key(chat.id)
         marks = [self._store.update_key(self._bot.id, u.update_id) for u in updates]
         async with self._storage.chat_lock(chat_key):
             if await self._store.is_processed(marks[0]):
                 # Processed before a crash or by another worker: only finish delivering.
-                await self._relay.deliver(chat_key)
+                self._relay.kick(chat_key)
                 return
             state = await self._store.load(chat_key)
             for update in updates:
@@ -150,7 +164,7 @@ class IntakeProcessor:
                 if event is not None:
                     await self._handle(work, first, chat.id, event)
             await self._commit(chat_key, marks, work)
-            await self._relay.deliver(chat_key, work.state)
+        self._relay.kick(chat_key)
 
     async def _commit(self, chat_key: str, marks: list[bytes], work: _Work) -> None:
         prepared = work.prepared

@@ -27,11 +27,15 @@ from bot.telegram.sender import retry_after_seconds
 log = logging.getLogger("intake.polling")
 
 Process = Callable[[Sequence[Update]], Awaitable[None]]
+# Decides as an update arrives whether it is processed at all (flood control).
+Admit = Callable[[Update], bool]
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 # A failure of our own code on one update is tried this often before it is given up (and
 # logged); a failure of the database or the network is retried until it goes away.
 _ATTEMPTS_ON_BUG = 3
+# How long to wait, while updates are in flight and nothing new came, before asking again.
+_IDLE_REPOLL_SECONDS = 0.5
 
 
 def _chat_of(update: Update) -> int:
@@ -64,12 +68,14 @@ class AtLeastOncePoller:
         process: Process,
         *,
         api_url: str,
+        admit: Admit = lambda _update: True,
         poll_timeout: int = 10,
         album_wait_seconds: float = 0.8,
         max_backoff_seconds: float = 30.0,
     ) -> None:
         self._bot = bot
         self._process = process
+        self._admit = admit
         self._api_url = api_url
         self._poll_timeout = poll_timeout
         self._album_wait = album_wait_seconds
@@ -78,6 +84,7 @@ class AtLeastOncePoller:
         # Update ids fetched and not yet processed; the offset never passes the smallest.
         self._open: set[int] = set()
         self._seen_up_to = -1
+        self._progress = asyncio.Event()
         self.processed = 0
 
     @property
@@ -112,11 +119,20 @@ class AtLeastOncePoller:
                     await self._pause(stop, wait * random.uniform(0.5, 1.0))  # noqa: S311
                     continue
                 failures = 0
-                for update in updates:
-                    self._accept(update)
+                fresh = sum(self._accept(update) for update in updates)
+                if not fresh and self._open:
+                    # Telegram answers at once with the updates still in flight (they are not
+                    # confirmed yet): wait until one of them is done before asking again.
+                    self._progress.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._progress.wait(), _IDLE_REPOLL_SECONDS)
         finally:
             workers = [c.worker for c in self._chats.values() if c.worker is not None]
             for chat in self._chats.values():
+                # Updates not started yet stay unconfirmed: Telegram delivers them again
+                # after the restart. Only the ones in progress are finished.
+                while not chat.queue.empty():
+                    chat.queue.get_nowait()
                 chat.queue.put_nowait(_STOP)
             if workers:
                 await asyncio.gather(*workers, return_exceptions=True)
@@ -153,11 +169,14 @@ class AtLeastOncePoller:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
 
-    def _accept(self, update: Update) -> None:
+    def _accept(self, update: Update) -> bool:
+        """Queue a newly fetched update; False if it was fetched before."""
         update_id = update.update_id
         if update_id <= self._seen_up_to:
-            return  # already fetched: in progress or done
+            return False  # in progress or done
         self._seen_up_to = update_id
+        if not self._admit(update):
+            return True
         self._open.add(update_id)
         chat_id = _chat_of(update)
         chat = self._chats.get(chat_id)
@@ -166,6 +185,7 @@ class AtLeastOncePoller:
         chat.queue.put_nowait(update)
         if chat.worker is None or chat.worker.done():
             chat.worker = asyncio.create_task(self._work(chat_id, chat))
+        return True
 
     async def _work(self, chat_id: int, chat: _ChatQueue) -> None:
         """Process one chat's updates in order; end when its queue stays empty."""
@@ -190,6 +210,7 @@ class AtLeastOncePoller:
             await self._run(unit)
             for part in unit:
                 self._open.discard(part.update_id)
+            self._progress.set()
             if carried is _STOP:
                 return
 

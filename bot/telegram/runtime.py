@@ -181,11 +181,12 @@ async def running_bot(
                 webhook_port = await stack.enter_async_context(running_webhook(
                     bot, processor.process, secret=hook.secret, host=hook.host,
                     port=hook.port, path=hook.path, public_url=hook.public_url,
-                    max_connections=hook.max_connections,
+                    max_connections=hook.max_connections, admit=processor.admit,
                 ))
             else:
                 poller = AtLeastOncePoller(bot, processor.process, api_url=options.api_root,
-                                           poll_timeout=int(options.poll_timeout))
+                                           poll_timeout=int(options.poll_timeout),
+                                           admit=processor.admit)
                 tasks.append(asyncio.create_task(poller.run(stop)))
             log.info("bot.started")
             try:
@@ -196,6 +197,9 @@ async def running_bot(
                     # Let the poller finish what it started (its task ends by itself).
                     await asyncio.gather(tasks.pop(), return_exceptions=True)
     finally:
+        # Receipts committed just before the stop still go out if Telegram answers in time;
+        # whatever is left waits in the outbox for the next start.
+        await relay.close(timeout_seconds=5.0)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -87,8 +87,18 @@ class BotApiSender:
         ceiling = min(self._max_backoff, 0.25 * 2 ** (state.attempt_number - 1))
         return random.uniform(0.0, ceiling) + 0.05  # noqa: S311 - jitter, not a secret
 
+    async def reserve(self, chat_id: int) -> None:
+        """Wait for this chat's next slot now (outside any lock); `call(..., reserved=True)`
+        then sends without waiting for the chat's bucket again."""
+        await self._chat_limiter(chat_id).acquire()
+
     async def call(
-        self, chat_id: int | None, make: Callable[[], Awaitable[T]], *, counts: bool = True
+        self,
+        chat_id: int | None,
+        make: Callable[[], Awaitable[T]],
+        *,
+        counts: bool = True,
+        reserved: bool = False,
     ) -> T:
         """Run one Bot API call (made fresh by `make` for every attempt) within the limits.
 
@@ -107,6 +117,9 @@ class BotApiSender:
             retrying.sleep = self._sleep  # type: ignore[assignment]
         async for attempt in retrying:
             with attempt:
+                if reserved and attempt.retry_state.attempt_number == 1:
+                    async with self._overall:
+                        return await make()
                 if not counts:
                     return await make()
                 # The chat's own bucket first, so waiting for it holds no overall capacity.

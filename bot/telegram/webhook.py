@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 from telegram import Bot, Update
 
-from bot.telegram.polling import ALLOWED_UPDATES, Process
+from bot.telegram.polling import ALLOWED_UPDATES, Admit, Process
 
 log = logging.getLogger("intake.webhook")
 
@@ -27,7 +27,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 _MAX_BODY = 1024 * 1024
 
 
-def webhook_app(bot: Bot, process: Process, *, secret: str, path: str) -> web.Application:
+def webhook_app(
+    bot: Bot, process: Process, *, secret: str, path: str, admit: Admit = lambda _u: True
+) -> web.Application:
     expected = secret.encode()
 
     async def receive(request: web.Request) -> web.Response:
@@ -40,6 +42,8 @@ def webhook_app(bot: Bot, process: Process, *, secret: str, path: str) -> web.Ap
         except (ValueError, TypeError, KeyError):
             log.warning("webhook.malformed")
             return web.Response(status=400)
+        if not admit(update):
+            return web.Response(status=200)  # flood: dropped on purpose, not to be retried
         try:
             await process([update])
         except Exception as error:
@@ -64,13 +68,14 @@ async def running_webhook(
     path: str,
     public_url: str | None,
     max_connections: int = 40,
+    admit: Admit = lambda _u: True,
 ) -> AsyncIterator[int]:
     """Serve the webhook on host:port; register `public_url` with Telegram if given.
 
     Yields the bound port. The webhook is left registered on exit: another worker may still be
     serving it, and a restarted one must find it in place.
     """
-    runner = web.AppRunner(webhook_app(bot, process, secret=secret, path=path),
+    runner = web.AppRunner(webhook_app(bot, process, secret=secret, path=path, admit=admit),
                            access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -28,8 +28,14 @@ async def test_conversation_is_deleted_after_submission(database_url: str, tmp_p
         assert len(before) > 10
         received = (await finish_and_send(witness, evidence_sent=True))[1]
         assert "receipt code" in received
-        deleted = {i for call in h.standin.calls_to("deleteMessages")
-                   for i in call.params["message_ids"]}
+        # The conversation is deleted only after the receipt has been delivered.
+        deleted: set[int] = set()
+        for _ in range(100):
+            deleted = {i for call in h.standin.calls_to("deleteMessages")
+                       for i in call.params["message_ids"]}
+            if before <= deleted:
+                break
+            await asyncio.sleep(0.1)
         assert before <= deleted
         visible = witness.visible_messages()
         assert [m.sender for m in visible] == ["bot"] and "receipt code" in visible[0].text
