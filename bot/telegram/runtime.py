@@ -16,7 +16,7 @@ from bot.drafts import DraftStore
 from bot.followup import FollowUpService
 from bot.i18n import LANGUAGE_NAMES, translations
 from bot.notifications import ReviewerNotifier
-from bot.sealing import DEFAULT_CONCURRENT_FILES, FileSlots
+from bot.sealing import DEFAULT_CONCURRENT_FILES, WorkSlots
 from bot.submission import ReportSubmitter
 from bot.telegram.adapter import AdapterOptions, DeleteReportHook, TelegramAdapter
 from storage import Storage
@@ -73,7 +73,7 @@ async def running_bot(
         language_names=LANGUAGE_NAMES,
     )
     drafts = DraftStore(options.draft_ttl_seconds)
-    slots = FileSlots(options.max_concurrent_files)
+    slots = WorkSlots(options.max_concurrent_files)
     adapter = TelegramAdapter(
         conversation,
         ReportSubmitter(storage, keys, conversation, slots=slots),

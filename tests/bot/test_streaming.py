@@ -33,7 +33,7 @@ import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, Conversation, Draft, MediaRef, load_questionnaire
 from bot.core.draft import ChoiceAnswer, DateAnswer, MediaAnswer, PlaceAnswer, TextAnswer
 from bot.i18n import translations
-from bot.sealing import FileSlots, ItemSealer
+from bot.sealing import ItemSealer, WorkSlots
 from bot.submission import (
     AttachmentUnavailable,
     Fetch,
@@ -89,7 +89,7 @@ async def test_streamed_seal_opens_with_stock_age(size: int, tmp_path: Path) -> 
     written: list[NewItem] = []
     [facts] = await seal_attachments(
         sealer, [_document("h", size)], fetch_from_memory({"h": data}, chunk_size=7001), 1,
-        written, slots=FileSlots(),
+        written, slots=WorkSlots(),
     )
     [item] = written
     assert item.role is ItemRole.ATTACHMENT and item.seq == facts.seq == 1
@@ -118,7 +118,7 @@ async def test_failure_mid_stream_leaves_no_blob(tmp_path: Path) -> None:
     with pytest.raises(AttachmentUnavailable) as raised:
         await seal_attachments(
             sealer, [_document("h")], _failing_fetch(3, ConnectionResetError("reset")), 1,
-            written, slots=FileSlots(),
+            written, slots=WorkSlots(),
         )
     assert raised.value.reason == "ConnectionResetError"
     assert written == []
@@ -169,7 +169,7 @@ async def test_no_more_files_in_flight_than_the_limit(tmp_path: Path) -> None:
     identity = crypto.generate_identity()
     blobs = BlobStore(tmp_path / "blobs")
     sealer = ItemSealer(blobs, [identity.recipient], ("k",))
-    slots = FileSlots(files=3)
+    slots = WorkSlots(files=3)
     open_now = peak = 0
 
     async def fetch(media: MediaRef) -> AsyncGenerator[bytes, None]:
@@ -214,7 +214,7 @@ async def test_only_images_within_the_cap_get_a_working_copy(
     written: list[NewItem] = []
     facts = await seal_attachments(
         sealer, [_document(h) for h in files], fetch_from_memory(files, 1000), 1, written,
-        slots=FileSlots(),
+        slots=WorkSlots(),
     )
     assert [(i.seq, i.role, i.parent_seq) for i in written] == [
         (1, ItemRole.ATTACHMENT, None), (2, ItemRole.WORKING_COPY, 1),
