@@ -21,7 +21,7 @@ import secrets
 from collections.abc import AsyncIterable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import crypto
 from crypto.custody import ManifestEntry, canonical_manifest, sign_manifest
@@ -167,26 +167,30 @@ class ItemSealer:
         loop = asyncio.get_running_loop()
         credits = asyncio.Semaphore(_BRIDGE_DEPTH)
         reader = _ChunkReader(loop, credits)
-        sealing = asyncio.ensure_future(
+        sealing = asyncio.create_task(
             asyncio.to_thread(self._seal, seq, role, reader, parent_seq)
         )
+        acquire: asyncio.Task[Literal[True]] | None = None
         try:
             async for chunk in chunks:
                 if not chunk:
                     continue
-                acquire = asyncio.ensure_future(credits.acquire())
+                room = acquire = asyncio.create_task(credits.acquire())
                 # Wait for room on the bridge, or for the sealer to fail (a full disk).
-                await asyncio.wait({acquire, sealing}, return_when=asyncio.FIRST_COMPLETED)
-                if not acquire.done():
-                    acquire.cancel()
+                await asyncio.wait({room, sealing}, return_when=asyncio.FIRST_COMPLETED)
+                if not room.done():
                     break
                 reader.chunks.put(bytes(chunk))
         except BaseException as error:
             # Stops the thread (its blob is discarded) before the error goes on.
+            if acquire is not None:
+                acquire.cancel()
             reader.chunks.put(error)
             with contextlib.suppress(BaseException):
                 await asyncio.shield(sealing)
             raise
+        if acquire is not None:
+            acquire.cancel()
         reader.chunks.put(_END)
         return await sealing
 

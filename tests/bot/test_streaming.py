@@ -164,6 +164,29 @@ async def test_sealing_failure_stops_the_download(tmp_path: Path) -> None:
     assert _all_files(blobs.root) == []
 
 
+async def test_cancelled_seal_leaves_no_blob_and_no_thread(tmp_path: Path) -> None:
+    """A submission cancelled mid-file (shutdown): the sealing thread ends, its blob goes."""
+    identity = crypto.generate_identity()
+    blobs = BlobStore(tmp_path / "blobs")
+    sealer = ItemSealer(blobs, [identity.recipient], ("k",))
+    flowing = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield os.urandom(CHUNK)
+        flowing.set()
+        await asyncio.Event().wait()  # the witness's download hangs
+        yield b""
+
+    task = asyncio.create_task(sealer.seal_stream(1, ItemRole.ATTACHMENT, stalls()))
+    await flowing.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The cancelled task returned only after its thread had discarded the partial blob.
+    assert _all_files(blobs.root) == []
+
+
 async def test_no_more_files_in_flight_than_the_limit(tmp_path: Path) -> None:
     """Twelve submissions at once with a limit of 3: never more than 3 downloads open."""
     identity = crypto.generate_identity()
