@@ -7,7 +7,8 @@ in this process, so the stand-in's own memory is not counted. Every witness goes
 conversation to the summary with one document of `--size-mb` MiB (the stand-in streams it
 without holding it), then all press Send together. The child's peak resident set size
 (VmHWM, reset through /proc/PID/clear_refs before each phase) is measured in three phases of
-the same process: idle after start-up, one witness sending alone, then all sending at once.
+the same process: idle after start-up with every draft at its summary, one witness sending
+alone, then all the others sending at once.
 Exits 1 if the all-at-once peak exceeds `--limit-mb`.
 """
 
@@ -183,7 +184,7 @@ def main() -> int:
     print(f"intake serve, {args.witnesses} witnesses pressing Send at once, "
           f"{args.size_mb} MiB document each ({result['downloads']:.0f} downloads)")
     crowd = f"{args.witnesses} witnesses at once"
-    print(f"  {'idle after start-up':24} RSS  {idle:6.1f} MB  "
+    print(f"  {'idle, drafts at summary':24} RSS  {idle:6.1f} MB  "
           f"(peak so far {result['idle_peak_mb']:.1f} MB)")
     print(f"  {'1 witness sending':24} peak {one:6.1f} MB  = {one / idle:.2f} x idle")
     print(f"  {crowd:24} peak {peak:6.1f} MB  = {peak / idle:.2f} x idle, "
