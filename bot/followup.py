@@ -14,7 +14,7 @@ import crypto
 from bot.core.document import addition_document
 from bot.core.draft import MediaRef
 from bot.core.status import StatusView
-from bot.sealing import FileSlots, ItemSealer, signed_manifest
+from bot.sealing import ItemSealer, WorkSlots, signed_manifest
 from bot.submission import Fetch, seal_attachments
 from crypto.receipts import receipt_hash, witness_identity
 from storage import ItemRole, NewItem, Storage
@@ -39,13 +39,13 @@ class FollowUpService:
         keys: ServerKeys,
         *,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-        slots: FileSlots | None = None,
+        slots: WorkSlots | None = None,
     ) -> None:
         self._storage = storage
         self._keys = keys
         self._clock = clock
-        # The same FileSlots as the ReportSubmitter's, so one limit covers the whole process.
-        self.slots = slots or FileSlots()
+        # The same WorkSlots as the ReportSubmitter's, so one limit covers the whole process.
+        self.slots = slots or WorkSlots()
 
     async def look_up(self, code: str) -> Found | None:
         code_hash = await asyncio.to_thread(receipt_hash, code, self._keys.hash_key)

@@ -6,19 +6,22 @@ all items whenever items are added.
 
 Files are sealed as they arrive: an async producer hands chunks over a bounded bridge to
 `crypto.seal`, which reads them like a file in a worker thread. A file is never held whole, and
-`FileSlots` bounds how many are in flight at once, so memory stays flat however many witnesses
-press Send together.
+`WorkSlots` bounds how many files (and other memory-hungry steps) are in flight at once, so
+memory stays flat however many witnesses press Send together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import queue
 import secrets
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 import crypto
 from crypto.custody import ManifestEntry, canonical_manifest, sign_manifest
@@ -29,6 +32,8 @@ from storage import BlobStore, ItemRole, NewItem, Storage, StoredItem
 DEFAULT_CONCURRENT_FILES = 4
 # Chunks queued between the download and the sealing thread: enough to keep both busy.
 _BRIDGE_DEPTH = 4
+
+_T = TypeVar("_T")
 
 
 class NoRecipientsError(Exception):
@@ -42,31 +47,43 @@ class NoRecipientsError(Exception):
 
 
 @dataclass
-class FileSlots:
-    """How many files are fetched and sealed at once, and how many images decoded at once.
+class WorkSlots:
+    """How many memory-hungry steps of sealing a report run at once, across the process.
 
-    One instance is shared by everything that seals witness files in a process; a file waits
-    for a slot before its download starts, so a queue of waiting files costs no memory.
-    Decoding an image for its working copy needs a few bytes per pixel, far more than a
-    streamed file, so those get their own, smaller limit.
+    One instance is shared by everything that seals witness reports in a process, so memory
+    stays flat however many witnesses press Send together; the rest wait their turn, which
+    costs nothing. `files`: files fetched and sealed at once (each a few 64 KiB chunks in
+    flight); a file waits for its slot before its download starts. `images`: images decoded
+    for a working copy at once (a few bytes per pixel, far more than a streamed file).
+    `scrypts`: threads deriving from receipt codes (16 MiB of scrypt each). These get threads
+    of their own because glibc keeps a freed 16 MiB block in the arena of the thread that
+    used it: spread over the shared pool's threads, scrypt would pin 16 MiB in each of them.
     """
 
     files: int = DEFAULT_CONCURRENT_FILES
     images: int = 1
+    scrypts: int = 1
     _files: asyncio.Semaphore = field(init=False, repr=False)
     _images: asyncio.Semaphore = field(init=False, repr=False)
+    _scrypt_threads: ThreadPoolExecutor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.files < 1 or self.images < 1:
-            raise ValueError("at least one file and one image must be allowed at a time")
+        if min(self.files, self.images, self.scrypts) < 1:
+            raise ValueError("each limit must allow at least one at a time")
         self._files = asyncio.Semaphore(self.files)
         self._images = asyncio.Semaphore(self.images)
+        self._scrypt_threads = ThreadPoolExecutor(self.scrypts, thread_name_prefix="scrypt")
 
     def file(self) -> asyncio.Semaphore:
         return self._files
 
     def image(self) -> asyncio.Semaphore:
         return self._images
+
+    async def scrypt(self, derive: Callable[..., _T], *args: Any) -> _T:
+        """Run a scrypt-based derivation (crypto.receipts) on the scrypt threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._scrypt_threads, functools.partial(derive, *args))
 
 
 class _EndOfInput:
@@ -150,26 +167,30 @@ class ItemSealer:
         loop = asyncio.get_running_loop()
         credits = asyncio.Semaphore(_BRIDGE_DEPTH)
         reader = _ChunkReader(loop, credits)
-        sealing = asyncio.ensure_future(
+        sealing = asyncio.create_task(
             asyncio.to_thread(self._seal, seq, role, reader, parent_seq)
         )
+        acquire: asyncio.Task[Literal[True]] | None = None
         try:
             async for chunk in chunks:
                 if not chunk:
                     continue
-                acquire = asyncio.ensure_future(credits.acquire())
+                room = acquire = asyncio.create_task(credits.acquire())
                 # Wait for room on the bridge, or for the sealer to fail (a full disk).
-                await asyncio.wait({acquire, sealing}, return_when=asyncio.FIRST_COMPLETED)
-                if not acquire.done():
-                    acquire.cancel()
+                await asyncio.wait({room, sealing}, return_when=asyncio.FIRST_COMPLETED)
+                if not room.done():
                     break
                 reader.chunks.put(bytes(chunk))
         except BaseException as error:
             # Stops the thread (its blob is discarded) before the error goes on.
+            if acquire is not None:
+                acquire.cancel()
             reader.chunks.put(error)
             with contextlib.suppress(BaseException):
                 await asyncio.shield(sealing)
             raise
+        if acquire is not None:
+            acquire.cancel()
         reader.chunks.put(_END)
         return await sealing
 

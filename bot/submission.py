@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from bot.core import AttachmentFacts, Conversation, Draft, MediaAnswer, MediaRef, report_document
-from bot.sealing import FileSlots, ItemSealer, NoRecipientsError, signed_manifest
+from bot.sealing import ItemSealer, NoRecipientsError, WorkSlots, signed_manifest
 from bot.working_copy import MAX_IMAGE_BYTES, may_get_copy, stripped_copy
 from crypto.receipts import new_receipt_code, receipt_hash, submission_key, witness_identity
 from storage import BlobStore, DuplicateSubmission, ItemRole, NewItem, NewReport, Storage
@@ -27,11 +27,11 @@ __all__ = [
     "AlreadySubmitted",
     "AttachmentUnavailable",
     "Fetch",
-    "FileSlots",
     "NoRecipientsError",
     "PreparedReport",
     "Receipt",
     "ReportSubmitter",
+    "WorkSlots",
     "fetch_from_memory",
 ]
 
@@ -157,7 +157,7 @@ async def seal_attachments(
     written: list[NewItem],
     parent_seq: int | None = None,
     *,
-    slots: FileSlots,
+    slots: WorkSlots,
 ) -> list[AttachmentFacts]:
     """Fetch and seal each file as it streams, plus a metadata-stripped copy of each image.
 
@@ -207,14 +207,14 @@ class ReportSubmitter:
         conversation: Conversation,
         *,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-        slots: FileSlots | None = None,
+        slots: WorkSlots | None = None,
     ) -> None:
         self._storage = storage
         self._keys = keys
         self._conversation = conversation
         self._clock = clock
         # Shared with FollowUpService in a running bot, so the limit is for the whole process.
-        self.slots = slots or FileSlots()
+        self.slots = slots or WorkSlots()
 
     def submission_key(self, submission_id: str) -> bytes:
         return submission_key(self._keys.hash_key, submission_id)
@@ -243,8 +243,8 @@ class ReportSubmitter:
             )
             written.insert(0, await sealer.seal(0, ItemRole.ANSWERS, document))
             code = new_receipt_code()
-            code_hash = await asyncio.to_thread(receipt_hash, code, self._keys.hash_key)
-            witness = await asyncio.to_thread(
+            code_hash = await self.slots.scrypt(receipt_hash, code, self._keys.hash_key)
+            witness = await self.slots.scrypt(
                 witness_identity, code, report_id, self._keys.hash_key
             )
             manifest, signature = signed_manifest(

@@ -55,8 +55,12 @@ class TelegramFiles:
     async def stream(self, media: MediaRef) -> AsyncGenerator[bytes, None]:
         """The file's bytes in chunks of at most `chunk_size`."""
         if media.size is not None and media.size > self._max_bytes:
-            raise AttachmentUnavailable("too_large")
+            raise self._failed("too_large")
         location = await self._locate(media)
+        if location.startswith(f"{self._bot.base_file_url}//"):
+            # PTB prefixes a local server's absolute path that is not a file here with the
+            # file URL, which such a server does not serve: its disk is not ours.
+            raise self._failed("local_file_missing")
         if location.startswith(("http://", "https://")):
             chunks = self._download(_encoded_url(location))
         elif Path(location).is_absolute():
@@ -69,6 +73,11 @@ class TelegramFiles:
             async for chunk in chunks:
                 yield chunk
 
+    @staticmethod
+    def _failed(reason: str) -> AttachmentUnavailable:
+        log.warning("attachment.unavailable", extra={"reason": reason})
+        return AttachmentUnavailable(reason)
+
     async def _locate(self, media: MediaRef) -> str:
         failure = None
         try:
@@ -79,9 +88,9 @@ class TelegramFiles:
         except TelegramError as error:
             failure = type(error).__name__
         if failure is not None:
-            raise AttachmentUnavailable(failure)
+            raise self._failed(failure)
         if not telegram_file.file_path:
-            raise AttachmentUnavailable("no_path")
+            raise self._failed("no_path")
         # PTB has already prefixed a relative path with the file URL, or left a local one.
         return telegram_file.file_path
 
@@ -114,7 +123,7 @@ class TelegramFiles:
             # Its message and its request both hold the URL: keep the class name only.
             failure = type(error).__name__
         if failure is not None:
-            raise AttachmentUnavailable(failure)
+            raise self._failed(failure)
 
     async def _read_local(self, path: Path) -> AsyncGenerator[bytes, None]:
         failure = None
@@ -134,7 +143,7 @@ class TelegramFiles:
         except OSError as error:
             failure = type(error).__name__
         if failure is not None:
-            raise AttachmentUnavailable(failure)
+            raise self._failed(failure)
 
 
 def _encoded_url(url: str) -> str:

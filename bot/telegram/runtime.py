@@ -26,7 +26,7 @@ from bot.core.status import StatusConversation
 from bot.followup import FollowUpService
 from bot.i18n import LANGUAGE_NAMES, translations
 from bot.notifications import ReviewerNotifier
-from bot.sealing import DEFAULT_CONCURRENT_FILES, FileSlots
+from bot.sealing import DEFAULT_CONCURRENT_FILES, WorkSlots
 from bot.submission import ReportSubmitter
 from bot.telegram.delivery import OutboxRelay
 from bot.telegram.download import TelegramFiles
@@ -146,7 +146,7 @@ async def running_bot(
     await connect(bot, options.api_root)
     sender = BotApiSender()
     relay = OutboxRelay(bot, sender, store, storage)
-    slots = FileSlots(options.max_concurrent_files)
+    slots = WorkSlots(options.max_concurrent_files)
     processor = IntakeProcessor(
         bot=bot,
         conversation=conversation,
