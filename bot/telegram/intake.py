@@ -271,7 +271,7 @@ class IntakeProcessor:
             log.error("report.no_recipients hint=run `intake reviewer add` to register a key")
             failed = conversation.submit_failed(draft, "unavailable")
         except AttachmentUnavailable as error:
-            log.warning("report.attachment_unavailable", extra={"error": type(error.__cause__)})
+            log.warning("report.attachment_unavailable", extra={"reason": error.reason})
             failed = conversation.submit_failed(draft, "file")
         except Exception as error:
             log.exception("report.submit_failed", extra={"error": type(error)})
