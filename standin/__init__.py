@@ -12,6 +12,7 @@ demo act as Telegram users through :class:`FakeUser`::
 """
 
 from standin.client import FakeUser
+from standin.faults import DOWNLOAD, FaultKind, Faults, FloodLimits
 from standin.models import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     ApiError,
@@ -24,10 +25,14 @@ from standin.server import BotApiStandIn
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DOWNLOAD",
     "ApiError",
     "BotApiStandIn",
     "BotMessage",
     "FakeUser",
+    "FaultKind",
+    "Faults",
+    "FloodLimits",
     "RecordedCall",
     "UploadedFile",
     "VisibleMessage",

@@ -12,6 +12,17 @@ from typing import Any
 from aiohttp import web
 
 from standin.client import FakeUser
+from standin.faults import (
+    BAD_GATEWAY_BODY,
+    DOWNLOAD,
+    Fault,
+    FaultInjector,
+    FaultKind,
+    Faults,
+    FloodGate,
+    FloodLimits,
+    too_many_requests,
+)
 from standin.methods import CANONICAL_NAMES, METHODS
 from standin.models import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -58,6 +69,8 @@ class BotApiStandIn:
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         bot_username: str = "intake_test_bot",
         bot_name: str = "Intake Test Bot",
+        faults: Faults | None = None,
+        flood_limits: FloodLimits | None = None,
     ) -> None:
         if not _is_loopback(host):
             raise ValueError(f"the stand-in only listens on loopback, not {host!r}")
@@ -74,6 +87,9 @@ class BotApiStandIn:
         )
         #: Unexpected exceptions inside the stand-in (answered with HTTP 500); should stay empty.
         self.internal_errors: list[BaseException] = []
+        #: Draws and counts injected faults; see :attr:`faults` and :attr:`fault_counts`.
+        self.injector = FaultInjector(faults)
+        self._flood: FloodGate | None = FloodGate(flood_limits) if flood_limits else None
         self._users: dict[int, FakeUser] = {}
         self._runner: web.AppRunner | None = None
         self._root_url: str | None = None
@@ -127,6 +143,30 @@ class BotApiStandIn:
         await self.stop()
 
     # -- what tests and the demo use -------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The fault configuration in force (``Faults()``: none); assign to change it."""
+        return self.injector.faults
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        self.injector.faults = faults  # re-seeds the generator
+
+    @property
+    def flood_limits(self) -> FloodLimits | None:
+        """Telegram's flood limits, or ``None`` (the default: no limits); assign to change."""
+        return self._flood.limits if self._flood else None
+
+    @flood_limits.setter
+    def flood_limits(self, limits: FloodLimits | None) -> None:
+        self._flood = FloodGate(limits) if limits else None
+
+    def faults_injected(
+        self, kind: FaultKind | str | None = None, method: str | None = None
+    ) -> int:
+        """How many faults were injected (flood refusals included), by kind and/or method."""
+        return self.injector.injected(kind, method)
 
     @property
     def root_url(self) -> str:
@@ -227,12 +267,22 @@ class BotApiStandIn:
         canonical = CANONICAL_NAMES.get(method.lower(), method)
         call = RecordedCall(method=canonical, params={}, time=self.state.clock())
         self.state.calls.append(call)
+        fault: Fault | None = None
         try:
             self._check_token(token)
             if canonical not in METHODS:
                 raise _NOT_FOUND
             params = await read_params(request)
             call.params = _recordable(params)
+            fault = self.injector.draw(canonical)
+            if fault is not None:
+                refused = await self._fault_before_effect(request, call, fault)
+                if refused is not None:
+                    return refused
+            retry_after = self._flood_check(canonical, params)
+            if retry_after is not None:
+                call.status, call.fault = 429, FaultKind.FLOOD
+                return web.json_response(too_many_requests(retry_after), status=429)
             result: Any = await METHODS[canonical](self.state, Params(params))
         except ApiError as error:
             call.status, call.description = error.error_code, error.description
@@ -242,7 +292,7 @@ class BotApiStandIn:
             call.status, call.description = http_error.status, http_error.reason
             return _json_error(ApiError(http_error.reason, http_error.status))
         except asyncio.CancelledError:
-            call.description = "cancelled: the client went away"
+            call.description = call.description or "cancelled: the client went away"
             raise
         except Exception as exc:  # a stand-in bug: answer like Telegram's 500, keep the error
             self.internal_errors.append(exc)
@@ -250,8 +300,38 @@ class BotApiStandIn:
             call.status, call.description = 500, "Internal Server Error"
             return _json_error(ApiError("Internal Server Error", 500))
         call.status = 200
+        if fault is not None and fault.kind is FaultKind.DROP_AFTER:
+            call.description = "dropped after the effect"
+            return await _drop_connection(request)
         _LOG.debug("%s -> 200", canonical)
         return web.json_response({"ok": True, "result": result})
+
+    async def _fault_before_effect(
+        self, request: web.Request, call: RecordedCall, fault: Fault
+    ) -> web.Response | None:
+        """Answer (or drop) a call that must have no effect; ``None``: go on with it."""
+        call.fault = fault.kind
+        if fault.kind is FaultKind.RETRY_AFTER:
+            call.status = 429
+            return web.json_response(too_many_requests(fault.retry_after), status=429)
+        if fault.kind is FaultKind.BAD_GATEWAY:
+            call.status = 502
+            return web.Response(status=502, text=BAD_GATEWAY_BODY, content_type="text/html")
+        if fault.kind is FaultKind.DROP_BEFORE:
+            call.description = "dropped before the effect"
+            return await _drop_connection(request)
+        if fault.kind is FaultKind.SLOW:
+            # If the client gives up meanwhile, the handler is cancelled: no effect either.
+            await asyncio.sleep(fault.delay)
+        return None
+
+    def _flood_check(self, method: str, params: JSONDict) -> int | None:
+        if self._flood is None:
+            return None
+        retry_after = self._flood.check(method, params.get("chat_id"))
+        if retry_after is not None:
+            self.injector.count(FaultKind.FLOOD, method)
+        return retry_after
 
     async def _download(
         self, request: web.Request, token: str, file_path: str
@@ -260,6 +340,15 @@ class BotApiStandIn:
             self._check_token(token)
         except ApiError as error:
             return _json_error(error)
+        fault = self.injector.draw(DOWNLOAD)
+        if fault is not None and fault.kind in (FaultKind.DROP_BEFORE, FaultKind.DROP_AFTER):
+            return await _drop_connection(request)
+        if fault is not None and fault.kind is FaultKind.BAD_GATEWAY:
+            return web.Response(status=502, text=BAD_GATEWAY_BODY, content_type="text/html")
+        if fault is not None and fault.kind is FaultKind.RETRY_AFTER:
+            return web.json_response(too_many_requests(fault.retry_after), status=429)
+        if fault is not None and fault.kind is FaultKind.SLOW:
+            await asyncio.sleep(fault.delay)
         stored = self.state.files_by_path.get(file_path)
         if stored is None or not stored.path_issued or stored.size > self.state.max_download_bytes:
             return _json_error(_NOT_FOUND)
@@ -276,6 +365,19 @@ class BotApiStandIn:
             remaining -= _CHUNK
         await response.write_eof()
         return response
+
+
+async def _drop_connection(request: web.Request) -> web.Response:
+    """Close the connection with no answer at all, as a broken proxy or network would.
+
+    Closing the transport makes aiohttp cancel this handler (``handler_cancellation``); the
+    response returned after the grace period is never written to the closed transport.
+    """
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    await asyncio.sleep(5.0)
+    return web.Response(status=500)
 
 
 def _is_loopback(host: str) -> bool:
