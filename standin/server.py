@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from standin.client import FakeUser
+from standin.fault_http import before_effect, drop_connection, retry_after_response
 from standin.faults import (
-    BAD_GATEWAY_BODY,
     DOWNLOAD,
     Fault,
     FaultInjector,
@@ -21,7 +21,6 @@ from standin.faults import (
     Faults,
     FloodGate,
     FloodLimits,
-    too_many_requests,
 )
 from standin.methods import CANONICAL_NAMES, METHODS
 from standin.models import (
@@ -33,6 +32,7 @@ from standin.models import (
 )
 from standin.params import Params, read_params
 from standin.state import StandInState
+from standin.webhook import WebhookDelivery, WebhookStats
 
 _LOG = logging.getLogger(__name__)
 _TOKEN_SHAPE = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,100}")
@@ -90,6 +90,8 @@ class BotApiStandIn:
         #: Draws and counts injected faults; see :attr:`faults` and :attr:`fault_counts`.
         self.injector = FaultInjector(faults)
         self._flood: FloodGate | None = FloodGate(flood_limits) if flood_limits else None
+        #: Webhook delivery (targets, timeout, back-off, stats); idle while no webhook is set.
+        self.webhook = WebhookDelivery(self.state)
         self._users: dict[int, FakeUser] = {}
         self._runner: web.AppRunner | None = None
         self._root_url: str | None = None
@@ -115,6 +117,7 @@ class BotApiStandIn:
             raise
         self.state.closing = False
         self._runner = runner
+        await self.webhook.start()
         port = int(runner.addresses[0][1])
         host = f"[{self.host}]" if ":" in self.host else self.host
         self._root_url = f"http://{host}:{port}"
@@ -126,6 +129,7 @@ class BotApiStandIn:
         if runner is None:
             return
         self.state.close()
+        await self.webhook.stop()
         await asyncio.sleep(0)
         await runner.cleanup()
         _LOG.debug("Bot API stand-in stopped")
@@ -161,6 +165,20 @@ class BotApiStandIn:
     @flood_limits.setter
     def flood_limits(self, limits: FloodLimits | None) -> None:
         self._flood = FloodGate(limits) if limits else None
+
+    @property
+    def webhook_targets(self) -> list[str] | None:
+        """Worker URLs that receive webhook updates in turn, instead of setWebhook's URL."""
+        return self.webhook.targets
+
+    @webhook_targets.setter
+    def webhook_targets(self, targets: list[str] | None) -> None:
+        self.webhook.targets = list(targets) if targets else None
+
+    @property
+    def webhook_stats(self) -> WebhookStats:
+        """Webhook deliveries, failures and retries so far."""
+        return self.webhook.stats
 
     def faults_injected(
         self, kind: FaultKind | str | None = None, method: str | None = None
@@ -276,13 +294,15 @@ class BotApiStandIn:
             call.params = _recordable(params)
             fault = self.injector.draw(canonical)
             if fault is not None:
-                refused = await self._fault_before_effect(request, call, fault)
+                call.fault = fault.kind
+                refused = await before_effect(request, fault)
                 if refused is not None:
+                    call.status = refused.status
                     return refused
             retry_after = self._flood_check(canonical, params)
             if retry_after is not None:
                 call.status, call.fault = 429, FaultKind.FLOOD
-                return web.json_response(too_many_requests(retry_after), status=429)
+                return retry_after_response(retry_after)
             result: Any = await METHODS[canonical](self.state, Params(params))
         except ApiError as error:
             call.status, call.description = error.error_code, error.description
@@ -292,7 +312,7 @@ class BotApiStandIn:
             call.status, call.description = http_error.status, http_error.reason
             return _json_error(ApiError(http_error.reason, http_error.status))
         except asyncio.CancelledError:
-            call.description = call.description or "cancelled: the client went away"
+            call.description = "cancelled: the client went away or the connection was dropped"
             raise
         except Exception as exc:  # a stand-in bug: answer like Telegram's 500, keep the error
             self.internal_errors.append(exc)
@@ -302,28 +322,9 @@ class BotApiStandIn:
         call.status = 200
         if fault is not None and fault.kind is FaultKind.DROP_AFTER:
             call.description = "dropped after the effect"
-            return await _drop_connection(request)
+            return await drop_connection(request)
         _LOG.debug("%s -> 200", canonical)
         return web.json_response({"ok": True, "result": result})
-
-    async def _fault_before_effect(
-        self, request: web.Request, call: RecordedCall, fault: Fault
-    ) -> web.Response | None:
-        """Answer (or drop) a call that must have no effect; ``None``: go on with it."""
-        call.fault = fault.kind
-        if fault.kind is FaultKind.RETRY_AFTER:
-            call.status = 429
-            return web.json_response(too_many_requests(fault.retry_after), status=429)
-        if fault.kind is FaultKind.BAD_GATEWAY:
-            call.status = 502
-            return web.Response(status=502, text=BAD_GATEWAY_BODY, content_type="text/html")
-        if fault.kind is FaultKind.DROP_BEFORE:
-            call.description = "dropped before the effect"
-            return await _drop_connection(request)
-        if fault.kind is FaultKind.SLOW:
-            # If the client gives up meanwhile, the handler is cancelled: no effect either.
-            await asyncio.sleep(fault.delay)
-        return None
 
     def _flood_check(self, method: str, params: JSONDict) -> int | None:
         if self._flood is None:
@@ -341,14 +342,11 @@ class BotApiStandIn:
         except ApiError as error:
             return _json_error(error)
         fault = self.injector.draw(DOWNLOAD)
-        if fault is not None and fault.kind in (FaultKind.DROP_BEFORE, FaultKind.DROP_AFTER):
-            return await _drop_connection(request)
-        if fault is not None and fault.kind is FaultKind.BAD_GATEWAY:
-            return web.Response(status=502, text=BAD_GATEWAY_BODY, content_type="text/html")
-        if fault is not None and fault.kind is FaultKind.RETRY_AFTER:
-            return web.json_response(too_many_requests(fault.retry_after), status=429)
-        if fault is not None and fault.kind is FaultKind.SLOW:
-            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.kind is FaultKind.DROP_AFTER:
+            return await drop_connection(request)  # a download has no effect to apply
+        refused = await before_effect(request, fault) if fault is not None else None
+        if refused is not None:
+            return refused
         stored = self.state.files_by_path.get(file_path)
         if stored is None or not stored.path_issued or stored.size > self.state.max_download_bytes:
             return _json_error(_NOT_FOUND)
@@ -365,19 +363,6 @@ class BotApiStandIn:
             remaining -= _CHUNK
         await response.write_eof()
         return response
-
-
-async def _drop_connection(request: web.Request) -> web.Response:
-    """Close the connection with no answer at all, as a broken proxy or network would.
-
-    Closing the transport makes aiohttp cancel this handler (``handler_cancellation``); the
-    response returned after the grace period is never written to the closed transport.
-    """
-    transport = request.transport
-    if transport is not None:
-        transport.close()
-    await asyncio.sleep(5.0)
-    return web.Response(status=500)
 
 
 def _is_loopback(host: str) -> bool:
