@@ -213,6 +213,8 @@ class ScriptedWitness:
         if reading.seen is Seen.START_AGAIN:
             await self._act("/start", self.user.send_command("start"))
             self._start_sent = True
+            # A new conversation: its questions may look exactly like the first time's.
+            self._seen.clear()
             return
         self._start_sent = False  # a prompt came: a later "send /start" is a new request
         if reading.seen is Seen.SUMMARY:
