@@ -194,7 +194,13 @@ class ScriptedWitness:
         return chosen
 
     def _repeats(self, message: BotMessage, reading: Reading) -> bool:
-        """Whether answering this message would do something the witness did already."""
+        """Whether answering this message would do something the witness did already.
+
+        Being told to send /start counts too: a notice that merely mentions /start is
+        normally followed by a question, which then wins.
+        """
+        if reading.seen is Seen.START_AGAIN:
+            return True
         if reading.seen is Seen.SUMMARY:
             return self._send_pressed
         question = reading.question

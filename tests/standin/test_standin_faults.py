@@ -177,7 +177,8 @@ def test_flood_gate_bursts_then_paces() -> None:
 async def test_flood_limits_reach_ptb_as_retry_after(bot: Bot, stand_in: BotApiStandIn) -> None:
     """Past the per-chat burst PTB sees RetryAfter; waiting that long is enough; no effect."""
     ada, bob = stand_in.user(1001, "Ada"), stand_in.user(1002, "Bob")
-    stand_in.flood_limits = FloodLimits(per_chat_burst=2)
+    # One message per 2 s per chat: slow enough that a loaded machine cannot refill in time.
+    stand_in.flood_limits = FloodLimits(per_chat_burst=2, per_chat_per_second=0.5)
     await bot.send_message(ada.chat_id, "1")
     await bot.send_message(ada.chat_id, "2")
     with pytest.raises(RetryAfter) as raised:

@@ -62,6 +62,7 @@ class MiniBot:
     forget_after_where: bool = False
     stale_reprompt_after_what: bool = False
     silent_before_summary: float = 0.0
+    notice_mentioning_start: bool = False
     chats: dict[int, Chat] = field(default_factory=dict)
     forgot: bool = False
 
@@ -132,6 +133,9 @@ class MiniBot:
                 del self.chats[chat_id]
                 await self.say(chat_id, "That conversation has ended. Send /start to begin again.")
                 return
+            if chat.step == 1 and self.notice_mentioning_start:
+                await self.say(chat_id, "Noted. You can always begin anew with /start.")
+                await asyncio.sleep(0.3)
             if chat.step == 2 and self.silent_before_summary:
                 await asyncio.sleep(self.silent_before_summary)
             await self.advance(chat_id, chat)
@@ -224,7 +228,7 @@ async def test_a_stale_reprompt_is_not_answered_twice(
 ) -> None:
     """A re-prompt of an answered question followed by the next one: only the next is answered."""
     async with mini_bot(stand_in, stale_reprompt_after_what=True):
-        record = await _witness(stand_in, script, patience=5, settle=1.0)
+        record = await _witness(stand_in, script, patience=5, settle=2.0)
     assert record.actions.count("text:what") == 1
     assert record.repeated_questions == [] and record.misfiled == []
     assert record.receipt_code is not None
@@ -234,11 +238,21 @@ async def test_a_silent_bot_is_waited_for_then_given_up_on(
     stand_in: BotApiStandIn, script: WitnessScript
 ) -> None:
     """Patience outlasts a bot that is down for a while; too little patience is recorded."""
-    async with mini_bot(stand_in, silent_before_summary=1.5):
-        record = await _witness(stand_in, script, patience=5)
+    async with mini_bot(stand_in, silent_before_summary=2.0):
+        record = await _witness(stand_in, script, patience=6)
     assert record.receipt_code is not None and record.stalled is None
-    impatient = ScriptedWitness(stand_in.user(4343, "Bob"), script, patience=0.5)
-    async with mini_bot(stand_in, silent_before_summary=1.5):
+    impatient = ScriptedWitness(stand_in.user(4343, "Bob"), script, patience=1.0)
+    async with mini_bot(stand_in, silent_before_summary=4.0):
         record = await impatient.run()
     assert record.receipt_code is None
-    assert record.stalled == "no bot message for 0.5 s after text:where"
+    assert record.stalled == "no bot message for 1.0 s after text:where"
+
+
+async def test_a_notice_that_mentions_start_is_not_obeyed_when_a_question_follows(
+    stand_in: BotApiStandIn, script: WitnessScript
+) -> None:
+    """A button-less notice mentioning /start, then the next question: /start is not sent."""
+    async with mini_bot(stand_in, notice_mentioning_start=True):
+        record = await _witness(stand_in, script, patience=5, settle=2.0)
+    assert record.receipt_code is not None
+    assert record.actions.count("/start") == 1 and not record.repeated_questions
