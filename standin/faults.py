@@ -123,6 +123,28 @@ class Faults:
             seed=seed,
         )
 
+    @classmethod
+    def mixed(
+        cls,
+        total: float,
+        *,
+        seed: int = 0,
+        exclude: Collection[str] = frozenset(),
+        methods: Collection[str] | None = None,
+        retry_after: tuple[int, int] = (1, 2),
+        slow_seconds: tuple[float, float] = (1.0, 3.0),
+    ) -> Faults:
+        """``total`` of the calls fail, a quarter each 429, 502, dropped (half before, half
+        after the effect) and slow."""
+        return cls.each(
+            total / 4,
+            seed=seed,
+            exclude=exclude,
+            methods=methods,
+            retry_after=retry_after,
+            slow_seconds=slow_seconds,
+        )
+
     def rates(self) -> dict[FaultKind, float]:
         """The probability of each kind of fault per eligible call."""
         return {

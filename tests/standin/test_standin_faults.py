@@ -151,6 +151,8 @@ def test_seeded_draws_repeat_and_mix_every_kind() -> None:
     assert 1400 < sum(d is not None for d in draws) < 1800
     first.faults = faults  # assigning again re-seeds
     assert [first.draw("sendMessage") for _ in range(50)] == draws[:50]
+    mixed = FaultInjector(Faults.mixed(0.2, seed=1))
+    assert 650 < sum(mixed.draw("sendMessage") is not None for _ in range(4000)) < 950
     with pytest.raises(ValueError, match="add up"):
         Faults(retry_after_rate=0.6, bad_gateway_rate=0.6)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from telegram import Bot
+from telegram import Bot, Update
 from telegram.error import BadRequest, Conflict
 
 from standin import BotApiStandIn
@@ -26,6 +26,7 @@ class Worker:
     behaviour: Behaviour = lambda update: 200
     received: list[dict[str, Any]] = field(default_factory=list)
     secrets: list[str | None] = field(default_factory=list)
+    content_types: list[str] = field(default_factory=list)
     gate: asyncio.Event | None = None
     in_flight: int = 0
     most_in_flight: int = 0
@@ -35,6 +36,7 @@ class Worker:
         update = await request.json()
         self.received.append(update)
         self.secrets.append(request.headers.get(SECRET_HEADER))
+        self.content_types.append(request.content_type)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -121,7 +123,9 @@ async def test_updates_are_posted_with_the_secret(
     texts = [u["message"]["text"] for u in worker.received]
     assert texts == [f"before {n}" for n in range(3)] + [f"after {n}" for n in range(3)]
     assert set(worker.secrets) == {"s3cret"}
-    assert worker.received[0]["message"]["chat"]["id"] == 1001
+    parsed = Update.de_json(worker.received[0], bot)  # what a PTB webhook handler does
+    assert parsed.message is not None and parsed.message.chat.id == 1001
+    assert set(worker.content_types) == {"application/json"}
     assert stand_in.webhook_stats.deliveries == 6 and stand_in.webhook_stats.failures == 0
     assert (await bot.get_webhook_info()).pending_update_count == 0
 
