@@ -152,6 +152,8 @@ class ScriptedWitness:
                 except TimeoutError:
                     break
                 target = self._choose([more, *self.user.take_bot_messages()]) or target
+                if record.receipt_code is not None:
+                    break
             if record.receipt_code is not None:
                 break
             try:
@@ -225,15 +227,15 @@ class ScriptedWitness:
         self._start_sent = False  # a prompt came: a later "send /start" is a new request
         if reading.seen is Seen.SUMMARY:
             self._check_summary(message)
-            await self._press(message, self.script.buttons.send, fallback_first=True)
-            self._send_pressed = True
+            if await self._press(message, self.script.buttons.send, fallback_first=True):
+                self._send_pressed = True
             return
         question = reading.question
         assert question is not None
         if reading.seen is Seen.FILES_RECEIVED:
-            await self._press(message, self.script.buttons.done)
-            self._done_pressed = True
-            self._answered.add(question.id)
+            if await self._press(message, self.script.buttons.done):
+                self._done_pressed = True
+                self._answered.add(question.id)
             return
         if question.id in self._answered:
             self.record.repeated_questions.append(question.id)
@@ -244,21 +246,21 @@ class ScriptedWitness:
     async def _answer(self, question: ScriptQuestion, message: BotMessage) -> None:
         buttons = self.script.buttons
         kind = question.type
+        done = True
         if kind == "consent":
-            await self._press(message, buttons.consent, fallback_first=True)
+            done = await self._press(message, buttons.consent, fallback_first=True)
         elif kind == "choice":
-            choice = self._pick(question)
-            await self._press(message, question.choice_label(choice))
+            done = await self._press(message, question.choice_label(self._pick(question)))
         elif kind == "multi":
             label = question.choice_label(self._pick(question))
             if TICK + label in message.button_labels:
-                await self._press(message, buttons.done)
+                done = await self._press(message, buttons.done)
             else:
-                await self._press(message, label)
-                self._ticked.add(question.id)
+                if await self._press(message, label):
+                    self._ticked.add(question.id)
                 return  # answered only once Done is pressed
         elif kind == "date":
-            await self._press(message, buttons.today, fallback_first=True)
+            done = await self._press(message, buttons.today, fallback_first=True)
         elif kind in ("text", "place"):
             canary = self.record.canaries.setdefault(question.id, self._canary(question.id))
             await self._act(f"text:{question.id}", self.user.send_text(canary))
@@ -267,20 +269,22 @@ class ScriptedWitness:
             return
         else:
             raise ValueError(f"a scripted witness cannot answer a {kind!r} question")
-        self._answered.add(question.id)
+        if done:
+            self._answered.add(question.id)
 
     async def _files_step(self, question: ScriptQuestion, message: BotMessage) -> None:
         buttons = self.script.buttons
         if not self.attachment:
-            await self._press(message, buttons.skip)
+            pressed = await self._press(message, buttons.skip)
         elif self._file_sent and not self._done_pressed:
-            await self._press(message, buttons.done)  # e.g. asked again after a restart
+            pressed = await self._press(message, buttons.done)  # e.g. asked after a restart
         else:
             # Nothing sent yet, or Done was pressed and the bot asks again: it has no file.
             await self._send_file()
             return
-        self._done_pressed = True
-        self._answered.add(question.id)
+        if pressed:
+            self._done_pressed = True
+            self._answered.add(question.id)
 
     async def _send_file(self) -> None:
         record = self.record
@@ -305,7 +309,8 @@ class ScriptedWitness:
 
     async def _press(
         self, message: BotMessage, label: str, *, fallback_first: bool = False
-    ) -> None:
+    ) -> bool:
+        """Press a button of this message; ``False`` if it is no longer there."""
         data = next((d for row in message.buttons for text, d in row if text == label), None)
         if data is None and fallback_first and message.callback_data:
             data = message.callback_data[0]
@@ -313,10 +318,12 @@ class ScriptedWitness:
             raise ValueError(f"no button {label!r} on the bot's message: {message.button_labels}")
         try:
             await self.user.press(data, message_id=message.message_id)
-            self.record.actions.append(f"press:{label}")
         except ValueError:
             # The message was deleted or changed meanwhile; wait for what the bot says next.
             self.record.actions.append(f"press-impossible:{label}")
+            return False
+        self.record.actions.append(f"press:{label}")
+        return True
 
     async def _act(self, description: str, action: Awaitable[object]) -> None:
         self.record.actions.append(description)
