@@ -25,9 +25,9 @@ def _seconds(error: RetryAfter) -> float:
 async def test_faults_are_off_by_default(bot: Bot, stand_in: BotApiStandIn) -> None:
     """Without a Faults configuration every call succeeds and nothing is counted."""
     witness = stand_in.user(1001, "Ada")
-    for number in range(40):
+    for number in range(20):
         await bot.send_message(witness.chat_id, f"message {number}")
-    assert len(witness.take_bot_messages()) == 40
+    assert len(witness.take_bot_messages()) == 20
     assert stand_in.faults_injected() == 0
     assert not stand_in.faults.enabled and stand_in.flood_limits is None
     assert all(call.fault is None for call in stand_in.calls)
