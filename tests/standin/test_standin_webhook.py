@@ -224,3 +224,21 @@ async def test_delete_webhook_stops_delivery(
     assert worker.received == []
     [update] = await bot.get_updates(timeout=0)
     assert update.message is not None and update.message.text == "polled"
+
+
+async def test_allowed_updates_and_dropping_pending_ones(
+    bot: Bot, stand_in: BotApiStandIn, workers: Callable[[str], Any]
+) -> None:
+    """drop_pending_updates forgets what came before; allowed_updates filters what follows."""
+    worker = await workers("one")
+    stand_in.webhook_targets = [worker.url]
+    witness = stand_in.user(1001, "Ada")
+    await witness.send_text("dropped")
+    await bot.set_webhook(
+        "https://bot.example/hook", drop_pending_updates=True, allowed_updates=["message"]
+    )
+    sent = await witness.send_text("delivered")
+    await witness.edit_text(sent, "an edit is not an allowed update")
+    await witness.send_text("delivered too")
+    await stand_in.webhook.idle(timeout=10)
+    assert [u["message"]["text"] for u in worker.received] == ["delivered", "delivered too"]
