@@ -17,6 +17,7 @@ from standin.models import (
 )
 from standin.params import Params
 from standin.state import ChatState, StandInState
+from standin.webhook import delete_webhook, get_webhook_info, set_webhook
 
 Handler = Callable[[StandInState, Params], Awaitable[Any]]
 
@@ -110,38 +111,6 @@ async def get_updates(state: StandInState, params: Params) -> list[JSONDict]:
             raise ApiError.bad_request("can't parse allowed updates")
         allowed = value
     return await state.get_updates(params.int_("offset"), limit, timeout, allowed)
-
-
-async def set_webhook(state: StandInState, params: Params) -> bool:
-    """setWebhook: recorded only (nothing is ever delivered to the URL)."""
-    url = params.str_("url", required=True) or ""
-    if params.bool_("drop_pending_updates"):
-        state.drop_pending_updates()
-    if not url:
-        state.webhook = None
-        return True
-    if not url.startswith("https://"):
-        raise ApiError.bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-    state.webhook = {"url": url, "max_connections": params.int_("max_connections") or 40}
-    if params.has("allowed_updates"):
-        state.webhook["allowed_updates"] = params.json_("allowed_updates")
-    return True
-
-
-async def delete_webhook(state: StandInState, params: Params) -> bool:
-    """deleteWebhook, optionally dropping pending updates."""
-    if params.bool_("drop_pending_updates"):
-        state.drop_pending_updates()
-    state.webhook = None
-    return True
-
-
-async def get_webhook_info(state: StandInState, params: Params) -> JSONDict:
-    """getWebhookInfo."""
-    info: JSONDict = {"url": "", "has_custom_certificate": False}
-    info.update(state.webhook or {})
-    info["pending_update_count"] = len(state.updates)
-    return info
 
 
 def _commands_key(params: Params) -> str:

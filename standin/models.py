@@ -51,7 +51,8 @@ class RecordedCall:
     ``params`` holds the decoded parameters (JSON-encoded values such as ``reply_markup``
     are decoded, numeric ids are ints, flags are bools). ``status`` and ``description`` are
     filled in once the call has been answered (``status`` stays ``None`` while a long poll
-    is still waiting).
+    is still waiting); a dropped call keeps ``status`` ``None`` (or 200 if dropped after
+    its effect) and says so in ``description``.
     """
 
     method: str
@@ -59,6 +60,8 @@ class RecordedCall:
     time: float
     status: int | None = None
     description: str | None = None
+    #: The fault injected into this call (a :class:`standin.faults.FaultKind` value), if any.
+    fault: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,16 @@ from typing import Any
 from aiohttp import web
 
 from standin.client import FakeUser
+from standin.fault_http import before_effect, drop_connection, retry_after_response
+from standin.faults import (
+    DOWNLOAD,
+    Fault,
+    FaultInjector,
+    FaultKind,
+    Faults,
+    FloodGate,
+    FloodLimits,
+)
 from standin.methods import CANONICAL_NAMES, METHODS
 from standin.models import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -22,6 +32,7 @@ from standin.models import (
 )
 from standin.params import Params, read_params
 from standin.state import StandInState
+from standin.webhook import WebhookDelivery, WebhookStats
 
 _LOG = logging.getLogger(__name__)
 _TOKEN_SHAPE = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,100}")
@@ -58,6 +69,8 @@ class BotApiStandIn:
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         bot_username: str = "intake_test_bot",
         bot_name: str = "Intake Test Bot",
+        faults: Faults | None = None,
+        flood_limits: FloodLimits | None = None,
     ) -> None:
         if not _is_loopback(host):
             raise ValueError(f"the stand-in only listens on loopback, not {host!r}")
@@ -74,6 +87,11 @@ class BotApiStandIn:
         )
         #: Unexpected exceptions inside the stand-in (answered with HTTP 500); should stay empty.
         self.internal_errors: list[BaseException] = []
+        #: Draws and counts injected faults; see :attr:`faults` and :attr:`fault_counts`.
+        self.injector = FaultInjector(faults)
+        self._flood: FloodGate | None = FloodGate(flood_limits) if flood_limits else None
+        #: Webhook delivery (targets, timeout, back-off, stats); idle while no webhook is set.
+        self.webhook = WebhookDelivery(self.state)
         self._users: dict[int, FakeUser] = {}
         self._runner: web.AppRunner | None = None
         self._root_url: str | None = None
@@ -99,6 +117,7 @@ class BotApiStandIn:
             raise
         self.state.closing = False
         self._runner = runner
+        await self.webhook.start()
         port = int(runner.addresses[0][1])
         host = f"[{self.host}]" if ":" in self.host else self.host
         self._root_url = f"http://{host}:{port}"
@@ -110,6 +129,7 @@ class BotApiStandIn:
         if runner is None:
             return
         self.state.close()
+        await self.webhook.stop()
         await asyncio.sleep(0)
         await runner.cleanup()
         _LOG.debug("Bot API stand-in stopped")
@@ -127,6 +147,44 @@ class BotApiStandIn:
         await self.stop()
 
     # -- what tests and the demo use -------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The fault configuration in force (``Faults()``: none); assign to change it."""
+        return self.injector.faults
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        self.injector.faults = faults  # re-seeds the generator
+
+    @property
+    def flood_limits(self) -> FloodLimits | None:
+        """Telegram's flood limits, or ``None`` (the default: no limits); assign to change."""
+        return self._flood.limits if self._flood else None
+
+    @flood_limits.setter
+    def flood_limits(self, limits: FloodLimits | None) -> None:
+        self._flood = FloodGate(limits) if limits else None
+
+    @property
+    def webhook_targets(self) -> list[str] | None:
+        """Worker URLs that receive webhook updates in turn, instead of setWebhook's URL."""
+        return self.webhook.targets
+
+    @webhook_targets.setter
+    def webhook_targets(self, targets: list[str] | None) -> None:
+        self.webhook.targets = list(targets) if targets else None
+
+    @property
+    def webhook_stats(self) -> WebhookStats:
+        """Webhook deliveries, failures and retries so far."""
+        return self.webhook.stats
+
+    def faults_injected(
+        self, kind: FaultKind | str | None = None, method: str | None = None
+    ) -> int:
+        """How many faults were injected (flood refusals included), by kind and/or method."""
+        return self.injector.injected(kind, method)
 
     @property
     def root_url(self) -> str:
@@ -227,12 +285,24 @@ class BotApiStandIn:
         canonical = CANONICAL_NAMES.get(method.lower(), method)
         call = RecordedCall(method=canonical, params={}, time=self.state.clock())
         self.state.calls.append(call)
+        fault: Fault | None = None
         try:
             self._check_token(token)
             if canonical not in METHODS:
                 raise _NOT_FOUND
             params = await read_params(request)
             call.params = _recordable(params)
+            fault = self.injector.draw(canonical)
+            if fault is not None:
+                call.fault = fault.kind
+                refused = await before_effect(request, fault)
+                if refused is not None:
+                    call.status = refused.status
+                    return refused
+            retry_after = self._flood_check(canonical, params)
+            if retry_after is not None:
+                call.status, call.fault = 429, FaultKind.FLOOD
+                return retry_after_response(retry_after)
             result: Any = await METHODS[canonical](self.state, Params(params))
         except ApiError as error:
             call.status, call.description = error.error_code, error.description
@@ -242,7 +312,7 @@ class BotApiStandIn:
             call.status, call.description = http_error.status, http_error.reason
             return _json_error(ApiError(http_error.reason, http_error.status))
         except asyncio.CancelledError:
-            call.description = "cancelled: the client went away"
+            call.description = "cancelled: the client went away or the connection was dropped"
             raise
         except Exception as exc:  # a stand-in bug: answer like Telegram's 500, keep the error
             self.internal_errors.append(exc)
@@ -250,8 +320,19 @@ class BotApiStandIn:
             call.status, call.description = 500, "Internal Server Error"
             return _json_error(ApiError("Internal Server Error", 500))
         call.status = 200
+        if fault is not None and fault.kind is FaultKind.DROP_AFTER:
+            call.description = "dropped after the effect"
+            return await drop_connection(request)
         _LOG.debug("%s -> 200", canonical)
         return web.json_response({"ok": True, "result": result})
+
+    def _flood_check(self, method: str, params: JSONDict) -> int | None:
+        if self._flood is None:
+            return None
+        retry_after = self._flood.check(method, params.get("chat_id"))
+        if retry_after is not None:
+            self.injector.count(FaultKind.FLOOD, method)
+        return retry_after
 
     async def _download(
         self, request: web.Request, token: str, file_path: str
@@ -260,6 +341,12 @@ class BotApiStandIn:
             self._check_token(token)
         except ApiError as error:
             return _json_error(error)
+        fault = self.injector.draw(DOWNLOAD)
+        if fault is not None and fault.kind is FaultKind.DROP_AFTER:
+            return await drop_connection(request)  # a download has no effect to apply
+        refused = await before_effect(request, fault) if fault is not None else None
+        if refused is not None:
+            return refused
         stored = self.state.files_by_path.get(file_path)
         if stored is None or not stored.path_issued or stored.size > self.state.max_download_bytes:
             return _json_error(_NOT_FOUND)

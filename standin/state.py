@@ -114,7 +114,12 @@ class StandInState:
         self.files_by_path: dict[str, StoredFile] = {}
         self.callbacks: dict[str, CallbackRecord] = {}
         self.commands: dict[str, list[JSONDict]] = {}
+        #: The webhook as getWebhookInfo shows it (url, max_connections, ...), or None.
         self.webhook: JSONDict | None = None
+        #: setWebhook's secret_token (never shown by getWebhookInfo), or None.
+        self.webhook_secret: str | None = None
+        #: Called on every change of the update queue (the webhook deliverer listens).
+        self.listeners: list[Callable[[], None]] = []
         self.allowed_updates: list[str] | None = None
         self.calls: list[RecordedCall] = []
         self.downloads: list[str] = []
@@ -171,9 +176,18 @@ class StandInState:
 
     # -- the update queue and long polling -------------------------------------------------
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
+        """Wake waiting long polls and listeners: the update queue or webhook changed."""
         self._changed.set()
         self._changed = asyncio.Event()
+        for listener in self.listeners:
+            listener()
+
+    def is_allowed(self, update: JSONDict) -> bool:
+        """Whether ``allowed_updates`` lets this update through (Bot API default otherwise)."""
+        wanted = self.allowed_updates
+        kind = next(k for k in update if k != "update_id")
+        return kind in wanted if wanted else kind not in _OPT_IN_UPDATES
 
     def push_update(self, kind: str, payload: JSONDict) -> int:
         """Append an update of type ``kind`` and wake any waiting getUpdates."""
@@ -182,7 +196,7 @@ class StandInState:
         update = {"update_id": update_id, kind: copy.deepcopy(payload)}
         self.updates.append(update)
         self.history.append(copy.deepcopy(update))
-        self._notify()
+        self.notify()
         return update_id
 
     def redeliver_last_update(self, chat_id: int, *, keep_update_id: bool = False) -> int:
@@ -198,7 +212,7 @@ class StandInState:
                 if not keep_update_id:
                     return self.push_update(kind, payload)
                 self.updates.append(copy.deepcopy(update))
-                self._notify()
+                self.notify()
                 return int(update["update_id"])
         raise ValueError(f"chat {chat_id} has no update to redeliver")
 
@@ -209,7 +223,7 @@ class StandInState:
     def close(self) -> None:
         """Make every waiting getUpdates return at once (used on shutdown)."""
         self.closing = True
-        self._notify()
+        self.notify()
 
     def _confirm(self, offset: int | None) -> None:
         if offset is None or offset == 0:
@@ -220,13 +234,7 @@ class StandInState:
             self.updates = self.updates[offset:]
 
     def _select(self, limit: int) -> list[JSONDict]:
-        wanted = self.allowed_updates
-
-        def allowed(update: JSONDict) -> bool:
-            kind = next(k for k in update if k != "update_id")
-            return kind in wanted if wanted else kind not in _OPT_IN_UPDATES
-
-        self.updates = [u for u in self.updates if allowed(u)]
+        self.updates = [u for u in self.updates if self.is_allowed(u)]
         return copy.deepcopy(self.updates[:limit])
 
     async def get_updates(
@@ -237,7 +245,7 @@ class StandInState:
             raise ApiError(_CONFLICT_WEBHOOK, 409)
         self._poll_generation += 1
         generation = self._poll_generation
-        self._notify()  # an older, still waiting poll now ends with 409 like on Telegram
+        self.notify()  # an older, still waiting poll now ends with 409 like on Telegram
         if allowed is not None:
             self.allowed_updates = list(allowed) or None
         self._confirm(offset)
