@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import secrets
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +171,7 @@ _QUIET_AFTER_PROMPT = 0.7
 _QUIET_AFTER_NOTICE = 3.0
 _RECEIPT_WAIT = 30.0
 _POLL = 0.1
+_PROMPT = "  you> "
 
 
 @dataclass
@@ -181,11 +184,13 @@ class _DemoChat:
     reports_before: set[str]
     report_id: str | None = None
     buttons: list[tuple[str, str]] = field(default_factory=list)
+    # deleteMessages calls seen when the witness last acted: the receipt follows a new one.
+    _deletions: int = 0
 
     async def exchange(self, first_wait: float = 15.0) -> None:
         """Print the bot's answers to what the witness just did, until the bot waits for the
         witness again; notice a report stored meanwhile and print its receipt."""
-        deletions = len(self.standin.calls_to("deleteMessages"))
+        self._deletions = len(self.standin.calls_to("deleteMessages"))
         loop = asyncio.get_running_loop()
         quiet, last = first_wait, loop.time()
         while loop.time() - last < quiet:
@@ -195,8 +200,34 @@ class _DemoChat:
                 last = loop.time()
                 quiet = _QUIET_AFTER_PROMPT if message.buttons else _QUIET_AFTER_NOTICE
             if await self._stored():
-                await self._receipt(deletions)
+                await self._receipt()
                 return
+
+    async def watch(
+        self, seconds: float, lines: asyncio.Queue[str | None] | None = None
+    ) -> str | None:
+        """While waiting for the person (a typed line) or for up to `seconds`, keep printing
+        what the bot sends and watching the queue: a report stored late (a slow machine) still
+        ends the demo with its receipt. Returns the line typed, or None."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            if lines is not None:
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(lines.get(), _POLL)
+            else:
+                await asyncio.sleep(_POLL)
+            late = self.witness.take_bot_messages()
+            if late:
+                click.echo("")
+            for message in late:
+                self._print(message.text, message.buttons)
+            if await self._stored():
+                await self._receipt()
+                return None
+            if late and lines is not None:
+                click.echo(_PROMPT, nl=False)
+        return None
 
     async def _stored(self) -> bool:
         new = await _report_ids(self.storage) - self.reports_before
@@ -204,11 +235,11 @@ class _DemoChat:
             self.report_id = new.pop()
         return self.report_id is not None
 
-    async def _receipt(self, deletions_before: int) -> None:
+    async def _receipt(self) -> None:
         # After the commit the bot clears the chat, then sends the receipt: wait for a bot
         # message on the cleared screen, then print what is left to print.
         for _tick in range(int(_RECEIPT_WAIT / _POLL)):
-            cleared = len(self.standin.calls_to("deleteMessages")) > deletions_before
+            cleared = len(self.standin.calls_to("deleteMessages")) > self._deletions
             if cleared and self.witness.bot_messages():
                 break
             await asyncio.sleep(_POLL)
@@ -235,6 +266,7 @@ async def _scripted(chat: _DemoChat) -> None:
         await chat.exchange()
         if chat.report_id is not None:
             return
+    await chat.watch(_RECEIPT_WAIT)  # the last step was Send: sealing may take a while
 
 
 async def _say(witness: FakeUser, action: str, argument: str) -> None:
@@ -262,14 +294,54 @@ def _button(witness: FakeUser, label: str) -> str:
     raise click.ClickException(f"demo script: no button {label!r} on screen")
 
 
+def _typed_lines() -> asyncio.Queue[str | None]:
+    """Lines typed on standard input, read by a daemon thread so the demo can go on watching
+    the bot (and end on a late receipt) while the person types. os.read, not sys.stdin: a
+    thread left blocked in sys.stdin would hold its lock when the interpreter exits."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def hand_over(line: str | None) -> bool:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        except RuntimeError:  # the demo has ended
+            return False
+        return True
+
+    def read() -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(0, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                hand_over(None)
+                return
+            *complete, pending = (pending + chunk).split(b"\n")
+            for line in complete:
+                if not hand_over(line.decode("utf-8", "replace")):
+                    return
+
+    threading.Thread(target=read, name="demo-input", daemon=True).start()
+    return queue
+
+
 async def _typed(chat: _DemoChat) -> None:
     click.echo("\nYou are the witness. Type a message and press Enter. A number presses that "
                "button; /file PATH sends a file; /location LAT LON shares a place; /quit ends.\n")
     witness = chat.witness
+    lines = _typed_lines()
     await witness.send_command("start")
     await chat.exchange()
     while chat.report_id is None:
-        line = (await asyncio.to_thread(input, "  you> ")).strip()
+        click.echo(_PROMPT, nl=False)
+        typed = await chat.watch(math.inf, lines)
+        if chat.report_id is not None:
+            return
+        line = "/quit" if typed is None else typed.strip()
+        if not os.isatty(0):  # a terminal shows what was typed; a pipe does not
+            click.echo(line)
         if line == "/quit":
             return
         if line.isdigit() and 1 <= int(line) <= len(chat.buttons):
