@@ -2,16 +2,24 @@
 
 A Bot API stand-in runs on 127.0.0.1, the real bot talks to it, a scripted (or typed) witness
 reports an incident, and a throwaway reviewer key opens the sealed result. Everything it creates
-is labelled as a demo, and by default lives in a temporary folder that is deleted afterwards.
+is labelled as a demo, and by default lives in a temporary folder that is deleted afterwards;
+with --data-dir it is kept, and a later run on the same folder reuses the demo key.
+
+The demo ends when a report is stored (it watches the queue, not the words of the messages), or
+when the person typing leaves with /quit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
+import secrets
 import tempfile
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -21,15 +29,24 @@ from bot.core import DEFAULT_QUESTIONNAIRE, load_questionnaire
 from bot.telegram.runtime import BotOptions, running_bot
 from cli.logging_policy import configure_logging
 from crypto.custody import custody_public_key
+from review.audit import AuditTrail
 from review.queue import list_reports, open_report
 from review.recipients import add_reviewer
 from review.render import render_report
 from standin.client import FakeUser
 from standin.server import BotApiStandIn
 from storage import Storage, default_sqlite_url
-from storage.server_keys import load_or_create_server_keys
+from storage.server_keys import ServerKeys, load_or_create_server_keys
 
-DEMO_TOKEN = "123456:DEMO-not-a-real-token-0000000000"  # noqa: S105 - a public placeholder
+DEMO_SECRET = "DEMO-not-a-real-token-0000000000"  # noqa: S105 - a public placeholder
+
+
+def demo_token() -> str:
+    """A placeholder token with a fresh bot id. The bot recognises a redelivered update by bot
+    id and update id, and every stand-in counts updates from the same start, so a second demo
+    on a kept --data-dir needs another bot id, or its Send would look like the first run's."""
+    return f"{secrets.randbelow(9 * 10**8) + 10**8}:{DEMO_SECRET}"
+
 BANNER = """\
 ==================================================================================
   DEMO MODE. Nothing here talks to Telegram. A stand-in for the Telegram Bot API
@@ -70,33 +87,72 @@ def _demo_folder(data_dir: Path | None) -> Iterator[Path]:
 
 async def run_demo(*, interactive: bool, data_dir: Path | None) -> None:
     click.echo(BANNER)
-    configure_logging("WARNING", secrets=[DEMO_TOKEN])
+    token = demo_token()
+    configure_logging("WARNING", secrets=[token])
     with _demo_folder(data_dir) as folder:
         storage = await Storage.open(default_sqlite_url(folder), folder / "blobs")
         try:
-            identity = crypto.generate_identity()
-            key_file = folder / "DEMO-reviewer-key.txt"
-            _write_private(key_file, f"# DEMO reviewer key: throwaway, never use it for real "
-                                     f"reports\n# public key: {identity.recipient}\n{identity}\n")
-            await add_reviewer(storage, "demo-reviewer", str(identity.recipient))
             keys = load_or_create_server_keys(folder)
+            identity = await _demo_reviewer(storage, keys, folder)
             questionnaire = load_questionnaire(DEFAULT_QUESTIONNAIRE)
-            async with BotApiStandIn(DEMO_TOKEN) as standin:
-                options = BotOptions(DEMO_TOKEN, standin.root_url, poll_timeout=1)
+            async with BotApiStandIn(token) as standin:
+                options = BotOptions(token, standin.root_url, poll_timeout=1)
                 async with running_bot(options, storage, keys, questionnaire):
                     witness = standin.user(424242, "Demo Witness", language_code="en")
+                    chat = _DemoChat(witness, standin, storage, await _report_ids(storage))
                     if interactive:
-                        await _typed(witness)
+                        await _typed(chat)
                     else:
-                        await _scripted(witness)
-                    deleted = len(standin.calls_to("deleteMessages"))
-                    left = len(witness.visible_messages())
-                    if deleted:
+                        await _scripted(chat)
+                    if chat.report_id is not None:
+                        left = len(witness.visible_messages())
                         click.echo(f"\n(The bot then deleted the conversation from the witness's "
-                                   f"chat: {left} message(s) are left on the phone, the receipt.)")
-            await _show_queue(storage, identity, custody_public_key(keys.custody_key), folder)
+                                   f"chat: {left} message(s) are left on the phone: the "
+                                   "receipt.)")
+                    else:
+                        click.echo("\n(The witness stopped before Send: nothing was sent, so "
+                                   "there is no report to open.)")
+            if chat.report_id is not None:
+                await _show_report(storage, identity, custody_public_key(keys.custody_key),
+                                   folder, chat.report_id)
         finally:
             await storage.close()
+
+
+async def _demo_reviewer(
+    storage: Storage, keys: ServerKeys, folder: Path
+) -> crypto.X25519Identity:
+    """The throwaway reviewer key: reused from the folder when a kept demo runs again, and
+    registered (in the audit trail, like `intake reviewer add`) only when it is not yet."""
+    key_file = folder / "DEMO-reviewer-key.txt"
+    registered = await storage.recipients.registered()
+    identity = _read_demo_key(key_file)
+    if identity is not None:
+        same = [r for r in registered if r.recipient == str(identity.recipient)]
+        if same and same[0].active:
+            return identity
+        if same:  # removed since: reports sealed now would not be opened by it
+            identity = None
+    if identity is None:
+        identity = crypto.generate_identity()
+        _write_private(key_file, f"# DEMO reviewer key: throwaway, never use it for real "
+                                 f"reports\n# public key: {identity.recipient}\n{identity}\n")
+    taken = {r.name for r in registered}
+    name = "demo-reviewer"
+    if name in taken:
+        name = f"demo-reviewer-{crypto.key_id(identity.recipient)[:8]}"
+    await add_reviewer(storage, name, str(identity.recipient),
+                       audit=AuditTrail(storage.audit, keys.custody_key), actor="demo")
+    return identity
+
+
+def _read_demo_key(path: Path) -> crypto.X25519Identity | None:
+    try:
+        identities = crypto.parse_identities(path.read_text(encoding="utf-8"))
+    except (OSError, crypto.InvalidKeyError):
+        return None
+    found = [i for i in identities if isinstance(i, crypto.X25519Identity)]
+    return found[0] if found else None
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -105,12 +161,112 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-async def _scripted(witness: FakeUser) -> None:
+async def _report_ids(storage: Storage) -> set[str]:
+    return {summary.report_id for summary in await list_reports(storage)}
+
+
+# How long the demo waits for the bot after the witness acts: after a prompt with buttons the
+# bot waits for the witness; after a message without (such as "Sending…") more may follow.
+_QUIET_AFTER_PROMPT = 0.7
+_QUIET_AFTER_NOTICE = 3.0
+_RECEIPT_WAIT = 30.0
+_POLL = 0.1
+_PROMPT = "  you> "
+
+
+@dataclass
+class _DemoChat:
+    """The witness's chat, watched through the queue: a new stored report ends the demo."""
+
+    witness: FakeUser
+    standin: BotApiStandIn
+    storage: Storage
+    reports_before: set[str]
+    report_id: str | None = None
+    buttons: list[tuple[str, str]] = field(default_factory=list)
+    # deleteMessages calls seen when the witness last acted: the receipt follows a new one.
+    _deletions: int = 0
+
+    async def exchange(self, first_wait: float = 15.0) -> None:
+        """Print the bot's answers to what the witness just did, until the bot waits for the
+        witness again; notice a report stored meanwhile and print its receipt."""
+        self._deletions = len(self.standin.calls_to("deleteMessages"))
+        loop = asyncio.get_running_loop()
+        quiet, last = first_wait, loop.time()
+        while loop.time() - last < quiet:
+            with contextlib.suppress(TimeoutError):
+                message = await self.witness.next_bot_message(timeout=_POLL)
+                self._print(message.text, message.buttons)
+                last = loop.time()
+                quiet = _QUIET_AFTER_PROMPT if message.buttons else _QUIET_AFTER_NOTICE
+            if await self._stored():
+                await self._receipt()
+                return
+
+    async def watch(
+        self, seconds: float, lines: asyncio.Queue[str | None] | None = None
+    ) -> str | None:
+        """While waiting for the person (a typed line) or for up to `seconds`, keep printing
+        what the bot sends and watching the queue: a report stored late (a slow machine) still
+        ends the demo with its receipt. Returns the line typed, or None."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            if lines is not None:
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(lines.get(), _POLL)
+            else:
+                await asyncio.sleep(_POLL)
+            late = self.witness.take_bot_messages()
+            if late:
+                click.echo("")
+            for message in late:
+                self._print(message.text, message.buttons)
+            if await self._stored():
+                await self._receipt()
+                return None
+            if late and lines is not None:
+                click.echo(_PROMPT, nl=False)
+        return None
+
+    async def _stored(self) -> bool:
+        new = await _report_ids(self.storage) - self.reports_before
+        if new:
+            self.report_id = new.pop()
+        return self.report_id is not None
+
+    async def _receipt(self) -> None:
+        # After the commit the bot clears the chat, then sends the receipt: wait for a bot
+        # message on the cleared screen, then print what is left to print.
+        for _tick in range(int(_RECEIPT_WAIT / _POLL)):
+            cleared = len(self.standin.calls_to("deleteMessages")) > self._deletions
+            if cleared and self.witness.bot_messages():
+                break
+            await asyncio.sleep(_POLL)
+        with contextlib.suppress(TimeoutError):
+            while True:
+                message = await self.witness.next_bot_message(timeout=_QUIET_AFTER_PROMPT)
+                self._print(message.text, message.buttons)
+
+    def _print(self, text: str, rows: list[list[tuple[str, str]]]) -> None:
+        click.echo("     bot> " + text.replace("\n", "\n          "))
+        buttons = [button for row in rows for button in row]
+        if buttons:
+            self.buttons = buttons
+            labels = "  ".join(f"[{i}] {label}" for i, (label, _d) in enumerate(buttons, 1))
+            click.echo(f"          {labels}")
+
+
+async def _scripted(chat: _DemoChat) -> None:
     click.echo("\nA scripted witness now talks to the bot:\n")
-    await _say(witness, "command", "start")
-    for action, argument in SCRIPT[1:]:
-        await asyncio.sleep(0.2)
-        await _say(witness, action, argument)
+    for number, (action, argument) in enumerate(SCRIPT):
+        if number:
+            await asyncio.sleep(0.2)
+        await _say(chat.witness, action, argument)
+        await chat.exchange()
+        if chat.report_id is not None:
+            return
+    await chat.watch(_RECEIPT_WAIT)  # the last step was Send: sealing may take a while
 
 
 async def _say(witness: FakeUser, action: str, argument: str) -> None:
@@ -126,9 +282,7 @@ async def _say(witness: FakeUser, action: str, argument: str) -> None:
                                     file_name=argument, mime_type="text/plain")
     elif action == "press":
         click.echo(f"  witness> [presses: {argument}]")
-        token = _button(witness, argument)
-        await witness.press(token)
-    await _print_replies(witness)
+        await witness.press(_button(witness, argument))
 
 
 def _button(witness: FakeUser, label: str) -> str:
@@ -140,36 +294,58 @@ def _button(witness: FakeUser, label: str) -> str:
     raise click.ClickException(f"demo script: no button {label!r} on screen")
 
 
-_last_buttons: list[tuple[str, str]] = []
+def _typed_lines() -> asyncio.Queue[str | None]:
+    """Lines typed on standard input, read by a daemon thread so the demo can go on watching
+    the bot (and end on a late receipt) while the person types. os.read, not sys.stdin: a
+    thread left blocked in sys.stdin would hold its lock when the interpreter exits."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
 
-
-async def _print_replies(witness: FakeUser, first_wait: float = 15.0) -> None:
-    wait = first_wait
-    while True:
+    def hand_over(line: str | None) -> bool:
         try:
-            message = await witness.next_bot_message(timeout=wait)
-        except TimeoutError:
-            return
-        wait = 0.7
-        click.echo("     bot> " + message.text.replace("\n", "\n          "))
-        buttons = [button for row in message.buttons for button in row]
-        if buttons:
-            _last_buttons[:] = buttons
-            labels = "  ".join(f"[{i}] {label}" for i, (label, _d) in enumerate(buttons, 1))
-            click.echo(f"          {labels}")
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        except RuntimeError:  # the demo has ended
+            return False
+        return True
+
+    def read() -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(0, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                hand_over(None)
+                return
+            *complete, pending = (pending + chunk).split(b"\n")
+            for line in complete:
+                if not hand_over(line.decode("utf-8", "replace")):
+                    return
+
+    threading.Thread(target=read, name="demo-input", daemon=True).start()
+    return queue
 
 
-async def _typed(witness: FakeUser) -> None:
+async def _typed(chat: _DemoChat) -> None:
     click.echo("\nYou are the witness. Type a message and press Enter. A number presses that "
                "button; /file PATH sends a file; /location LAT LON shares a place; /quit ends.\n")
+    witness = chat.witness
+    lines = _typed_lines()
     await witness.send_command("start")
-    await _print_replies(witness)
-    while True:
-        line = (await asyncio.to_thread(input, "  you> ")).strip()
+    await chat.exchange()
+    while chat.report_id is None:
+        click.echo(_PROMPT, nl=False)
+        typed = await chat.watch(math.inf, lines)
+        if chat.report_id is not None:
+            return
+        line = "/quit" if typed is None else typed.strip()
+        if not os.isatty(0):  # a terminal shows what was typed; a pipe does not
+            click.echo(line)
         if line == "/quit":
             return
-        if line.isdigit() and 1 <= int(line) <= len(_last_buttons):
-            await witness.press(_last_buttons[int(line) - 1][1])
+        if line.isdigit() and 1 <= int(line) <= len(chat.buttons):
+            await witness.press(chat.buttons[int(line) - 1][1])
         elif line.startswith("/file "):
             path = Path(line.removeprefix("/file ").strip()).expanduser()
             if not path.is_file():
@@ -188,23 +364,24 @@ async def _typed(witness: FakeUser) -> None:
             await witness.send_command(line[1:])
         elif line:
             await witness.send_text(line)
-        await _print_replies(witness, first_wait=5.0)
-        if any("receipt code" in m.text for m in witness.bot_messages()[-2:]):
-            return
+        else:
+            continue
+        await chat.exchange(first_wait=5.0)
 
 
-async def _show_queue(
-    storage: Storage, identity: crypto.X25519Identity, custody_public: bytes, folder: Path
+async def _show_report(
+    storage: Storage,
+    identity: crypto.X25519Identity,
+    custody_public: bytes,
+    folder: Path,
+    report_id: str,
 ) -> None:
     summaries = await list_reports(storage)
     click.echo("\nThe server's queue holds only ciphertext and minimal metadata:")
     for s in summaries:
         click.echo(f"  {s.report_id}  received {s.received_day}  {s.status}  {s.item_count} items")
-    if not summaries:
-        click.echo("  (empty: the witness did not send a report)")
-        return
-    click.echo(f"\nA reviewer opens the newest report on their own machine with the DEMO key "
+    click.echo(f"\nA reviewer opens the report just sent on their own machine with the DEMO key "
                f"({folder / 'DEMO-reviewer-key.txt'}):\n")
-    report = await open_report(storage, summaries[-1].report_id, [identity], custody_public)
+    report = await open_report(storage, report_id, [identity], custody_public)
     click.echo(render_report(report))
     click.echo("\nEnd of the demo.")

@@ -5,7 +5,7 @@ every machine (printed, in a safe) so that reports stay readable if every review
 `storage.recipients.active()` returns both kinds, and that is what the bot seals to.
 
 Every change is recorded in the audit trail with the administrator's name and the key id;
-pass `audit=None` only where no trail exists (tests, the throwaway demo).
+pass `audit=None` only where no trail exists (tests; the demo records its reviewer too).
 """
 
 from __future__ import annotations

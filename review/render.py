@@ -58,7 +58,9 @@ def _answer_text(answer: dict[str, Any]) -> str:
             return "not known"
         return f"{answer.get('date')} {answer.get('time') or ''}".strip()
     if answer.get("type") == "media":
-        return f"{answer.get('files')} file(s)"
+        files = f"{answer.get('files')} file(s)"
+        # Words the witness typed at the files step (bot/core/document.py).
+        return f"{files}; the witness's note: {answer['note']}" if answer.get("note") else files
     if answer.get("latitude") is not None:
         return f"location {answer['latitude']:.5f}, {answer['longitude']:.5f}"
     return str(answer.get("text"))

@@ -4,19 +4,19 @@ The engine walks the witness through the questionnaire, keeps every answer in th
 answers any unexpected input with a short, kind re-prompt that loses nothing. When the witness
 confirms the summary it emits SubmitRequested; the adapter seals and commits, and only then calls
 `submitted` to produce the receipt message.
+
+This module handles events and buttons; `bot/core/answers.py` handles typed and sent input, and
+`bot/core/navigation.py` moving through the questions and rendering each prompt.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gettext
-import re
 import secrets
-from collections.abc import Callable
 
+from bot.core.answers import AnswerInput
 from bot.core.draft import (
     Action,
-    Answer,
     ChoiceAnswer,
     DateAnswer,
     Draft,
@@ -35,48 +35,22 @@ from bot.core.events import (
     Effect,
     Event,
     Forget,
-    LocationInput,
-    MediaInput,
     Press,
     Reply,
     Start,
     SubmitRequested,
-    TextInput,
-    Unsupported,
 )
-from bot.core.keyboard import PressProblem, render, resolve
-from bot.core.questionnaire import Question, Questionnaire, QuestionType
-from bot.core.summary import describe_answer, summarise
+from bot.core.keyboard import PressProblem, resolve
+from bot.core.navigation import Translations
 
-Translations = Callable[[str], gettext.NullTranslations]
+__all__ = ["Conversation", "Translations"]
 
 # Two decimal places of a degree: about 1.1 km north-south, less east-west; enough to place an
 # incident in a town or district without pinpointing the witness's doorstep.
 _APPROXIMATE_DECIMALS = 2
-_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y")
-_TIME = re.compile(r"^(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)$")
 
 
-class Conversation:
-    def __init__(
-        self,
-        questionnaire: Questionnaire,
-        translations: Translations,
-        *,
-        today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
-        new_token: Callable[[], str] = lambda: secrets.token_hex(4),
-        max_file_bytes: int = 20 * 1024 * 1024,
-        max_report_bytes: int = 200 * 1024 * 1024,
-        language_names: dict[str, str] | None = None,
-    ) -> None:
-        self.max_file_bytes = max_file_bytes
-        self.max_report_bytes = max_report_bytes
-        self._language_names = language_names or {q: q for q in questionnaire.languages}
-        self.questionnaire = questionnaire
-        self._translations = translations
-        self._today = today
-        self._new_token = new_token
-
+class Conversation(AnswerInput):
     # -- entry point -------------------------------------------------------------------------
 
     def handle(self, draft: Draft | None, event: Event) -> tuple[Draft | None, list[Effect]]:
@@ -167,10 +141,6 @@ class Conversation:
         self._ask(draft, first)
         return draft, [self._prompt(draft)]
 
-    def _language(self, code: str | None) -> str:
-        base = (code or "").split("-")[0].lower()
-        return base if base in self.questionnaire.languages else self.questionnaire.default_language
-
     def _language_menu(self, draft: Draft) -> Reply:
         if draft.phase is not Phase.LANGUAGE_MENU:
             draft.resume_phase = draft.phase
@@ -197,11 +167,11 @@ class Conversation:
         _ = self._gettext(draft)
         resolved = resolve(token, draft.prompt_nonce, draft.prompt_actions)
         if resolved is PressProblem.STALE:
-            return draft, [Reply(_("That button belongs to an earlier question. Here is where "
-                                   "we are now:")), self._prompt(draft)]
+            return draft, [self._prompt(draft, lead=_(
+                "That button belongs to an earlier question. Here is where we are now:"))]
         if resolved is PressProblem.INVALID:
-            return draft, [Reply(_("That button did not work. Please use the buttons below.")),
-                           self._prompt(draft)]
+            return draft, [self._prompt(draft, lead=_(
+                "That button did not work. Please use the buttons below."))]
         return self._act(draft, resolved)
 
     def _act(self, draft: Draft, action: Action) -> tuple[Draft | None, list[Effect]]:
@@ -242,18 +212,28 @@ class Conversation:
                                   "send /start.")), DraftClosed()]
         if action.kind == "skip" and not question.required:
             return draft, [self._answered(draft, question, Skipped())]
-        if action.kind == "choice" and question.choice(action.value) is not None:
-            return draft, [self._answered(draft, question, ChoiceAnswer(action.value))]
+        choice = question.choice(action.value)
+        if action.kind == "choice" and choice is not None:
+            following = self._answered(draft, question, ChoiceAnswer(action.value))
+            if choice.reply is None:
+                return draft, [following]
+            # Heard first, in its own message: "No, I am in danger" must not be met with
+            # nothing but the next question.
+            return draft, [Reply(choice.reply.get(draft.language)), following]
+        if action.kind == "keep":
+            kept = draft.answers.get(question.id)
+            if isinstance(kept, (TextAnswer, DateAnswer, PlaceAnswer)):
+                return draft, [self._answered(draft, question, kept)]
         if action.kind == "date":
             return draft, [self._answered(draft, question, self._date_button(action.value))]
-        if action.kind == "tick" and question.choice(action.value) is not None:
+        if action.kind == "tick" and choice is not None:
             ticked = set(draft.ticked) ^ {action.value}
             draft.ticked = tuple(c.id for c in question.choices if c.id in ticked)
             return draft, [self._prompt(draft)]
         if action.kind == "ticked":
             if not draft.ticked:
-                return draft, [Reply(_("Please tick at least one answer, then press Done.")),
-                               self._prompt(draft)]
+                return draft, [self._prompt(draft, lead=_(
+                    "Please tick at least one answer, then press Done."))]
             return draft, [self._answered(draft, question, MultiChoiceAnswer(draft.ticked))]
         if action.kind == "location" and draft.pending_location is not None:
             latitude, longitude = draft.pending_location
@@ -266,10 +246,10 @@ class Conversation:
             return draft, [self._answered(draft, question, place)]
         if action.kind == "done":
             answer = draft.answers.get(question.id)
-            if isinstance(answer, MediaAnswer) and answer.files:
+            if isinstance(answer, MediaAnswer) and (answer.files or answer.note):
                 return draft, [self._answered(draft, question, answer)]
-            return draft, [Reply(_("No files were received yet. Send a file, or press Skip.")),
-                           self._prompt(draft)]
+            return draft, [self._prompt(draft, lead=_(
+                "No files were received yet. Send a file, or press Skip."))]
         return draft, [self._prompt(draft)]
 
     def _date_button(self, value: str) -> DateAnswer:
@@ -278,265 +258,3 @@ class Conversation:
         if value == "yesterday":
             return DateAnswer(self._today() - dt.timedelta(days=1))
         return DateAnswer(None)
-
-    # -- typed and sent input ----------------------------------------------------------------
-
-    def _input(self, draft: Draft, event: Event) -> list[Effect]:
-        _ = self._gettext(draft)
-        question = self._current(draft)
-        if draft.phase is not Phase.ASKING or question is None:
-            return [Reply(_("Please use the buttons below.")), self._prompt(draft)]
-        if isinstance(event, Unsupported):
-            return [Reply(_("Sorry, I cannot use that kind of message here.")),
-                    self._prompt(draft)]
-        kind = question.type
-        if kind is QuestionType.TEXT and isinstance(event, TextInput):
-            text = event.text.strip()
-            if not text:
-                return [Reply(_("The answer is empty. Please type a few words.")),
-                        self._prompt(draft)]
-            if len(text) > question.max_length:
-                return [Reply(_("That is {length} characters; the limit here is {limit}. Please "
-                                "shorten it, or split it and send the rest as a file.").format(
-                                    length=len(text), limit=question.max_length))]
-            return [self._answered(draft, question, TextAnswer(text))]
-        if kind is QuestionType.DATE and isinstance(event, TextInput):
-            parsed = self._parse_date(event.text)
-            if parsed is None:
-                return [Reply(_("I could not read that date. Please type it like 2024-05-31 or "
-                                "31.05.2024, or use a button.")), self._prompt(draft)]
-            if parsed.day is not None and parsed.day > self._today():
-                return [Reply(_("That date is in the future. Please check it.")),
-                        self._prompt(draft)]
-            return [self._answered(draft, question, parsed)]
-        if kind is QuestionType.PLACE and isinstance(event, TextInput):
-            text = event.text.strip()
-            if not text or len(text) > question.max_length:
-                return [Reply(_("Please type the place in a few words (at most {limit} "
-                                "characters).").format(limit=question.max_length))]
-            return [self._answered(draft, question, PlaceAnswer(text=text))]
-        if kind is QuestionType.PLACE and isinstance(event, LocationInput):
-            draft.pending_location = (event.latitude, event.longitude)
-            self._new_prompt(draft)
-            return [self._prompt(draft)]
-        if kind is QuestionType.MEDIA and isinstance(event, MediaInput):
-            return self._add_media(draft, question, event)
-        return [Reply(self._expectation(draft, question)), self._prompt(draft)]
-
-    def _add_media(self, draft: Draft, question: Question, event: MediaInput) -> list[Effect]:
-        _ = self._gettext(draft)
-        current = draft.answers.get(question.id)
-        files = current.files if isinstance(current, MediaAnswer) else ()
-        refusals: list[str] = []
-        for media in event.files:
-            if media.size is not None and media.size > self.max_file_bytes:
-                refusals.append(_(
-                    "A file is {size} MB; the bot can receive files up to {limit} MB. Please "
-                    "send a shorter or smaller version, or describe it in words. Everything "
-                    "else you sent is kept."
-                ).format(size=-(-media.size // 2**20), limit=self.max_file_bytes // 2**20))
-            elif len(files) >= question.max_files:
-                refusals.append(_("That is more files than one report can take ({limit}). "
-                                  "Press Done to continue.").format(limit=question.max_files))
-            elif sum(f.size or 0 for f in files) + (media.size or 0) > self.max_report_bytes:
-                refusals.append(_("These files together are larger than one report can take "
-                                  "({limit} MB). Press Done to continue.").format(
-                                      limit=self.max_report_bytes // 2**20))
-            else:
-                files = (*files, media)
-        if files:
-            draft.answers[question.id] = MediaAnswer(files=files)
-        # Same buttons as the question, without repeating its long text for every file.
-        buttons = self._prompt(draft).buttons
-        lines = list(dict.fromkeys(refusals))
-        if len(refusals) < len(event.files):
-            lines.append(_("Received {count} file(s). Send more, or press Done.").format(
-                count=len(files)))
-        return [Reply("\n\n".join(lines), buttons)]
-
-    def _expectation(self, draft: Draft, question: Question) -> str:
-        _ = self._gettext(draft)
-        return {
-            QuestionType.CONSENT: _("Please answer with one of the buttons below."),
-            QuestionType.CHOICE: _("Please choose one of the buttons below."),
-            QuestionType.MULTI: _("Please tick the answers with the buttons below, then Done."),
-            QuestionType.TEXT: _("This question needs a typed answer."),
-            QuestionType.DATE: _("Please type a date, or use a button."),
-            QuestionType.PLACE: _("Please type a place, or share a location."),
-            QuestionType.MEDIA: _("Please send a photo, video or document, or press Done."),
-        }[question.type]
-
-    def _parse_date(self, text: str) -> DateAnswer | None:
-        parts = text.strip().split()
-        if not parts or len(parts) > 2:
-            return None
-        for date_format in _DATE_FORMATS:
-            try:
-                day = dt.datetime.strptime(parts[0], date_format).date()
-            except ValueError:
-                continue
-            if len(parts) == 1:
-                return DateAnswer(day)
-            match = _TIME.match(parts[1])
-            return DateAnswer(day, dt.time(int(match["h"]), int(match["m"]))) if match else None
-        return None
-
-    # -- moving through the questionnaire ----------------------------------------------------
-
-    def _answered(self, draft: Draft, question: Question, answer: Answer) -> Reply:
-        draft.answers[question.id] = answer
-        if draft.editing:
-            pending = self._first_unanswered(draft)
-            if pending is None:
-                return self._to_summary(draft)
-            self._ask(draft, pending)
-            return self._prompt(draft)
-        following = self._next_visible(draft, self.questionnaire.index(question.id))
-        draft.history.append(question.id)
-        if following is None:
-            return self._to_summary(draft)
-        self._ask(draft, following)
-        return self._prompt(draft)
-
-    def _back(self, draft: Draft) -> Reply:
-        _ = self._gettext(draft)
-        if draft.phase is Phase.EDIT_MENU or draft.editing:
-            return self._to_summary(draft)
-        if draft.phase is Phase.SUMMARY:
-            last = draft.history.pop() if draft.history else None
-            if last is not None:
-                self._ask(draft, self.questionnaire.question(last))
-            return self._prompt(draft)
-        if not draft.history:
-            return self._prompt(draft, lead=_("This is the first question."))
-        self._ask(draft, self.questionnaire.question(draft.history.pop()))
-        return self._prompt(draft)
-
-    def _visible(self, draft: Draft, question: Question) -> bool:
-        condition = question.show_if
-        if condition is None:
-            return True
-        answer = draft.answers.get(condition.question)
-        if isinstance(answer, MultiChoiceAnswer):
-            return not condition.any_of.isdisjoint(answer.choice_ids)
-        return isinstance(answer, ChoiceAnswer) and answer.choice_id in condition.any_of
-
-    def _next_visible(self, draft: Draft, after: int) -> Question | None:
-        for question in self.questionnaire.questions[after + 1 :]:
-            if self._visible(draft, question):
-                return question
-        return None
-
-    def _first_unanswered(self, draft: Draft) -> Question | None:
-        for question in self.questionnaire.questions:
-            if self._visible(draft, question) and question.id not in draft.answers:
-                return question
-        return None
-
-    def _current(self, draft: Draft) -> Question | None:
-        if draft.phase is not Phase.ASKING or draft.current is None:
-            return None
-        return self.questionnaire.question(draft.current)
-
-    def _ask(self, draft: Draft, question: Question) -> None:
-        draft.phase = Phase.ASKING
-        draft.current = question.id
-        draft.pending_location = None
-        existing = draft.answers.get(question.id)
-        draft.ticked = existing.choice_ids if isinstance(existing, MultiChoiceAnswer) else ()
-        self._new_prompt(draft)
-
-    def _to_summary(self, draft: Draft) -> Reply:
-        draft.phase = Phase.SUMMARY
-        draft.editing = False
-        draft.current = None
-        self._new_prompt(draft)
-        return self._prompt(draft)
-
-    def _new_prompt(self, draft: Draft) -> None:
-        draft.prompt_nonce = self._new_token()
-
-    # -- rendering ---------------------------------------------------------------------------
-
-    def visible_answers(self, draft: Draft) -> list[tuple[Question, Answer]]:
-        """The answers that will be sent: those of questions still shown, in order."""
-        return [
-            (q, draft.answers[q.id])
-            for q in self.questionnaire.questions
-            if q.id in draft.answers and self._visible(draft, q)
-        ]
-
-    def _prompt(self, draft: Draft, lead: str | None = None) -> Reply:
-        _ = self._gettext(draft)
-        rows: list[list[tuple[str, Action]]]
-        if draft.phase in (Phase.SUMMARY, Phase.SUBMITTING):
-            text = summarise(self, draft, _)
-            rows = [[(_("Send"), Action("send"))],
-                    [(_("Edit an answer"), Action("edit_menu"))],
-                    [(_("Back"), Action("back")), (_("Cancel"), Action("cancel"))]]
-        elif draft.phase is Phase.LANGUAGE_MENU:
-            text = _("Choose a language:")
-            rows = [[(name, Action("language", code))]
-                    for code, name in self._language_names.items()
-                    if code in self.questionnaire.languages]
-        elif draft.phase is Phase.EDIT_MENU:
-            text = _("Which answer do you want to change?")
-            rows = [[(q.label.get(draft.language), Action("edit", q.id))]
-                    for q, _a in self.visible_answers(draft) if q.type is not QuestionType.CONSENT]
-            rows.append([(_("Back to the summary"), Action("summary"))])
-        else:
-            question = self.questionnaire.question(draft.current or "")
-            text, rows = self._question_prompt(draft, question, _)
-        if lead:
-            text = f"{lead}\n\n{text}"
-        buttons, draft.prompt_actions = render(rows, draft.prompt_nonce)
-        return Reply(text, buttons)
-
-    def _question_prompt(
-        self, draft: Draft, question: Question, _: Callable[[str], str]
-    ) -> tuple[str, list[list[tuple[str, Action]]]]:
-        language = draft.language
-        text = question.text.get(language)
-        rows: list[list[tuple[str, Action]]] = []
-        if draft.pending_location is not None:
-            text = _("Send this location exactly, or only approximately (rounded to about 1 km)?")
-            rows.append([(_("Approximate (about 1 km)"), Action("location", "approximate"))])
-            rows.append([(_("Exact"), Action("location", "exact"))])
-            rows.append([(_("Back"), Action("back")), (_("Cancel"), Action("cancel"))])
-            return text, rows
-        if question.type is QuestionType.CONSENT:
-            rows.append([(_("Yes, continue"), Action("consent", "yes")),
-                         (_("No, stop"), Action("consent", "no"))])
-        elif question.type is QuestionType.MULTI:
-            rows.extend([(("✓ " if c.id in draft.ticked else "") + c.text.get(language),
-                          Action("tick", c.id))] for c in question.choices)
-            rows.append([(_("Done"), Action("ticked"))])
-        elif question.type is QuestionType.CHOICE:
-            rows.extend([(c.text.get(language), Action("choice", c.id))]
-                        for c in question.choices)
-        elif question.type is QuestionType.DATE:
-            rows.append([(_("Today"), Action("date", "today")),
-                         (_("Yesterday"), Action("date", "yesterday"))])
-            rows.append([(_("I don't know"), Action("date", "unknown"))])
-        elif question.type is QuestionType.MEDIA:
-            rows.append([(_("Done"), Action("done"))])
-            if not draft.media_notice_shown:
-                draft.media_notice_shown = True
-                text += "\n\n" + _("Files sent as documents keep their camera and location "
-                                   "details. They are stored encrypted, for the reviewers; for "
-                                   "photos we also keep a copy without those details.")
-        existing = draft.answers.get(question.id)
-        if existing is not None and question.type is not QuestionType.MEDIA:
-            text += "\n\n" + _("Current answer: {answer}").format(
-                answer=describe_answer(question, existing, language, _))
-        navigation: list[tuple[str, Action]] = []
-        if question.type is not QuestionType.CONSENT:
-            navigation.append((_("Back"), Action("back")))
-        if not question.required:
-            navigation.append((_("Skip"), Action("skip")))
-        navigation.append((_("Cancel"), Action("cancel")))
-        rows.append(navigation)
-        return text, rows
-
-    def _gettext(self, draft: Draft) -> Callable[[str], str]:
-        return self._translations(draft.language).gettext

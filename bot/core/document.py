@@ -122,4 +122,6 @@ def _answer(question: Question, answer: Answer, language: str) -> dict[str, Any]
         entry["approximate"] = answer.approximate
     elif isinstance(answer, MediaAnswer):
         entry["files"] = len(answer.files)
+        # Words typed at the files step, kept with them (docs/conversation.md section 2).
+        entry["note"] = answer.note
     return entry

@@ -60,6 +60,8 @@ class PlaceAnswer:
 @dataclass(frozen=True)
 class MediaAnswer:
     files: tuple[MediaRef, ...] = ()
+    # Words the witness typed at the files step ("here is my photo"), kept with the files.
+    note: str | None = None
 
 
 @dataclass(frozen=True)

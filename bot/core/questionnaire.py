@@ -16,6 +16,7 @@ from typing import Any
 
 DEFAULT_QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "questionnaire.toml"
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_REPLY_LENGTH = 1000
 
 
 class QuestionType(enum.StrEnum):
@@ -43,6 +44,9 @@ class Texts:
 class Choice:
     id: str
     text: Texts
+    # Said once when the witness picks this choice, before the next question (for example,
+    # whom to contact when they say they are in danger).
+    reply: Texts | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,30 @@ class _Parser:
             return None
         return Texts(by_language=dict(value), default_language=default)
 
+    def reply(
+        self,
+        raw_choice: dict[str, Any],
+        kind: QuestionType,
+        where: str,
+        question_id: str,
+        languages: tuple[str, ...],
+        default: str,
+    ) -> Texts | None:
+        if "reply" not in raw_choice:
+            return None
+        if kind is not QuestionType.CHOICE:
+            self.problem(where, f"question {question_id!r}: `reply` is used only on the "
+                                "choices of a `choice` question; remove it here")
+            return None
+        reply = self.texts(raw_choice["reply"], where, languages, default)
+        if reply is not None and any(
+            len(text) > MAX_REPLY_LENGTH for text in reply.by_language.values()
+        ):
+            self.problem(where, f"question {question_id!r}: the reply of a choice is at most "
+                                f"{MAX_REPLY_LENGTH} characters; shorten it")
+            return None
+        return reply
+
     def question(
         self, entry: dict[str, Any], languages: tuple[str, ...], default: str
     ) -> Question | None:
@@ -191,11 +219,12 @@ class _Parser:
             raw_choices = []
         for raw_choice in raw_choices:
             choice_text = self.texts(raw_choice.get("text"), where, languages, default)
+            reply = self.reply(raw_choice, kind, where, question_id, languages, default)
             choice_id = raw_choice.get("id")
             if not isinstance(choice_id, str) or not _ID.match(choice_id):
                 self.problem(where, f"question {question_id!r}: each choice needs an id")
             elif choice_text is not None:
-                choices.append(Choice(id=choice_id, text=choice_text))
+                choices.append(Choice(id=choice_id, text=choice_text, reply=reply))
         if kind in (QuestionType.CHOICE, QuestionType.MULTI) and len(choices) < 2:
             self.problem(where, f"question {question_id!r}: a choice question needs 2+ choices")
         show_if = None

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import gettext
 from collections import Counter
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bot.core.draft import (
     Answer,
     ChoiceAnswer,
     DateAnswer,
-    Draft,
     MediaAnswer,
     MultiChoiceAnswer,
     PlaceAnswer,
@@ -19,15 +17,13 @@ from bot.core.draft import (
 )
 from bot.core.questionnaire import Question, QuestionType
 
-if TYPE_CHECKING:
-    from bot.core.conversation import Conversation
-
 _PREVIEW = 200
 
 
 def describe_answer(
-    question: Question, answer: Answer, language: str, _: Callable[[str], str]
+    question: Question, answer: Answer, language: str, catalog: gettext.NullTranslations
 ) -> str:
+    _ = catalog.gettext
     if isinstance(answer, Skipped):
         return _("(skipped)")
     if isinstance(answer, ChoiceAnswer):
@@ -39,8 +35,7 @@ def describe_answer(
         chosen = [question.choice(c) for c in answer.choice_ids]
         return ", ".join(c.text.get(language) for c in chosen if c is not None)
     if isinstance(answer, TextAnswer):
-        text = answer.text
-        return text if len(text) <= _PREVIEW else text[:_PREVIEW] + "…"
+        return _preview(answer.text)
     if isinstance(answer, DateAnswer):
         if answer.day is None:
             return _("not known")
@@ -56,26 +51,47 @@ def describe_answer(
         return _("exact location ({latitude:.5f}, {longitude:.5f})").format(
             latitude=answer.latitude, longitude=answer.longitude
         )
-    kinds = Counter(f.kind for f in answer.files)
-    names = {
-        "photo": _("photo(s)"),
-        "video": _("video(s)"),
-        "voice": _("voice note(s)"),
-        "audio": _("audio file(s)"),
-        "document": _("document(s)"),
-    }
-    return ", ".join(f"{count} {names.get(kind, kind)}" for kind, count in sorted(kinds.items()))
+    parts = [describe_files(answer, catalog)] if answer.files else []
+    if answer.note:
+        parts.append(_("your note: {note}").format(note=_preview(answer.note)))
+    return "; ".join(parts)
 
 
-def summarise(conversation: Conversation, draft: Draft, _: Callable[[str], str]) -> str:
+def describe_files(answer: MediaAnswer, catalog: gettext.NullTranslations) -> str:
+    """"2 documents, 1 photo": each kind counted once, in the language's own plural forms."""
+    ngettext = catalog.ngettext
+    counts = Counter(f.kind for f in answer.files)
+    described = []
+    for kind, count in sorted(counts.items()):
+        if kind == "photo":
+            text = ngettext("{count} photo", "{count} photos", count)
+        elif kind == "video":
+            text = ngettext("{count} video", "{count} videos", count)
+        elif kind == "voice":
+            text = ngettext("{count} voice note", "{count} voice notes", count)
+        elif kind == "audio":
+            text = ngettext("{count} audio file", "{count} audio files", count)
+        elif kind == "document":
+            text = ngettext("{count} document", "{count} documents", count)
+        else:
+            text = ngettext("{count} file", "{count} files", count)
+        described.append(text.format(count=count))
+    return ", ".join(described)
+
+
+def summarise(
+    answers: list[tuple[Question, Answer]], language: str, catalog: gettext.NullTranslations
+) -> str:
+    """Every answer that will be sent, one line each; files are counted on their own line."""
+    _ = catalog.gettext
     lines = [_("Please check your report. This is everything that will be sent:"), ""]
-    for question, answer in conversation.visible_answers(draft):
+    for question, answer in answers:
         if question.type is QuestionType.CONSENT:
             continue
-        label = question.label.get(draft.language)
-        lines.append(f"• {label}: {describe_answer(question, answer, draft.language, _)}")
-    files = sum(
-        len(a.files) for _q, a in conversation.visible_answers(draft) if isinstance(a, MediaAnswer)
-    )
-    lines += ["", _("Files attached: {count}").format(count=files)]
+        label = question.label.get(language)
+        lines.append(f"• {label}: {describe_answer(question, answer, language, catalog)}")
     return "\n".join(lines)
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= _PREVIEW else text[:_PREVIEW] + "…"

@@ -42,8 +42,10 @@ def _view(label: str, answer: dict[str, Any]) -> AnswerView:
             str(part) for part in (answer.get("date"), answer.get("time")) if part
         ), kind)
     if kind == "media":
-        count = answer.get("files")
-        return AnswerView(label, f"{count} file(s), listed under Attachments", kind)
+        value = f"{answer.get('files')} file(s), listed under Attachments"
+        if isinstance(answer.get("note"), str):  # words the witness typed at the files step
+            value += f"; the witness's note: {answer['note']}"
+        return AnswerView(label, value, kind)
     latitude, longitude = answer.get("latitude"), answer.get("longitude")
     if isinstance(latitude, int | float) and isinstance(longitude, int | float):
         parts = [f"{latitude:.5f}, {longitude:.5f}"]
