@@ -17,7 +17,7 @@ from review.backend import STATUSES
 from storage import default_sqlite_url
 
 TELEGRAM_API = "https://api.telegram.org"
-_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+_TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 # A century: beyond that "keep for ever" is meant, which is simply leaving the status out.
 MAX_RETENTION_DAYS = 36500
 
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
                 "INTAKE_BOT_TOKEN (or run `intake demo` to try it without Telegram)"
             )
         token = self.bot_token.get_secret_value()
-        if not _TOKEN.match(token):
+        if not _TOKEN.fullmatch(token):
             raise ConfigError(
                 "INTAKE_BOT_TOKEN does not look like a bot token (digits, a colon, then 20+ "
                 "letters, digits, - or _): copy it again from @BotFather"

@@ -37,7 +37,7 @@ from storage import Storage
 from storage.server_keys import load_or_create_server_keys
 
 T = TypeVar("T")
-_ACTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
+_ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
 PLAN_FILE = "reencrypt-plan.json"
 
 
@@ -61,13 +61,13 @@ def default_actor() -> str:
         name = getpass.getuser()
     except (OSError, KeyError):
         return "admin"
-    return name if _ACTOR.match(name) else "admin"
+    return name if _ACTOR.fullmatch(name) else "admin"
 
 
 def _check_actor(_context: click.Context, _param: click.Parameter, value: str | None) -> str:
     if value is None:
         return default_actor()
-    if not _ACTOR.match(value):
+    if not _ACTOR.fullmatch(value):
         raise click.BadParameter("use 1-64 letters, digits, spaces, dots, @, dashes or underscores")
     return value
 

@@ -58,7 +58,7 @@ from storage.repositories import (
     header_sha256,
 )
 
-_KEY_ID: Final = re.compile(r"^[0-9a-f]{16}$")
+_KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
 PLAN_FORMAT: Final = "incident-intake/reencrypt-plan/v1"
 # How many headers one transaction swaps: large enough that commits (an fsync each on SQLite)
 # do not dominate, small enough that an interruption repeats little work.
@@ -587,7 +587,7 @@ async def reencrypt_store(
     is interrupted continues where it stopped, and deletes any old blob it left behind.
     """
     progress = progress or _NoProgress()
-    if key_id is not None and not _KEY_ID.match(key_id):
+    if key_id is not None and not _KEY_ID.fullmatch(key_id):
         raise KeyRotationError(
             "a key id is 16 lowercase hexadecimal characters, as shown by `intake reviewer list`"
         )

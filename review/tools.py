@@ -180,7 +180,7 @@ async def pull(backend: SealedReader, out_dir: Path) -> tuple[int, int]:
     """
     written = unchanged = 0
     for report_id in await all_reports(backend):
-        if not REPORT_ID.match(report_id):
+        if not REPORT_ID.fullmatch(report_id):
             # Ids come from the server; a tampered one must not steer where we write.
             raise ReviewError("the server sent a malformed report id; refusing to write it")
         report = await backend.get_report(report_id)

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-_BLOB_NAME = re.compile(r"^[a-z0-9]{16,64}$")
+_BLOB_NAME = re.compile(r"[a-z0-9]{16,64}")
 
 
 class BlobWriter:
@@ -87,7 +87,7 @@ class BlobStore:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def _path(self, name: str) -> Path:
-        if not _BLOB_NAME.match(name):
+        if not _BLOB_NAME.fullmatch(name):
             raise ValueError("blob names are lowercase random ids")
         return self.root / name[:2] / name
 

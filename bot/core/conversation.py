@@ -54,7 +54,7 @@ Translations = Callable[[str], gettext.NullTranslations]
 # incident in a town or district without pinpointing the witness's doorstep.
 _APPROXIMATE_DECIMALS = 2
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y")
-_TIME = re.compile(r"^(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)$")
+_TIME = re.compile(r"(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)")
 
 
 class Conversation:
@@ -377,7 +377,7 @@ class Conversation:
                 continue
             if len(parts) == 1:
                 return DateAnswer(day)
-            match = _TIME.match(parts[1])
+            match = _TIME.fullmatch(parts[1])
             return DateAnswer(day, dt.time(int(match["h"]), int(match["m"]))) if match else None
         return None
 
