@@ -18,9 +18,27 @@ from review.retention import shred_report
 from storage import Storage
 from storage.server_keys import load_or_create_server_keys
 
+REMOTE_HINT = ", or work against the reviewer API with `intake review --server URL`"
+
+
+def require_data_dir(settings: Settings, hint: str = "") -> None:
+    """Commands that read existing data refuse a missing data directory instead of making one.
+
+    Creating an empty `./intake-data` and then reporting "no reports match" would hide the real
+    mistake: the command ran somewhere else than the server's data.
+    """
+    if not settings.data_dir.is_dir():
+        raise ConfigError(
+            f"there is no data directory at {settings.data_dir}: set INTAKE_DATA_DIR (in the "
+            f"environment or a --config file) to the server's data directory{hint}"
+        )
+
 
 @contextlib.asynccontextmanager
-async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+async def open_storage(settings: Settings, *, must_exist: bool = False) -> AsyncIterator[Storage]:
+    """The store; with `must_exist`, a missing data directory is refused (require_data_dir)."""
+    if must_exist:
+        require_data_dir(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         storage = await Storage.open(settings.resolved_database_url, settings.data_dir / "blobs")

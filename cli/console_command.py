@@ -20,7 +20,7 @@ import click
 from click.core import ParameterSource
 
 import crypto
-from cli.app import open_storage
+from cli.app import REMOTE_HINT, open_storage, require_data_dir
 from cli.config import ConfigError
 from cli.review_commands import ReviewOptions, opened_backend, pass_options
 from crypto.custody import custody_public_key
@@ -46,7 +46,9 @@ def console_command(options: ReviewOptions, identity: Path, port: int, host: str
     """Serve the reviewer console on 127.0.0.1 until Ctrl-C."""
     try:
         check_bind_host(host)  # before the passphrase prompt, so a mistake costs nothing
-    except BindAddressError as error:
+        if options.server is None:
+            require_data_dir(options.settings, REMOTE_HINT)
+    except (BindAddressError, ConfigError) as error:
         raise click.ClickException(str(error)) from None
     try:
         identities = load_identities(

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 import crypto
-from cli.app import open_storage
+from cli.app import open_storage, require_data_dir
 from cli.config import ConfigError, Settings
 from review.audit import AuditTrail
 from review.identities import IdentityFileError, load_identities
@@ -90,6 +90,13 @@ def _ask_passphrase() -> str:
     return str(click.prompt("Passphrase for the identity file", hide_input=True))
 
 
+def _data_dir_exists(settings: Settings) -> None:
+    try:
+        require_data_dir(settings)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def _identities(path: Path) -> list[crypto.Identity]:
     try:
         return load_identities(path, _ask_passphrase)
@@ -157,13 +164,20 @@ def keys_new(out: Path | None, no_passphrase: bool) -> None:
 
     The file is a standard age passphrase file: the stock `age -d -i FILE` uses it too.
     """
+    target = out or Path("reviewer-key.txt" if no_passphrase else "reviewer-key.age")
+    # Checked before the passphrase is typed twice, not after.
+    if target.exists():
+        raise click.ClickException(
+            f"{target} already exists: choose another --out, or move the old key away first"
+        )
+    if not target.parent.is_dir():
+        raise click.ClickException(f"{target.parent} is not a folder: create it or fix --out")
     passphrase = None
     if not no_passphrase:
         passphrase = str(click.prompt(
             "Passphrase for the new key", hide_input=True, confirmation_prompt=True,
             value_proc=_check_passphrase,
         ))
-    target = out or Path("reviewer-key.txt" if no_passphrase else "reviewer-key.age")
     try:
         key = new_identity_file(passphrase)
         write_private_file(target, key.file_bytes)
@@ -217,11 +231,12 @@ def keys_rewrap(settings: Settings, identity: Path, batch_size: int, actor: str)
 
     Safe to interrupt and run again: it continues with what is left.
     """
+    _data_dir_exists(settings)
     identities = _identities(identity)
 
     async def run() -> None:
         bar = _ProgressBar("Re-wrapping headers")
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             try:
                 result = await rewrap_store(
                     storage, identities, audit=audit_trail(settings, storage), actor=actor,
@@ -264,12 +279,13 @@ def keys_reencrypt(
     Each item gets a new payload sealed to the current recipients; the custody manifest is
     re-signed and the old payload deleted. Safe to interrupt and run again.
     """
+    _data_dir_exists(settings)
     identities = _identities(identity)
     plan = plan_path or settings.data_dir / PLAN_FILE
 
     async def run() -> None:
         bar = _ProgressBar("Re-encrypting items")
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             keys = load_or_create_server_keys(settings.data_dir)
             try:
                 result = await reencrypt_store(
@@ -322,7 +338,7 @@ def audit_verify(settings: Settings) -> None:
     _custody_key_present(settings)
 
     async def run() -> None:
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             result = await audit_trail(settings, storage).verify()
         if not result.ok:
             raise click.ClickException(
@@ -344,7 +360,7 @@ def audit_show(settings: Settings, last: int | None, report_id: str | None) -> N
     _custody_key_present(settings)
 
     async def run() -> None:
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             entries = await audit_trail(settings, storage).entries()
         if report_id is not None:
             entries = [e for e in entries if e.report_id == report_id]
@@ -379,7 +395,7 @@ def retention_run(settings: Settings, dry_run: bool, actor: str) -> None:
     """
 
     async def run() -> None:
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             result = await run_retention(
                 storage, settings.retention_periods, audit=audit_trail(settings, storage),
                 actor=actor, dry_run=dry_run,

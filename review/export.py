@@ -60,7 +60,7 @@ async def export_report(
     backend: CustodySource, report_id: str, out_dir: Path, identities: list[crypto.Identity]
 ) -> ExportResult:
     """Write the bundle into `out_dir` (created; must be empty or absent)."""
-    _check_empty(out_dir)
+    check_empty(out_dir)
     report = await backend.get_report(report_id)
     pem = await backend.custody_public_pem()
     payloads = {item.seq: await backend.read_payload(report_id, item.seq) for item in report.items}
@@ -110,7 +110,8 @@ async def export_report(
     return ExportResult(out_dir, len(files), valid)
 
 
-def _check_empty(out_dir: Path) -> None:
+def check_empty(out_dir: Path) -> None:
+    """The bundle goes into a new or empty folder, never over other files."""
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ReviewError(f"{out_dir} is not empty: export into a new folder")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,11 +18,14 @@ from typing import Any, Protocol
 import crypto
 from crypto.custody import verify_manifest
 from review.backend import QueueFilter, ReviewBackend, SealedNote
-from review.local import InvalidRequestError, ReviewError
+from review.local import InvalidRequestError, NotFoundError, ReviewError
 from review.opened import REPORT_ID, OpenedAttachment, OpenedReport, item_file_name
 from storage import ItemRole, ReportSummary, StoredItem, StoredReport
 
 _PAGE = 200
+# As git does with commit ids: four characters at least, so a prefix is not a guess at random.
+MIN_PREFIX = 4
+_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_PREFIX},32}}")
 # An Ed25519 SubjectPublicKeyInfo is this fixed DER prefix followed by the 32-byte key.
 _ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 
@@ -140,6 +144,32 @@ async def ask_witness(backend: ReviewBackend, report_id: str, text: str) -> None
     recipient = crypto.parse_recipient(report.witness_recipient)
     header, payload = crypto.seal_bytes(text.encode("utf-8"), [recipient])
     await backend.leave_witness_message(report_id, header + payload)
+
+
+def check_report_prefix(text: str) -> str:
+    """A report id or a prefix of one, as typed; InvalidRequestError naming the form otherwise."""
+    if not _PREFIX.fullmatch(text):
+        raise InvalidRequestError(
+            f"{text!r} is not a report id: give its 32 lowercase hexadecimal characters, or a "
+            f"unique prefix of at least {MIN_PREFIX} (see `intake review list`)"
+        )
+    return text
+
+
+async def resolve_report_id(backend: SealedReader, text: str) -> str:
+    """The one report whose id starts with `text` (a whole id is taken as it is, like git)."""
+    check_report_prefix(text)
+    if len(text) == 32:
+        return text
+    found = [i for i in await all_reports(backend) if i.startswith(text)]
+    if not found:
+        raise NotFoundError(f"no report starts with {text}: see `intake review list`")
+    if len(found) > 1:
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        raise InvalidRequestError(
+            f"{text} is ambiguous: it starts {len(found)} reports ({shown}); give more characters"
+        )
+    return found[0]
 
 
 async def all_reports(backend: SealedReader, filters: QueueFilter | None = None) -> list[str]:

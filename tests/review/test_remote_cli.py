@@ -59,7 +59,10 @@ async def test_remote_cli_end_to_end(storage: Storage, tmp_path: Path) -> None:
         await ok("label", report_id, "add", "checked-by-two")
         await ok("assign", other, "bo")
         listed = await ok("list", "--status", "in_progress", "--label", "checked-by-two")
-        assert listed.split("\t")[:5] == [report_id, "2026-11-24", "in_progress", "high", "rita"]
+        assert listed.splitlines()[0].startswith("ID\tRECEIVED\t")
+        assert listed.splitlines()[1].split("\t")[:5] == [
+            report_id, "2026-11-24", "in_progress", "high", "rita"
+        ]
         assert other not in listed
         assert other in await ok("list", "--assignee", "bo")
         assert "no more reports" in await ok("list", "--page", "3", "--page-size", "1")
