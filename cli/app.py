@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from telegram.error import InvalidToken
 
@@ -120,14 +121,19 @@ async def running_reviewer_api(settings: Settings, storage: Storage) -> AsyncIte
     # The audit trail is signed with the custody key, like the custody manifests.
     audit = AuditTrail(storage.audit, keys.custody_key)
     host, port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
+    serving = running_api(create_app(storage, audit, keys.custody_key), host, port)
     try:
-        async with running_api(create_app(storage, audit, keys.custody_key), host, port) as bound:
-            yield bound
+        bound = await serving.__aenter__()
     except OSError as error:
+        reason = os.strerror(error.errno).lower() if error.errno else "refused"
         raise ConfigError(
-            f"INTAKE_API_LISTEN: cannot listen on {host}:{port} ({error.strerror}): choose a "
-            "free port or another address"
+            f"INTAKE_API_LISTEN: cannot listen on {host}:{port} ({reason}): set "
+            "INTAKE_API_LISTEN to a free HOST:PORT, or stop what holds that port"
         ) from None
+    # Only errors of the bind itself are about INTAKE_API_LISTEN; the rest pass through as is.
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_exit(serving)
+        yield bound
 
 
 def api_if_configured(
@@ -139,9 +145,15 @@ def api_if_configured(
     return running_reviewer_api(settings, storage)
 
 
-async def serve_api(settings: Settings) -> None:
-    """Run the reviewer API alone until SIGTERM or Ctrl-C."""
-    async with open_storage(settings) as storage, running_reviewer_api(settings, storage):
+async def serve_api(settings: Settings, on_ready: Callable[[str], None]) -> None:
+    """Run the reviewer API alone until SIGTERM or Ctrl-C; `on_ready(url)` once it listens."""
+    async with open_storage(settings) as storage, running_reviewer_api(
+        settings, storage
+    ) as bound:
+        from review.api import DEFAULT_LISTEN, parse_listen
+
+        host, _port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
+        on_ready(f"http://{f'[{host}]' if ':' in host else host}:{bound}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
