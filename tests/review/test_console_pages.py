@@ -200,3 +200,20 @@ async def test_altered_evidence_is_flagged_on_the_report_page(
         html = await response.text()
     assert "Custody signature: invalid" in html
     assert "treat this report as altered" in html and "HASH DOES NOT MATCH" in html
+
+
+async def test_a_page_number_that_is_not_one_gets_a_kind_400(
+    desk: Desk, browser_less: aiohttp.ClientSession
+) -> None:
+    """A superscript digit or a 23-digit page is a calm 400 page, never a Python message."""
+    await desk.submit("a report")
+    await enter(browser_less, desk)
+    for page in ("²", "99999999999999999999999", "-1", "0", "1.5", "abc"):
+        async with browser_less.get(f"{desk.origin}/", params={"page": page}) as response:
+            html = await response.text()
+        assert response.status == 400, (page, response.status)
+        assert "No such page of the queue" in html and 'href="/"' in html, page
+        for leak in ("invalid literal", "Traceback", "OverflowError", "int too big"):
+            assert leak not in html, page
+    async with browser_less.get(f"{desk.origin}/", params={"page": "1"}) as response:
+        assert response.status == 200
