@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator, Callable
 from telegram.error import InvalidToken
 
 from bot.core import DEFAULT_QUESTIONNAIRE, Questionnaire, QuestionnaireError, load_questionnaire
+from bot.i18n import LANGUAGE_NAMES
 from bot.telegram.adapter import DeleteReportHook
 from bot.telegram.runtime import BotOptions, running_bot
 from cli.config import ConfigError, Settings
+from review.answers import Labels
 from review.audit import AuditTrail
 from review.retention import shred_report
 from storage import Storage
@@ -63,6 +65,27 @@ def questionnaire_for(settings: Settings) -> Questionnaire:
         ) from None
     except QuestionnaireError as error:
         raise ConfigError(str(error)) from None
+
+
+def reviewer_labels(questionnaire: Questionnaire, language: str) -> Labels:
+    """The questionnaire's question and choice texts in the reviewer's language.
+
+    A text the questionnaire lacks in that language falls back to its default language, as the
+    bot does for witnesses.
+    """
+    return Labels(
+        language=language,
+        questions={q.id: q.label.get(language) for q in questionnaire.questions},
+        choices={
+            (q.id, c.id): c.text.get(language) for q in questionnaire.questions for c in q.choices
+        },
+        language_names=LANGUAGE_NAMES,
+    )
+
+
+def labels_for(settings: Settings) -> Labels:
+    """INTAKE_REVIEWER_LANGUAGE's labels from INTAKE_QUESTIONNAIRE (CLI, console and export)."""
+    return reviewer_labels(questionnaire_for(settings), settings.reviewer_language)
 
 
 def bot_options(settings: Settings, token: str) -> BotOptions:

@@ -23,8 +23,9 @@ import click
 from click.core import ParameterSource
 
 import crypto
-from cli.app import REMOTE_HINT, open_storage, require_data_dir
+from cli.app import REMOTE_HINT, labels_for, open_storage, require_data_dir
 from cli.config import ConfigError, Settings
+from review.answers import Labels
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter
 from review.export import check_empty, export_report
@@ -133,6 +134,14 @@ def _on_report(
             return await work(backend, report_id, identities)
 
     return _run(run())
+
+
+def _labels(options: ReviewOptions) -> Labels:
+    """The reviewer's language's labels (INTAKE_REVIEWER_LANGUAGE, INTAKE_QUESTIONNAIRE)."""
+    try:
+        return labels_for(options.settings)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _check_prefix(text: str) -> None:
@@ -246,13 +255,14 @@ def review_show(
         raise click.ClickException(
             f"--save-attachments {save_attachments} is a file: name a folder"
         )
+    labels = _labels(options)
 
     async def work(
         backend: CustodySource, report_id: str, identities: list[crypto.Identity]
     ) -> None:
         custody = public_key_from_pem(await backend.custody_public_pem())
         report = await open_report(backend, report_id, identities, custody)
-        click.echo(render_report(report))
+        click.echo(render_report(report, labels))
         if save_attachments is not None:
             save_attachments.mkdir(parents=True, exist_ok=True, mode=0o700)
             for attachment in report.attachments:
@@ -384,8 +394,10 @@ def review_export(options: ReviewOptions, report_id: str, out_dir: Path, identit
         check_empty(out_dir)
     except ReviewError as error:
         raise click.ClickException(str(error)) from None
+    labels = _labels(options)
     result = _on_report(
-        options, report_id, lambda b, rid, ids: export_report(b, rid, out_dir, ids), identity
+        options, report_id, lambda b, rid, ids: export_report(b, rid, out_dir, ids, labels),
+        identity,
     )
     state = "valid" if result.custody_valid else "INVALID: do not rely on this bundle"
     click.echo(f"{result.files} files written to {out_dir}; custody signature {state}; "

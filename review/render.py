@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from review.answers import Labels, answer_views
 from review.opened import OpenedReport
 
 # C0 and C1 control characters other than newline and tab: a hostile answer, file name or
@@ -16,24 +17,35 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def render_report(report: OpenedReport) -> str:
-    return terminal_safe(_render(report))
+def render_report(report: OpenedReport, labels: Labels | None = None) -> str:
+    """The report as `intake review show` prints it, labels in the reviewer's language."""
+    return terminal_safe(_render(report, labels or Labels()))
 
 
-def _render(report: OpenedReport) -> str:
+def language_lines(document: dict[str, Any], labels: Labels) -> list[str]:
+    """Which language the witness wrote in (their own words are shown as they wrote them)."""
+    language = labels.language_name(document.get("language"))
+    return [] if language is None else [f"Witness's language: {language}"]
+
+
+def answer_lines(document: dict[str, Any], labels: Labels) -> list[str]:
+    """One "Label: value" line per answer, labels in the reviewer's language (export too)."""
+    return [f"{view.label}: {view.value}" for view in answer_views(
+        document.get("answers", []), labels
+    )]
+
+
+def _render(report: OpenedReport, labels: Labels) -> str:
     document = report.document
     lines = [
         f"report {report.summary.report_id}  received {report.summary.received_day}  "
         f"status {report.summary.status}",
         f"custody signature and payload hashes: {'valid' if report.custody_valid else 'INVALID'}",
-        f"submitted at {document.get('submitted_at')}  language {document.get('language')}",
+        f"submitted at {document.get('submitted_at')}",
+        *language_lines(document, labels),
         "",
+        *answer_lines(document, labels),
     ]
-    for answer in document.get("answers", []):
-        if answer.get("type") == "consent":
-            continue
-        value = _answer_text(answer)
-        lines.append(f"{answer.get('label')}: {value}")
     for attachment in report.attachments:
         facts = attachment.facts
         state = "intact" if attachment.intact else "HASH MISMATCH"
@@ -48,17 +60,3 @@ def _render(report: OpenedReport) -> str:
         lines += ["", f"added by the witness at {addition.get('submitted_at')}:"]
         lines += [f"  {text}" for text in addition.get("texts", [])]
     return "\n".join(lines)
-
-
-def _answer_text(answer: dict[str, Any]) -> str:
-    if answer.get("skipped"):
-        return "(skipped)"
-    if answer.get("type") == "date":
-        if answer.get("unknown"):
-            return "not known"
-        return f"{answer.get('date')} {answer.get('time') or ''}".strip()
-    if answer.get("type") == "media":
-        return f"{answer.get('files')} file(s)"
-    if answer.get("latitude") is not None:
-        return f"location {answer['latitude']:.5f}, {answer['longitude']:.5f}"
-    return str(answer.get("text"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from review.console.answers import AnswerView
+from review.answers import AnswerView
 from review.console.media import Presentation
 from storage import ReportSummary
 

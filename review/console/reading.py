@@ -20,8 +20,8 @@ from typing import Any
 
 import crypto
 from crypto.custody import verify_manifest
+from review.answers import Labels, answer_views
 from review.backend import ReviewBackend
-from review.console.answers import answer_views
 from review.console.media import clean_file_name, present
 from review.console.model import (
     AdditionView,
@@ -59,8 +59,11 @@ class Reader:
         *,
         custody_public: bytes | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        labels: Labels | None = None,
     ) -> None:
         self.backend = backend
+        # Question and choice labels in the reviewer's language, from the questionnaire.
+        self.labels = labels or Labels()
         self._identities = list(identities)
         self._custody_public = custody_public
         self._cache: OrderedDict[tuple[str, int, str], Opened] = OrderedDict()
@@ -154,8 +157,8 @@ class Reader:
         return ReportView(
             summary=report.summary,
             submitted_at=readable_time(document.get("submitted_at")),
-            language=_text(document.get("language")),
-            answers=answer_views(document.get("answers", [])),
+            language=self.labels.language_name(document.get("language")),
+            answers=answer_views(document.get("answers", []), self.labels),
             attachments=attachments,
             additions=additions,
             signature=self._signature(report),
@@ -250,7 +253,7 @@ class Reader:
         except CannotOpen:
             preview = Preview(None, None, readable=False)
         else:
-            views = answer_views(document.get("answers", []))
+            views = answer_views(document.get("answers", []), self.labels)
             tag = next((a.value for a in views if a.type == "choice"), None)
             snippet = next((a.value for a in views if a.type == "text"), None)
             if snippet is not None and len(snippet) > _PREVIEW_CHARS:

@@ -23,7 +23,14 @@ from PIL import Image, ImageDraw
 
 import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, Conversation, Draft, MediaRef, load_questionnaire
-from bot.core.draft import ChoiceAnswer, DateAnswer, MediaAnswer, PlaceAnswer, TextAnswer
+from bot.core.draft import (
+    Answer,
+    ChoiceAnswer,
+    DateAnswer,
+    MediaAnswer,
+    PlaceAnswer,
+    TextAnswer,
+)
 from bot.i18n import translations
 from bot.submission import Receipt, ReportSubmitter
 from cli.main import main
@@ -61,16 +68,18 @@ Files = tuple[tuple[MediaRef, bytes], ...]
 
 
 async def submit_report(
-    storage: Storage, keys: ServerKeys, what: str, files: Files = ()
+    storage: Storage, keys: ServerKeys, what: str, files: Files = (), *,
+    language: str = "en", answers: dict[str, Answer] | None = None,
 ) -> Receipt:
     """One report through the bot's own submitter, exactly as a finished conversation."""
     conversation = Conversation(load_questionnaire(DEFAULT_QUESTIONNAIRE), translations)
-    draft = Draft(draft_id=secrets.token_hex(8), language="en", answers={
+    draft = Draft(draft_id=secrets.token_hex(8), language=language, answers={
         "category": ChoiceAnswer("violence"),
         "what": TextAnswer(what),
         "when": DateAnswer(dt.date(2026, 5, 31)),
         "where": PlaceAnswer("Near the market"),
         "evidence": MediaAnswer(tuple(ref for ref, _data in files)),
+        **(answers or {}),
     })
     bodies = {ref.handle: data for ref, data in files}
 
