@@ -41,6 +41,7 @@ from review.tools import (
     public_key_from_pem,
     pull,
     read_notes,
+    read_questions,
     resolve_report_id,
     seal_note,
 )
@@ -262,7 +263,8 @@ def review_show(
     ) -> None:
         custody = public_key_from_pem(await backend.custody_public_pem())
         report = await open_report(backend, report_id, identities, custody)
-        click.echo(render_report(report, labels))
+        questions = await read_questions(backend, report_id, identities)
+        click.echo(render_report(report, labels, questions))
         if save_attachments is not None:
             save_attachments.mkdir(parents=True, exist_ok=True, mode=0o700)
             for attachment in report.attachments:

@@ -18,7 +18,7 @@ from typing import BinaryIO, TypeVar
 import crypto
 from crypto.custody import custody_public_pem
 from review.audit import AuditTrail
-from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote
+from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
 from storage import RecipientRecord, ReportSummary, Storage, StoredItem, StoredReport
 from storage.repositories import HeaderConflictError, ItemNotFoundError
 from storage.triage import NoteRecord, UnknownReportError, validate_label
@@ -181,6 +181,14 @@ class LocalBackend:
         except UnknownReportError:
             raise NotFoundError(f"no report {report_id}") from None
         return [_note(record) for record in records]
+
+    async def witness_messages(self, report_id: str) -> list[SealedQuestion]:
+        """The questions left for the witness, oldest day first (sealed; only days in clear)."""
+        try:
+            records = await self.storage.triage.witness_messages(check_report_id(report_id))
+        except UnknownReportError:
+            raise NotFoundError(f"no report {report_id}") from None
+        return [SealedQuestion(r.message_id, r.report_id, r.created_on, r.sealed) for r in records]
 
     async def recipients(self) -> list[RecipientRecord]:
         """Every active recipient, the recovery key included, so notes survive a lost laptop."""

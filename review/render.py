@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from review.answers import Labels, answer_views
 from review.opened import OpenedReport
+from review.tools import OpenedQuestion, day_sent, in_conversation_order
 
 # C0 and C1 control characters other than newline and tab: a hostile answer, file name or
 # caption must not be able to move the cursor, recolour or rewrite the reviewer's terminal.
@@ -17,9 +19,12 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def render_report(report: OpenedReport, labels: Labels | None = None) -> str:
-    """The report as `intake review show` prints it, labels in the reviewer's language."""
-    return terminal_safe(_render(report, labels or Labels()))
+def render_report(
+    report: OpenedReport, labels: Labels | None = None, questions: Sequence[OpenedQuestion] = ()
+) -> str:
+    """The report as `intake review show` prints it, labels in the reviewer's language, with
+    the reviewers' questions above what the witness added after them."""
+    return terminal_safe(_render(report, labels or Labels(), questions))
 
 
 def language_lines(document: dict[str, Any], labels: Labels) -> list[str]:
@@ -35,7 +40,7 @@ def answer_lines(document: dict[str, Any], labels: Labels) -> list[str]:
     )]
 
 
-def _render(report: OpenedReport, labels: Labels) -> str:
+def _render(report: OpenedReport, labels: Labels, questions: Sequence[OpenedQuestion]) -> str:
     document = report.document
     lines = [
         f"report {report.summary.report_id}  received {report.summary.received_day}  "
@@ -56,7 +61,13 @@ def _render(report: OpenedReport, labels: Labels) -> str:
         )
         if facts.get("caption"):
             lines.append(f"  caption: {facts['caption']}")
-    for addition in report.additions:
-        lines += ["", f"added by the witness at {addition.get('submitted_at')}:"]
-        lines += [f"  {text}" for text in addition.get("texts", [])]
+    for entry in in_conversation_order(
+        questions, report.additions, lambda a: day_sent(a.get("submitted_at"))
+    ):
+        if isinstance(entry, OpenedQuestion):
+            text = entry.text if entry.text is not None else "(sealed to the witness's key only)"
+            lines += ["", f"question from the reviewers on {entry.day}:", f"  {text}"]
+            continue
+        lines += ["", f"added by the witness at {entry.get('submitted_at')}:"]
+        lines += [f"  {text}" for text in entry.get("texts", [])]
     return "\n".join(lines)

@@ -303,6 +303,17 @@ async def add_witness_message(request: web.Request) -> web.Response:
     return web.json_response({"ok": True}, status=201)
 
 
+async def list_witness_messages(request: web.Request) -> web.Response:
+    found = await context(request).backend(request).witness_messages(
+        request.match_info["report_id"]
+    )
+    return web.json_response({"messages": [
+        {"message_id": m.message_id, "created_on": m.created_on.isoformat(),
+         "sealed": _b64(m.sealed)}
+        for m in found
+    ]})
+
+
 async def replace_header(request: web.Request) -> web.Response:
     body = await _json_object(request)
     key_ids = body.get("recipient_key_ids")
@@ -386,6 +397,7 @@ ROUTES: list[Route] = [
     Route("DELETE", _REPORT + "/labels/{label}", remove_label, REVIEWER),
     Route("GET", _REPORT + "/notes", list_notes, REVIEWER),
     Route("POST", _REPORT + "/notes", add_note, REVIEWER),
+    Route("GET", _REPORT + "/witness-messages", list_witness_messages, REVIEWER),
     Route("POST", _REPORT + "/witness-messages", add_witness_message, REVIEWER),
     Route("GET", PREFIX + "/recipients", active_recipients, REVIEWER),
     Route("GET", PREFIX + "/custody-key", custody_key, REVIEWER),

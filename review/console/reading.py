@@ -29,9 +29,10 @@ from review.console.model import (
     CopyView,
     NoteView,
     Preview,
+    QuestionView,
     ReportView,
 )
-from review.tools import read_notes
+from review.tools import day_sent, in_conversation_order, read_notes, read_questions
 from storage import ItemRole, ReportSummary, StoredItem, StoredReport
 
 # Decrypted bytes kept for re-use (a report page, then its images). A reviewer's laptop has
@@ -149,6 +150,11 @@ class Reader:
                                    tuple(copies.get(item.seq, ())))
             for item in report.items if item.role is ItemRole.ATTACHMENT
         ]
+        questions = [
+            QuestionView(q.day, q.text)
+            for q in await read_questions(self.backend, report_id, self._identities)
+        ]
+        follow_up = in_conversation_order(questions, additions, lambda a: a.day)
         intact = (
             answers_intact
             and all(a.intact and all(c.intact for c in a.copies) for a in attachments)
@@ -161,6 +167,7 @@ class Reader:
             answers=answer_views(document.get("answers", []), self.labels),
             attachments=attachments,
             additions=additions,
+            follow_up=follow_up,
             signature=self._signature(report),
             all_intact=intact,
             can_message_witness=report.witness_recipient is not None,
@@ -188,6 +195,7 @@ class Reader:
             submitted_at=readable_time(document.get("submitted_at")),
             texts=tuple(t for t in texts if isinstance(t, str)) if isinstance(texts, list) else (),
             intact=opened is not None and opened.payload_matches,
+            day=day_sent(document.get("submitted_at")),
         )
         return view, _facts_by_seq(document.get("attachments"), "seq")
 

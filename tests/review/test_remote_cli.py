@@ -73,6 +73,8 @@ async def test_remote_cli_end_to_end(storage: Storage, tmp_path: Path) -> None:
         await ok("ask", report_id, "Which bridge?")
         shown = await ok("show", report_id, "--identity", str(key))
         assert "soldiers at the bridge" in shown and "valid" in shown
+        # The question was sealed to the reviewers too, so `show` reads it back over the API.
+        assert "question from the reviewers on" in shown and "  Which bridge?" in shown
         first = await ok("pull", "--out", str(tmp_path / "pulled"))
         assert first.startswith("7 file(s) written, 0 already")
         second = await ok("pull", "--out", str(tmp_path / "pulled"))
