@@ -33,6 +33,7 @@ from bot.core.draft import (
 )
 from bot.i18n import translations
 from bot.submission import Receipt, ReportSubmitter
+from cli.app import reviewer_labels
 from cli.main import main
 from crypto.custody import custody_public_key
 from review.audit import AuditTrail
@@ -112,7 +113,11 @@ async def desk(storage: Storage, tmp_path: Path) -> AsyncIterator[Desk]:
     backend = LocalBackend(
         storage, AuditTrail(storage.audit, keys.custody_key), "alice", custody_key=keys.custody_key
     )
-    console = Console(backend, [alice], custody_public=custody_public_key(keys.custody_key))
+    # Labels in English from the questionnaire, as `intake review console` gives them by default.
+    labels = reviewer_labels(load_questionnaire(DEFAULT_QUESTIONNAIRE), "en")
+    console = Console(
+        backend, [alice], custody_public=custody_public_key(keys.custody_key), labels=labels
+    )
     await console.start()
     try:
         yield Desk(storage, keys, alice, backend, console)
