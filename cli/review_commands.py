@@ -32,7 +32,7 @@ from review.export import check_empty, export_report
 from review.identities import IdentityFileError, load_identities
 from review.local import LocalBackend, ReviewError
 from review.remote import RemoteBackend
-from review.render import render_report
+from review.render import render_report, terminal_safe
 from review.tools import (
     CustodySource,
     ask_witness,
@@ -372,7 +372,8 @@ def review_notes(options: ReviewOptions, report_id: str, identity: Path) -> None
         click.echo("no notes yet")
     for item in opened:
         text = item.text if item.text is not None else "(sealed to keys other than yours)"
-        click.echo(f"{item.note.created_on} {item.note.author}: {text}")
+        # Note text is another reviewer's input: it must not steer this terminal either.
+        click.echo(terminal_safe(f"{item.note.created_on} {item.note.author}: {text}"))
 
 
 @review.command("ask")

@@ -142,7 +142,8 @@ class NoteRow(Base):
 
 
 class WitnessMessageRow(Base):
-    """A reviewer's question for the witness, sealed so only the receipt code opens it."""
+    """A reviewers' question for the witness, sealed to the witness recipient (which only the
+    receipt code opens) and to the reviewers active when it was asked."""
 
     __tablename__ = "witness_messages"
     __table_args__ = WITHOUT_ROWID
@@ -151,7 +152,7 @@ class WitnessMessageRow(Base):
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
     # An age file sealed to reports.witness_recipient, whose private key only the receipt code
-    # (with the server key) derives.
+    # (with the server key) derives, and to the active recipients, so reviewers read it back.
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 

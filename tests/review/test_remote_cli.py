@@ -68,8 +68,10 @@ async def test_remote_cli_end_to_end(storage: Storage, tmp_path: Path) -> None:
         assert "no more reports" in await ok("list", "--page", "3", "--page-size", "1")
         await ok("label", report_id, "remove", "checked-by-two")
         await ok("note", report_id, "met the witness's lawyer ✓")
+        await ok("note", report_id, "\x1b[2Jwiped")
         notes = await ok("notes", report_id, "--identity", str(key))
         assert "rita: met the witness's lawyer ✓" in notes
+        assert "\x1b" not in notes and "rita: \\x1b[2Jwiped" in notes
         await ok("ask", report_id, "Which bridge?")
         shown = await ok("show", report_id, "--identity", str(key))
         assert "soldiers at the bridge" in shown and "valid" in shown
