@@ -26,6 +26,7 @@ from review.identities import IdentityFileError, load_identities
 from review.keys import (
     MIN_PASSPHRASE,
     KeyRotationError,
+    check_key_id,
     new_identity_file,
     reencrypt_store,
     rewrap_store,
@@ -280,6 +281,10 @@ def keys_reencrypt(
     re-signed and the old payload deleted. Safe to interrupt and run again.
     """
     _data_dir_exists(settings)
+    try:
+        check_key_id(key_id)  # before the passphrase, not after
+    except KeyRotationError as error:
+        raise click.ClickException(str(error)) from None
     identities = _identities(identity)
     plan = plan_path or settings.data_dir / PLAN_FILE
 

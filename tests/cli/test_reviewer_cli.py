@@ -61,6 +61,7 @@ async def test_arguments_are_checked_before_the_passphrase(
         (["review", "export", report_id, "--out", str(full), "--identity", str(key)],
          "is not empty"),
         (["keys", "new", "--out", str(key)], "already exists"),
+        (["keys", "reencrypt", "--identity", str(key), "--key-id", "XYZ"], "16 lowercase"),
     ]
     for args, words in cases:
         result = await run(env, *args)
