@@ -4,24 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from telegram.error import InvalidToken
 
 from bot.core import DEFAULT_QUESTIONNAIRE, Questionnaire, QuestionnaireError, load_questionnaire
+from bot.i18n import LANGUAGE_NAMES
 from bot.telegram.intake import DeleteReportHook
 from bot.telegram.runtime import BotOptions, WebhookOptions, running_bot
 from cli.config import ConfigError, Settings, parse_host_port
 from crypto.drafts import DraftKeyFileError, DraftKeyring
+from review.answers import Labels
 from review.audit import AuditTrail
 from review.retention import shred_report
 from storage import Storage
 from storage.server_keys import load_or_create_server_keys
 
+REMOTE_HINT = ", or work against the reviewer API with `intake review --server URL`"
+
+
+def require_data_dir(settings: Settings, hint: str = "") -> None:
+    """Commands that read existing data refuse a missing data directory instead of making one.
+
+    Creating an empty `./intake-data` and then reporting "no reports match" would hide the real
+    mistake: the command ran somewhere else than the server's data.
+    """
+    if not settings.data_dir.is_dir():
+        raise ConfigError(
+            f"there is no data directory at {settings.data_dir}: set INTAKE_DATA_DIR (in the "
+            f"environment or a --config file) to the server's data directory{hint}"
+        )
+
 
 @contextlib.asynccontextmanager
-async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+async def open_storage(settings: Settings, *, must_exist: bool = False) -> AsyncIterator[Storage]:
+    """The store; with `must_exist`, a missing data directory is refused (require_data_dir)."""
+    if must_exist:
+        require_data_dir(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         storage = await Storage.open(settings.resolved_database_url, settings.data_dir / "blobs")
@@ -45,6 +66,27 @@ def questionnaire_for(settings: Settings) -> Questionnaire:
         ) from None
     except QuestionnaireError as error:
         raise ConfigError(str(error)) from None
+
+
+def reviewer_labels(questionnaire: Questionnaire, language: str) -> Labels:
+    """The questionnaire's question and choice texts in the reviewer's language.
+
+    A text the questionnaire lacks in that language falls back to its default language, as the
+    bot does for witnesses.
+    """
+    return Labels(
+        language=language,
+        questions={q.id: q.label.get(language) for q in questionnaire.questions},
+        choices={
+            (q.id, c.id): c.text.get(language) for q in questionnaire.questions for c in q.choices
+        },
+        language_names=LANGUAGE_NAMES,
+    )
+
+
+def labels_for(settings: Settings) -> Labels:
+    """INTAKE_REVIEWER_LANGUAGE's labels from INTAKE_QUESTIONNAIRE (CLI, console and export)."""
+    return reviewer_labels(questionnaire_for(settings), settings.reviewer_language)
 
 
 def bot_options(settings: Settings, token: str, *, webhook: bool = False) -> BotOptions:
@@ -135,14 +177,19 @@ async def running_reviewer_api(settings: Settings, storage: Storage) -> AsyncIte
     # The audit trail is signed with the custody key, like the custody manifests.
     audit = AuditTrail(storage.audit, keys.custody_key)
     host, port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
+    serving = running_api(create_app(storage, audit, keys.custody_key), host, port)
     try:
-        async with running_api(create_app(storage, audit, keys.custody_key), host, port) as bound:
-            yield bound
+        bound = await serving.__aenter__()
     except OSError as error:
+        reason = os.strerror(error.errno).lower() if error.errno else "refused"
         raise ConfigError(
-            f"INTAKE_API_LISTEN: cannot listen on {host}:{port} ({error.strerror}): choose a "
-            "free port or another address"
+            f"INTAKE_API_LISTEN: cannot listen on {host}:{port} ({reason}): set "
+            "INTAKE_API_LISTEN to a free HOST:PORT, or stop what holds that port"
         ) from None
+    # Only errors of the bind itself are about INTAKE_API_LISTEN; the rest pass through as is.
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_exit(serving)
+        yield bound
 
 
 def api_if_configured(
@@ -154,9 +201,15 @@ def api_if_configured(
     return running_reviewer_api(settings, storage)
 
 
-async def serve_api(settings: Settings) -> None:
-    """Run the reviewer API alone until SIGTERM or Ctrl-C."""
-    async with open_storage(settings) as storage, running_reviewer_api(settings, storage):
+async def serve_api(settings: Settings, on_ready: Callable[[str], None]) -> None:
+    """Run the reviewer API alone until SIGTERM or Ctrl-C; `on_ready(url)` once it listens."""
+    async with open_storage(settings) as storage, running_reviewer_api(
+        settings, storage
+    ) as bound:
+        from review.api import DEFAULT_LISTEN, parse_listen
+
+        host, _port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
+        on_ready(f"http://{f'[{host}]' if ':' in host else host}:{bound}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+from annotated_types import Ge, Le
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.i18n import LANGUAGE_NAMES
 from review.backend import STATUSES
 from storage import default_sqlite_url
 
 TELEGRAM_API = "https://api.telegram.org"
-_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+_TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 # A century: beyond that "keep for ever" is meant, which is simply leaving the status out.
 MAX_RETENTION_DAYS = 36500
 
@@ -86,6 +90,17 @@ class Settings(BaseSettings):
             raise ValueError("must be the public https:// URL of the webhook (Telegram calls "
                              "https only)")
         return value.strip()
+    # The language reviewers read reports in (question and choice labels from the
+    # questionnaire), whatever language the witness used; CLI, console and export agree.
+    reviewer_language: str = "en"
+
+    @field_validator("reviewer_language")
+    @classmethod
+    def _reviewer_language(cls, value: str) -> str:
+        language = value.strip().lower()
+        if language not in LANGUAGE_NAMES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGE_NAMES)}")
+        return language
 
     @field_validator("telegram_api_url")
     @classmethod
@@ -173,7 +188,7 @@ class Settings(BaseSettings):
                 "INTAKE_BOT_TOKEN (or run `intake demo` to try it without Telegram)"
             )
         token = self.bot_token.get_secret_value()
-        if not _TOKEN.match(token):
+        if not _TOKEN.fullmatch(token):
             raise ConfigError(
                 "INTAKE_BOT_TOKEN does not look like a bot token (digits, a colon, then 20+ "
                 "letters, digits, - or _): copy it again from @BotFather"
@@ -215,7 +230,33 @@ def load_settings(config_file: Path | None = None) -> Settings:
     try:
         return Settings(_env_file=config_file)  # type: ignore[call-arg]
     except ValidationError as error:
-        first = error.errors()[0]
-        name = "INTAKE_" + str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{name} {message}") from None
+        raise ConfigError(_one_line(error.errors()[0])) from None
+
+
+def _one_line(problem: ErrorDetails) -> str:
+    """pydantic's wording ("Input should be a valid integer...") as our one line with the fix."""
+    field = str(problem["loc"][0]) if problem["loc"] else ""
+    name = "INTAKE_" + field.upper() if field else "the configuration"
+    if problem["type"] == "value_error":
+        # Our own validators' messages already say what the value must be.
+        return f"{name} {str(problem['msg']).removeprefix('Value error, ')}"
+    info = Settings.model_fields.get(field)
+    default: Any = info.default if info is not None else None
+    if isinstance(default, bool):
+        default = str(default).lower()
+    unset = f", or unset it for the default, {default}" if default is not None else ""
+    if problem["type"] in ("bool_parsing", "bool_type"):
+        return f"{name} must be true or false (not {_shown(problem['input'])}): fix it{unset}"
+    bounds = {type(m): m for m in (info.metadata if info is not None else ())}
+    if Ge in bounds and Le in bounds:
+        wanted = f"a whole number from {bounds[Ge].ge} to {bounds[Le].le}"
+    elif field == "reviewers_chat_id":
+        wanted = "a Telegram chat id (a whole number, negative for groups)"
+    else:
+        wanted = "a whole number" if "int" in problem["type"] else "a valid value"
+    return f"{name} must be {wanted} (not {_shown(problem['input'])}): fix it{unset}"
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "...")

@@ -20,10 +20,11 @@ import click
 from click.core import ParameterSource
 
 import crypto
-from cli.app import open_storage
+from cli.app import REMOTE_HINT, labels_for, open_storage, require_data_dir
 from cli.config import ConfigError
 from cli.review_commands import ReviewOptions, opened_backend, pass_options
 from crypto.custody import custody_public_key
+from review.answers import Labels
 from review.audit import AuditTrail
 from review.backend import ReviewBackend
 from review.console import BindAddressError, Console, check_bind_host
@@ -46,7 +47,10 @@ def console_command(options: ReviewOptions, identity: Path, port: int, host: str
     """Serve the reviewer console on 127.0.0.1 until Ctrl-C."""
     try:
         check_bind_host(host)  # before the passphrase prompt, so a mistake costs nothing
-    except BindAddressError as error:
+        if options.server is None:
+            require_data_dir(options.settings, REMOTE_HINT)
+        labels = labels_for(options.settings)
+    except (BindAddressError, ConfigError) as error:
         raise click.ClickException(str(error)) from None
     try:
         identities = load_identities(
@@ -59,7 +63,7 @@ def console_command(options: ReviewOptions, identity: Path, port: int, host: str
         ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT
     )
     try:
-        asyncio.run(_serve(options, identities, host, port, named=named))
+        asyncio.run(_serve(options, identities, host, port, labels, named=named))
     except (ConfigError, ReviewError) as error:
         raise click.ClickException(str(error)) from None
 
@@ -69,6 +73,7 @@ async def _serve(
     identities: list[crypto.Identity],
     host: str,
     port: int,
+    labels: Labels,
     *,
     named: bool,
 ) -> None:
@@ -76,7 +81,7 @@ async def _serve(
         # The server knows who the token belongs to; it records every change under that name.
         async with opened_backend(options) as remote:
             custody = public_key_from_pem(await remote.custody_public_pem())
-            await _console(remote, identities, custody, host, port)
+            await _console(remote, identities, custody, host, port, labels)
         return
     keys = load_or_create_server_keys(options.settings.data_dir)
     async with open_storage(options.settings) as storage:
@@ -87,7 +92,9 @@ async def _serve(
             storage, AuditTrail(storage.audit, keys.custody_key), name,
             custody_key=keys.custody_key,
         )
-        await _console(local, identities, custody_public_key(keys.custody_key), host, port)
+        await _console(
+            local, identities, custody_public_key(keys.custody_key), host, port, labels
+        )
 
 
 async def _console(
@@ -96,8 +103,11 @@ async def _console(
     custody_public: bytes,
     host: str,
     port: int,
+    labels: Labels,
 ) -> None:
-    console = Console(backend, identities, custody_public=custody_public, host=host, port=port)
+    console = Console(
+        backend, identities, custody_public=custody_public, host=host, port=port, labels=labels
+    )
     url = await console.start()
     try:
         mine = reviewer_name(identities, await backend.recipients())

@@ -35,9 +35,13 @@ def api() -> None:
 def api_serve(settings: Settings) -> None:
     """Serve the reviewer API until SIGTERM or Ctrl-C. Put a TLS reverse proxy in front of it."""
     configure_logging(settings.log_level)
-    click.echo(f"reviewer API on http://{settings.api_listen or '127.0.0.1:8443'} "
-               "(plain HTTP: expose it only through a TLS reverse proxy)")
-    _run(serve_api(settings))
+
+    def ready(url: str) -> None:
+        # Said only once the port is bound: a busy port never gets announced.
+        click.echo(f"reviewer API on {url} (plain HTTP: expose it only through a TLS reverse "
+                   "proxy)")
+
+    _run(serve_api(settings, ready))
 
 
 @click.group("credentials")

@@ -19,13 +19,14 @@ from typing import Any, TypeVar
 import click
 
 import crypto
-from cli.app import open_storage
+from cli.app import open_storage, require_data_dir
 from cli.config import ConfigError, Settings
 from review.audit import AuditTrail
 from review.identities import IdentityFileError, load_identities
 from review.keys import (
     MIN_PASSPHRASE,
     KeyRotationError,
+    check_key_id,
     new_identity_file,
     reencrypt_store,
     rewrap_store,
@@ -37,7 +38,7 @@ from storage import Storage
 from storage.server_keys import load_or_create_server_keys
 
 T = TypeVar("T")
-_ACTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
+_ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
 PLAN_FILE = "reencrypt-plan.json"
 
 
@@ -61,13 +62,13 @@ def default_actor() -> str:
         name = getpass.getuser()
     except (OSError, KeyError):
         return "admin"
-    return name if _ACTOR.match(name) else "admin"
+    return name if _ACTOR.fullmatch(name) else "admin"
 
 
 def _check_actor(_context: click.Context, _param: click.Parameter, value: str | None) -> str:
     if value is None:
         return default_actor()
-    if not _ACTOR.match(value):
+    if not _ACTOR.fullmatch(value):
         raise click.BadParameter("use 1-64 letters, digits, spaces, dots, @, dashes or underscores")
     return value
 
@@ -88,6 +89,13 @@ def audit_trail(settings: Settings, storage: Storage) -> AuditTrail:
 
 def _ask_passphrase() -> str:
     return str(click.prompt("Passphrase for the identity file", hide_input=True))
+
+
+def _data_dir_exists(settings: Settings) -> None:
+    try:
+        require_data_dir(settings)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _identities(path: Path) -> list[crypto.Identity]:
@@ -157,13 +165,20 @@ def keys_new(out: Path | None, no_passphrase: bool) -> None:
 
     The file is a standard age passphrase file: the stock `age -d -i FILE` uses it too.
     """
+    target = out or Path("reviewer-key.txt" if no_passphrase else "reviewer-key.age")
+    # Checked before the passphrase is typed twice, not after.
+    if target.exists():
+        raise click.ClickException(
+            f"{target} already exists: choose another --out, or move the old key away first"
+        )
+    if not target.parent.is_dir():
+        raise click.ClickException(f"{target.parent} is not a folder: create it or fix --out")
     passphrase = None
     if not no_passphrase:
         passphrase = str(click.prompt(
             "Passphrase for the new key", hide_input=True, confirmation_prompt=True,
             value_proc=_check_passphrase,
         ))
-    target = out or Path("reviewer-key.txt" if no_passphrase else "reviewer-key.age")
     try:
         key = new_identity_file(passphrase)
         write_private_file(target, key.file_bytes)
@@ -217,11 +232,12 @@ def keys_rewrap(settings: Settings, identity: Path, batch_size: int, actor: str)
 
     Safe to interrupt and run again: it continues with what is left.
     """
+    _data_dir_exists(settings)
     identities = _identities(identity)
 
     async def run() -> None:
         bar = _ProgressBar("Re-wrapping headers")
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             try:
                 result = await rewrap_store(
                     storage, identities, audit=audit_trail(settings, storage), actor=actor,
@@ -264,12 +280,17 @@ def keys_reencrypt(
     Each item gets a new payload sealed to the current recipients; the custody manifest is
     re-signed and the old payload deleted. Safe to interrupt and run again.
     """
+    _data_dir_exists(settings)
+    try:
+        check_key_id(key_id)  # before the passphrase, not after
+    except KeyRotationError as error:
+        raise click.ClickException(str(error)) from None
     identities = _identities(identity)
     plan = plan_path or settings.data_dir / PLAN_FILE
 
     async def run() -> None:
         bar = _ProgressBar("Re-encrypting items")
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             keys = load_or_create_server_keys(settings.data_dir)
             try:
                 result = await reencrypt_store(
@@ -322,7 +343,7 @@ def audit_verify(settings: Settings) -> None:
     _custody_key_present(settings)
 
     async def run() -> None:
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             result = await audit_trail(settings, storage).verify()
         if not result.ok:
             raise click.ClickException(
@@ -344,7 +365,7 @@ def audit_show(settings: Settings, last: int | None, report_id: str | None) -> N
     _custody_key_present(settings)
 
     async def run() -> None:
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             entries = await audit_trail(settings, storage).entries()
         if report_id is not None:
             entries = [e for e in entries if e.report_id == report_id]
@@ -379,7 +400,7 @@ def retention_run(settings: Settings, dry_run: bool, actor: str) -> None:
     """
 
     async def run() -> None:
-        async with open_storage(settings) as storage:
+        async with open_storage(settings, must_exist=True) as storage:
             result = await run_retention(
                 storage, settings.retention_periods, audit=audit_trail(settings, storage),
                 actor=actor, dry_run=dry_run,

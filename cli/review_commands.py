@@ -20,24 +20,29 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 import crypto
-from cli.app import open_storage
+from cli.app import REMOTE_HINT, labels_for, open_storage, require_data_dir
 from cli.config import ConfigError, Settings
+from review.answers import Labels
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter
-from review.export import export_report
+from review.export import check_empty, export_report
 from review.identities import IdentityFileError, load_identities
 from review.local import LocalBackend, ReviewError
 from review.remote import RemoteBackend
-from review.render import render_report
+from review.render import render_report, terminal_safe
 from review.tools import (
     CustodySource,
     ask_witness,
+    check_report_prefix,
     open_report,
     public_key_from_pem,
     pull,
     read_notes,
+    read_questions,
+    resolve_report_id,
     seal_note,
 )
 from storage.server_keys import load_or_create_server_keys
@@ -90,6 +95,7 @@ async def opened_backend(options: ReviewOptions) -> AsyncIterator[CustodySource]
         async with RemoteBackend(options.server, _token(options)) as remote:
             yield remote
         return
+    require_data_dir(options.settings, REMOTE_HINT)
     async with open_storage(options.settings) as storage:
         keys = load_or_create_server_keys(options.settings.data_dir)
         audit = AuditTrail(storage.audit, keys.custody_key)
@@ -104,6 +110,52 @@ def _with_backend(
             return await work(backend)
 
     return _run(run())
+
+
+def _on_report(
+    options: ReviewOptions,
+    report_text: str,
+    work: Callable[[CustodySource, str, list[crypto.Identity]], Awaitable[T]],
+    identity: Path | None = None,
+) -> T:
+    """Run `work` on the report `report_text` names (a whole id or a unique prefix).
+
+    Everything that can be checked is checked before the passphrase is asked: the id's form,
+    the data directory or server, and that the report exists.
+    """
+    _check_prefix(report_text)  # before the data directory or the server is even opened
+
+    async def run() -> T:
+        async with opened_backend(options) as backend:
+            report_id = await resolve_report_id(backend, report_text)
+            identities: list[crypto.Identity] = []
+            if identity is not None:
+                await backend.get_report(report_id)
+                identities = _identities(identity)
+            return await work(backend, report_id, identities)
+
+    return _run(run())
+
+
+def _labels(options: ReviewOptions) -> Labels:
+    """The reviewer's language's labels (INTAKE_REVIEWER_LANGUAGE, INTAKE_QUESTIONNAIRE)."""
+    try:
+        return labels_for(options.settings)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _check_prefix(text: str) -> None:
+    try:
+        check_report_prefix(text)
+    except ReviewError as error:
+        raise click.ClickException(str(error)) from None
+
+
+async def _then(done: Awaitable[object], report_id: str) -> str:
+    """Await a change, then name the report it was made to (the whole id, when given a prefix)."""
+    await done
+    return report_id
 
 
 def _default_actor() -> str:
@@ -140,6 +192,14 @@ def review(
     context: click.Context, server: str | None, token_file: Path | None, actor: str | None
 ) -> None:
     """Work with the sealed queue (decryption happens here, with your own key)."""
+    if server is not None and actor is not None:
+        where = ("--as" if context.get_parameter_source("actor") is ParameterSource.COMMANDLINE
+                 else "INTAKE_REVIEW_ACTOR")
+        raise click.UsageError(
+            f"{where} names you in the local audit trail only; with --server the server "
+            "records your changes under your credential's name (an administrator sets it with "
+            f"`intake credentials add --name NAME`): drop {where}"
+        )
     # Kept in meta, not obj: subcommands registered by others (the console) expect Settings.
     context.meta[_OPTIONS] = ReviewOptions(
         context.obj, server, token_file, actor or _default_actor()
@@ -175,9 +235,11 @@ def review_list(
     )
     if not summaries:
         click.echo("no reports match" if page == 1 else "no more reports")
+        return
+    click.echo("ID\tRECEIVED\tSTATUS\tPRIORITY\tASSIGNEE\tITEMS\tLABELS")
     for s in summaries:
         click.echo(f"{s.report_id}\t{s.received_day}\t{s.status}\t{s.priority}\t"
-                   f"{s.assignee or '-'}\t{s.item_count} items\t{','.join(s.labels)}")
+                   f"{s.assignee or '-'}\t{s.item_count}\t{','.join(s.labels)}")
 
 
 @review.command("show")
@@ -189,13 +251,20 @@ def review_list(
 def review_show(
     options: ReviewOptions, report_id: str, identity: Path, save_attachments: Path | None
 ) -> None:
-    """Decrypt one report on this machine and print it."""
-    identities = _identities(identity)
+    """Decrypt one report on this machine and print it (REPORT_ID: an id or a unique prefix)."""
+    if save_attachments is not None and save_attachments.is_file():
+        raise click.ClickException(
+            f"--save-attachments {save_attachments} is a file: name a folder"
+        )
+    labels = _labels(options)
 
-    async def work(backend: CustodySource) -> None:
+    async def work(
+        backend: CustodySource, report_id: str, identities: list[crypto.Identity]
+    ) -> None:
         custody = public_key_from_pem(await backend.custody_public_pem())
         report = await open_report(backend, report_id, identities, custody)
-        click.echo(render_report(report))
+        questions = await read_questions(backend, report_id, identities)
+        click.echo(render_report(report, labels, questions))
         if save_attachments is not None:
             save_attachments.mkdir(parents=True, exist_ok=True, mode=0o700)
             for attachment in report.attachments:
@@ -203,7 +272,7 @@ def review_show(
                 (save_attachments / name).write_bytes(attachment.data)
             click.echo(f"attachments written to {save_attachments}")
 
-    _with_backend(options, work)
+    _on_report(options, report_id, work, identity)
 
 
 @review.command("pull")
@@ -221,11 +290,11 @@ def review_pull(options: ReviewOptions, out_dir: Path) -> None:
 def review_claim(options: ReviewOptions, report_id: str) -> None:
     """Assign a report to yourself."""
 
-    async def work(backend: CustodySource) -> str:
+    async def work(backend: CustodySource, report_id: str, _: object) -> str:
         await backend.assign(report_id, backend.actor)
-        return backend.actor
+        return f"{report_id} is assigned to {backend.actor}"
 
-    click.echo(f"{report_id} is assigned to {_with_backend(options, work)}")
+    click.echo(_on_report(options, report_id, work))
 
 
 @review.command("assign")
@@ -237,7 +306,7 @@ def review_assign(options: ReviewOptions, report_id: str, name: str | None, nobo
     """Assign a report to NAME (or to nobody with --nobody)."""
     if (name is None) == (not nobody):
         raise click.UsageError("give a NAME or --nobody")
-    _with_backend(options, lambda b: b.assign(report_id, name))
+    report_id = _on_report(options, report_id, lambda b, rid, _: _then(b.assign(rid, name), rid))
     click.echo(f"{report_id} is assigned to {name or 'nobody'}")
 
 
@@ -247,7 +316,9 @@ def review_assign(options: ReviewOptions, report_id: str, name: str | None, nobo
 @pass_options
 def review_status(options: ReviewOptions, report_id: str, status: str) -> None:
     """Set a report's status."""
-    _with_backend(options, lambda b: b.set_status(report_id, status))
+    report_id = _on_report(
+        options, report_id, lambda b, rid, _: _then(b.set_status(rid, status), rid)
+    )
     click.echo(f"{report_id} status {status}")
 
 
@@ -257,7 +328,9 @@ def review_status(options: ReviewOptions, report_id: str, status: str) -> None:
 @pass_options
 def review_priority(options: ReviewOptions, report_id: str, priority: str) -> None:
     """Set a report's priority."""
-    _with_backend(options, lambda b: b.set_priority(report_id, priority))
+    report_id = _on_report(
+        options, report_id, lambda b, rid, _: _then(b.set_priority(rid, priority), rid)
+    )
     click.echo(f"{report_id} priority {priority}")
 
 
@@ -268,10 +341,13 @@ def review_priority(options: ReviewOptions, report_id: str, priority: str) -> No
 @pass_options
 def review_label(options: ReviewOptions, report_id: str, action: str, label: str) -> None:
     """Add or remove a label (short, lowercase; kept in clear)."""
-    if action == "add":
-        _with_backend(options, lambda b: b.add_label(report_id, label))
-    else:
-        _with_backend(options, lambda b: b.remove_label(report_id, label))
+
+    def change(backend: CustodySource, rid: str, _: object) -> Awaitable[str]:
+        if action == "add":
+            return _then(backend.add_label(rid, label), rid)
+        return _then(backend.remove_label(rid, label), rid)
+
+    report_id = _on_report(options, report_id, change)
     click.echo(f"{report_id} label {label} {'added' if action == 'add' else 'removed'}")
 
 
@@ -281,7 +357,7 @@ def review_label(options: ReviewOptions, report_id: str, action: str, label: str
 @pass_options
 def review_note(options: ReviewOptions, report_id: str, text: str) -> None:
     """Seal a note here to every active reviewer (and the recovery key), then upload it."""
-    note = _with_backend(options, lambda b: seal_note(b, report_id, text))
+    note = _on_report(options, report_id, lambda b, rid, _: seal_note(b, rid, text))
     click.echo(f"note {note.note_id} sealed and stored")
 
 
@@ -291,13 +367,13 @@ def review_note(options: ReviewOptions, report_id: str, text: str) -> None:
 @pass_options
 def review_notes(options: ReviewOptions, report_id: str, identity: Path) -> None:
     """Decrypt a report's notes on this machine and print them."""
-    identities = _identities(identity)
-    opened = _with_backend(options, lambda b: read_notes(b, report_id, identities))
+    opened = _on_report(options, report_id, read_notes, identity)
     if not opened:
         click.echo("no notes yet")
     for item in opened:
         text = item.text if item.text is not None else "(sealed to keys other than yours)"
-        click.echo(f"{item.note.created_on} {item.note.author}: {text}")
+        # Note text is another reviewer's input: it must not steer this terminal either.
+        click.echo(terminal_safe(f"{item.note.created_on} {item.note.author}: {text}"))
 
 
 @review.command("ask")
@@ -306,7 +382,7 @@ def review_notes(options: ReviewOptions, report_id: str, identity: Path) -> None
 @pass_options
 def review_ask(options: ReviewOptions, report_id: str, text: str) -> None:
     """Leave a follow-up question that only the witness (with their receipt code) can read."""
-    _with_backend(options, lambda b: ask_witness(b, report_id, text))
+    _on_report(options, report_id, lambda b, rid, _: ask_witness(b, rid, text))
     click.echo("question sealed for the witness and stored")
 
 
@@ -317,8 +393,15 @@ def review_ask(options: ReviewOptions, report_id: str, text: str) -> None:
 @pass_options
 def review_export(options: ReviewOptions, report_id: str, out_dir: Path, identity: Path) -> None:
     """Write an evidence bundle (sealed originals, decrypted files, hashes, custody signature)."""
-    identities = _identities(identity)
-    result = _with_backend(options, lambda b: export_report(b, report_id, out_dir, identities))
+    try:
+        check_empty(out_dir)
+    except ReviewError as error:
+        raise click.ClickException(str(error)) from None
+    labels = _labels(options)
+    result = _on_report(
+        options, report_id, lambda b, rid, ids: export_report(b, rid, out_dir, ids, labels),
+        identity,
+    )
     state = "valid" if result.custody_valid else "INVALID: do not rely on this bundle"
     click.echo(f"{result.files} files written to {out_dir}; custody signature {state}; "
                "see VERIFY.txt")

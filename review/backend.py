@@ -36,6 +36,17 @@ class SealedNote:
     sealed: bytes  # a whole age file, sealed to every active reviewer
 
 
+@dataclass(frozen=True)
+class SealedQuestion:
+    """A reviewers' question for the witness: an age file sealed to the witness's key (and,
+    since questions are also sealed to them, to the reviewers'); only its day is in clear."""
+
+    message_id: str
+    report_id: str
+    created_on: dt.date
+    sealed: bytes
+
+
 class ReviewBackend(Protocol):
     """The reviewer side's view of the server. `actor` is who every change is recorded as."""
 
@@ -64,6 +75,8 @@ class ReviewBackend(Protocol):
     async def notes(self, report_id: str) -> list[SealedNote]: ...
 
     async def leave_witness_message(self, report_id: str, sealed: bytes) -> None: ...
+
+    async def witness_messages(self, report_id: str) -> list[SealedQuestion]: ...
 
     async def recipients(self) -> list[RecipientRecord]: ...
 

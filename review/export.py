@@ -5,6 +5,7 @@
     sealed/NN-role.age        the original sealed files (standard age files: header + payload)
     originals/NN-...          the decrypted answers and attachments, as the witness sent them
     working-copies/NN-...     decrypted metadata-stripped copies, named after their original
+    report.txt                the answers as a reviewer reads them (INTAKE_REVIEWER_LANGUAGE)
     manifest.json, manifest.sig   the server's custody record and its Ed25519 signature
     custody.pub.pem           the server's custody public key
     hashes.json               per item: payload SHA-256 (as in the custody record), plaintext
@@ -25,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import crypto
+from review.answers import Labels
 from review.local import ReviewError
+from review.render import answer_lines, language_lines, terminal_safe
 from review.tools import CustodySource, custody_holds, public_key_from_pem
 from storage import ItemRole, StoredItem
 
@@ -57,10 +60,11 @@ def _folder_for(item: StoredItem) -> str:
 
 
 async def export_report(
-    backend: CustodySource, report_id: str, out_dir: Path, identities: list[crypto.Identity]
+    backend: CustodySource, report_id: str, out_dir: Path, identities: list[crypto.Identity],
+    labels: Labels | None = None,
 ) -> ExportResult:
     """Write the bundle into `out_dir` (created; must be empty or absent)."""
-    _check_empty(out_dir)
+    check_empty(out_dir)
     report = await backend.get_report(report_id)
     pem = await backend.custody_public_pem()
     payloads = {item.seq: await backend.read_payload(report_id, item.seq) for item in report.items}
@@ -71,7 +75,13 @@ async def export_report(
     facts = {int(a["item"]): a for a in document.get("attachments", [])}
     payload_hashes = {s: hashlib.sha256(p).hexdigest() for s, p in payloads.items()}
 
+    # The answers as `intake review show` prints them, labels in the reviewer's language; the
+    # witness's own words stay as they were, and originals/ keeps the sealed document itself.
+    reading = [f"Report {report_id}, received {report.summary.received_day}",
+               *language_lines(document, labels or Labels()), "",
+               *answer_lines(document, labels or Labels()), ""]
     files: dict[str, bytes] = {
+        "report.txt": terminal_safe("\n".join(reading)).encode("utf-8"),
         "manifest.json": report.manifest,
         "manifest.sig": report.manifest_signature,
         "custody.pub.pem": pem,
@@ -110,7 +120,8 @@ async def export_report(
     return ExportResult(out_dir, len(files), valid)
 
 
-def _check_empty(out_dir: Path) -> None:
+def check_empty(out_dir: Path) -> None:
+    """The bundle goes into a new or empty folder, never over other files."""
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ReviewError(f"{out_dir} is not empty: export into a new folder")
 

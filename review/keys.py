@@ -58,7 +58,7 @@ from storage.repositories import (
     header_sha256,
 )
 
-_KEY_ID: Final = re.compile(r"^[0-9a-f]{16}$")
+_KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
 PLAN_FORMAT: Final = "incident-intake/reencrypt-plan/v1"
 # How many headers one transaction swaps: large enough that commits (an fsync each on SQLite)
 # do not dominate, small enough that an interruption repeats little work.
@@ -567,6 +567,14 @@ def _reencrypt_blob(
     return new_id, result, blob.size, blob.sha256_hex
 
 
+def check_key_id(key_id: str | None) -> None:
+    """A key id as `intake reviewer list` shows it; KeyRotationError naming the form otherwise."""
+    if key_id is not None and not _KEY_ID.fullmatch(key_id):
+        raise KeyRotationError(
+            "a key id is 16 lowercase hexadecimal characters, as shown by `intake reviewer list`"
+        )
+
+
 async def reencrypt_store(
     storage: Storage,
     identities: Sequence[crypto.Identity],
@@ -587,10 +595,7 @@ async def reencrypt_store(
     is interrupted continues where it stopped, and deletes any old blob it left behind.
     """
     progress = progress or _NoProgress()
-    if key_id is not None and not _KEY_ID.match(key_id):
-        raise KeyRotationError(
-            "a key id is 16 lowercase hexadecimal characters, as shown by `intake reviewer list`"
-        )
+    check_key_id(key_id)
     target = TargetSet.of(await storage.recipients.active())
     if key_id is not None and key_id in target.key_ids:
         raise KeyRotationError(

@@ -18,7 +18,7 @@ from typing import BinaryIO, TypeVar
 import crypto
 from crypto.custody import custody_public_pem
 from review.audit import AuditTrail
-from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote
+from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
 from storage import RecipientRecord, ReportSummary, Storage, StoredItem, StoredReport
 from storage.repositories import HeaderConflictError, ItemNotFoundError
 from storage.triage import NoteRecord, UnknownReportError, validate_label
@@ -28,10 +28,10 @@ MAX_SEALED_TEXT_BYTES = 256 * 1024
 # A header is one line per recipient stanza plus a MAC: a few hundred bytes each.
 MAX_HEADER_BYTES = 64 * 1024
 MAX_PAGE_SIZE = 500
-_REPORT_ID = re.compile(r"^[0-9a-f]{32}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
-_KEY_ID = re.compile(r"^[0-9a-f]{16}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_REPORT_ID = re.compile(r"[0-9a-f]{32}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 # The smallest age payload: a 16-byte nonce and one empty chunk's 16-byte tag.
 _MIN_PAYLOAD = 32
 
@@ -50,6 +50,10 @@ class InvalidRequestError(ReviewError, ValueError):
     """A value that is not allowed: an unknown status, a malformed label, a damaged age file."""
 
 
+class BodyTooLargeError(ReviewError):
+    """A request body over its limit (HTTP 413); the message states that limit."""
+
+
 class ConflictError(ReviewError):
     """The thing changed under the caller (a header re-wrapped by someone else first)."""
 
@@ -59,13 +63,13 @@ class AccessDeniedError(ReviewError):
 
 
 def check_report_id(report_id: str) -> str:
-    if not _REPORT_ID.match(report_id):
+    if not _REPORT_ID.fullmatch(report_id):
         raise InvalidRequestError("a report id is 32 lowercase hexadecimal characters")
     return report_id
 
 
 def check_name(name: str, what: str = "name") -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidRequestError(
             f"a {what} is 1-64 letters, digits, spaces, dots, dashes or underscores"
         )
@@ -178,6 +182,14 @@ class LocalBackend:
             raise NotFoundError(f"no report {report_id}") from None
         return [_note(record) for record in records]
 
+    async def witness_messages(self, report_id: str) -> list[SealedQuestion]:
+        """The questions left for the witness, oldest day first (sealed; only days in clear)."""
+        try:
+            records = await self.storage.triage.witness_messages(check_report_id(report_id))
+        except UnknownReportError:
+            raise NotFoundError(f"no report {report_id}") from None
+        return [SealedQuestion(r.message_id, r.report_id, r.created_on, r.sealed) for r in records]
+
     async def recipients(self) -> list[RecipientRecord]:
         """Every active recipient, the recovery key included, so notes survive a lost laptop."""
         return await self.storage.recipients.active()
@@ -255,9 +267,9 @@ class LocalBackend:
         recipient_key_ids: tuple[str, ...],
     ) -> None:
         check_report_id(report_id)
-        if not _SHA256.match(expected_old_sha256):
+        if not _SHA256.fullmatch(expected_old_sha256):
             raise InvalidRequestError("expected_old_sha256 is 64 lowercase hexadecimal characters")
-        if not recipient_key_ids or not all(_KEY_ID.match(k) for k in recipient_key_ids):
+        if not recipient_key_ids or not all(_KEY_ID.fullmatch(k) for k in recipient_key_ids):
             raise InvalidRequestError("recipient key ids are 16 lowercase hexadecimal characters")
         if len(new_header) > MAX_HEADER_BYTES:
             raise InvalidRequestError(f"the header is larger than {MAX_HEADER_BYTES} bytes")

@@ -9,7 +9,7 @@ from typing import Any
 
 from storage import ReportSummary, StoredItem
 
-REPORT_ID = re.compile(r"^[0-9a-f]{32}$")
+REPORT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)

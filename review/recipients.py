@@ -23,7 +23,7 @@ from storage import (
     UnknownRecipientError,
 )
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 DEFAULT_ACTOR = "admin"
 
 
@@ -32,7 +32,7 @@ class RecipientError(Exception):
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise RecipientError(
             "recipient names are 1-64 letters, digits, spaces, dots, dashes or underscores"
         )

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
-from review.backend import QueueFilter, SealedNote
+from review.backend import QueueFilter, SealedNote, SealedQuestion
 from review.local import (
     AccessDeniedError,
     ConflictError,
@@ -204,6 +204,16 @@ class RemoteBackend:
     async def leave_witness_message(self, report_id: str, sealed: bytes) -> None:
         await self._json("POST", self._report(report_id, "/witness-messages"), data=sealed,
                          headers={"Content-Type": "application/octet-stream"})
+
+    async def witness_messages(self, report_id: str) -> list[SealedQuestion]:
+        found = await self._json("GET", self._report(report_id, "/witness-messages"))
+        return [
+            SealedQuestion(
+                m["message_id"], report_id, dt.date.fromisoformat(m["created_on"]),
+                base64.b64decode(m["sealed"]),
+            )
+            for m in found["messages"]
+        ]
 
     async def recipients(self) -> list[RecipientRecord]:
         found = await self._json("GET", "/v1/recipients")

@@ -8,20 +8,27 @@ machine; the backend only ever sees ciphertext.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import crypto
 from crypto.custody import verify_manifest
 from review.backend import QueueFilter, ReviewBackend, SealedNote
-from review.local import InvalidRequestError, ReviewError
+from review.local import InvalidRequestError, NotFoundError, ReviewError
 from review.opened import REPORT_ID, OpenedAttachment, OpenedReport, item_file_name
 from storage import ItemRole, ReportSummary, StoredItem, StoredReport
 
+T = TypeVar("T")
 _PAGE = 200
+# As git does with commit ids: four characters at least, so a prefix is not a guess at random.
+MIN_PREFIX = 4
+_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_PREFIX},32}}")
 # An Ed25519 SubjectPublicKeyInfo is this fixed DER prefix followed by the 32-byte key.
 _ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 
@@ -130,16 +137,110 @@ async def read_notes(
 
 
 async def ask_witness(backend: ReviewBackend, report_id: str, text: str) -> None:
-    """Seal a follow-up question to the report's witness recipient and leave it on the server."""
+    """Seal a follow-up question for the witness and leave it on the server.
+
+    It is sealed to the report's witness recipient, which only the receipt code opens, and to
+    every active recipient, so that the reviewers can read back what they asked, above what the
+    witness answered. Nobody else, the server included, can open it.
+    """
     report = await backend.get_report(report_id)
     if report.witness_recipient is None:
         raise InvalidRequestError(
             "this report has no witness recipient (it was submitted before follow-up questions "
             "existed), so the witness could not read a question"
         )
-    recipient = crypto.parse_recipient(report.witness_recipient)
-    header, payload = crypto.seal_bytes(text.encode("utf-8"), [recipient])
+    recipients = [crypto.parse_recipient(report.witness_recipient)]
+    recipients += [crypto.parse_recipient(r.recipient) for r in await backend.recipients()]
+    header, payload = crypto.seal_bytes(text.encode("utf-8"), recipients)
     await backend.leave_witness_message(report_id, header + payload)
+
+
+@dataclass(frozen=True)
+class OpenedQuestion:
+    day: dt.date
+    text: str | None  # None: sealed to the witness's key only (asked before questions were
+    # also sealed to the reviewers)
+
+
+async def read_questions(
+    backend: ReviewBackend, report_id: str, identities: list[crypto.Identity]
+) -> list[OpenedQuestion]:
+    """The questions left for the witness, decrypted here where this identity opens them."""
+    opened = []
+    for message in await backend.witness_messages(report_id):
+        try:
+            header, offset = crypto.split_header(message.sealed)
+            text: str | None = crypto.open_bytes(
+                header, message.sealed[offset:], identities
+            ).decode("utf-8")
+        except (crypto.DecryptionError, UnicodeDecodeError):
+            text = None
+        opened.append(OpenedQuestion(message.created_on, text))
+    return opened
+
+
+class _Dated(Protocol):
+    @property
+    def day(self) -> dt.date: ...
+
+
+Q = TypeVar("Q", bound=_Dated)
+
+
+def in_conversation_order(
+    questions: Sequence[Q], additions: Sequence[T], day_of: Callable[[T], dt.date | None]
+) -> list[Q | T]:
+    """Questions and the witness's additions as one conversation, each question first.
+
+    Only a question's day is known (the server keeps no times), so each question is placed
+    before the first addition sent on or after that day: a witness reads a question before
+    answering it. Questions no addition followed come last.
+    """
+    waiting = sorted(questions, key=lambda q: q.day)
+    ordered: list[Q | T] = []
+    for addition in additions:
+        day = day_of(addition)
+        while waiting and day is not None and waiting[0].day <= day:
+            ordered.append(waiting.pop(0))
+        ordered.append(addition)
+    return [*ordered, *waiting]
+
+
+def day_sent(submitted_at: object) -> dt.date | None:
+    """The UTC day of an ISO time such as an addition's `submitted_at`; None if unreadable."""
+    if not isinstance(submitted_at, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(submitted_at)
+    except ValueError:
+        return None
+    return moment.astimezone(dt.UTC).date() if moment.tzinfo else moment.date()
+
+
+def check_report_prefix(text: str) -> str:
+    """A report id or a prefix of one, as typed; InvalidRequestError naming the form otherwise."""
+    if not _PREFIX.fullmatch(text):
+        raise InvalidRequestError(
+            f"{text!r} is not a report id: give its 32 lowercase hexadecimal characters, or a "
+            f"unique prefix of at least {MIN_PREFIX} (see `intake review list`)"
+        )
+    return text
+
+
+async def resolve_report_id(backend: SealedReader, text: str) -> str:
+    """The one report whose id starts with `text` (a whole id is taken as it is, like git)."""
+    check_report_prefix(text)
+    if len(text) == 32:
+        return text
+    found = [i for i in await all_reports(backend) if i.startswith(text)]
+    if not found:
+        raise NotFoundError(f"no report starts with {text}: see `intake review list`")
+    if len(found) > 1:
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        raise InvalidRequestError(
+            f"{text} is ambiguous: it starts {len(found)} reports ({shown}); give more characters"
+        )
+    return found[0]
 
 
 async def all_reports(backend: SealedReader, filters: QueueFilter | None = None) -> list[str]:
@@ -180,7 +281,7 @@ async def pull(backend: SealedReader, out_dir: Path) -> tuple[int, int]:
     """
     written = unchanged = 0
     for report_id in await all_reports(backend):
-        if not REPORT_ID.match(report_id):
+        if not REPORT_ID.fullmatch(report_id):
             # Ids come from the server; a tampered one must not steer where we write.
             raise ReviewError("the server sent a malformed report id; refusing to write it")
         report = await backend.get_report(report_id)

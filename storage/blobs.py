@@ -17,8 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-_BLOB_NAME = re.compile(r"^[a-z0-9]{16,64}$")
-_TEMP_NAME = re.compile(r"^[a-z0-9]{2}/\.tmp-[0-9a-f]{16}$")
+_BLOB_NAME = re.compile(r"[a-z0-9]{16,64}")
+_TEMP_NAME = re.compile(r"[a-z0-9]{2}/\.tmp-[0-9a-f]{16}")
 
 
 class BlobWriter:
@@ -88,7 +88,7 @@ class BlobStore:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def _path(self, name: str) -> Path:
-        if not _BLOB_NAME.match(name):
+        if not _BLOB_NAME.fullmatch(name):
             raise ValueError("blob names are lowercase random ids")
         return self.root / name[:2] / name
 
@@ -124,11 +124,11 @@ class BlobStore:
         return sorted(
             f"{p.parent.name}/{p.name}"
             for p in self.root.glob("*/.tmp-*")
-            if p.is_file() and _TEMP_NAME.match(f"{p.parent.name}/{p.name}")
+            if p.is_file() and _TEMP_NAME.fullmatch(f"{p.parent.name}/{p.name}")
         )
 
     def delete_temp(self, name: str) -> None:
-        if not _TEMP_NAME.match(name):
+        if not _TEMP_NAME.fullmatch(name):
             raise ValueError("not the name of a temporary payload")
         path = self.root / name
         path.unlink(missing_ok=True)

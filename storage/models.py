@@ -17,6 +17,11 @@ class Base(DeclarativeBase):
     pass
 
 
+# On SQLite, tables whose rows would otherwise be numbered in order of arrival are kept WITHOUT
+# ROWID (migration 0004): their B-trees follow the random ids, which say nothing about time.
+WITHOUT_ROWID = {"sqlite_with_rowid": False}
+
+
 class ItemRole(enum.StrEnum):
     """What a sealed item is, structurally; never what it contains."""
 
@@ -41,6 +46,7 @@ class Role(enum.StrEnum):
 
 class ReportRow(Base):
     __tablename__ = "reports"
+    __table_args__ = WITHOUT_ROWID
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     received_day: Mapped[dt.date] = mapped_column(Date, index=True)
@@ -67,7 +73,7 @@ class ReportRow(Base):
 
 class ItemRow(Base):
     __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("report_id", "seq"),)
+    __table_args__ = (UniqueConstraint("report_id", "seq"), WITHOUT_ROWID)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
@@ -88,6 +94,7 @@ class ItemRecipientRow(Base):
     """Which recipient key ids an item's current header is wrapped to (for rotation)."""
 
     __tablename__ = "item_recipients"
+    __table_args__ = WITHOUT_ROWID
 
     item_id: Mapped[str] = mapped_column(
         ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
@@ -113,6 +120,7 @@ class LabelRow(Base):
     """A label a reviewer put on a report; the organisation chooses to keep labels in clear."""
 
     __tablename__ = "report_labels"
+    __table_args__ = WITHOUT_ROWID
 
     report_id: Mapped[str] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
@@ -124,6 +132,7 @@ class NoteRow(Base):
     """A reviewer's note: an age file sealed to all reviewers; only the author name is clear."""
 
     __tablename__ = "notes"
+    __table_args__ = WITHOUT_ROWID
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
@@ -133,15 +142,17 @@ class NoteRow(Base):
 
 
 class WitnessMessageRow(Base):
-    """A reviewer's question for the witness, sealed so only the receipt code opens it."""
+    """A reviewers' question for the witness, sealed to the witness recipient (which only the
+    receipt code opens) and to the reviewers active when it was asked."""
 
     __tablename__ = "witness_messages"
+    __table_args__ = WITHOUT_ROWID
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
     # An age file sealed to reports.witness_recipient, whose private key only the receipt code
-    # (with the server key) derives.
+    # (with the server key) derives, and to the active recipients, so reviewers read it back.
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 

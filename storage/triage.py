@@ -21,7 +21,7 @@ from storage.records import ReportSummary
 
 # Short, lowercase, and free of punctuation that could smuggle structure (commas, slashes,
 # quotes) into listings or filters. The column holds 48 characters.
-_LABEL = re.compile(r"^[a-z0-9][a-z0-9 _-]{0,47}$")
+_LABEL = re.compile(r"[a-z0-9][a-z0-9 _-]{0,47}")
 
 
 class UnknownReportError(LookupError):
@@ -34,7 +34,7 @@ class UnknownReportError(LookupError):
 
 def validate_label(label: str) -> str:
     """The label itself if it is acceptable; ValueError naming the rule otherwise."""
-    if not _LABEL.match(label) or label != label.strip():
+    if not _LABEL.fullmatch(label) or label != label.strip():
         raise ValueError(
             "labels are 1-48 lowercase letters, digits, spaces, dashes or underscores, "
             "starting with a letter or digit and not ending in a space"

@@ -15,7 +15,7 @@ from bot.core.navigation import ConversationBase
 from bot.core.questionnaire import Question, QuestionType
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y")
-_TIME = re.compile(r"^(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)$")
+_TIME = re.compile(r"(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)")
 
 
 class AnswerInput(ConversationBase):
@@ -138,6 +138,6 @@ class AnswerInput(ConversationBase):
                 continue
             if len(parts) == 1:
                 return DateAnswer(day)
-            match = _TIME.match(parts[1])
+            match = _TIME.fullmatch(parts[1])
             return DateAnswer(day, dt.time(int(match["h"]), int(match["m"]))) if match else None
         return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "questionnaire.toml"
-_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MAX_REPLY_LENGTH = 1000
 
 
@@ -197,7 +197,7 @@ class _Parser:
         self, entry: dict[str, Any], languages: tuple[str, ...], default: str
     ) -> Question | None:
         question_id = entry.get("id")
-        if not isinstance(question_id, str) or not _ID.match(question_id):
+        if not isinstance(question_id, str) or not _ID.fullmatch(question_id):
             self.problem(
                 str(question_id), "each question needs id = \"lowercase_name\" (a-z, 0-9, _)"
             )
@@ -221,7 +221,7 @@ class _Parser:
             choice_text = self.texts(raw_choice.get("text"), where, languages, default)
             reply = self.reply(raw_choice, kind, where, question_id, languages, default)
             choice_id = raw_choice.get("id")
-            if not isinstance(choice_id, str) or not _ID.match(choice_id):
+            if not isinstance(choice_id, str) or not _ID.fullmatch(choice_id):
                 self.problem(where, f"question {question_id!r}: each choice needs an id")
             elif choice_text is not None:
                 choices.append(Choice(id=choice_id, text=choice_text, reply=reply))

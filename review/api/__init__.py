@@ -47,6 +47,10 @@ async def running_api(app: web.Application, host: str, port: int) -> AsyncIterat
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
+    except BaseException:
+        await runner.cleanup()  # never started: nothing to announce as stopped
+        raise
+    try:
         # aiohttp does not expose the bound port otherwise (needed when port 0 picks one).
         sockets = getattr(site._server, "sockets", None)
         bound = int(sockets[0].getsockname()[1]) if sockets else port

@@ -18,6 +18,7 @@ from aiohttp import web
 from review.audit import AuditTrail
 from review.local import (
     AccessDeniedError,
+    BodyTooLargeError,
     ConflictError,
     InvalidRequestError,
     LocalBackend,
@@ -90,6 +91,8 @@ def _status_of(failure: ReviewError) -> int:
         return 409
     if isinstance(failure, AccessDeniedError):
         return 403
+    if isinstance(failure, BodyTooLargeError):
+        return 413
     if isinstance(failure, InvalidRequestError):
         return 400
     return 400
@@ -102,7 +105,8 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except ReviewError as failure:
         return error(_status_of(failure), str(failure))
     except web.HTTPRequestEntityTooLarge:
-        return error(413, f"the request body is larger than {CLIENT_MAX_SIZE} bytes")
+        return error(413, f"the request body is larger than {CLIENT_MAX_SIZE // 1024} KiB "
+                     f"({CLIENT_MAX_SIZE} bytes)")
     except web.HTTPNotFound:
         return error(404, "no such endpoint: see review/api/openapi.yaml")
     except web.HTTPMethodNotAllowed as refused:

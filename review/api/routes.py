@@ -22,13 +22,13 @@ from review.api.app import Route, context, credential
 from review.api.credentials import create_credential, parse_role, revoke_credential
 from review.audit import decode_entry
 from review.backend import QueueFilter
-from review.local import MAX_SEALED_TEXT_BYTES, InvalidRequestError
+from review.local import MAX_SEALED_TEXT_BYTES, BodyTooLargeError, InvalidRequestError
 from storage import RecipientRecord, ReportSummary, Role, StoredReport
 from storage.credentials import CredentialRecord
 
 PREFIX = "/v1"
 _CHUNK = 256 * 1024
-_SEQ = re.compile(r"^\d{1,6}$")
+_SEQ = re.compile(r"\d{1,6}")
 _AUDIT_PAGE = 1000
 
 
@@ -43,6 +43,10 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         raise InvalidRequestError("the body is not valid JSON") from None
     except RecursionError:
         raise InvalidRequestError("the JSON body is nested too deeply") from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits (a denial-of-service
+        # guard); no field of ours is a number that long.
+        raise InvalidRequestError("the JSON body holds a number too long to read") from None
     if not isinstance(body, dict):
         raise InvalidRequestError("the body must be a JSON object")
     return body
@@ -61,7 +65,7 @@ def _field(body: dict[str, Any], name: str, *, nullable: bool = False) -> Any:
 
 def _seq(request: web.Request) -> int:
     text = request.match_info["seq"]
-    if not _SEQ.match(text):
+    if not _SEQ.fullmatch(text):
         raise InvalidRequestError("an item sequence number is a small whole number")
     return int(text)
 
@@ -88,14 +92,19 @@ def _day_query(request: web.Request) -> dt.date | None:
 
 
 async def _sealed_body(request: web.Request, what: str) -> bytes:
+    too_large = BodyTooLargeError(
+        f"the {what} is larger than {MAX_SEALED_TEXT_BYTES // 1024} KiB "
+        f"({MAX_SEALED_TEXT_BYTES} bytes)"
+    )
     # Refuse by the declared length before reading anything; the read itself is capped too.
     if request.content_length is not None and request.content_length > MAX_SEALED_TEXT_BYTES:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_SEALED_TEXT_BYTES, actual_size=request.content_length
-        )
-    body = await request.read()
+        raise too_large
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
     if len(body) > MAX_SEALED_TEXT_BYTES:
-        raise InvalidRequestError(f"the {what} is larger than {MAX_SEALED_TEXT_BYTES} bytes")
+        raise too_large
     return body
 
 
@@ -294,6 +303,17 @@ async def add_witness_message(request: web.Request) -> web.Response:
     return web.json_response({"ok": True}, status=201)
 
 
+async def list_witness_messages(request: web.Request) -> web.Response:
+    found = await context(request).backend(request).witness_messages(
+        request.match_info["report_id"]
+    )
+    return web.json_response({"messages": [
+        {"message_id": m.message_id, "created_on": m.created_on.isoformat(),
+         "sealed": _b64(m.sealed)}
+        for m in found
+    ]})
+
+
 async def replace_header(request: web.Request) -> web.Response:
     body = await _json_object(request)
     key_ids = body.get("recipient_key_ids")
@@ -377,6 +397,7 @@ ROUTES: list[Route] = [
     Route("DELETE", _REPORT + "/labels/{label}", remove_label, REVIEWER),
     Route("GET", _REPORT + "/notes", list_notes, REVIEWER),
     Route("POST", _REPORT + "/notes", add_note, REVIEWER),
+    Route("GET", _REPORT + "/witness-messages", list_witness_messages, REVIEWER),
     Route("POST", _REPORT + "/witness-messages", add_witness_message, REVIEWER),
     Route("GET", PREFIX + "/recipients", active_recipients, REVIEWER),
     Route("GET", PREFIX + "/custody-key", custody_key, REVIEWER),

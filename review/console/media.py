@@ -27,9 +27,9 @@ _VIDEO = {"video/mp4": "mp4", "video/webm": "webm"}
 # What Telegram delivers when the sealed facts name no type: photos are always re-encoded as
 # JPEG, voice notes are always Ogg Opus.
 _KIND_DEFAULTS = {"photo": "image/jpeg", "voice": "audio/ogg"}
-_MIME = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,63}$")
+_MIME = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,63}")
 _SAFE_ASCII = re.compile(r"[^A-Za-z0-9._-]+")
-_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
+_EXTENSION = re.compile(r"[a-z0-9]{1,8}")
 _MAX_NAME = 120
 
 ATTACHMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -46,7 +46,7 @@ def present(facts: dict[str, Any]) -> Presentation:
     """How to show an attachment, decided from its sealed facts alone."""
     declared = facts.get("mime_type")
     mime = declared.split(";", 1)[0].strip().lower() if isinstance(declared, str) else ""
-    if not _MIME.match(mime):
+    if not _MIME.fullmatch(mime):
         mime = _KIND_DEFAULTS.get(str(facts.get("kind")), "")
     for display, table in (("image", _IMAGES), ("audio", _AUDIO), ("video", _VIDEO)):
         if mime in table:
@@ -88,6 +88,6 @@ def _extension_of(name: object) -> str:
     cleaned = clean_file_name(name)
     if cleaned and "." in cleaned:
         extension = _SAFE_ASCII.sub("", cleaned.rsplit(".", 1)[1]).lower()
-        if _EXTENSION.match(extension):
+        if _EXTENSION.fullmatch(extension):
             return extension
     return "bin"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
-from review.console.answers import AnswerView
+from review.answers import AnswerView
 from review.console.media import Presentation
 from storage import ReportSummary
 
@@ -40,6 +42,17 @@ class AdditionView:
     submitted_at: str | None
     texts: tuple[str, ...]
     intact: bool
+    day: dt.date | None = None
+    kind: Literal["addition"] = "addition"
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    """A question the reviewers left for the witness; shown above what the witness added."""
+
+    day: dt.date
+    text: str | None  # None: sealed to the witness's key only
+    kind: Literal["question"] = "question"
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,8 @@ class ReportView:
     answers: list[AnswerView]
     attachments: list[AttachmentView]
     additions: list[AdditionView]
+    # The reviewers' questions and the witness's additions, in conversation order.
+    follow_up: list[QuestionView | AdditionView]
     signature: str  # "valid", "invalid", or "not checked"
     all_intact: bool
     can_message_witness: bool

@@ -20,8 +20,8 @@ from typing import Any
 
 import crypto
 from crypto.custody import verify_manifest
+from review.answers import Labels, answer_views
 from review.backend import ReviewBackend
-from review.console.answers import answer_views
 from review.console.media import clean_file_name, present
 from review.console.model import (
     AdditionView,
@@ -29,9 +29,10 @@ from review.console.model import (
     CopyView,
     NoteView,
     Preview,
+    QuestionView,
     ReportView,
 )
-from review.tools import read_notes
+from review.tools import day_sent, in_conversation_order, read_notes, read_questions
 from storage import ItemRole, ReportSummary, StoredItem, StoredReport
 
 # Decrypted bytes kept for re-use (a report page, then its images). A reviewer's laptop has
@@ -59,8 +60,11 @@ class Reader:
         *,
         custody_public: bytes | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        labels: Labels | None = None,
     ) -> None:
         self.backend = backend
+        # Question and choice labels in the reviewer's language, from the questionnaire.
+        self.labels = labels or Labels()
         self._identities = list(identities)
         self._custody_public = custody_public
         self._cache: OrderedDict[tuple[str, int, str], Opened] = OrderedDict()
@@ -146,6 +150,11 @@ class Reader:
                                    tuple(copies.get(item.seq, ())))
             for item in report.items if item.role is ItemRole.ATTACHMENT
         ]
+        questions = [
+            QuestionView(q.day, q.text)
+            for q in await read_questions(self.backend, report_id, self._identities)
+        ]
+        follow_up = in_conversation_order(questions, additions, lambda a: a.day)
         intact = (
             answers_intact
             and all(a.intact and all(c.intact for c in a.copies) for a in attachments)
@@ -154,10 +163,11 @@ class Reader:
         return ReportView(
             summary=report.summary,
             submitted_at=readable_time(document.get("submitted_at")),
-            language=_text(document.get("language")),
-            answers=answer_views(document.get("answers", [])),
+            language=self.labels.language_name(document.get("language")),
+            answers=answer_views(document.get("answers", []), self.labels),
             attachments=attachments,
             additions=additions,
+            follow_up=follow_up,
             signature=self._signature(report),
             all_intact=intact,
             can_message_witness=report.witness_recipient is not None,
@@ -185,6 +195,7 @@ class Reader:
             submitted_at=readable_time(document.get("submitted_at")),
             texts=tuple(t for t in texts if isinstance(t, str)) if isinstance(texts, list) else (),
             intact=opened is not None and opened.payload_matches,
+            day=day_sent(document.get("submitted_at")),
         )
         return view, _facts_by_seq(document.get("attachments"), "seq")
 
@@ -250,7 +261,7 @@ class Reader:
         except CannotOpen:
             preview = Preview(None, None, readable=False)
         else:
-            views = answer_views(document.get("answers", []))
+            views = answer_views(document.get("answers", []), self.labels)
             tag = next((a.value for a in views if a.type == "choice"), None)
             snippet = next((a.value for a in views if a.type == "text"), None)
             if snippet is not None and len(snippet) > _PREVIEW_CHARS:

@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 import crypto
+from review.answers import Labels
 from review.backend import ReviewBackend
 from review.console.reading import DEFAULT_CACHE_BYTES, Reader
 from review.console.security import (
@@ -43,13 +44,15 @@ class Console:
         host: str = "127.0.0.1",
         port: int = 0,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        labels: Labels | None = None,
     ) -> None:
         # Refused here, before anything listens, so a mistake can never be briefly exposed.
         self._host = check_bind_host(host)
         self._port = port
         self.session = Session()
         self.reader = Reader(
-            backend, identities, custody_public=custody_public, cache_bytes=cache_bytes
+            backend, identities, custody_public=custody_public, cache_bytes=cache_bytes,
+            labels=labels,
         )
         self._runner: web.AppRunner | None = None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.resources
+import re
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from storage.triage import validate_label
 Action = Callable[[str], Awaitable[object]]
 
 PAGE_SIZE = 50
+_PAGE = re.compile(r"[1-9][0-9]{0,5}")
 MAX_NOTE_CHARS = 20_000
 # A Telegram message holds 4096 characters; the question is shown to the witness in one.
 MAX_QUESTION_CHARS = 3_500
@@ -135,8 +137,16 @@ class Views:
             label=label,
             received_day=day,
         )
-        page = int(query["page"]) if query.get("page", "").isdigit() else 1
-        page = max(page, 1)
+        page_text = query.get("page", "1")
+        # ASCII digits only: str.isdigit() accepts "²", which int() then refuses; and a page
+        # past a million would only overflow the database's OFFSET.
+        if not _PAGE.fullmatch(page_text):
+            return self.render(
+                "message.html", status=400, title="No such page of the queue",
+                message="Pages of the queue are numbered 1, 2, 3 and so on; this address asks "
+                "for one that cannot exist. The queue starts again from its first page.",
+            )
+        page = int(page_text)
         summaries = await self.reader.backend.list_reports(
             filters, page=page, page_size=PAGE_SIZE
         )

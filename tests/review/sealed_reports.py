@@ -26,9 +26,10 @@ async def sealed_report(
     day: dt.date = DAY,
     witness: crypto.X25519Recipient | None = None,
     answer: str = "what happened",
+    report_id: str | None = None,
 ) -> str:
     """Seal answers and attachments (and optional working copies) and store them; the id."""
-    report_id = secrets.token_hex(16)
+    report_id = report_id or secrets.token_hex(16)
     items: list[NewItem] = []
     facts = []
     seq = 1

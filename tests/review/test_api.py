@@ -217,3 +217,39 @@ async def test_payload_route_handles_a_client_that_goes_away(storage: Storage) -
             await response.content.read(1000)
             response.close()
         assert (await api.call("GET", "/v1/me", api.reviewer_token))[0] == 200
+
+
+async def test_oversized_numbers_and_bodies_get_clear_errors(storage: Storage) -> None:
+    """A 5,000-digit integer is a 400, not a 500; a large note or question names its own limit."""
+    witness = crypto.generate_identity()
+    async with live_api(storage) as api:
+        report_id = await sealed_report(
+            storage, api.custody_key, [api.reviewer.recipient], witness=witness.recipient
+        )
+        base = f"/v1/reports/{report_id}"
+        huge = b'{"status": ' + b"7" * 5000 + b"}"
+        status, body = await api.call("PUT", f"{base}/status", api.reviewer_token, data=huge)
+        assert status == 400 and "number" in body["error"], body
+        for path, what in (("notes", "note"), ("witness-messages", "message for the witness")):
+            status, body = await api.call("POST", f"{base}/{path}", api.reviewer_token,
+                                          data=b"x" * (300 * 1024))
+            assert status == 413, body
+            assert body["error"] == f"the {what} is larger than 256 KiB (262144 bytes)", body
+        assert await storage.audit.count() == 0
+
+
+async def test_a_trailing_newline_is_not_a_valid_name_or_id(storage: Storage) -> None:
+    """`$` would accept "bob\\n": assignees, report ids and credential names are full matches."""
+    async with live_api(storage) as api:
+        report_id = await sealed_report(storage, api.custody_key, [api.reviewer.recipient])
+        status, body = await api.call("PUT", f"/v1/reports/{report_id}/assignee",
+                                      api.reviewer_token, json={"assignee": "bob\n"})
+        assert status == 400 and "assignee" in body["error"], body
+        status, body = await api.call("GET", f"/v1/reports/{report_id}%0A", api.reviewer_token)
+        assert status == 400 and "32 lowercase" in body["error"], body
+        status, body = await api.call("POST", "/v1/admin/credentials", api.admin_token,
+                                      json={"name": "bo\n", "role": "reviewer"})
+        assert status == 400 and "credential name" in body["error"], body
+        stored = await storage.reports.get(report_id)
+        assert stored is not None and stored.summary.assignee is None
+        assert await storage.audit.count() == 0

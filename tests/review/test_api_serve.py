@@ -93,3 +93,39 @@ async def test_serve_runs_the_api_only_when_configured(storage: Storage, tmp_pat
         assert bound == port
         async with http.get(f"http://127.0.0.1:{port}/v1/reports") as response:
             assert response.status == 401
+
+
+async def test_api_serve_binds_before_it_says_where(tmp_path: Path) -> None:
+    """A busy port is one line naming the fix and no address; a free one is named once bound."""
+    env = {"INTAKE_DATA_DIR": str(tmp_path / "data")}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        code, output = await _intake(
+            {**env, "INTAKE_API_LISTEN": f"127.0.0.1:{taken}"}, "api", "serve"
+        )
+    assert code == 1
+    assert "reviewer API on" not in output
+    [line] = output.splitlines()
+    assert line.startswith(f"Error: INTAKE_API_LISTEN: cannot listen on 127.0.0.1:{taken}")
+    assert "a free HOST:PORT" in line
+
+    port = _free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli.main", "api", "serve",
+        env={**os.environ, **env, "INTAKE_API_LISTEN": f"127.0.0.1:{port}"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        first = await asyncio.wait_for(server.stdout.readline(), 30)
+        assert first.decode().startswith(f"reviewer API on http://127.0.0.1:{port} ")
+        # Printed only once listening: the very next connection is answered.
+        async with aiohttp.ClientSession() as http, http.get(
+            f"http://127.0.0.1:{port}/v1/me"
+        ) as response:
+            assert response.status == 401
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(server.wait(), 20)

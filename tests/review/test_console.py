@@ -23,9 +23,17 @@ from PIL import Image, ImageDraw
 
 import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, Conversation, Draft, MediaRef, load_questionnaire
-from bot.core.draft import ChoiceAnswer, DateAnswer, MediaAnswer, PlaceAnswer, TextAnswer
+from bot.core.draft import (
+    Answer,
+    ChoiceAnswer,
+    DateAnswer,
+    MediaAnswer,
+    PlaceAnswer,
+    TextAnswer,
+)
 from bot.i18n import translations
 from bot.submission import Receipt, ReportSubmitter, fetch_from_memory
+from cli.app import reviewer_labels
 from cli.main import main
 from crypto.custody import custody_public_key
 from review.audit import AuditTrail
@@ -61,16 +69,18 @@ Files = tuple[tuple[MediaRef, bytes], ...]
 
 
 async def submit_report(
-    storage: Storage, keys: ServerKeys, what: str, files: Files = ()
+    storage: Storage, keys: ServerKeys, what: str, files: Files = (), *,
+    language: str = "en", answers: dict[str, Answer] | None = None,
 ) -> Receipt:
     """One report through the bot's own submitter, exactly as a finished conversation."""
     conversation = Conversation(load_questionnaire(DEFAULT_QUESTIONNAIRE), translations)
-    draft = Draft(draft_id=secrets.token_hex(8), language="en", answers={
+    draft = Draft(draft_id=secrets.token_hex(8), language=language, answers={
         "category": ChoiceAnswer("violence"),
         "what": TextAnswer(what),
         "when": DateAnswer(dt.date(2026, 5, 31)),
         "where": PlaceAnswer("Near the market"),
         "evidence": MediaAnswer(tuple(ref for ref, _data in files)),
+        **(answers or {}),
     })
     bodies = {ref.handle: data for ref, data in files}
 
@@ -102,7 +112,11 @@ async def desk(storage: Storage, tmp_path: Path) -> AsyncIterator[Desk]:
     backend = LocalBackend(
         storage, AuditTrail(storage.audit, keys.custody_key), "alice", custody_key=keys.custody_key
     )
-    console = Console(backend, [alice], custody_public=custody_public_key(keys.custody_key))
+    # Labels in English from the questionnaire, as `intake review console` gives them by default.
+    labels = reviewer_labels(load_questionnaire(DEFAULT_QUESTIONNAIRE), "en")
+    console = Console(
+        backend, [alice], custody_public=custody_public_key(keys.custody_key), labels=labels
+    )
     await console.start()
     try:
         yield Desk(storage, keys, alice, backend, console)

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.core import MediaRef
+from bot.followup import FollowUpService
 from crypto import decrypt
+from review.tools import ask_witness
 
 # `desk` is the fixture of the non-browser tests, shared by importing it.
-from tests.review.test_console import Desk, desk, png_bytes  # noqa: F401
+from tests.review.test_console import Desk, desk, png_bytes, submit_report  # noqa: F401
+from tests.review.test_reviewer_language import SPANISH
 from tests.support import skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -134,3 +137,50 @@ async def test_reviewer_filters_opens_sees_image_sets_status_and_writes_a_note(
     decrypt(io.BytesIO(note.sealed), opened, [desk.alice])
     assert opened.getvalue().decode() == NOTE
     assert (ARTIFACTS / "console-report.png").stat().st_size > 10_000
+
+
+async def test_a_spanish_report_and_its_follow_up_read_in_english(desk: Desk) -> None:
+    """Labels in the reviewer's language, no codes, and the question above the reply."""
+    async_playwright = _playwright()
+    from playwright.async_api import expect
+
+    receipt = await submit_report(desk.storage, desk.keys, "el coche azul", language="es",
+                                  answers=SPANISH)
+    await ask_witness(desk.backend, receipt.report_id, "¿En qué calle fue?")
+
+    async def no_files(_ref: MediaRef) -> bytes:
+        raise AssertionError("no files in this reply")
+
+    await FollowUpService(desk.storage, desk.keys).add(
+        receipt.report_id, ["En la calle del mercado."], [], no_files
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = await (await browser.new_context(viewport=LAPTOP)).new_page()
+            await page.goto(desk.console.url)
+            await expect(page.locator(".report-card").first).to_contain_text(
+                "Violence against people"
+            )
+            await page.goto(f"{desk.console.session.origin}/reports/{receipt.report_id}")
+            answers = page.locator("#answers")
+            for text in ("Type", "Violence against people", "Who was affected",
+                         "Other people, A group or community", "Safe now",
+                         "I prefer not to say", "el coche azul"):
+                await expect(answers).to_contain_text(text)
+            words = set((await answers.inner_text()).replace(",", " ").split())
+            assert not words & {"violence", "others", "unsure", "Tipo", "Violencia"}, words
+            await expect(page.locator(".meta")).to_contain_text("Witness's language Español (es)")
+            entries = page.locator("#follow-up li")
+            await expect(entries).to_have_count(2)
+            await expect(entries.nth(0)).to_have_class("question")
+            await expect(entries.nth(0)).to_contain_text("¿En qué calle fue?")
+            await expect(entries.nth(1)).to_contain_text("En la calle del mercado.")
+            await page.locator("#follow-up").screenshot(
+                path=str(ARTIFACTS / "console-follow-up.png")
+            )
+        finally:
+            await browser.close()

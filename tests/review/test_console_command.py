@@ -95,6 +95,7 @@ def test_a_wrong_passphrase_stops_before_anything_listens(tmp_path: Path) -> Non
     with sealed.open("wb") as out:
         passphrase = crypto.ScryptRecipient("right horse battery", work_factor=10)
         crypto.encrypt(io.BytesIO(plain), out, [passphrase])
+    (tmp_path / "data").mkdir()
     result = CliRunner().invoke(
         main, ["review", "console", "-i", str(sealed)], input="wrong staple\n",
         env={"INTAKE_DATA_DIR": str(tmp_path / "data")},

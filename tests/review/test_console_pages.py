@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 import crypto
 from bot.core import MediaRef
+from bot.followup import FollowUpService
 from crypto.receipts import witness_identity
 from storage.models import ItemRow, ReportRow
 from tests.review.sealed_reports import sealed_report
@@ -106,12 +107,13 @@ async def test_the_queue_filters_on_every_field(
     assert "labels are 1-48 lowercase" in html and first[:8] in html
 
 
-async def test_a_follow_up_question_is_sealed_to_the_witness_only(
+async def test_a_follow_up_question_is_sealed_to_the_witness_and_the_reviewers(
     desk: Desk, browser_less: aiohttp.ClientSession
 ) -> None:
-    """The question is sealed in the console to the report's witness key and nobody else's.
+    """The question is sealed in the console to the witness's key and the reviewers' keys.
 
-    The witness's key is derived from the receipt code, as /status derives it.
+    The witness's key is derived from the receipt code, as /status derives it; the reviewers
+    can read back what they asked, and nobody else can.
     """
     receipt = await desk.submit("a report the witness will check on")
     witness = witness_identity(receipt.code, receipt.report_id, desk.keys.hash_key)
@@ -126,8 +128,11 @@ async def test_a_follow_up_question_is_sealed_to_the_witness_only(
     out = io.BytesIO()
     crypto.decrypt(io.BytesIO(message.sealed), out, [witness])
     assert out.getvalue().decode() == question
+    out = io.BytesIO()
+    crypto.decrypt(io.BytesIO(message.sealed), out, [desk.alice])
+    assert out.getvalue().decode() == question
     with pytest.raises(crypto.DecryptionError):
-        crypto.decrypt(io.BytesIO(message.sealed), io.BytesIO(), [desk.alice])
+        crypto.decrypt(io.BytesIO(message.sealed), io.BytesIO(), [crypto.generate_identity()])
     # A report stored before witness keys existed: no form, and a forged POST changes nothing.
     async with browser_less.get(f"{desk.origin}/reports/{without}") as response:
         assert "has no witness key" in await response.text()
@@ -200,3 +205,58 @@ async def test_altered_evidence_is_flagged_on_the_report_page(
         html = await response.text()
     assert "Custody signature: invalid" in html
     assert "treat this report as altered" in html and "HASH DOES NOT MATCH" in html
+
+
+async def test_a_page_number_that_is_not_one_gets_a_kind_400(
+    desk: Desk, browser_less: aiohttp.ClientSession
+) -> None:
+    """A superscript digit or a 23-digit page is a calm 400 page, never a Python message."""
+    await desk.submit("a report")
+    await enter(browser_less, desk)
+    for page in ("²", "99999999999999999999999", "-1", "0", "1.5", "abc"):
+        async with browser_less.get(f"{desk.origin}/", params={"page": page}) as response:
+            html = await response.text()
+        assert response.status == 400, (page, response.status)
+        assert "No such page of the queue" in html and 'href="/"' in html, page
+        for leak in ("invalid literal", "Traceback", "OverflowError", "int too big"):
+            assert leak not in html, page
+    async with browser_less.get(f"{desk.origin}/", params={"page": "1"}) as response:
+        assert response.status == 200
+
+
+async def test_the_reviewers_question_is_shown_above_the_witness_reply(
+    desk: Desk, browser_less: aiohttp.ClientSession
+) -> None:
+    """Questions and the witness's later additions read as one conversation, question first.
+
+    A question sealed only to the witness (before questions were also sealed to reviewers) is
+    still shown as having been asked.
+    """
+    receipt = await desk.submit("first account")
+    report_id = receipt.report_id
+    report = await desk.backend.get_report(report_id)
+    assert report.witness_recipient is not None
+    old_style = b"".join(crypto.seal_bytes(
+        b"an early question", [crypto.parse_recipient(report.witness_recipient)]
+    ))
+    await desk.backend.leave_witness_message(report_id, old_style)
+    await enter(browser_less, desk)
+    token = desk.console.session.csrf_token
+    async with browser_less.post(f"{desk.origin}/reports/{report_id}/witness",
+                                 data={"text": "Which street was it?", "csrf": token}):
+        pass
+    await FollowUpService(desk.storage, desk.keys).add(
+        report_id, ["It was Market Street."], [], _no_files
+    )
+    async with browser_less.get(f"{desk.origin}/reports/{report_id}") as response:
+        html = await response.text()
+    follow_up = html[html.index('id="follow-up"'):html.index('id="note"')]
+    asked = follow_up.index("Which street was it?")
+    sealed_only = follow_up.index("sealed to the witness's key only")
+    replied = follow_up.index("It was Market Street.")
+    assert sealed_only < replied and asked < replied
+    assert "Question from the reviewers" in follow_up and "The witness added" in follow_up
+
+
+async def _no_files(_ref: MediaRef) -> bytes:
+    raise AssertionError("no files in this reply")

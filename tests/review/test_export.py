@@ -54,7 +54,7 @@ async def test_bundle_verifies_with_sha256sum_openssl_and_age(
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert names == sorted([
         "SHA256SUMS", "VERIFY.txt", "custody.pub.pem", "hashes.json", "manifest.json",
-        "manifest.sig", "originals/00-answers.json", "originals/01-f1.bin",
+        "manifest.sig", "originals/00-answers.json", "originals/01-f1.bin", "report.txt",
         "originals/03-f3.bin", "sealed/00-answers.age", "sealed/01-attachment.age",
         "sealed/02-working_copy.age", "sealed/03-attachment.age", "sealed/04-working_copy.age",
         "working-copies/02-f1.bin", "working-copies/04-f3.bin",

@@ -193,6 +193,7 @@ def test_wrong_passphrase_for_the_identity_names_the_problem(tmp_path: Path) -> 
     """A passphrase-protected identity opened with the wrong passphrase is a one-line error."""
     key_file = tmp_path / "me.age"
     intake(["keys", "new", "--out", str(key_file)], stdin=f"{PASSPHRASE}\n{PASSPHRASE}\n")
+    (tmp_path / "data").mkdir()
     result = intake(["keys", "rewrap", "-i", str(key_file)],
                     {"INTAKE_DATA_DIR": str(tmp_path / "data")}, stdin="not the passphrase\n")
     assert result.exit_code == 1

@@ -59,17 +59,24 @@ async def test_remote_cli_end_to_end(storage: Storage, tmp_path: Path) -> None:
         await ok("label", report_id, "add", "checked-by-two")
         await ok("assign", other, "bo")
         listed = await ok("list", "--status", "in_progress", "--label", "checked-by-two")
-        assert listed.split("\t")[:5] == [report_id, "2026-11-24", "in_progress", "high", "rita"]
+        assert listed.splitlines()[0].startswith("ID\tRECEIVED\t")
+        assert listed.splitlines()[1].split("\t")[:5] == [
+            report_id, "2026-11-24", "in_progress", "high", "rita"
+        ]
         assert other not in listed
         assert other in await ok("list", "--assignee", "bo")
         assert "no more reports" in await ok("list", "--page", "3", "--page-size", "1")
         await ok("label", report_id, "remove", "checked-by-two")
         await ok("note", report_id, "met the witness's lawyer ✓")
+        await ok("note", report_id, "\x1b[2Jwiped")
         notes = await ok("notes", report_id, "--identity", str(key))
         assert "rita: met the witness's lawyer ✓" in notes
+        assert "\x1b" not in notes and "rita: \\x1b[2Jwiped" in notes
         await ok("ask", report_id, "Which bridge?")
         shown = await ok("show", report_id, "--identity", str(key))
         assert "soldiers at the bridge" in shown and "valid" in shown
+        # The question was sealed to the reviewers too, so `show` reads it back over the API.
+        assert "question from the reviewers on" in shown and "  Which bridge?" in shown
         first = await ok("pull", "--out", str(tmp_path / "pulled"))
         assert first.startswith("7 file(s) written, 0 already")
         second = await ok("pull", "--out", str(tmp_path / "pulled"))
