@@ -181,6 +181,15 @@ class ReportRepository:
             )
             return found
 
+    async def has_receipt_hashes_of_length(self, length: int) -> bool:
+        """Whether any report's receipt hash has this many bytes (tells hashing schemes apart:
+        the bot's legacy scrypt hashes are 32 bytes, its current ones carry a marker byte)."""
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(ReportRow.id).where(func.length(ReportRow.receipt_hash) == length).limit(1)
+            )
+        return found is not None
+
     async def summaries(self, *, status: str | None = None) -> list[ReportSummary]:
         item_count = (
             select(func.count(ItemRow.id))
