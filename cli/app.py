@@ -1,4 +1,4 @@
-"""Wiring shared by the commands: open the store, load the questionnaire, start the bot."""
+"""Wiring of `intake serve`: load the questionnaire, start the bot (and the reviewer API)."""
 
 from __future__ import annotations
 
@@ -13,26 +13,11 @@ from bot.core import DEFAULT_QUESTIONNAIRE, Questionnaire, QuestionnaireError, l
 from bot.telegram.adapter import DeleteReportHook
 from bot.telegram.runtime import BotOptions, running_bot
 from cli.config import ConfigError, Settings
+from cli.store import open_storage
 from review.audit import AuditTrail
 from review.retention import shred_report
 from storage import Storage
 from storage.server_keys import load_or_create_server_keys
-
-
-@contextlib.asynccontextmanager
-async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        storage = await Storage.open(settings.resolved_database_url, settings.data_dir / "blobs")
-    except OSError as error:
-        raise ConfigError(
-            f"INTAKE_DATABASE_URL: cannot reach the database ({type(error).__name__}): check "
-            "that the server runs and the URL is right"
-        ) from None
-    try:
-        yield storage
-    finally:
-        await storage.close()
 
 
 def questionnaire_for(settings: Settings) -> Questionnaire:

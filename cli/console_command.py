@@ -20,9 +20,9 @@ import click
 from click.core import ParameterSource
 
 import crypto
-from cli.app import open_storage
 from cli.config import ConfigError
 from cli.review_commands import ReviewOptions, opened_backend, pass_options
+from cli.store import open_storage
 from crypto.custody import custody_public_key
 from review.audit import AuditTrail
 from review.backend import ReviewBackend

@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 
 import click
 
-from cli.app import open_storage, serve_api
 from cli.config import ConfigError, Settings
 from cli.keys_commands import actor_option, audit_trail
 from cli.logging_policy import configure_logging
+from cli.store import open_storage
 from review.api.credentials import create_credential, parse_role, revoke_credential
 from review.local import ReviewError
 
@@ -37,6 +37,8 @@ def api_serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
     click.echo(f"reviewer API on http://{settings.api_listen or '127.0.0.1:8443'} "
                "(plain HTTP: expose it only through a TLS reverse proxy)")
+    from cli.app import serve_api
+
     _run(serve_api(settings))
 
 

@@ -9,6 +9,7 @@ docs/storage-format.md; the canary tests check it.
 from storage.blobs import BlobStore, BlobWriter
 from storage.database import Storage, default_sqlite_url
 from storage.models import ItemRole, RecipientKind, Role
+from storage.queue import InvalidCursorError, QueueFilters, QueuePage
 from storage.records import (
     NewItem,
     NewReport,
@@ -23,9 +24,12 @@ __all__ = [
     "BlobStore",
     "BlobWriter",
     "DuplicateSubmission",
+    "InvalidCursorError",
     "ItemRole",
     "NewItem",
     "NewReport",
+    "QueueFilters",
+    "QueuePage",
     "RecipientExistsError",
     "RecipientKind",
     "RecipientRecord",

@@ -9,7 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -41,10 +50,18 @@ class Role(enum.StrEnum):
 
 class ReportRow(Base):
     __tablename__ = "reports"
+    # The queue's order is (received_day, id); each filter has an index ending in that order,
+    # so a keyset page costs the same at any queue size (storage/queue.py, migration 0005).
+    __table_args__ = (
+        Index("ix_reports_queue", "received_day", "id"),
+        Index("ix_reports_status_queue", "status", "received_day", "id"),
+        Index("ix_reports_priority_queue", "priority", "received_day", "id"),
+        Index("ix_reports_assignee_queue", "assignee", "received_day", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    received_day: Mapped[dt.date] = mapped_column(Date, index=True)
-    status: Mapped[str] = mapped_column(String(32), default="new", index=True)
+    received_day: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(32), default="new")
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
     expires_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
@@ -113,6 +130,8 @@ class LabelRow(Base):
     """A label a reviewer put on a report; the organisation chooses to keep labels in clear."""
 
     __tablename__ = "report_labels"
+    # The primary key serves "labels of this report"; this one serves "reports with this label".
+    __table_args__ = (Index("ix_report_labels_label", "label", "report_id"),)
 
     report_id: Mapped[str] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
