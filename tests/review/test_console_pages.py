@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 import crypto
 from bot.core import MediaRef
-from crypto.receipts import witness_identity
+from crypto.receipts import receipt_keys
 from storage.models import ItemRow, ReportRow
 from tests.review.sealed_reports import sealed_report
 
@@ -114,7 +114,7 @@ async def test_a_follow_up_question_is_sealed_to_the_witness_only(
     The witness's key is derived from the receipt code, as /status derives it.
     """
     receipt = await desk.submit("a report the witness will check on")
-    witness = witness_identity(receipt.code, receipt.report_id, desk.keys.hash_key)
+    witness = receipt_keys(receipt.code, desk.keys.hash_key).witness
     without = await sealed_report(desk.storage, desk.keys.custody_key, [desk.alice.recipient])
     await enter(browser_less, desk)
     question = "Could you tell us the time it started? עברית"
