@@ -57,6 +57,8 @@ class ReportRow(Base):
         Index("ix_reports_status_queue", "status", "received_day", "id"),
         Index("ix_reports_priority_queue", "priority", "received_day", "id"),
         Index("ix_reports_assignee_queue", "assignee", "received_day", "id"),
+        # Retention walks expired reports in (expires_on, id) keyset pages.
+        Index("ix_reports_expiry", "expires_on", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -24,6 +24,8 @@ _QUEUE_INDEXES = {
     "ix_reports_status_queue": ["status", "received_day", "id"],
     "ix_reports_priority_queue": ["priority", "received_day", "id"],
     "ix_reports_assignee_queue": ["assignee", "received_day", "id"],
+    # Not the queue's, but the other walk over all reports: retention's keyset pages.
+    "ix_reports_expiry": ["expires_on", "id"],
 }
 
 
