@@ -79,7 +79,15 @@ def decode_cursor(cursor: str) -> tuple[dt.date, str]:
         raise InvalidCursorError from None
 
 
-def _filtered(query: Select[ReportRow], filters: QueueFilters) -> Select[ReportRow]:
+# Plain columns, not ORM objects: a page of rows is built several times faster.
+_COLUMNS = (
+    ReportRow.id, ReportRow.received_day, ReportRow.status, ReportRow.priority, ReportRow.assignee
+)
+_Columns = Select[str, dt.date, str, str, str | None]
+_Row = tuple[str, dt.date, str, str, str | None]
+
+
+def _filtered(query: _Columns, filters: QueueFilters) -> _Columns:
     if filters.status is not None:
         query = query.where(ReportRow.status == filters.status)
     if filters.priority is not None:
@@ -111,30 +119,30 @@ class QueueRepository:
     ) -> QueuePage:
         """The `limit` reports after `cursor` (from the start without one), oldest day first."""
         filters = filters or QueueFilters()
-        query = _filtered(select(ReportRow), filters)
+        query = _filtered(select(*_COLUMNS), filters)
         if cursor is not None:
             day, report_id = decode_cursor(cursor)
             query = query.where(tuple_(ReportRow.received_day, ReportRow.id) > (day, report_id))
         query = query.order_by(ReportRow.received_day, ReportRow.id).limit(max(limit, 0) + 1)
         async with self._sessions() as session:
-            rows: Sequence[ReportRow] = (await session.scalars(query)).all()
+            rows: Sequence[_Row] = (await session.execute(query)).all()
             more = len(rows) > limit
             rows = rows[:limit]
             summaries = await _summaries(session, rows)
             total = await _count(session, filters) if with_total else None
         last = rows[-1] if rows and more else None
-        next_cursor = encode_cursor(last.received_day, last.id) if last is not None else None
+        next_cursor = encode_cursor(last[1], last[0]) if last is not None else None
         return QueuePage(summaries, next_cursor, total)
 
     async def page_at_offset(
         self, filters: QueueFilters | None = None, *, offset: int = 0, limit: int = 50
     ) -> list[ReportSummary]:
         """A page by number, for the console's page links: its cost grows with the offset."""
-        query = _filtered(select(ReportRow), filters or QueueFilters())
+        query = _filtered(select(*_COLUMNS), filters or QueueFilters())
         query = query.order_by(ReportRow.received_day, ReportRow.id)
         query = query.offset(max(offset, 0)).limit(max(limit, 0))
         async with self._sessions() as session:
-            rows: Sequence[ReportRow] = (await session.scalars(query)).all()
+            rows: Sequence[_Row] = (await session.execute(query)).all()
             return await _summaries(session, rows)
 
     async def count(self, filters: QueueFilters | None = None) -> int:
@@ -156,13 +164,13 @@ class QueueRepository:
 
 
 async def _count(session: AsyncSession, filters: QueueFilters) -> int:
-    query = _filtered(select(ReportRow), filters).with_only_columns(func.count(ReportRow.id))
-    return int(await session.scalar(query) or 0)
+    matching = _filtered(select(*_COLUMNS), filters).subquery()
+    return int(await session.scalar(select(func.count()).select_from(matching)) or 0)
 
 
-async def _summaries(session: AsyncSession, rows: Sequence[ReportRow]) -> list[ReportSummary]:
+async def _summaries(session: AsyncSession, rows: Sequence[_Row]) -> list[ReportSummary]:
     """Summaries with item counts and labels, two queries for the whole page."""
-    ids = [row.id for row in rows]
+    ids = [row[0] for row in rows]
     counts: dict[str, int] = {}
     labels: dict[str, list[str]] = {report_id: [] for report_id in ids}
     if ids:
@@ -180,13 +188,13 @@ async def _summaries(session: AsyncSession, rows: Sequence[ReportRow]) -> list[R
             labels[report_id].append(text)
     return [
         ReportSummary(
-            report_id=row.id,
-            received_day=row.received_day,
-            status=row.status,
-            priority=row.priority,
-            assignee=row.assignee,
-            item_count=counts.get(row.id, 0),
-            labels=tuple(labels[row.id]),
+            report_id=report_id,
+            received_day=day,
+            status=status,
+            priority=priority,
+            assignee=assignee,
+            item_count=counts.get(report_id, 0),
+            labels=tuple(labels[report_id]),
         )
-        for row in rows
+        for report_id, day, status, priority, assignee in rows
     ]
