@@ -101,8 +101,8 @@ WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.report_id = r.id)
 }
 # About one report in 16 is labelled "verified" (ids are random hex).
 _LABELS = """
-INSERT INTO report_labels (report_id, label)
-SELECT r.id, 'verified' FROM reports r
+INSERT INTO report_labels (report_id, label, received_day)
+SELECT r.id, 'verified', r.received_day FROM reports r
 WHERE substr(r.id, 1, 1) = '0'
   AND NOT EXISTS (SELECT 1 FROM report_labels l WHERE l.report_id = r.id)
 """

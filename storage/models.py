@@ -132,13 +132,16 @@ class LabelRow(Base):
     """A label a reviewer put on a report; the organisation chooses to keep labels in clear."""
 
     __tablename__ = "report_labels"
-    # The primary key serves "labels of this report"; this one serves "reports with this label".
-    __table_args__ = (Index("ix_report_labels_label", "label", "report_id"),)
+    # The primary key serves "labels of this report"; this one serves "reports with this label"
+    # in the queue's order, which is why the report's day is copied here.
+    __table_args__ = (Index("ix_report_labels_queue", "label", "received_day", "report_id"),)
 
     report_id: Mapped[str] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
     )
     label: Mapped[str] = mapped_column(String(48), primary_key=True)
+    # The report's received_day (never changes), so a label's reports page in queue order.
+    received_day: Mapped[dt.date] = mapped_column(Date)
 
 
 class NoteRow(Base):

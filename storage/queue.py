@@ -20,6 +20,7 @@ import datetime as dt
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -87,6 +88,14 @@ _Columns = Select[str, dt.date, str, str, str | None]
 _Row = tuple[str, dt.date, str, str, str | None]
 
 
+def _order(filters: QueueFilters) -> tuple[Any, Any]:
+    """The (day, id) columns to sort and seek on: the label rows' own copy under a label filter,
+    so the label's index is read in queue order instead of sorting all its reports."""
+    if filters.label is not None:
+        return LabelRow.received_day, LabelRow.report_id
+    return ReportRow.received_day, ReportRow.id
+
+
 def _filtered(query: _Columns, filters: QueueFilters) -> _Columns:
     if filters.status is not None:
         query = query.where(ReportRow.status == filters.status)
@@ -97,8 +106,6 @@ def _filtered(query: _Columns, filters: QueueFilters) -> _Columns:
     if filters.received_day is not None:
         query = query.where(ReportRow.received_day == filters.received_day)
     if filters.label is not None:
-        # A join, not EXISTS: the planner can then start from the label's index when few
-        # reports carry it, or from the queue order when many do.
         query = query.join(LabelRow, LabelRow.report_id == ReportRow.id).where(
             LabelRow.label == filters.label
         )
@@ -120,10 +127,11 @@ class QueueRepository:
         """The `limit` reports after `cursor` (from the start without one), oldest day first."""
         filters = filters or QueueFilters()
         query = _filtered(select(*_COLUMNS), filters)
+        day_column, id_column = _order(filters)
         if cursor is not None:
             day, report_id = decode_cursor(cursor)
-            query = query.where(tuple_(ReportRow.received_day, ReportRow.id) > (day, report_id))
-        query = query.order_by(ReportRow.received_day, ReportRow.id).limit(max(limit, 0) + 1)
+            query = query.where(tuple_(day_column, id_column) > (day, report_id))
+        query = query.order_by(day_column, id_column).limit(max(limit, 0) + 1)
         async with self._sessions() as session:
             rows: Sequence[_Row] = (await session.execute(query)).all()
             more = len(rows) > limit
@@ -138,8 +146,8 @@ class QueueRepository:
         self, filters: QueueFilters | None = None, *, offset: int = 0, limit: int = 50
     ) -> list[ReportSummary]:
         """A page by number, for the console's page links: its cost grows with the offset."""
-        query = _filtered(select(*_COLUMNS), filters or QueueFilters())
-        query = query.order_by(ReportRow.received_day, ReportRow.id)
+        filters = filters or QueueFilters()
+        query = _filtered(select(*_COLUMNS), filters).order_by(*_order(filters))
         query = query.offset(max(offset, 0)).limit(max(limit, 0))
         async with self._sessions() as session:
             rows: Sequence[_Row] = (await session.execute(query)).all()

@@ -100,11 +100,13 @@ class TriageRepository:
         validate_label(label)
         try:
             async with self._sessions.begin() as session:
-                await _report(session, report_id)
+                report = await _report(session, report_id)
                 present = await session.get(LabelRow, (report_id, label))
                 if present is not None:
                     return False
-                session.add(LabelRow(report_id=report_id, label=label))
+                session.add(LabelRow(
+                    report_id=report_id, label=label, received_day=report.received_day
+                ))
         except IntegrityError:
             # Two reviewers added the same label at once: the other one won, which is the same.
             return False

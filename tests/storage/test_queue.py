@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from storage import (
     InvalidCursorError,
@@ -177,3 +178,37 @@ async def test_queue_indexes_exist(storage: Storage) -> None:
         declared = {i.name for i in Base.metadata.tables[table].indexes}
         assert declared and declared <= found[table]
     assert "ix_reports_received_day" not in found["reports"]
+
+
+async def test_migration_0005_keeps_labels_and_dates_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A store at revision 0002 with a labelled report upgrades: the label row gets its report's
+    day and the label filter finds the report."""
+    from alembic import command
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from storage.database import _alembic_config
+
+    (tmp_path / "data").mkdir(exist_ok=True)  # where the SQLite URL points
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(
+            lambda sync: command.upgrade(_alembic_config(sync), "0002")
+        )
+        await connection.execute(text(
+            "INSERT INTO reports (id, received_day, status, priority, receipt_hash, "
+            "submission_key, manifest, manifest_signature) VALUES "
+            "(:id, :day, 'new', 'normal', :h, :s, :m, :sig)"
+        ), {"id": "ab" * 16, "day": DAYS[1], "h": b"h" * 32, "s": b"s" * 32, "m": b"{}",
+            "sig": b"x" * 64})
+        await connection.execute(text(
+            "INSERT INTO report_labels (report_id, label) VALUES (:id, 'old')"
+        ), {"id": "ab" * 16})
+    await engine.dispose()
+    storage = await Storage.open(database_url, tmp_path / "blobs")
+    try:
+        [found] = (await storage.queue.page(QueueFilters(label="old"))).reports
+        assert found.report_id == "ab" * 16 and found.received_day == DAYS[1]
+    finally:
+        await storage.close()
