@@ -112,6 +112,16 @@ def _filtered(query: _Columns, filters: QueueFilters) -> _Columns:
     return query
 
 
+def page_query(filters: QueueFilters, cursor: str | None, limit: int) -> _Columns:
+    """The SELECT of up to `limit` rows after `cursor` (public for the benchmark's EXPLAIN)."""
+    query = _filtered(select(*_COLUMNS), filters)
+    day_column, id_column = _order(filters)
+    if cursor is not None:
+        day, report_id = decode_cursor(cursor)
+        query = query.where(tuple_(day_column, id_column) > (day, report_id))
+    return query.order_by(day_column, id_column).limit(max(limit, 0))
+
+
 class QueueRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -126,12 +136,7 @@ class QueueRepository:
     ) -> QueuePage:
         """The `limit` reports after `cursor` (from the start without one), oldest day first."""
         filters = filters or QueueFilters()
-        query = _filtered(select(*_COLUMNS), filters)
-        day_column, id_column = _order(filters)
-        if cursor is not None:
-            day, report_id = decode_cursor(cursor)
-            query = query.where(tuple_(day_column, id_column) > (day, report_id))
-        query = query.order_by(day_column, id_column).limit(max(limit, 0) + 1)
+        query = page_query(filters, cursor, limit + 1)
         async with self._sessions() as session:
             rows: Sequence[_Row] = (await session.execute(query)).all()
             more = len(rows) > limit
