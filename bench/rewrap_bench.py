@@ -98,7 +98,7 @@ async def crypto_only(data_dir: Path, keys: Keys) -> tuple[float, float, int]:
     try:
         target = TargetSet.of(await storage.recipients.active())
         items: list[StoredItem] = []
-        for summary in await storage.reports.summaries():
+        async for summary in storage.queue.walk():
             report = await storage.reports.get(summary.report_id)
             assert report is not None
             items.extend(report.items)

@@ -16,7 +16,12 @@ from bot.core.draft import MediaRef
 from bot.core.status import StatusView
 from bot.sealing import ItemSealer, WorkSlots, signed_manifest
 from bot.submission import Fetch, seal_attachments
-from crypto.receipts import receipt_hash, witness_identity
+from crypto.receipts import (
+    LEGACY_RECEIPT_HASH_LENGTH,
+    legacy_receipt_hash,
+    legacy_witness_identity,
+    receipt_keys,
+)
 from storage import ItemRole, NewItem, Storage
 from storage.additions import ManifestChanged
 from storage.server_keys import ServerKeys
@@ -46,14 +51,24 @@ class FollowUpService:
         self._clock = clock
         # The same WorkSlots as the ReportSubmitter's, so one limit covers the whole process.
         self.slots = slots or WorkSlots()
+        self._legacy_remain: bool | None = None
 
     async def look_up(self, code: str) -> Found | None:
-        code_hash = await asyncio.to_thread(receipt_hash, code, self._keys.hash_key)
-        report_id = await self._storage.reports.find_by_receipt_hash(code_hash)
+        derived = receipt_keys(code, self._keys.hash_key)
+        identity = derived.witness
+        report_id = await self._storage.reports.find_by_receipt_hash(derived.lookup_hash)
+        if report_id is None and await self._legacy_codes_remain():
+            # A code issued before the HMAC scheme: the one scrypt run /status still pays, and
+            # only while such reports are stored (retention closes this path for good).
+            legacy_hash = await asyncio.to_thread(legacy_receipt_hash, code, self._keys.hash_key)
+            report_id = await self._storage.reports.find_by_receipt_hash(legacy_hash)
+            if report_id is not None:
+                identity = await asyncio.to_thread(
+                    legacy_witness_identity, code, report_id, self._keys.hash_key
+                )
         report = await self._storage.reports.get(report_id) if report_id else None
         if report_id is None or report is None:
             return None
-        identity = await asyncio.to_thread(witness_identity, code, report_id, self._keys.hash_key)
         messages = []
         for record in await self._storage.triage.witness_messages(report_id):
             plain = io.BytesIO()
@@ -64,6 +79,14 @@ class FollowUpService:
                 continue
             messages.append(plain.getvalue().decode("utf-8", errors="replace"))
         return Found(report_id, StatusView(report.summary.status, tuple(messages)))
+
+    async def _legacy_codes_remain(self) -> bool:
+        # No new legacy hash is ever written, so once none is left the answer stays "no".
+        if self._legacy_remain is not False:
+            self._legacy_remain = await self._storage.reports.has_receipt_hashes_of_length(
+                LEGACY_RECEIPT_HASH_LENGTH
+            )
+        return self._legacy_remain
 
     async def add(
         self, report_id: str, texts: list[str], files: list[MediaRef], fetch: Fetch

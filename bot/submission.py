@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from bot.core import AttachmentFacts, Conversation, Draft, MediaAnswer, MediaRef, report_document
 from bot.sealing import ItemSealer, NoRecipientsError, WorkSlots, signed_manifest
 from bot.working_copy import MAX_IMAGE_BYTES, may_get_copy, stripped_copy
-from crypto.receipts import new_receipt_code, receipt_hash, submission_key, witness_identity
+from crypto.receipts import new_receipt_code, receipt_keys, submission_key
 from storage import BlobStore, DuplicateSubmission, ItemRole, NewItem, NewReport, Storage
 from storage.server_keys import ServerKeys
 
@@ -243,10 +243,7 @@ class ReportSubmitter:
             )
             written.insert(0, await sealer.seal(0, ItemRole.ANSWERS, document))
             code = new_receipt_code()
-            code_hash = await self.slots.scrypt(receipt_hash, code, self._keys.hash_key)
-            witness = await self.slots.scrypt(
-                witness_identity, code, report_id, self._keys.hash_key
-            )
+            derived = receipt_keys(code, self._keys.hash_key)
             manifest, signature = signed_manifest(
                 self._keys.custody_key, report_id, now.date().isoformat(), written
             )
@@ -256,12 +253,12 @@ class ReportSubmitter:
         report = NewReport(
             report_id=report_id,
             received_day=now.date(),
-            receipt_hash=code_hash,
+            receipt_hash=derived.lookup_hash,
             submission_key=self.submission_key(submission_id),
             manifest=manifest,
             manifest_signature=signature,
             items=tuple(written),
-            witness_recipient=str(witness.recipient),
+            witness_recipient=str(derived.witness.recipient),
         )
         return PreparedReport(report, Receipt(report_id, code), written, sealer.blobs)
 

@@ -1,4 +1,4 @@
-"""Wiring shared by the commands: open the store, load the questionnaire, start the bot."""
+"""Wiring of `intake serve`: load the questionnaire, start the bot (and the reviewer API)."""
 
 from __future__ import annotations
 
@@ -10,83 +10,16 @@ from collections.abc import AsyncIterator, Callable
 
 from telegram.error import InvalidToken
 
-from bot.core import DEFAULT_QUESTIONNAIRE, Questionnaire, QuestionnaireError, load_questionnaire
-from bot.i18n import LANGUAGE_NAMES
 from bot.telegram.intake import DeleteReportHook
 from bot.telegram.runtime import BotOptions, WebhookOptions, running_bot
 from cli.config import ConfigError, Settings, parse_host_port
+from cli.labels import labels_for, questionnaire_for, reviewer_labels
+from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from crypto.drafts import DraftKeyFileError, DraftKeyring
-from review.answers import Labels
 from review.audit import AuditTrail
 from review.retention import shred_report
 from storage import Storage
 from storage.server_keys import load_or_create_server_keys
-
-REMOTE_HINT = ", or work against the reviewer API with `intake review --server URL`"
-
-
-def require_data_dir(settings: Settings, hint: str = "") -> None:
-    """Commands that read existing data refuse a missing data directory instead of making one.
-
-    Creating an empty `./intake-data` and then reporting "no reports match" would hide the real
-    mistake: the command ran somewhere else than the server's data.
-    """
-    if not settings.data_dir.is_dir():
-        raise ConfigError(
-            f"there is no data directory at {settings.data_dir}: set INTAKE_DATA_DIR (in the "
-            f"environment or a --config file) to the server's data directory{hint}"
-        )
-
-
-@contextlib.asynccontextmanager
-async def open_storage(settings: Settings, *, must_exist: bool = False) -> AsyncIterator[Storage]:
-    """The store; with `must_exist`, a missing data directory is refused (require_data_dir)."""
-    if must_exist:
-        require_data_dir(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        storage = await Storage.open(settings.resolved_database_url, settings.data_dir / "blobs")
-    except OSError as error:
-        raise ConfigError(
-            f"INTAKE_DATABASE_URL: cannot reach the database ({type(error).__name__}): check "
-            "that the server runs and the URL is right"
-        ) from None
-    try:
-        yield storage
-    finally:
-        await storage.close()
-
-
-def questionnaire_for(settings: Settings) -> Questionnaire:
-    try:
-        return load_questionnaire(settings.questionnaire or DEFAULT_QUESTIONNAIRE)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"INTAKE_QUESTIONNAIRE: {settings.questionnaire} does not exist: fix the path"
-        ) from None
-    except QuestionnaireError as error:
-        raise ConfigError(str(error)) from None
-
-
-def reviewer_labels(questionnaire: Questionnaire, language: str) -> Labels:
-    """The questionnaire's question and choice texts in the reviewer's language.
-
-    A text the questionnaire lacks in that language falls back to its default language, as the
-    bot does for witnesses.
-    """
-    return Labels(
-        language=language,
-        questions={q.id: q.label.get(language) for q in questionnaire.questions},
-        choices={
-            (q.id, c.id): c.text.get(language) for q in questionnaire.questions for c in q.choices
-        },
-        language_names=LANGUAGE_NAMES,
-    )
-
-
-def labels_for(settings: Settings) -> Labels:
-    """INTAKE_REVIEWER_LANGUAGE's labels from INTAKE_QUESTIONNAIRE (CLI, console and export)."""
-    return reviewer_labels(questionnaire_for(settings), settings.reviewer_language)
 
 
 def bot_options(settings: Settings, token: str, *, webhook: bool = False) -> BotOptions:
@@ -234,3 +167,16 @@ def witness_deletion(
         return shredded
 
     return delete
+
+
+__all__ = [
+    "REMOTE_HINT",
+    "labels_for",
+    "open_storage",
+    "questionnaire_for",
+    "require_data_dir",
+    "reviewer_labels",
+    "serve",
+    "serve_api",
+    "witness_deletion",
+]

@@ -20,9 +20,10 @@ import click
 from click.core import ParameterSource
 
 import crypto
-from cli.app import REMOTE_HINT, labels_for, open_storage, require_data_dir
 from cli.config import ConfigError
+from cli.labels import labels_for
 from cli.review_commands import ReviewOptions, opened_backend, pass_options
+from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from crypto.custody import custody_public_key
 from review.answers import Labels
 from review.audit import AuditTrail

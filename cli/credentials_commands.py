@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 
 import click
 
-from cli.app import open_storage, serve_api
 from cli.config import ConfigError, Settings
 from cli.keys_commands import actor_option, audit_trail
 from cli.logging_policy import configure_logging
+from cli.store import open_storage
 from review.api.credentials import create_credential, parse_role, revoke_credential
 from review.local import ReviewError
 
@@ -40,6 +40,8 @@ def api_serve(settings: Settings) -> None:
         # Said only once the port is bound: a busy port never gets announced.
         click.echo(f"reviewer API on {url} (plain HTTP: expose it only through a TLS reverse "
                    "proxy)")
+
+    from cli.app import serve_api
 
     _run(serve_api(settings, ready))
 

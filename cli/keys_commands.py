@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import click
 
 import crypto
-from cli.app import open_storage, require_data_dir
 from cli.config import ConfigError, Settings
+from cli.store import open_storage, require_data_dir
 from review.audit import AuditTrail
 from review.identities import IdentityFileError, load_identities
 from review.keys import (

@@ -2,40 +2,56 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from cli.app import open_storage, serve
-from cli.config import ConfigError, Settings, load_settings
-from cli.console_command import console_command
-from cli.credentials_commands import api as api_group
-from cli.credentials_commands import credentials as credentials_group
-from cli.keys_commands import actor_option, audit_group, audit_trail, keys_group, retention_group
+from cli.lazy import LazyGroup
 from cli.logging_policy import configure_logging
-from cli.review_commands import review as review_group
-from review.identities import IdentityFileError
-from review.queue import ReportNotFound
-from review.recipients import RecipientError, add_reviewer, remove_reviewer
+
+if TYPE_CHECKING:
+    from cli.config import Settings
 
 T = TypeVar("T")
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
+    from cli.config import ConfigError
+
     try:
         return asyncio.run(coroutine)
-    except (ConfigError, RecipientError, IdentityFileError, ReportNotFound) as error:
-        message = str(error) if not isinstance(error, ReportNotFound) else (
-            f"no report {error}: see `intake review list`")
-        raise click.ClickException(message) from None
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
-@click.group()
+# Each command group's module is imported only when the group runs (cli/lazy.py).
+_LAZY = {
+    "reviewer": ("cli.reviewer_commands:reviewer",
+                 "Register, list and remove reviewers' public age recipients (administrators)."),
+    "keys": ("cli.keys_commands:keys_group",
+             "Reviewer keys, the recovery key, and re-wrapping or re-encrypting after a change."),
+    "audit": ("cli.keys_commands:audit_group",
+              "Read and check the audit trail (hash-chained, signed with the server's custody "
+              "key)."),
+    "retention": ("cli.keys_commands:retention_group",
+                  "Crypto-shred reports kept longer than INTAKE_RETENTION_DAYS allows."),
+    "review": ("cli.review_commands:review",
+               "Work with the sealed queue (decryption happens here, with your own key)."),
+    "credentials": ("cli.credentials_commands:credentials",
+                    "Make, list and revoke reviewer API credentials (administrators, on the "
+                    "server)."),
+    "api": ("cli.credentials_commands:api",
+            "The reviewer API (plain HTTP on 127.0.0.1:8443 unless INTAKE_API_LISTEN says "
+            "otherwise)."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=_LAZY)
 @click.option(
     "--config",
     "config_file",
@@ -46,6 +62,8 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 @click.pass_context
 def main(context: click.Context, config_file: Path | None) -> None:
     """incident-intake: a Telegram bot that seals witness reports to reviewers' age keys."""
+    from cli.config import ConfigError, load_settings
+
     try:
         context.obj = load_settings(config_file)
     except ConfigError as error:
@@ -62,11 +80,15 @@ def main(context: click.Context, config_file: Path | None) -> None:
 @click.pass_obj
 def serve_command(settings: Settings, webhook: bool) -> None:
     """Run the bot: long polling by default (stops cleanly on SIGTERM or Ctrl-C)."""
+    from cli.config import ConfigError
+
     try:
         token = settings.token()
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     configure_logging(settings.log_level, secrets=[token])
+    from cli.app import serve
+
     try:
         _run(serve(settings, token, webhook=webhook))
     except click.ClickException:
@@ -74,6 +96,8 @@ def serve_command(settings: Settings, webhook: bool) -> None:
     except Exception:
         # A traceback's messages can quote the token or witness input; log it through the
         # safe formatter (type and place only) instead of letting Python print it.
+        import logging
+
         logging.getLogger("intake.cli").exception("serve.crashed")
         sys.exit(1)
 
@@ -92,76 +116,6 @@ def demo_command(interactive: bool, data_dir: Path | None) -> None:
 
     _run(run_demo(interactive=interactive, data_dir=data_dir))
 
-
-@main.group()
-def reviewer() -> None:
-    """Register, list and remove reviewers' public age recipients (administrators)."""
-
-
-@reviewer.command("add")
-@click.option("--name", required=True, help="A name for the reviewer (shown in lists).")
-@click.option("--recipient", required=True, help="The reviewer's public key, age1...")
-@actor_option
-@click.pass_obj
-def reviewer_add(settings: Settings, name: str, recipient: str, actor: str) -> None:
-    """Seal every new report to this recipient too."""
-
-    async def run() -> None:
-        async with open_storage(settings) as storage:
-            record = await add_reviewer(
-                storage, name, recipient, audit=audit_trail(settings, storage), actor=actor
-            )
-        click.echo(f"added {record.name} (key {record.key_id}); new reports are sealed to it")
-
-    _run(run())
-
-
-@reviewer.command("list")
-@click.pass_obj
-def reviewer_list(settings: Settings) -> None:
-    """Show registered reviewers and whether they are active."""
-
-    async def run() -> None:
-        async with open_storage(settings) as storage:
-            records = await storage.recipients.registered()
-        if not records:
-            click.echo("no reviewers registered yet: `intake reviewer add --name NAME "
-                       "--recipient age1...`")
-        for r in records:
-            state = "active" if r.active else f"removed {r.removed_on}"
-            click.echo(f"{r.name}\t{r.kind.value}\t{r.key_id}\t{r.recipient}\t"
-                       f"added {r.added_on}\t{state}")
-
-    _run(run())
-
-
-@reviewer.command("remove")
-@click.argument("name")
-@actor_option
-@click.pass_obj
-def reviewer_remove(settings: Settings, name: str, actor: str) -> None:
-    """Stop sealing new reports to this reviewer (takes effect at once)."""
-
-    async def run() -> None:
-        async with open_storage(settings) as storage:
-            await remove_reviewer(
-                storage, name, audit=audit_trail(settings, storage), actor=actor
-            )
-        click.echo(f"removed {name}: new reports are no longer sealed to this key. Reports "
-                   "already sealed to it stay readable by it until their headers are re-wrapped "
-                   "with `intake keys rewrap --identity KEY` (or re-encrypted with `intake keys "
-                   "reencrypt` if the key was compromised).")
-
-    _run(run())
-
-
-main.add_command(keys_group)
-main.add_command(audit_group)
-main.add_command(retention_group)
-main.add_command(review_group)
-main.add_command(credentials_group)
-main.add_command(api_group)
-review_group.add_command(console_command)
 
 if __name__ == "__main__":
     sys.exit(main())

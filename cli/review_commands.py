@@ -23,15 +23,16 @@ import click
 from click.core import ParameterSource
 
 import crypto
-from cli.app import REMOTE_HINT, labels_for, open_storage, require_data_dir
 from cli.config import ConfigError, Settings
+from cli.labels import labels_for
+from cli.lazy import LazyGroup
+from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from review.answers import Labels
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter
 from review.export import check_empty, export_report
 from review.identities import IdentityFileError, load_identities
 from review.local import LocalBackend, ReviewError
-from review.remote import RemoteBackend
 from review.render import render_report, terminal_safe
 from review.tools import (
     CustodySource,
@@ -45,6 +46,7 @@ from review.tools import (
     resolve_report_id,
     seal_note,
 )
+from storage import QueuePage
 from storage.server_keys import load_or_create_server_keys
 
 T = TypeVar("T")
@@ -92,6 +94,8 @@ def _token(options: ReviewOptions) -> str:
 @contextlib.asynccontextmanager
 async def opened_backend(options: ReviewOptions) -> AsyncIterator[CustodySource]:
     if options.server is not None:
+        from review.remote import RemoteBackend  # aiohttp: only for --server
+
         async with RemoteBackend(options.server, _token(options)) as remote:
             yield remote
         return
@@ -180,7 +184,10 @@ _IDENTITY = click.option(
 )
 
 
-@click.group("review")
+@click.group("review", cls=LazyGroup, lazy={
+    "console": ("cli.console_command:console_command",
+                "Serve the reviewer console on 127.0.0.1 until Ctrl-C."),
+})
 @click.option("--server", default=None, metavar="URL",
               help="Use the reviewer API at URL instead of the local data directory.")
 @click.option("--token-file", type=click.Path(path_type=Path), default=None,
@@ -221,25 +228,44 @@ def pass_options(function: Callable[..., T]) -> Callable[..., T]:
 @click.option("--label", default=None)
 @click.option("--day", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Received on this day (YYYY-MM-DD).")
-@click.option("--page", type=click.IntRange(min=1), default=1)
+@click.option("--cursor", default=None,
+              help="Start after this position: the cursor printed under the previous page.")
+@click.option("--page", type=click.IntRange(min=1), default=None,
+              help="A numbered page instead (slower on a large queue than --cursor).")
 @click.option("--page-size", type=click.IntRange(1, 500), default=50)
+@click.option("--total", is_flag=True, help="Also count every report that matches.")
 @pass_options
 def review_list(
     options: ReviewOptions, status: str | None, priority: str | None, assignee: str | None,
-    label: str | None, day: dt.datetime | None, page: int, page_size: int,
+    label: str | None, day: dt.datetime | None, cursor: str | None, page: int | None,
+    page_size: int, total: bool,
 ) -> None:
-    """List reports: id, day, status, priority, assignee, items, labels. No content."""
+    """List reports: id, day, status, priority, assignee, items, labels. No content.
+
+    Prints the cursor of the next page last (on standard error), while there is one.
+    """
     filters = QueueFilter(status, priority, assignee, label, day.date() if day else None)
-    summaries = _with_backend(
-        options, lambda b: b.list_reports(filters, page=page, page_size=page_size)
-    )
-    if not summaries:
-        click.echo("no reports match" if page == 1 else "no more reports")
-        return
-    click.echo("ID\tRECEIVED\tSTATUS\tPRIORITY\tASSIGNEE\tITEMS\tLABELS")
-    for s in summaries:
+    if page is not None and cursor is None:
+        summaries = _with_backend(
+            options, lambda b: b.list_reports(filters, page=page, page_size=page_size)
+        )
+        found = QueuePage(summaries, None)
+    else:
+        found = _with_backend(options, lambda b: b.queue_page(
+            filters, cursor=cursor, page_size=page_size, with_total=total
+        ))
+    first = page in (None, 1) and cursor is None
+    if not found.reports:
+        click.echo("no reports match" if first else "no more reports")
+    else:
+        click.echo("ID\tRECEIVED\tSTATUS\tPRIORITY\tASSIGNEE\tITEMS\tLABELS")
+    for s in found.reports:
         click.echo(f"{s.report_id}\t{s.received_day}\t{s.status}\t{s.priority}\t"
                    f"{s.assignee or '-'}\t{s.item_count}\t{','.join(s.labels)}")
+    if found.total is not None:
+        click.echo(f"{found.total} report(s) match", err=True)
+    if found.next_cursor is not None:
+        click.echo(f"next page: --cursor {found.next_cursor}", err=True)
 
 
 @review.command("show")

@@ -12,19 +12,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
-from storage import RecipientRecord, ReportSummary, StoredReport
+from storage import QueueFilters, QueuePage, RecipientRecord, ReportSummary, StoredReport
 
 STATUSES = ("new", "triaged", "in_progress", "needs_info", "closed", "rejected")
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
-@dataclass(frozen=True)
-class QueueFilter:
-    status: str | None = None
-    priority: str | None = None
-    assignee: str | None = None
-    label: str | None = None
-    received_day: dt.date | None = None
+# The queue's filters (status, priority, assignee, label, received_day), combined with AND.
+QueueFilter = QueueFilters
 
 
 @dataclass(frozen=True)
@@ -55,6 +50,15 @@ class ReviewBackend(Protocol):
     async def list_reports(
         self, filters: QueueFilter, *, page: int = 1, page_size: int = 50
     ) -> list[ReportSummary]: ...
+
+    async def queue_page(
+        self,
+        filters: QueueFilter,
+        *,
+        cursor: str | None = None,
+        page_size: int = 50,
+        with_total: bool = False,
+    ) -> QueuePage: ...
 
     async def get_report(self, report_id: str) -> StoredReport: ...
 

@@ -19,7 +19,15 @@ import crypto
 from crypto.custody import custody_public_pem
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
-from storage import RecipientRecord, ReportSummary, Storage, StoredItem, StoredReport
+from storage import (
+    InvalidCursorError,
+    QueuePage,
+    RecipientRecord,
+    ReportSummary,
+    Storage,
+    StoredItem,
+    StoredReport,
+)
 from storage.repositories import HeaderConflictError, ItemNotFoundError
 from storage.triage import NoteRecord, UnknownReportError, validate_label
 
@@ -90,6 +98,15 @@ def check_sealed_file(sealed: bytes, what: str, limit: int = MAX_SEALED_TEXT_BYT
         raise InvalidRequestError(f"the {what} has an age header but no payload")
 
 
+def _check_filters(filters: QueueFilter) -> None:
+    if filters.status is not None:
+        _check_choice(filters.status, STATUSES, "status")
+    if filters.priority is not None:
+        _check_choice(filters.priority, PRIORITIES, "priority")
+    if filters.label is not None:
+        _check_label(filters.label)
+
+
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -121,21 +138,29 @@ class LocalBackend:
             raise InvalidRequestError("page numbers start at 1")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidRequestError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        if filters.status is not None:
-            _check_choice(filters.status, STATUSES, "status")
-        if filters.priority is not None:
-            _check_choice(filters.priority, PRIORITIES, "priority")
-        if filters.label is not None:
-            _check_label(filters.label)
-        return await self.storage.triage.list_reports(
-            status=filters.status,
-            priority=filters.priority,
-            assignee=filters.assignee,
-            label=filters.label,
-            received_day=filters.received_day,
-            offset=(page - 1) * page_size,
-            limit=page_size,
+        _check_filters(filters)
+        return await self.storage.queue.page_at_offset(
+            filters, offset=(page - 1) * page_size, limit=page_size
         )
+
+    async def queue_page(
+        self,
+        filters: QueueFilter,
+        *,
+        cursor: str | None = None,
+        page_size: int = 50,
+        with_total: bool = False,
+    ) -> QueuePage:
+        """A keyset page of the queue after `cursor`; its cost does not grow with the queue."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidRequestError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        _check_filters(filters)
+        try:
+            return await self.storage.queue.page(
+                filters, cursor=cursor, limit=page_size, with_total=with_total
+            )
+        except InvalidCursorError as error:
+            raise InvalidRequestError(str(error)) from None
 
     async def get_report(self, report_id: str) -> StoredReport:
         report = await self.storage.reports.get(check_report_id(report_id))

@@ -12,7 +12,7 @@ import crypto
 from review import tools
 from review.backend import QueueFilter
 from review.opened import OpenedAttachment, OpenedReport, item_file_name
-from storage import ReportSummary, Storage, StoredReport
+from storage import QueuePage, ReportSummary, Storage, StoredReport
 
 __all__ = [
     "OpenedAttachment",
@@ -38,8 +38,21 @@ class StoreReader:
     async def list_reports(
         self, filters: QueueFilter, *, page: int = 1, page_size: int = 50
     ) -> list[ReportSummary]:
-        summaries = await self._storage.reports.summaries(status=filters.status)
-        return summaries[(page - 1) * page_size : page * page_size]
+        return await self._storage.queue.page_at_offset(
+            filters, offset=(page - 1) * page_size, limit=page_size
+        )
+
+    async def queue_page(
+        self,
+        filters: QueueFilter,
+        *,
+        cursor: str | None = None,
+        page_size: int = 50,
+        with_total: bool = False,
+    ) -> QueuePage:
+        return await self._storage.queue.page(
+            filters, cursor=cursor, limit=page_size, with_total=with_total
+        )
 
     async def get_report(self, report_id: str) -> StoredReport:
         report = await self._storage.reports.get(report_id)
@@ -57,7 +70,8 @@ class StoreReader:
 
 
 async def list_reports(storage: Storage, *, status: str | None = None) -> list[ReportSummary]:
-    return await storage.reports.summaries(status=status)
+    """The whole queue (or one status of it) in memory: for demos and small stores."""
+    return [s async for s in storage.queue.walk(QueueFilter(status=status))]
 
 
 async def open_report(

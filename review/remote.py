@@ -29,6 +29,7 @@ from review.local import (
 )
 from storage import (
     ItemRole,
+    QueuePage,
     RecipientKind,
     RecipientRecord,
     ReportSummary,
@@ -50,6 +51,17 @@ def check_server_url(url: str) -> str:
             "tokens and must sit behind a TLS reverse proxy"
         )
     return url.rstrip("/")
+
+
+def _filter_query(filters: QueueFilter) -> dict[str, str]:
+    query: dict[str, str] = {}
+    for name in ("status", "priority", "assignee", "label"):
+        value = getattr(filters, name)
+        if value is not None:
+            query[name] = value
+    if filters.received_day is not None:
+        query["received_day"] = filters.received_day.isoformat()
+    return query
 
 
 def _is_loopback(host: str) -> bool:
@@ -131,15 +143,33 @@ class RemoteBackend:
     async def list_reports(
         self, filters: QueueFilter, *, page: int = 1, page_size: int = 50
     ) -> list[ReportSummary]:
-        query: dict[str, str] = {"page": str(page), "page_size": str(page_size)}
-        for name in ("status", "priority", "assignee", "label"):
-            value = getattr(filters, name)
-            if value is not None:
-                query[name] = value
-        if filters.received_day is not None:
-            query["received_day"] = filters.received_day.isoformat()
+        query = _filter_query(filters)
+        query.update({"page": str(page), "page_size": str(page_size)})
         found = await self._json("GET", "/v1/reports", params=query)
         return [_summary(s) for s in found["reports"]]
+
+    async def queue_page(
+        self,
+        filters: QueueFilter,
+        *,
+        cursor: str | None = None,
+        page_size: int = 50,
+        with_total: bool = False,
+    ) -> QueuePage:
+        query = _filter_query(filters)
+        query["page_size"] = str(page_size)
+        if cursor is not None:
+            query["cursor"] = cursor
+        if with_total:
+            query["total"] = "true"
+        found = await self._json("GET", "/v1/reports", params=query)
+        next_cursor = found.get("next_cursor")
+        total = found.get("total")
+        return QueuePage(
+            [_summary(s) for s in found["reports"]],
+            str(next_cursor) if next_cursor is not None else None,
+            int(total) if total is not None else None,
+        )
 
     async def get_report(self, report_id: str) -> StoredReport:
         r = await self._json("GET", f"/v1/reports/{check_report_id(report_id)}")

@@ -90,14 +90,14 @@ async def run_retention(
     today = today or dt.datetime.now(dt.UTC).date()
     result = RetentionResult()
     if dry_run:
-        result.due = await storage.reports.expired(periods.keys(), today)
+        result.due = [i async for i in storage.reports.expired(periods.keys(), today)]
         return result
     result.scheduled, result.cleared = await storage.reports.schedule_expiry(periods, today)
     if result.scheduled or result.cleared:
         await audit.record(actor, "retention.schedule", None, {
             "scheduled": result.scheduled, "cleared": result.cleared, "periods": dict(periods),
         })
-    for report_id in await storage.reports.expired(periods.keys(), today):
+    async for report_id in storage.reports.expired(periods.keys(), today):
         # Checked again inside the shredding transaction: a report reopened since the
         # listing above is kept.
         shredded = await storage.reports.shred(

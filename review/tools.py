@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -22,7 +22,7 @@ from crypto.custody import verify_manifest
 from review.backend import QueueFilter, ReviewBackend, SealedNote
 from review.local import InvalidRequestError, NotFoundError, ReviewError
 from review.opened import REPORT_ID, OpenedAttachment, OpenedReport, item_file_name
-from storage import ItemRole, ReportSummary, StoredItem, StoredReport
+from storage import ItemRole, QueuePage, ReportSummary, StoredItem, StoredReport
 
 T = TypeVar("T")
 _PAGE = 200
@@ -39,6 +39,15 @@ class SealedReader(Protocol):
     async def list_reports(
         self, filters: QueueFilter, *, page: int = 1, page_size: int = 50
     ) -> list[ReportSummary]: ...
+
+    async def queue_page(
+        self,
+        filters: QueueFilter,
+        *,
+        cursor: str | None = None,
+        page_size: int = 50,
+        with_total: bool = False,
+    ) -> QueuePage: ...
 
     async def get_report(self, report_id: str) -> StoredReport: ...
 
@@ -232,7 +241,7 @@ async def resolve_report_id(backend: SealedReader, text: str) -> str:
     check_report_prefix(text)
     if len(text) == 32:
         return text
-    found = [i for i in await all_reports(backend) if i.startswith(text)]
+    found = [s.report_id async for s in walk_reports(backend) if s.report_id.startswith(text)]
     if not found:
         raise NotFoundError(f"no report starts with {text}: see `intake review list`")
     if len(found) > 1:
@@ -243,16 +252,19 @@ async def resolve_report_id(backend: SealedReader, text: str) -> str:
     return found[0]
 
 
-async def all_reports(backend: SealedReader, filters: QueueFilter | None = None) -> list[str]:
+async def walk_reports(
+    backend: SealedReader, filters: QueueFilter | None = None
+) -> AsyncIterator[ReportSummary]:
+    """Every matching report once, in queue order, fetched one keyset page at a time."""
     filters = filters or QueueFilter()
-    ids: list[str] = []
-    page = 1
+    cursor: str | None = None
     while True:
-        found = await backend.list_reports(filters, page=page, page_size=_PAGE)
-        ids.extend(s.report_id for s in found)
-        if len(found) < _PAGE:
-            return ids
-        page += 1
+        found = await backend.queue_page(filters, cursor=cursor, page_size=_PAGE)
+        for summary in found.reports:
+            yield summary
+        if found.next_cursor is None:
+            return
+        cursor = found.next_cursor
 
 
 def _up_to_date(target: Path, item: StoredItem) -> bool:
@@ -280,7 +292,8 @@ async def pull(backend: SealedReader, out_dir: Path) -> tuple[int, int]:
     again (a re-wrapped header is rewritten). Returns (files written, files already up to date).
     """
     written = unchanged = 0
-    for report_id in await all_reports(backend):
+    async for summary in walk_reports(backend):
+        report_id = summary.report_id
         if not REPORT_ID.fullmatch(report_id):
             # Ids come from the server; a tampered one must not steer where we write.
             raise ReviewError("the server sent a malformed report id; refusing to write it")

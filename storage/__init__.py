@@ -17,6 +17,7 @@ from storage.conversations import (
 )
 from storage.database import Storage, default_sqlite_url
 from storage.models import ItemRole, RecipientKind, Role
+from storage.queue import InvalidCursorError, QueueFilters, QueuePage
 from storage.records import (
     NewItem,
     NewReport,
@@ -34,10 +35,13 @@ __all__ = [
     "BlobWriter",
     "ConversationRepository",
     "DuplicateSubmission",
+    "InvalidCursorError",
     "ItemRole",
     "NewItem",
     "NewReport",
     "OutboxEntry",
+    "QueueFilters",
+    "QueuePage",
     "RecipientExistsError",
     "RecipientKind",
     "RecipientRecord",

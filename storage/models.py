@@ -9,7 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -46,11 +55,21 @@ class Role(enum.StrEnum):
 
 class ReportRow(Base):
     __tablename__ = "reports"
-    __table_args__ = WITHOUT_ROWID
+    # The queue's order is (received_day, id); each filter has an index ending in that order,
+    # so a keyset page costs the same at any queue size (storage/queue.py, migration 0005).
+    __table_args__ = (
+        Index("ix_reports_queue", "received_day", "id"),
+        Index("ix_reports_status_queue", "status", "received_day", "id"),
+        Index("ix_reports_priority_queue", "priority", "received_day", "id"),
+        Index("ix_reports_assignee_queue", "assignee", "received_day", "id"),
+        # Retention walks expired reports in (expires_on, id) keyset pages.
+        Index("ix_reports_expiry", "expires_on", "id"),
+        WITHOUT_ROWID,
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    received_day: Mapped[dt.date] = mapped_column(Date, index=True)
-    status: Mapped[str] = mapped_column(String(32), default="new", index=True)
+    received_day: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(32), default="new")
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
     expires_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
@@ -120,12 +139,19 @@ class LabelRow(Base):
     """A label a reviewer put on a report; the organisation chooses to keep labels in clear."""
 
     __tablename__ = "report_labels"
-    __table_args__ = WITHOUT_ROWID
+    # The primary key serves "labels of this report"; this one serves "reports with this label"
+    # in the queue's order, which is why the report's day is copied here.
+    __table_args__ = (
+        Index("ix_report_labels_queue", "label", "received_day", "report_id"),
+        WITHOUT_ROWID,
+    )
 
     report_id: Mapped[str] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
     )
     label: Mapped[str] = mapped_column(String(48), primary_key=True)
+    # The report's received_day (never changes), so a label's reports page in queue order.
+    received_day: Mapped[dt.date] = mapped_column(Date)
 
 
 class NoteRow(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import CursorResult, Result
@@ -182,18 +183,14 @@ class ReportRepository:
             )
             return found
 
-    async def summaries(self, *, status: str | None = None) -> list[ReportSummary]:
-        item_count = (
-            select(func.count(ItemRow.id))
-            .where(ItemRow.report_id == ReportRow.id)
-            .scalar_subquery()
-        )
-        query = select(ReportRow, item_count).order_by(ReportRow.received_day, ReportRow.id)
-        if status is not None:
-            query = query.where(ReportRow.status == status)
+    async def has_receipt_hashes_of_length(self, length: int) -> bool:
+        """Whether any report's receipt hash has this many bytes (tells hashing schemes apart:
+        the bot's legacy scrypt hashes are 32 bytes, its current ones carry a marker byte)."""
         async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
-        return [_summary(row, count) for row, count in rows]
+            found = await session.scalar(
+                select(ReportRow.id).where(func.length(ReportRow.receipt_hash) == length).limit(1)
+            )
+        return found is not None
 
     async def get(self, report_id: str) -> StoredReport | None:
         query = (
@@ -383,17 +380,35 @@ class ReportRepository:
             cleared = _rowcount(result)
         return scheduled, cleared
 
-    async def expired(self, statuses: Collection[str], today: dt.date) -> list[str]:
-        """Ids of reports in one of `statuses` whose expiry date is today or earlier."""
+    async def expired(
+        self, statuses: Collection[str], today: dt.date, *, page_size: int = 500
+    ) -> AsyncIterator[str]:
+        """Ids of reports in one of `statuses` whose expiry date is today or earlier.
+
+        Streamed in keyset pages of (expires_on, id), so a walk over a large store holds one
+        page in memory, and reports shredded meanwhile do not shift the pages after them.
+        """
         if not statuses:
-            return []
-        query = (
-            select(ReportRow.id)
-            .where(ReportRow.status.in_(list(statuses)), ReportRow.expires_on <= today)
-            .order_by(ReportRow.expires_on, ReportRow.id)
-        )
-        async with self._sessions() as session:
-            return list((await session.scalars(query)).all())
+            return
+        position: tuple[dt.date, str] | None = None
+        while True:
+            query = (
+                select(ReportRow.expires_on, ReportRow.id)
+                .where(ReportRow.status.in_(list(statuses)), ReportRow.expires_on <= today)
+                .order_by(ReportRow.expires_on, ReportRow.id)
+                .limit(page_size)
+            )
+            if position is not None:
+                query = query.where(tuple_(ReportRow.expires_on, ReportRow.id) > position)
+            async with self._sessions() as session:
+                rows = (await session.execute(query)).all()
+            for _expires_on, report_id in rows:
+                yield report_id
+            if len(rows) < page_size:
+                return
+            last_day, last_id = rows[-1]
+            assert last_day is not None  # the WHERE clause keeps only rows with a date
+            position = (last_day, last_id)
 
     async def shred(
         self,

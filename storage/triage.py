@@ -12,12 +12,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import ItemRow, LabelRow, NoteRow, ReportRow, WitnessMessageRow
-from storage.records import ReportSummary
+from storage.models import LabelRow, NoteRow, ReportRow, WitnessMessageRow
 
 # Short, lowercase, and free of punctuation that could smuggle structure (commas, slashes,
 # quotes) into listings or filters. The column holds 48 characters.
@@ -101,11 +100,13 @@ class TriageRepository:
         validate_label(label)
         try:
             async with self._sessions.begin() as session:
-                await _report(session, report_id)
+                report = await _report(session, report_id)
                 present = await session.get(LabelRow, (report_id, label))
                 if present is not None:
                     return False
-                session.add(LabelRow(report_id=report_id, label=label))
+                session.add(LabelRow(
+                    report_id=report_id, label=label, received_day=report.received_day
+                ))
         except IntegrityError:
             # Two reviewers added the same label at once: the other one won, which is the same.
             return False
@@ -171,62 +172,6 @@ class TriageRepository:
                 .order_by(WitnessMessageRow.created_on, WitnessMessageRow.id)
             )).all()
         return [WitnessMessageRecord(r.id, r.report_id, r.created_on, r.sealed) for r in rows]
-
-    async def list_reports(
-        self,
-        *,
-        status: str | None = None,
-        priority: str | None = None,
-        assignee: str | None = None,
-        label: str | None = None,
-        received_day: dt.date | None = None,
-        offset: int = 0,
-        limit: int = 50,
-    ) -> list[ReportSummary]:
-        """One page of the queue, oldest first, with labels; filters combine with AND."""
-        item_count = (
-            select(func.count(ItemRow.id)).where(ItemRow.report_id == ReportRow.id)
-        ).scalar_subquery()
-        query: Select[ReportRow, int] = select(ReportRow, item_count).order_by(
-            ReportRow.received_day, ReportRow.id
-        )
-        if status is not None:
-            query = query.where(ReportRow.status == status)
-        if priority is not None:
-            query = query.where(ReportRow.priority == priority)
-        if assignee is not None:
-            query = query.where(ReportRow.assignee == assignee)
-        if received_day is not None:
-            query = query.where(ReportRow.received_day == received_day)
-        if label is not None:
-            query = query.where(exists().where(
-                LabelRow.report_id == ReportRow.id, LabelRow.label == label
-            ))
-        query = query.offset(max(offset, 0)).limit(max(limit, 0))
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
-            ids = [row.id for row, _count in rows]
-            labels: dict[str, list[str]] = {report_id: [] for report_id in ids}
-            if ids:
-                found = await session.execute(
-                    select(LabelRow.report_id, LabelRow.label)
-                    .where(LabelRow.report_id.in_(ids))
-                    .order_by(LabelRow.label)
-                )
-                for report_id, text in found.all():
-                    labels[report_id].append(text)
-        return [
-            ReportSummary(
-                report_id=row.id,
-                received_day=row.received_day,
-                status=row.status,
-                priority=row.priority,
-                assignee=row.assignee,
-                item_count=int(count),
-                labels=tuple(labels[row.id]),
-            )
-            for row, count in rows
-        ]
 
 
 async def _report(session: AsyncSession, report_id: str) -> ReportRow:

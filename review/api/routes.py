@@ -79,6 +79,13 @@ def _int_query(request: web.Request, name: str, default: int) -> int:
     return int(text)
 
 
+def _flag_query(request: web.Request, name: str) -> bool:
+    text = request.query.get(name, "false")
+    if text not in ("true", "false"):
+        raise InvalidRequestError(f"{name} must be true or false")
+    return text == "true"
+
+
 def _day_query(request: web.Request) -> dt.date | None:
     text = request.query.get("received_day")
     if text is None:
@@ -182,6 +189,7 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def list_reports(request: web.Request) -> web.Response:
+    """A keyset page after `cursor` (answering `next_cursor`), or with `page` a numbered one."""
     day = _day_query(request)
     filters = QueueFilter(
         status=request.query.get("status"),
@@ -190,14 +198,26 @@ async def list_reports(request: web.Request) -> web.Response:
         label=request.query.get("label"),
         received_day=day,
     )
-    page = _int_query(request, "page", 1)
     page_size = _int_query(request, "page_size", 50)
-    found = await context(request).backend(request).list_reports(
-        filters, page=page, page_size=page_size
+    backend = context(request).backend(request)
+    if "page" in request.query and "cursor" not in request.query:
+        page = _int_query(request, "page", 1)
+        found = await backend.list_reports(filters, page=page, page_size=page_size)
+        return web.json_response({
+            "reports": [summary_json(s) for s in found], "page": page, "page_size": page_size
+        })
+    with_total = _flag_query(request, "total")
+    result = await backend.queue_page(
+        filters, cursor=request.query.get("cursor"), page_size=page_size, with_total=with_total
     )
-    return web.json_response({
-        "reports": [summary_json(s) for s in found], "page": page, "page_size": page_size
-    })
+    body: dict[str, Any] = {
+        "reports": [summary_json(s) for s in result.reports],
+        "page_size": page_size,
+        "next_cursor": result.next_cursor,
+    }
+    if with_total:
+        body["total"] = result.total
+    return web.json_response(body)
 
 
 async def get_report(request: web.Request) -> web.Response:

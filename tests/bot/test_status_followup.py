@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
+import secrets
 from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
 
 import crypto
 from crypto.custody import custody_public_key
+from crypto.receipts import (
+    RECEIPT_SCHEME_V2,
+    legacy_receipt_hash,
+    legacy_witness_identity,
+    receipt_keys,
+)
 from review.queue import list_reports, open_report
 from storage import ItemRole
-from tests.bot.harness import button, finish_and_send, press, replies, running_harness, to_evidence
+from storage.models import ReportRow
+from tests.bot.harness import (
+    Harness,
+    button,
+    finish_and_send,
+    press,
+    replies,
+    running_harness,
+    to_evidence,
+)
 
 _CODE = re.compile(r"\d{4}(?:-\d{4}){4}")
 
@@ -164,3 +185,107 @@ async def test_old_button_before_the_code_is_refused(database_url: str, tmp_path
         assert "receipt code" in (await replies(witness))[0]
         await witness.send_command("cancel")
         assert "Nothing was added" in (await replies(witness))[0]
+
+
+def _counting_scrypt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count every scrypt run in the process from here on (the call still happens)."""
+    calls: list[int] = []
+    real = hashlib.scrypt
+
+    def counted(*args: Any, **kwargs: Any) -> bytes:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", counted)
+    return calls
+
+
+async def _question_for(h: Harness, report_id: str, recipient: str, text: str) -> None:
+    sealed = io.BytesIO()
+    crypto.encrypt(io.BytesIO(text.encode()), sealed, [crypto.parse_recipient(recipient)])
+    summary = (await h.storage.reports.get(report_id))
+    assert summary is not None
+    await h.storage.triage.add_witness_message(
+        report_id, secrets.token_hex(16), summary.summary.received_day, sealed.getvalue()
+    )
+
+
+async def test_new_codes_never_run_scrypt(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sending a report and every /status attempt, right or wrong, run no scrypt when no report
+    with a code of the old scheme is stored; the right code still opens the witness's message."""
+    async with running_harness(database_url, tmp_path / "data") as h:
+        calls = _counting_scrypt(monkeypatch)
+        witness = h.user(7200007)
+        await to_evidence(witness)
+        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
+        assert code is not None
+        [row] = await list_reports(h.storage)
+        report = await h.storage.reports.get(row.report_id)
+        assert report is not None and report.witness_recipient is not None
+        await _question_for(h, row.report_id, report.witness_recipient, "Which street?")
+        await witness.send_command("status", "1111-2222-3333-4444-5555")
+        assert "No report matches" in (await replies(witness))[0]
+        await witness.send_command("status", code.group())
+        assert "Which street?" in (await replies(witness))[0]
+    assert calls == []
+
+
+async def test_codes_from_earlier_versions_still_work(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report stored by an earlier version (scrypt lookup hash, scrypt witness key) is still
+    found by its code and its question still opens; a wrong code is refused; a new-scheme
+    report beside it is found without scrypt."""
+    async with running_harness(database_url, tmp_path / "data") as h:
+        witness = h.user(7200008)
+        await to_evidence(witness)
+        await finish_and_send(witness, evidence_sent=False)
+        [row] = await list_reports(h.storage)
+        # Turn the stored report into one an earlier version wrote, with a code we choose.
+        old_code = "0042-4242-1234-5678-9012"
+        old_identity = legacy_witness_identity(old_code, row.report_id, h.keys.hash_key)
+        async with h.storage.engine.begin() as connection:
+            await connection.execute(
+                update(ReportRow)
+                .where(ReportRow.id == row.report_id)
+                .values(
+                    receipt_hash=legacy_receipt_hash(old_code, h.keys.hash_key),
+                    witness_recipient=str(old_identity.recipient),
+                )
+            )
+        assert len(legacy_receipt_hash(old_code, h.keys.hash_key)) == 32
+        await _question_for(h, row.report_id, str(old_identity.recipient), "Old question?")
+
+        calls = _counting_scrypt(monkeypatch)
+        await witness.send_command("status", "0042-4242-1234-5678-9013")
+        assert "No report matches" in (await replies(witness))[0]
+        assert len(calls) == 1  # a wrong code pays one scrypt while old reports are stored
+        await witness.send_command("status", old_code.replace("-", ""))
+        assert "Old question?" in (await replies(witness))[0]
+        await witness.send_command("cancel")
+        await replies(witness)
+
+        other = h.user(7200009)
+        await to_evidence(other)
+        new_code = _CODE.search((await finish_and_send(other, evidence_sent=False))[1])
+        assert new_code is not None
+        calls.clear()
+        await other.send_command("status", new_code.group())
+        assert "not reviewed yet" in (await replies(other))[0]
+        assert calls == []
+
+
+def test_receipt_keys_are_keyed_and_marked() -> None:
+    """The lookup hash carries the scheme marker, depends on code and key, and the witness
+    identity derived with it is the same one every time."""
+    key = bytes(32)
+    first = receipt_keys("1234-5678-9012-3456-7890", key)
+    assert first.lookup_hash[:1] == RECEIPT_SCHEME_V2 and len(first.lookup_hash) == 33
+    assert first == receipt_keys("1234-5678-9012-3456-7890", key)
+    assert receipt_keys("1234-5678-9012-3456-7891", key).lookup_hash != first.lookup_hash
+    assert receipt_keys("1234-5678-9012-3456-7890", b"\x01" * 32) != first
+    assert str(first.witness.recipient) != str(
+        receipt_keys("1234-5678-9012-3456-7891", key).witness.recipient
+    )

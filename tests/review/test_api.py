@@ -54,6 +54,34 @@ async def test_queue_filters_and_paging(storage: Storage) -> None:
                            ("rita", "report.assign"), ("rita", "report.label_add")]
 
 
+async def test_cursor_paging_over_the_api(storage: Storage) -> None:
+    """Following next_cursor gives every report once, in the first page's order, with filters
+    and a total only when asked for; the last page says null."""
+    async with live_api(storage) as api:
+        ids = [await sealed_report(storage, api.custody_key, [api.reviewer.recipient])
+               for _ in range(5)]
+        token = api.reviewer_token
+        for report_id in ids[:3]:
+            assert (await api.call("PUT", f"/v1/reports/{report_id}/status", token,
+                                   json={"status": "closed"}))[0] == 200
+        _, everything = await api.call("GET", "/v1/reports?total=true", token)
+        assert everything["total"] == 5 and everything["next_cursor"] is None
+        for query, expected in (("", 5), ("&status=closed", 3)):
+            seen: list[str] = []
+            status, body = await api.call("GET", f"/v1/reports?page_size=2{query}", token)
+            assert "total" not in body
+            while True:
+                assert status == 200
+                seen.extend(r["id"] for r in body["reports"])
+                if body["next_cursor"] is None:
+                    break
+                status, body = await api.call(
+                    "GET", f"/v1/reports?page_size=2{query}&cursor={body['next_cursor']}", token
+                )
+            assert len(seen) == expected == len(set(seen))
+            assert seen == [r["id"] for r in everything["reports"] if r["id"] in seen]
+
+
 async def test_payload_streams_exact_bytes(storage: Storage) -> None:
     """A multi-megabyte payload streams byte for byte; header + payload opens with the key."""
     big = os.urandom(3 * 1024 * 1024 + 17)
@@ -95,6 +123,10 @@ async def test_malformed_requests_are_refused_without_harm(storage: Storage) -> 
             ("GET", "/v1/reports?page=0", {}, 400, "start at 1"),
             ("GET", "/v1/reports?page_size=100000", {}, 400, "page_size"),
             ("GET", "/v1/reports?received_day=yesterday", {}, 400, "YYYY-MM-DD"),
+            ("GET", "/v1/reports?cursor=not-a-cursor", {}, 400, "cursor"),
+            ("GET", "/v1/reports?cursor=", {}, 400, "cursor"),
+            ("GET", "/v1/reports?cursor=" + "A" * 500, {}, 400, "cursor"),
+            ("GET", "/v1/reports?total=yes", {}, 400, "total must be"),
             ("GET", "/v1/reports?status=gone", {}, 400, "status must be"),
             ("PUT", f"{base}/status", {"data": b"{not json"}, 400, "not valid JSON"),
             ("PUT", f"{base}/status", {"data": b"\xff\xfe"}, 400, "not valid JSON"),

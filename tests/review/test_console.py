@@ -33,7 +33,7 @@ from bot.core.draft import (
 )
 from bot.i18n import translations
 from bot.submission import Receipt, ReportSubmitter, fetch_from_memory
-from cli.app import reviewer_labels
+from cli.labels import reviewer_labels
 from cli.main import main
 from crypto.custody import custody_public_key
 from review.audit import AuditTrail

@@ -16,7 +16,7 @@ from sqlalchemy import update
 import crypto
 from bot.core import MediaRef
 from bot.followup import FollowUpService
-from crypto.receipts import witness_identity
+from crypto.receipts import receipt_keys
 from storage.models import ItemRow, ReportRow
 from tests.review.sealed_reports import sealed_report
 
@@ -116,7 +116,7 @@ async def test_a_follow_up_question_is_sealed_to_the_witness_and_the_reviewers(
     can read back what they asked, and nobody else can.
     """
     receipt = await desk.submit("a report the witness will check on")
-    witness = witness_identity(receipt.code, receipt.report_id, desk.keys.hash_key)
+    witness = receipt_keys(receipt.code, desk.keys.hash_key).witness
     without = await sealed_report(desk.storage, desk.keys.custody_key, [desk.alice.recipient])
     await enter(browser_less, desk)
     question = "Could you tell us the time it started? עברית"

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, load_questionnaire
 from bot.core.draft import ChoiceAnswer, MultiChoiceAnswer, Skipped
-from cli.app import reviewer_labels
+from cli.labels import reviewer_labels
 from cli.main import main
 from crypto.custody import custody_public_key
 from review.audit import AuditTrail

@@ -8,7 +8,7 @@ import secrets
 import pytest
 from sqlalchemy import inspect
 
-from storage import DuplicateSubmission, ItemRole, NewItem, NewReport, Storage
+from storage import DuplicateSubmission, ItemRole, NewItem, NewReport, QueueFilters, Storage
 from storage.models import Base
 
 DAY = dt.date(2026, 11, 24)
@@ -76,10 +76,10 @@ async def test_list_and_filter(storage: Storage) -> None:
     """Listing gives id, day, status and item count, and filters by status."""
     for _ in range(3):
         await storage.reports.add(_report(submission=secrets.token_bytes(32), items=1))
-    listed = await storage.reports.summaries()
+    listed = (await storage.queue.page()).reports
     assert len(listed) == 3
     assert all(s.item_count == 1 and s.status == "new" for s in listed)
-    assert await storage.reports.summaries(status="closed") == []
+    assert (await storage.queue.page(QueueFilters(status="closed"))).reports == []
 
 
 async def test_recipients_add_remove(storage: Storage) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 revision: str = "0004"
 # The lead re-chains this after "0003" when merging.
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

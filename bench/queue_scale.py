@@ -1,0 +1,285 @@
+"""Does the reviewers' queue slow down as it grows? Each list operation at N reports against 1k.
+
+Run: .venv/bin/python bench/queue_scale.py [--sizes 1000,100000,1000000]
+                                           [--backends sqlite,postgresql]
+     (PostgreSQL needs INTAKE_TEST_DATABASE_URL or --pg-url; a throwaway database is made and
+     dropped.) Not part of the test suite.
+
+The store is filled in place by the database itself (a recursive CTE on SQLite,
+generate_series on PostgreSQL): random report ids, days spread over a year (so many ties on
+the day), statuses, priorities, a few assignees and labels, one or two items per report with
+random bytes for headers. Nothing is real ciphertext; the queue never reads it. The store grows
+from one size to the next, so each size is measured on a store of exactly that many reports.
+
+Every operation is the storage layer's (storage/queue.py), which the CLI, the API and the
+console call with constant overhead on top. Printed per size: the best of --repeat timed runs
+of each operation (on a shared machine other work only adds time) and its ratio to the first
+size. "full listing" walks every report in keyset pages of 200, as `intake review pull` does;
+it is shown per report listed, since listing 1M reports is 1000 times the rows of 1k; flat
+means no page costs more than the first. "total count" is O(N) by nature and only on request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from storage import QueueFilters, Storage, default_sqlite_url
+from storage.models import ReportRow
+from storage.queue import encode_cursor, page_query
+
+PAGE = 50
+PULL_PAGE = 200  # review.tools pages `pull` with this size
+STATUSES = ("new", "triaged", "in_progress", "needs_info", "closed", "rejected")
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+_SQLITE_FILL = """
+INSERT INTO reports (id, received_day, status, priority, assignee, expires_on, receipt_hash,
+                     submission_key, manifest, manifest_signature, witness_recipient)
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)
+SELECT lower(hex(randomblob(16))),
+       date('2025-01-01', '+' || (abs(random()) % 365) || ' days'),
+       CASE abs(random()) % 6 WHEN 0 THEN 'new' WHEN 1 THEN 'triaged'
+            WHEN 2 THEN 'in_progress' WHEN 3 THEN 'needs_info' WHEN 4 THEN 'closed'
+            ELSE 'rejected' END,
+       CASE abs(random()) % 4 WHEN 0 THEN 'low' WHEN 1 THEN 'normal' WHEN 2 THEN 'high'
+            ELSE 'urgent' END,
+       CASE abs(random()) % 10 WHEN 0 THEN 'rita' WHEN 1 THEN 'bo' ELSE NULL END,
+       NULL, randomblob(33), randomblob(32), randomblob(120), randomblob(64), NULL
+FROM n
+"""
+_PG_FILL = """
+INSERT INTO reports (id, received_day, status, priority, assignee, expires_on, receipt_hash,
+                     submission_key, manifest, manifest_signature, witness_recipient)
+SELECT md5(random()::text || i::text),
+       date '2025-01-01' + floor(random() * 365)::int,
+       (ARRAY['new','triaged','in_progress','needs_info','closed','rejected'])
+           [1 + floor(random() * 6)::int],
+       (ARRAY['low','normal','high','urgent'])[1 + floor(random() * 4)::int],
+       (ARRAY['rita','bo',NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL])
+           [1 + floor(random() * 10)::int],
+       NULL,
+       decode('02' || md5(random()::text) || md5(random()::text), 'hex'),
+       decode(md5(random()::text) || md5(random()::text), 'hex'),
+       decode(repeat(md5(random()::text), 7), 'hex'),
+       decode(repeat(md5(random()::text), 4), 'hex'),
+       NULL
+FROM generate_series(1, :count) AS i
+"""
+# Items and labels for the reports just added (those without an item yet).
+_ITEMS = {
+    "sqlite": """
+INSERT INTO items (id, report_id, seq, role, header, payload_size, payload_sha256, parent_seq)
+SELECT lower(hex(randomblob(16))), r.id, s.seq, CASE s.seq WHEN 0 THEN 'answers'
+       ELSE 'attachment' END, randomblob(200), 1000 + s.seq, lower(hex(randomblob(32))), NULL
+FROM reports r JOIN (SELECT 0 AS seq UNION ALL SELECT 1) s
+  ON s.seq = 0 OR substr(r.id, 1, 1) < '8'
+WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.report_id = r.id)
+""",
+    "postgresql": """
+INSERT INTO items (id, report_id, seq, role, header, payload_size, payload_sha256, parent_seq)
+SELECT md5(random()::text || r.id || s.seq), r.id, s.seq,
+       CASE s.seq WHEN 0 THEN 'answers' ELSE 'attachment' END,
+       decode(repeat(md5(random()::text), 12), 'hex'), 1000 + s.seq,
+       md5(random()::text) || md5(random()::text), NULL
+FROM reports r JOIN (VALUES (0), (1)) AS s(seq) ON s.seq = 0 OR substr(r.id, 1, 1) < '8'
+WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.report_id = r.id)
+""",
+}
+# About one report in 16 is labelled "verified" (ids are random hex).
+_LABELS = """
+INSERT INTO report_labels (report_id, label, received_day)
+SELECT r.id, 'verified', r.received_day FROM reports r
+WHERE substr(r.id, 1, 1) = '0'
+  AND NOT EXISTS (SELECT 1 FROM report_labels l WHERE l.report_id = r.id)
+"""
+
+
+@contextlib.asynccontextmanager
+async def store_for(backend: str, pg_url: str | None) -> AsyncIterator[Storage]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="queue-scale-") as folder:
+            data = Path(folder)
+            storage = await Storage.open(default_sqlite_url(data), data / "blobs")
+            try:
+                yield storage
+            finally:
+                await storage.close()
+        return
+    import asyncpg
+
+    if not pg_url:
+        raise SystemExit("PostgreSQL: set INTAKE_TEST_DATABASE_URL or pass --pg-url")
+    url = make_url(pg_url)
+    name = f"queue_scale_{secrets.token_hex(4)}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(admin)
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    await connection.close()
+    database = url.set(drivername="postgresql+asyncpg", database=name)
+    storage = await Storage.open(
+        database.render_as_string(hide_password=False), Path(tempfile.gettempdir()) / name
+    )
+    try:
+        yield storage
+    finally:
+        await storage.close()
+        connection = await asyncpg.connect(admin)
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.close()
+
+
+async def grow(storage: Storage, backend: str, count: int) -> float:
+    """Add `count` reports (with items and labels); seconds taken."""
+    start = time.perf_counter()
+    fill = _SQLITE_FILL if backend == "sqlite" else _PG_FILL
+    async with storage.engine.begin() as connection:
+        done = 0
+        while done < count:
+            # SQLite's recursive CTE is fastest in chunks; PostgreSQL does not mind either way.
+            chunk = min(200_000, count - done)
+            await connection.execute(text(fill), {"count": chunk})
+            done += chunk
+        await connection.execute(text(_ITEMS[backend]))
+        await connection.execute(text(_LABELS))
+    async with storage.engine.connect() as connection:
+        if backend == "postgresql":
+            # What autovacuum does on its own soon after a bulk load.
+            auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql("ANALYZE")
+    return time.perf_counter() - start
+
+
+async def best_seconds(operation: Callable[[], Awaitable[object]], repeat: int) -> float:
+    """The fastest of `repeat` timed runs: on a shared machine other work only adds time."""
+    await operation()  # warm-up: caches, prepared statements
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        await operation()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+async def explain(storage: Storage, filters: QueueFilters) -> str:
+    """The database's plan for a filter's first page, on one line."""
+    query = page_query(filters, None, PAGE + 1)
+    dialect = storage.engine.dialect
+    sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    prefix = "EXPLAIN QUERY PLAN " if dialect.name == "sqlite" else "EXPLAIN "
+    async with storage.engine.connect() as connection:
+        rows = (await connection.exec_driver_sql(prefix + sql)).all()
+    return " | ".join(str(row[-1]).strip() for row in rows)
+
+
+async def cursor_before_last_page(storage: Storage, filters: QueueFilters | None) -> str | None:
+    """A cursor whose page is the last one (the position PAGE rows before the end)."""
+    query = select(ReportRow.received_day, ReportRow.id).order_by(
+        ReportRow.received_day.desc(), ReportRow.id.desc()
+    ).offset(PAGE).limit(1)
+    if filters is not None and filters.status is not None:
+        query = query.where(ReportRow.status == filters.status)
+    async with storage.engine.connect() as connection:
+        row = (await connection.execute(query)).first()
+    return None if row is None else encode_cursor(row[0], row[1])
+
+
+async def measure(
+    storage: Storage, size: int, repeat: int, plans: bool
+) -> dict[str, float]:
+    queue = storage.queue
+    results: dict[str, float] = {}
+
+    async def page(filters: QueueFilters | None = None, cursor: str | None = None) -> None:
+        found = await queue.page(filters, cursor=cursor, limit=PAGE)
+        assert len(found.reports) <= PAGE
+
+    last = await cursor_before_last_page(storage, None)
+    closed = QueueFilters(status="closed")
+    last_closed = await cursor_before_last_page(storage, closed)
+    results["first page"] = await best_seconds(page, repeat)
+    results["last page (cursor)"] = await best_seconds(lambda: page(cursor=last), repeat)
+    results["last page, status=closed"] = await best_seconds(
+        lambda: page(closed, last_closed), repeat
+    )
+    day = (await queue.page(limit=1)).reports[0].received_day
+    for name, filters in (
+        ("status=closed", closed),
+        ("priority=urgent", QueueFilters(priority="urgent")),
+        ("assignee=rita", QueueFilters(assignee="rita")),
+        ("label=verified", QueueFilters(label="verified")),
+        ("received_day", QueueFilters(received_day=day)),
+        ("status+priority", QueueFilters(status="closed", priority="urgent")),
+        ("label nobody has", QueueFilters(label="nobody-has-this")),
+        ("assignee nobody has", QueueFilters(assignee="nobody")),
+    ):
+        results[name] = await best_seconds(lambda f=filters: page(f), repeat)  # type: ignore[misc]
+        if plans:
+            print(f"   plan {name}: {await explain(storage, filters)}")
+
+    async def full_listing() -> None:
+        listed = 0
+        async for _summary in queue.walk(page_size=PULL_PAGE):
+            listed += 1
+        assert listed == size, (listed, size)
+
+    start = time.perf_counter()
+    await full_listing()
+    results["full listing, per report"] = (time.perf_counter() - start) / size
+    results["total count (asked for)"] = await best_seconds(queue.count, max(repeat // 2, 1))
+    return results
+
+
+async def run_backend(
+    backend: str, sizes: list[int], repeat: int, pg_url: str | None, plans: bool
+) -> None:
+    print(f"\n== {backend}")
+    baseline: dict[str, float] | None = None
+    async with store_for(backend, pg_url) as storage:
+        stored = 0
+        for size in sizes:
+            filled = await grow(storage, backend, size - stored)
+            stored = size
+            print(f"-- {size:,} reports (filled in {filled:.1f} s)")
+            results = await measure(storage, size, repeat, plans and size == sizes[-1])
+            baseline = baseline or results
+            for name, seconds in results.items():
+                ratio = seconds / baseline[name] if baseline[name] else float("nan")
+                unit = f"{seconds * 1e6:9.1f} us" if seconds < 0.01 else f"{seconds:9.3f} s "
+                print(f"   {name:28} {unit}   x{ratio:5.2f} of {sizes[0]:,}")
+            sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,100000,1000000",
+                        help="comma-separated queue sizes, ascending; the first is the baseline")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--repeat", type=int, default=9,
+                        help="timed runs per operation; the fastest counts")
+    parser.add_argument("--plans", action="store_true",
+                        help="print the database's plan of each filter at the largest size")
+    parser.add_argument("--pg-url", default=os.environ.get("INTAKE_TEST_DATABASE_URL"))
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if sizes != sorted(sizes):
+        raise SystemExit("--sizes must be ascending")
+    for backend in args.backends.split(","):
+        asyncio.run(run_backend(backend, sizes, args.repeat, args.pg_url, args.plans))
+
+
+if __name__ == "__main__":
+    main()
