@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -20,6 +20,7 @@ from storage.conversations import ConversationRepository
 from storage.credentials import CredentialRepository
 from storage.locks import ChatLocks
 from storage.orphans import OrphanSweeper
+from storage.payload_table import PayloadTableStore
 from storage.repositories import RecipientRepository, ReportRepository
 from storage.triage import TriageRepository
 
@@ -86,14 +87,22 @@ class Storage:
         *,
         migrate: bool = True,
         lock_connections: int = DEFAULT_LOCK_CONNECTIONS,
+        payloads: Literal["directory", "database"] = "directory",
     ) -> Storage:
         """Connect, bring the schema up to date and return a ready store.
 
         On PostgreSQL a second, separate pool of `lock_connections` connections holds the
-        per-chat advisory locks (`chat_lock`).
+        per-chat advisory locks (`chat_lock`). `payloads="database"` (PostgreSQL only) keeps
+        new payloads in the database, where every worker reaches them; `blob_dir` is then
+        still read for payloads written before the switch.
         """
         url = make_url(database_url)
         is_sqlite = url.get_backend_name() == "sqlite"
+        if payloads == "database" and url.get_backend_name() != "postgresql":
+            raise ValueError(
+                "payloads can only be kept in the database with PostgreSQL; "
+                "use the payload directory with SQLite"
+            )
         if is_sqlite and url.database:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
@@ -111,7 +120,10 @@ class Storage:
                 pool_timeout=_LOCK_POOL_WAIT,
                 pool_pre_ping=True,
             )
-        return cls(engine, BlobStore(blob_dir), lock_engine=lock_engine)
+        blobs = BlobStore(blob_dir)
+        if payloads == "database":
+            blobs = PayloadTableStore(url, blobs)
+        return cls(engine, blobs, lock_engine=lock_engine)
 
     def chat_lock(self, chat_key: str) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold while processing one update of a chat: one holder per chat, across processes
@@ -124,6 +136,8 @@ class Storage:
         return await self._orphans.sweep(grace)
 
     async def close(self) -> None:
+        if isinstance(self.blobs, PayloadTableStore):
+            await self.blobs.aclose()
         if self._lock_engine is not None:
             await self._lock_engine.dispose()
         await self.engine.dispose()
