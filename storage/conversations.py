@@ -207,6 +207,24 @@ class ConversationRepository:
         )
 
 
+    async def release_freed_space(self) -> None:
+        """Push deleted conversation rows out of the database files where the database lets us.
+
+        SQLite (secure_delete is on) zeroes them in the database file but keeps older page
+        images in the write-ahead log until a checkpoint, which this forces and truncates.
+        PostgreSQL keeps them as dead tuples until VACUUM, which this runs on the three tables;
+        the space is then reused, not wiped, and WAL archives and backups keep their copies.
+        """
+        async with self._sessions() as session:
+            connection = await session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"}
+            )
+            if connection.dialect.name == "sqlite":
+                await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            elif connection.dialect.name == "postgresql":
+                await connection.exec_driver_sql("VACUUM chat_states, outbox, processed_updates")
+
+
 async def _report_with_submission_key(session: AsyncSession, key: bytes) -> str | None:
     found: str | None = await session.scalar(
         select(ReportRow.id).where(ReportRow.submission_key == key)

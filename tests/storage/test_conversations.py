@@ -286,3 +286,36 @@ async def test_sqlite_tables_keep_no_arrival_order(tmp_path: Path) -> None:
     assert len(rows) == 3
     for name, sql in rows:
         assert sql.rstrip().upper().endswith("WITHOUT ROWID"), name
+
+
+async def test_deleted_rows_leave_no_bytes_in_the_sqlite_files(tmp_path: Path) -> None:
+    """secure_delete zeroes deleted states, outbox rows and marks in the database file, and
+    release_freed_space empties the write-ahead log that still held them."""
+    data = tmp_path / "data"
+    store = await Storage.open(default_sqlite_url(data), data / "blobs")
+    state, message, mark = (secrets.token_bytes(16) * 64 for _ in range(3))
+    try:
+        conversations = store.conversations
+        await _commit(store, update=mark[:32], state=state, outbox=(message,))
+        await _commit(store, chat=OTHER, state=b"unrelated" * 100)
+        (entry,) = await conversations.pending(CHAT)
+        await conversations.delivered(entry.entry_id, chat_key=CHAT, state=None)
+        await conversations.sweep(now=NOW, marks_before=TODAY + dt.timedelta(days=1),
+                                  outbox_before=TODAY)
+        assert not await conversations.is_processed(mark[:32])
+        await conversations.release_freed_space()
+        files = [p for p in data.iterdir() if p.is_file()]
+        assert any(p.name == "intake.db" for p in files)
+        everything = b"".join(p.read_bytes() for p in files)
+        assert b"unrelated" * 100 in everything  # the search does see live rows
+        for secret in (state, message, mark[:32]):
+            assert secret[:16] not in everything
+    finally:
+        await store.close()
+
+
+async def test_release_freed_space_runs_on_both_databases(storage: Storage) -> None:
+    await _commit(storage, state=b"x")
+    await _commit(storage, state=None)
+    await storage.conversations.release_freed_space()
+    assert await storage.conversations.load(CHAT, now=NOW) is None
