@@ -162,11 +162,19 @@ class ConversationRepository:
             )).all()
         return [_entry(row) for row in rows]
 
-    async def chats_with_pending(self, limit: int = 100) -> list[str]:
-        """Up to `limit` chats with something in the outbox, in pseudonym order (not age)."""
+    async def chats_with_pending(self, limit: int = 100, *, after: str = "") -> list[str]:
+        """Up to `limit` chats with something in the outbox, in pseudonym order (not age).
+
+        Pass the last chat key of a page as `after` for the next one, so chats whose messages
+        cannot be delivered yet do not hide the others.
+        """
         async with self._sessions() as session:
             found = await session.scalars(
-                select(OutboxRow.chat_key).distinct().order_by(OutboxRow.chat_key).limit(limit)
+                select(OutboxRow.chat_key)
+                .where(OutboxRow.chat_key > after)
+                .distinct()
+                .order_by(OutboxRow.chat_key)
+                .limit(limit)
             )
             return list(found.all())
 

@@ -124,7 +124,9 @@ async def test_outbox_appends_in_order_per_chat(storage: Storage) -> None:
     assert pending[2].day == TODAY
     assert [e.sealed for e in await storage.conversations.pending(OTHER)] == [b"o1"]
     assert sorted(await storage.conversations.chats_with_pending()) == [CHAT, OTHER]
-    assert len(await storage.conversations.chats_with_pending(limit=1)) == 1
+    assert await storage.conversations.chats_with_pending(limit=1) == [CHAT]
+    assert await storage.conversations.chats_with_pending(limit=1, after=CHAT) == [OTHER]
+    assert await storage.conversations.chats_with_pending(after=OTHER) == []
     # Delivering the first keeps the order of the rest, and later messages still go last.
     await storage.conversations.delivered(pending[0].entry_id, chat_key=CHAT)
     await _commit(storage, outbox=(b"m4",))
