@@ -125,15 +125,15 @@ class ConversationRepository:
         day = today or _utc_now().date()
         try:
             async with self._sessions.begin() as session:
-                if update_key is not None and await session.scalar(
-                    select(ProcessedUpdateRow.day).where(
-                        ProcessedUpdateRow.update_key == update_key
-                    )
-                ) is not None:
+                if update_key is not None and await _marked(session, update_key):
                     raise AlreadyProcessed()
                 if report is not None:
                     existing = await _report_with_submission_key(session, report.submission_key)
                     if existing is not None:
+                        # The reads need not share a snapshot: another worker may have
+                        # committed this very update (mark and report) between the two.
+                        if update_key is not None and await _marked(session, update_key):
+                            raise AlreadyProcessed()
                         raise DuplicateSubmission(existing)
                 await _write_state(session, chat_key, state, expires)
                 entries = await _append_outbox(session, chat_key, outbox, day)
@@ -231,6 +231,13 @@ class ConversationRepository:
                 await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             elif connection.dialect.name == "postgresql":
                 await connection.exec_driver_sql("VACUUM chat_states, outbox, processed_updates")
+
+
+async def _marked(session: AsyncSession, update_key: bytes) -> bool:
+    found = await session.scalar(
+        select(ProcessedUpdateRow.day).where(ProcessedUpdateRow.update_key == update_key)
+    )
+    return found is not None
 
 
 async def _report_with_submission_key(session: AsyncSession, key: bytes) -> str | None:

@@ -197,18 +197,20 @@ async def test_racing_commits_of_one_update_store_it_once(
     is told AlreadyProcessed; one report, one receipt."""
     stores = [await Storage.open(database_url, tmp_path / "blobs") for _ in range(2)]
     try:
-        mark = secrets.token_bytes(32)
-        report = _report(b"r" * 32)
-        results = await asyncio.gather(
-            *(
-                _commit(store, update=mark, state=None, outbox=(b"receipt",), report=report)
-                for store in stores
-            ),
-            return_exceptions=True,
-        )
-        assert sorted(type(r).__name__ for r in results) == ["AlreadyProcessed", "list"]
-        assert await stores[0].reports.count() == 1
-        assert [e.sealed for e in await stores[1].conversations.pending(CHAT)] == [b"receipt"]
+        for round_ in range(1, 7):
+            mark = secrets.token_bytes(32)
+            report = _report(secrets.token_bytes(32))
+            results = await asyncio.gather(
+                *(
+                    _commit(store, update=mark, state=None, outbox=(b"receipt",), report=report)
+                    for store in stores
+                ),
+                return_exceptions=True,
+            )
+            assert sorted(type(r).__name__ for r in results) == ["AlreadyProcessed", "list"]
+            assert await stores[0].reports.count() == round_
+            pending = await stores[1].conversations.pending(CHAT)
+            assert [e.sealed for e in pending] == [b"receipt"] * round_
     finally:
         for store in stores:
             await store.close()
