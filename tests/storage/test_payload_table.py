@@ -16,7 +16,15 @@ import pytest
 from sqlalchemy import text
 
 import crypto
-from storage import BlobStore, ItemRole, NewItem, NewReport, Storage, default_sqlite_url
+from storage import (
+    BlobStore,
+    ItemRole,
+    NewItem,
+    NewReport,
+    Storage,
+    default_sqlite_url,
+    payload_table,
+)
 from storage.payload_table import PayloadTableStore
 from tests.support import fresh_postgres_database
 
@@ -52,8 +60,11 @@ def _write(store: BlobStore, data: bytes, pieces: int = 7) -> str:
     return name
 
 
-async def test_a_payload_written_by_one_worker_is_read_by_another(tmp_path: Path) -> None:
+async def test_a_payload_written_by_one_worker_is_read_by_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Written in chunks by one worker, it is whole, with the right size, for every other."""
+    monkeypatch.setattr(payload_table, "_READ_AHEAD", 3 * SMALL_CHUNK)  # 3 chunks per query
     async with _workers(tmp_path) as (first, second):
         for size in (0, 1, SMALL_CHUNK - 1, SMALL_CHUNK, 3 * SMALL_CHUNK, 10 * SMALL_CHUNK + 17):
             data = os.urandom(size)
@@ -96,6 +107,19 @@ async def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
         assert store.blobs.temp_names() == []
         async with store.engine.connect() as connection:
             assert await connection.scalar(text("SELECT count(*) FROM payload_chunks")) == 0
+
+
+async def test_a_payload_deleted_while_read_is_an_error_not_a_short_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(payload_table, "_READ_AHEAD", 2 * SMALL_CHUNK)
+    async with _workers(tmp_path) as (first, second):
+        name = await asyncio.to_thread(_write, first.blobs, os.urandom(6 * SMALL_CHUNK))
+        with first.blobs.open(name) as handle:
+            assert len(handle.read(SMALL_CHUNK)) == SMALL_CHUNK
+            second.blobs.delete(name)
+            with pytest.raises(FileNotFoundError):
+                handle.read()
 
 
 async def test_delete_removes_every_chunk(tmp_path: Path) -> None:
