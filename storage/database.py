@@ -55,7 +55,14 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+# pg_advisory_xact_lock key for schema migrations: workers starting together migrate in turn.
+_MIGRATION_LOCK = 0x696E74616B650003  # "intake" and 0003
+
+
 def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Held until this transaction ends: the next worker then finds the schema up to date.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
     command.upgrade(_alembic_config(connection), "head")
 
 

@@ -144,3 +144,18 @@ async def test_a_cancelled_waiter_leaves_no_lock_behind(tmp_path: Path) -> None:
                 pass
             async with second.chat_lock(CHAT):
                 pass
+
+
+async def test_workers_starting_together_migrate_in_turn(tmp_path: Path) -> None:
+    """Several workers opening a fresh PostgreSQL database at once all come up."""
+    async with fresh_postgres_database() as url:
+        async with asyncio.timeout(60):
+            stores = await asyncio.gather(
+                *(Storage.open(url, tmp_path / f"w{n}") for n in range(3))
+            )
+        try:
+            for store in stores:
+                assert await store.reports.count() == 0
+        finally:
+            for store in stores:
+                await store.close()
