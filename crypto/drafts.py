@@ -206,3 +206,8 @@ class DraftKeyring:
             if opened is not None:
                 return opened
         raise DecryptionError("payload")
+
+
+# The purposes the bot seals with; storage-format.md section 9.
+PURPOSE_CHAT_STATE: Final = "chat_state"
+PURPOSE_OUTBOX: Final = "outbox"

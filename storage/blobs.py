@@ -21,6 +21,11 @@ _BLOB_NAME = re.compile(r"[a-z0-9]{16,64}")
 _TEMP_NAME = re.compile(r"[a-z0-9]{2}/\.tmp-[0-9a-f]{16}")
 
 
+def check_blob_name(name: str) -> None:
+    if not _BLOB_NAME.fullmatch(name):
+        raise ValueError("blob names are lowercase random ids")
+
+
 class BlobWriter:
     """A write-only file that hashes what it is given and appears atomically on commit."""
 
@@ -88,8 +93,7 @@ class BlobStore:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def _path(self, name: str) -> Path:
-        if not _BLOB_NAME.fullmatch(name):
-            raise ValueError("blob names are lowercase random ids")
+        check_blob_name(name)
         return self.root / name[:2] / name
 
     def create(self, name: str) -> BlobWriter:
@@ -110,7 +114,10 @@ class BlobStore:
 
     def delete(self, name: str) -> None:
         path = self._path(name)
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
         _fsync_dir(path.parent)
         _blur_dir_times(path.parent, int(time.time()) // 86_400 * 86_400)
 
@@ -131,7 +138,10 @@ class BlobStore:
         if not _TEMP_NAME.fullmatch(name):
             raise ValueError("not the name of a temporary payload")
         path = self.root / name
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
         _fsync_dir(path.parent)
         _blur_dir_times(path.parent, int(time.time()) // 86_400 * 86_400)
 

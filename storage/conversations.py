@@ -127,15 +127,15 @@ class ConversationRepository:
         day = today or _utc_now().date()
         try:
             async with self._sessions.begin() as session:
-                if update_key is not None and await session.scalar(
-                    select(ProcessedUpdateRow.day).where(
-                        ProcessedUpdateRow.update_key == update_key
-                    )
-                ) is not None:
+                if update_key is not None and await _marked(session, update_key):
                     raise AlreadyProcessed()
                 if report is not None:
                     existing = await _report_with_submission_key(session, report.submission_key)
                     if existing is not None:
+                        # The reads need not share a snapshot: another worker may have
+                        # committed this very update (mark and report) between the two.
+                        if update_key is not None and await _marked(session, update_key):
+                            raise AlreadyProcessed()
                         raise DuplicateSubmission(existing)
                 await _write_state(session, chat_key, state, expires)
                 entries = await _append_outbox(session, chat_key, outbox, day)
@@ -165,11 +165,19 @@ class ConversationRepository:
             )).all()
         return [_entry(row) for row in rows]
 
-    async def chats_with_pending(self, limit: int = 100) -> list[str]:
-        """Up to `limit` chats with something in the outbox, in pseudonym order (not age)."""
+    async def chats_with_pending(self, limit: int = 100, *, after: str = "") -> list[str]:
+        """Up to `limit` chats with something in the outbox, in pseudonym order (not age).
+
+        Pass the last chat key of a page as `after` for the next one, so chats whose messages
+        cannot be delivered yet do not hide the others.
+        """
         async with self._sessions() as session:
             found = await session.scalars(
-                select(OutboxRow.chat_key).distinct().order_by(OutboxRow.chat_key).limit(limit)
+                select(OutboxRow.chat_key)
+                .where(OutboxRow.chat_key > after)
+                .distinct()
+                .order_by(OutboxRow.chat_key)
+                .limit(limit)
             )
             return list(found.all())
 
@@ -208,6 +216,31 @@ class ConversationRepository:
         return SweepCounts(
             states=_rowcount(states), marks=_rowcount(marks), outbox=_rowcount(outbox)
         )
+
+
+    async def release_freed_space(self) -> None:
+        """Push deleted conversation rows out of the database files where the database lets us.
+
+        SQLite (secure_delete is on) zeroes them in the database file but keeps older page
+        images in the write-ahead log until a checkpoint, which this forces and truncates.
+        PostgreSQL keeps them as dead tuples until VACUUM, which this runs on the three tables;
+        the space is then reused, not wiped, and WAL archives and backups keep their copies.
+        """
+        async with self._sessions() as session:
+            connection = await session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"}
+            )
+            if connection.dialect.name == "sqlite":
+                await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            elif connection.dialect.name == "postgresql":
+                await connection.exec_driver_sql("VACUUM chat_states, outbox, processed_updates")
+
+
+async def _marked(session: AsyncSession, update_key: bytes) -> bool:
+    found = await session.scalar(
+        select(ProcessedUpdateRow.day).where(ProcessedUpdateRow.update_key == update_key)
+    )
+    return found is not None
 
 
 async def _report_with_submission_key(session: AsyncSession, key: bytes) -> str | None:

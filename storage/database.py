@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
@@ -21,6 +21,7 @@ from storage.credentials import CredentialRepository
 from storage.locks import ChatLocks
 from storage.orphans import OrphanSweeper
 from storage.queue import QueueRepository
+from storage.payload_table import PayloadTableStore
 from storage.repositories import RecipientRepository, ReportRepository
 from storage.triage import TriageRepository
 
@@ -89,9 +90,16 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+# pg_advisory_xact_lock key for schema migrations: workers starting together migrate in turn.
+_MIGRATION_LOCK = 0x696E74616B650003  # "intake" and 0003
+
+
 def _upgrade(connection: Connection) -> None:
     from alembic import command
 
+    if connection.dialect.name == "postgresql":
+        # Held until this transaction ends: the next worker then finds the schema up to date.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
     command.upgrade(_alembic_config(connection), "head")
 
 
@@ -124,14 +132,22 @@ class Storage:
         *,
         migrate: bool = True,
         lock_connections: int = DEFAULT_LOCK_CONNECTIONS,
+        payloads: Literal["directory", "database"] = "directory",
     ) -> Storage:
         """Connect, bring the schema up to date and return a ready store.
 
         On PostgreSQL a second, separate pool of `lock_connections` connections holds the
-        per-chat advisory locks (`chat_lock`).
+        per-chat advisory locks (`chat_lock`). `payloads="database"` (PostgreSQL only) keeps
+        new payloads in the database, where every worker reaches them; `blob_dir` is then
+        still read for payloads written before the switch.
         """
         url = make_url(database_url)
         is_sqlite = url.get_backend_name() == "sqlite"
+        if payloads == "database" and url.get_backend_name() != "postgresql":
+            raise ValueError(
+                "payloads can only be kept in the database with PostgreSQL; "
+                "use the payload directory with SQLite"
+            )
         if is_sqlite and url.database:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
@@ -153,7 +169,10 @@ class Storage:
                 pool_timeout=_LOCK_POOL_WAIT,
                 pool_pre_ping=True,
             )
-        return cls(engine, BlobStore(blob_dir), lock_engine=lock_engine)
+        blobs = BlobStore(blob_dir)
+        if payloads == "database":
+            blobs = PayloadTableStore(url, blobs)
+        return cls(engine, blobs, lock_engine=lock_engine)
 
     def chat_lock(self, chat_key: str) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold while processing one update of a chat: one holder per chat, across processes
@@ -166,6 +185,8 @@ class Storage:
         return await self._orphans.sweep(grace)
 
     async def close(self) -> None:
+        if isinstance(self.blobs, PayloadTableStore):
+            await self.blobs.aclose()
         if self._lock_engine is not None:
             await self._lock_engine.dispose()
         await self.engine.dispose()

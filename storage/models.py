@@ -245,3 +245,29 @@ class ProcessedUpdateRow(Base):
 
     update_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
+# --- Payloads in the database (storage/payload_table.py), for several workers -----------------
+
+
+class PayloadRow(Base):
+    """A committed payload: its blob name and the upload whose chunks hold it."""
+
+    __tablename__ = "payloads"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    upload_id: Mapped[str] = mapped_column(String(32), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunks: Mapped[int] = mapped_column(Integer)
+
+
+class PayloadChunkRow(Base):
+    """One chunk of a payload's ciphertext, under the random id of its upload."""
+
+    __tablename__ = "payload_chunks"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    upload_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -462,7 +462,7 @@ class ReportRepository:
             elif connection.dialect.name == "postgresql":
                 await connection.exec_driver_sql(
                     "VACUUM items, item_recipients, reports, notes, witness_messages, "
-                    "report_labels"
+                    "report_labels, payloads, payload_chunks"
                 )
 
 

@@ -124,7 +124,9 @@ async def test_outbox_appends_in_order_per_chat(storage: Storage) -> None:
     assert pending[2].day == TODAY
     assert [e.sealed for e in await storage.conversations.pending(OTHER)] == [b"o1"]
     assert sorted(await storage.conversations.chats_with_pending()) == [CHAT, OTHER]
-    assert len(await storage.conversations.chats_with_pending(limit=1)) == 1
+    assert await storage.conversations.chats_with_pending(limit=1) == [CHAT]
+    assert await storage.conversations.chats_with_pending(limit=1, after=CHAT) == [OTHER]
+    assert await storage.conversations.chats_with_pending(after=OTHER) == []
     # Delivering the first keeps the order of the rest, and later messages still go last.
     await storage.conversations.delivered(pending[0].entry_id, chat_key=CHAT)
     await _commit(storage, outbox=(b"m4",))
@@ -195,18 +197,20 @@ async def test_racing_commits_of_one_update_store_it_once(
     is told AlreadyProcessed; one report, one receipt."""
     stores = [await Storage.open(database_url, tmp_path / "blobs") for _ in range(2)]
     try:
-        mark = secrets.token_bytes(32)
-        report = _report(b"r" * 32)
-        results = await asyncio.gather(
-            *(
-                _commit(store, update=mark, state=None, outbox=(b"receipt",), report=report)
-                for store in stores
-            ),
-            return_exceptions=True,
-        )
-        assert sorted(type(r).__name__ for r in results) == ["AlreadyProcessed", "list"]
-        assert await stores[0].reports.count() == 1
-        assert [e.sealed for e in await stores[1].conversations.pending(CHAT)] == [b"receipt"]
+        for round_ in range(1, 7):
+            mark = secrets.token_bytes(32)
+            report = _report(secrets.token_bytes(32))
+            results = await asyncio.gather(
+                *(
+                    _commit(store, update=mark, state=None, outbox=(b"receipt",), report=report)
+                    for store in stores
+                ),
+                return_exceptions=True,
+            )
+            assert sorted(type(r).__name__ for r in results) == ["AlreadyProcessed", "list"]
+            assert await stores[0].reports.count() == round_
+            pending = await stores[1].conversations.pending(CHAT)
+            assert [e.sealed for e in pending] == [b"receipt"] * round_
     finally:
         for store in stores:
             await store.close()
@@ -286,3 +290,36 @@ async def test_sqlite_tables_keep_no_arrival_order(tmp_path: Path) -> None:
     assert len(rows) == 3
     for name, sql in rows:
         assert sql.rstrip().upper().endswith("WITHOUT ROWID"), name
+
+
+async def test_deleted_rows_leave_no_bytes_in_the_sqlite_files(tmp_path: Path) -> None:
+    """secure_delete zeroes deleted states, outbox rows and marks in the database file, and
+    release_freed_space empties the write-ahead log that still held them."""
+    data = tmp_path / "data"
+    store = await Storage.open(default_sqlite_url(data), data / "blobs")
+    state, message, mark = (secrets.token_bytes(16) * 64 for _ in range(3))
+    try:
+        conversations = store.conversations
+        await _commit(store, update=mark[:32], state=state, outbox=(message,))
+        await _commit(store, chat=OTHER, state=b"unrelated" * 100)
+        (entry,) = await conversations.pending(CHAT)
+        await conversations.delivered(entry.entry_id, chat_key=CHAT, state=None)
+        await conversations.sweep(now=NOW, marks_before=TODAY + dt.timedelta(days=1),
+                                  outbox_before=TODAY)
+        assert not await conversations.is_processed(mark[:32])
+        await conversations.release_freed_space()
+        files = [p for p in data.iterdir() if p.is_file()]
+        assert any(p.name == "intake.db" for p in files)
+        everything = b"".join(p.read_bytes() for p in files)
+        assert b"unrelated" * 100 in everything  # the search does see live rows
+        for secret in (state, message, mark[:32]):
+            assert secret[:16] not in everything
+    finally:
+        await store.close()
+
+
+async def test_release_freed_space_runs_on_both_databases(storage: Storage) -> None:
+    await _commit(storage, state=b"x")
+    await _commit(storage, state=None)
+    await storage.conversations.release_freed_space()
+    assert await storage.conversations.load(CHAT, now=NOW) is None
