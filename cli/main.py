@@ -18,6 +18,7 @@ from cli.credentials_commands import api as api_group
 from cli.credentials_commands import credentials as credentials_group
 from cli.keys_commands import actor_option, audit_group, audit_trail, keys_group, retention_group
 from cli.logging_policy import configure_logging
+from cli.monitoring_commands import register as register_monitoring
 from cli.review_commands import review as review_group
 from review.identities import IdentityFileError
 from review.queue import ReportNotFound
@@ -156,6 +157,7 @@ main.add_command(review_group)
 main.add_command(credentials_group)
 main.add_command(api_group)
 review_group.add_command(console_command)
+register_monitoring(review_group)
 
 if __name__ == "__main__":
     sys.exit(main())
