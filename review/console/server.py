@@ -10,6 +10,7 @@ from aiohttp.typedefs import Middleware
 
 import crypto
 from review.backend import ReviewBackend
+from review.console.monitoring import MonitoringPages
 from review.console.reading import DEFAULT_CACHE_BYTES, Reader
 from review.console.security import (
     Session,
@@ -61,6 +62,7 @@ class Console:
         )
         app.on_response_prepare.append(add_security_headers)
         app.add_routes(views.routes())
+        MonitoringPages(views).install(app)  # overview, exports, corroboration
         return app
 
     async def start(self) -> str:
