@@ -209,7 +209,80 @@ def export_data_command(
     click.echo(f"Warning: {PLAINTEXT_WARNING}", err=True)
 
 
+@click.command("export-uwazi")
+@_IDENTITY
+@click.option("--mapping", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              required=True, help="Questions to template properties (TOML or JSON); see "
+              "docs/monitoring.md.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="The zip to write (plaintext!).")
+@click.option("--status", type=click.Choice(STATUSES), default=None,
+              help="Only reports with this status.")
+@click.option("--label", default=None, help="Only reports with this label.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@pass_options
+def export_uwazi_command(
+    options: ReviewOptions, identity: Path, mapping: Path, out: Path, status: str | None,
+    label: str | None, force: bool,
+) -> None:
+    """Uwazi's CSV import package: import.csv, the files, custody manifests and signatures."""
+    from review.monitoring.collect import all_summaries
+    from review.monitoring.uwazi import (
+        Entity,
+        MappingError,
+        check_against,
+        entity,
+        load_mapping,
+        package,
+    )
+    from review.tools import open_report, public_key_from_pem
+
+    if out.exists() and not force:
+        raise click.ClickException(f"{out} exists: choose another name, or pass --force")
+    try:
+        rules = load_mapping(mapping)
+        check_against(rules, shape_for(options, []))
+    except MappingError as error:
+        raise click.ClickException(str(error)) from None
+    identities = _identities(identity)
+    progress = _Progress("Decrypting reports on this machine")
+
+    async def work(backend: CustodySource) -> tuple[list[Entity], int]:
+        custody = public_key_from_pem(await backend.custody_public_pem())
+        summaries = [
+            s for s in await all_summaries(backend)
+            if (status is None or s.status == status) and (label is None or label in s.labels)
+        ]
+        entities, skipped = [], 0
+        try:
+            for done, summary in enumerate(summaries, start=1):
+                try:
+                    opened = await open_report(backend, summary.report_id, identities, custody)
+                except crypto.DecryptionError:
+                    skipped += 1
+                    continue
+                finally:
+                    progress(done, len(summaries))
+                stored = await backend.get_report(summary.report_id)
+                entities.append(entity(opened, stored.manifest, stored.manifest_signature, rules))
+        finally:
+            progress.close()
+        return entities, skipped
+
+    entities, skipped = _with_backend(options, work)
+    try:
+        write_export(out, "", force=force)  # checks the place and makes it the owner's alone
+        out.write_bytes(package(entities, rules))
+    except ExportError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{len(entities)} entities written to {out}" + (
+        f"; {skipped} reports not sealed to your key were left out" if skipped else ""))
+    click.echo(f"Warning: {PLAINTEXT_WARNING} Originals may carry camera and location data.",
+               err=True)
+
+
 def register(group: click.Group) -> None:
     """Add the monitoring commands to `intake review`."""
     group.add_command(stats_command)
     group.add_command(export_data_command)
+    group.add_command(export_uwazi_command)
