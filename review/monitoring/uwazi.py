@@ -24,7 +24,8 @@ import re
 import tomllib
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class PropertyMap:
     type: str
     question: str | None = None
     field: str | None = None  # one of FIELDS instead of a question
-    values: dict[str, str] = field(default_factory=dict)  # choice id -> thesaurus label
+    values: dict[str, str] = dataclasses.field(default_factory=dict)  # choice id -> thesaurus label
 
 
 @dataclass(frozen=True)
