@@ -108,7 +108,8 @@ async def run(count: int, where: Path) -> None:
     print(f"\n{count} reports; cache file {cache.stat().st_size / 1e6:.1f} MB (sealed)")
     print(f"{'step':<10} {'seconds':>9} {'per report':>12} {'x baseline':>11}")
     for name, seconds in timings.items():
-        print(f"{name:<10} {seconds:>9.2f} {seconds / count * 1000:>9.2f} ms {seconds / base:>10.2f}x")
+        per_report = seconds / count * 1000
+        print(f"{name:<10} {seconds:>9.2f} {per_report:>9.2f} ms {seconds / base:>10.2f}x")
 
 
 def main() -> None:

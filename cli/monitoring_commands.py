@@ -22,7 +22,6 @@ import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE
 from cli.review_commands import (
     _IDENTITY,
-    CustodySource,
     ReviewOptions,
     _identities,
     _with_backend,
@@ -40,6 +39,7 @@ from review.monitoring.tables import (
     export_text,
     write_export,
 )
+from review.tools import CustodySource
 
 
 class _Progress:

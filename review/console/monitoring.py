@@ -11,6 +11,7 @@ are served with the same sandboxing policy as attachments.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import importlib.resources
@@ -32,12 +33,12 @@ from review.monitoring.similar import event_groups, image_groups, similar_to
 from review.monitoring.stats import (
     Filters,
     Overview,
+    Questions,
     category_of,
     choice_labels,
     figure_csv_rows,
     overview,
     overview_csv_rows,
-    Questions,
 )
 from review.monitoring.tables import PLAINTEXT_WARNING, export_text
 from storage import StoredItem, StoredReport
@@ -106,10 +107,8 @@ class Monitor:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - stopping anyway
-                pass
         self.records = None
 
 

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import io
 import textwrap
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib import rc_context  # noqa: E402 - after choosing the backend
-from matplotlib.figure import Figure as PlotFigure  # noqa: E402
+from matplotlib import rc_context
+from matplotlib.figure import Figure as PlotFigure
 
-from review.monitoring.stats import Figure  # noqa: E402
+from review.monitoring.stats import Figure
 
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
 MAX_BARS = 25  # categories beyond this are summed into "other": a chart, not a table
-_STYLE = {
+_STYLE: dict[str, Any] = {
     "svg.fonttype": "path",
     "svg.hashsalt": "intake-overview",
     "font.family": "DejaVu Sans",
@@ -47,7 +48,7 @@ def render_chart(figure: Figure, fmt: str) -> bytes:
     if figure.kind != "time" and len(labels) > MAX_BARS:
         labels = [*labels[: MAX_BARS - 1], "other"]
         counts = [*counts[: MAX_BARS - 1], sum(counts[MAX_BARS - 1:])]
-    with rc_context(_STYLE):
+    with rc_context(_STYLE):  # type: ignore[arg-type]
         if figure.kind == "time":
             plot = PlotFigure(figsize=(max(6.0, 0.32 * len(labels) + 2), 3.4), dpi=100)
             axes = plot.add_subplot()

@@ -98,10 +98,10 @@ async def read_content(
         draft = content_from_documents(count, document, additions)
         by_seq = {i.seq: i for i in report.items if i.role is ItemRole.ATTACHMENT}
         for attachment in draft.attachments:
-            item = by_seq.get(attachment.seq)
-            if item is None or not attachment.is_image or item.payload_size > MAX_IMAGE_BYTES:
+            image = by_seq.get(attachment.seq)
+            if image is None or not attachment.is_image or image.payload_size > MAX_IMAGE_BYTES:
                 continue
-            data = await open_item(report, item)
+            data = await open_item(report, image)
             digest = None if data is None else await asyncio.to_thread(perceptual_hash, data)
             if digest is not None:
                 phashes[attachment.seq] = digest

@@ -108,11 +108,12 @@ def content_from_documents(
             continue
         if entry.get("type") == "consent":
             continue
-        kept = {k: v for k, v in entry.items()
+        kept: dict[str, Any] = {k: v for k, v in entry.items()
                 if k in _ANSWER_KEYS and isinstance(v, _ANSWER_KEYS[k])
-                and not (isinstance(v, bool) and _ANSWER_KEYS[k] != bool)}
+                and not (isinstance(v, bool) and _ANSWER_KEYS[k] is not bool)}
         if "choices" in kept:
-            kept["choices"] = [c for c in kept["choices"] if isinstance(c, str)]
+            choices: list[object] = kept["choices"]
+            kept["choices"] = [c for c in choices if isinstance(c, str)]
         answers[entry["question"]] = kept
         order.append(entry["question"])
     attachments = [

@@ -128,8 +128,8 @@ def iso_week(day: dt.date) -> str:
 
 
 def overview(
-    records: Iterable[Record], filters: Filters = Filters(),  # noqa: B008 - frozen, immutable
-    questions: Questions = Questions(),  # noqa: B008
+    records: Iterable[Record], filters: Filters = Filters(),
+    questions: Questions = Questions(),
 ) -> Overview:
     kept = [r for r in records if filters.keeps(r, questions)]
     readable = [r for r in kept if r.content.readable]

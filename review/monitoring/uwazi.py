@@ -16,6 +16,7 @@ in a text property, so the chain from the sealed report to the Uwazi entity can 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -24,7 +25,6 @@ import re
 import tomllib
 import zipfile
 from collections.abc import Sequence
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,8 @@ def parse_mapping(raw: dict[str, Any]) -> Mapping:
     title = raw.get("title", {}).get("pattern", "Report {short_id} ({received_day})")
     files = raw.get("files", {})
     hashes = files.get("hashes_property", "evidence_sha256")
+    if hashes is False:  # TOML has no null: `false` leaves the hashes out
+        hashes = None
     if hashes is not None and (not _NAME.match(str(hashes)) or hashes in names):
         raise MappingError("files.hashes_property is a text property's name, not used above")
     return Mapping(date_format, str(title), tuple(properties), hashes,
@@ -186,7 +188,7 @@ def _cell(prop: PropertyMap, report: OpenedReport, content: Content, mapping: Ma
         if prop.type == "date":
             return _date(value, mapping)
         if isinstance(value, list):
-            joined = [prop.values.get(v, v) for v in value]
+            joined = [prop.values.get(str(v), str(v)) for v in value]
             return "|".join(joined) if prop.type == "multiselect" else ", ".join(joined)
         return "" if value is None else prop.values.get(str(value), str(value))
     answer = content.answers.get(prop.question or "")
@@ -222,7 +224,7 @@ def _title(report: OpenedReport, content: Content, mapping: Mapping) -> str:
         "received_day": _date(summary.received_day, mapping),
     }
     by_question = {p.question: p for p in mapping.properties if p.question}
-    for question_id, answer in content.answers.items():
+    for question_id, _answer in content.answers.items():
         prop = by_question.get(question_id) or PropertyMap(question_id, "text", question_id)
         values[question_id] = _cell(prop, report, content, mapping).replace("|", ", ")
 

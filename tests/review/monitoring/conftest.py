@@ -35,7 +35,9 @@ class Queue:
     records: list[Record]
 
 
-async def _build(data_dir: Path, reviewer: crypto.X25519Identity) -> tuple[list[Truth], list[Record], bytes]:
+async def _build(
+    data_dir: Path, reviewer: crypto.X25519Identity
+) -> tuple[list[Truth], list[Record], bytes]:
     keys = load_or_create_server_keys(data_dir)
     url = default_sqlite_url(data_dir)
     storage = await Storage.open(url, data_dir / "blobs")

@@ -115,7 +115,8 @@ async def test_overview_in_chromium_with_a_screenshot(queue: Queue, console: Con
             executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
         )
         try:
-            page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            page = await context.new_page()
             problems: list[str] = []
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda error: problems.append(str(error)))

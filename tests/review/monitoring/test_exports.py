@@ -36,7 +36,8 @@ def _check_row(truth: Truth, got: dict[str, object], *, csv_text: bool) -> None:
     assert got["status"] == value(truth.status)
     assert got["priority"] == value(truth.priority)
     assert got["labels"] == value(list(truth.labels))
-    assert got["attachments_sha256"] == value(list(truth.attachment_sha256) if truth.readable else [])
+    hashes = list(truth.attachment_sha256) if truth.readable else []
+    assert got["attachments_sha256"] == value(hashes)
     if not truth.readable:
         assert got["what"] == value(None)
         return

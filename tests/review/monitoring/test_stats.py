@@ -101,7 +101,8 @@ def test_stats_command_prints_the_same_figures_and_writes_csv_and_charts(
     with out.open(newline="", encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     for name, expected in _expected(closed).items():
-        got = {r["key"]: int(r["reports"]) for r in table if r["figure"] == name and r["reports"] != "0"}
+        got = {r["key"]: int(r["reports"]) for r in table
+               if r["figure"] == name and r["reports"] != "0"}
         assert got == dict(expected), name
     charts = sorted(p.name for p in (tmp_path / "charts").iterdir())
     assert "by-category.svg" in charts and "by-category.png" in charts
@@ -111,6 +112,6 @@ def test_stats_command_prints_the_same_figures_and_writes_csv_and_charts(
     sealed = cache.read_bytes()
     assert sealed.startswith(b"age-encryption.org/v1\n")
     assert queue.truths[0].what.encode() not in sealed
-    again = runner.invoke(main, args[:-4] + ["--csv", str(tmp_path / "second.csv")])
+    again = runner.invoke(main, [*args[:-4], "--csv", str(tmp_path / "second.csv")])
     assert again.exit_code == 0, again.output
     assert (tmp_path / "second.csv").read_text() == out.read_text()
