@@ -29,7 +29,6 @@ from review.console.media import ATTACHMENT_CSP
 from review.console.reading import CannotOpen
 from review.monitoring.collect import collect
 from review.monitoring.records import Content, Record, merged_shape
-from review.monitoring.similar import event_groups, image_groups, similar_to
 from review.monitoring.stats import (
     Filters,
     Overview,
@@ -257,6 +256,9 @@ class MonitoringPages:
         records = self.monitor.ready(images=True)
         if records is None:
             return self._wait("Corroboration")
+        # Imported here: imagehash brings numpy and scipy, which the other pages do not need.
+        from review.monitoring.similar import event_groups, image_groups
+
         return self.views.render(
             "corroboration.html", image_groups=image_groups(records),
             event_groups=event_groups(records),
@@ -269,6 +271,8 @@ class MonitoringPages:
             return self._wait("Similar images")
         if not any(r.report_id == report_id for r in records):
             raise LookupError(report_id)
+        from review.monitoring.similar import similar_to
+
         return self.views.render(
             "similar.html", report_id=report_id, matches=similar_to(report_id, records),
         )

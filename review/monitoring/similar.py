@@ -23,12 +23,14 @@ from review.monitoring.records import Record
 # about 32. Ten is imagehash's own suggestion for "probably the same picture".
 SIMILAR_BITS = 10
 _BANDS = SIMILAR_BITS + 1  # pigeonhole: two hashes within 10 bits agree on one of 11 bands
-# Decompression bombs: refuse images with more pixels than a 100-megapixel photo.
-Image.MAX_IMAGE_PIXELS = 100_000_000
 
 
 def perceptual_hash(data: bytes) -> str | None:
-    """The image's 64-bit pHash as 16 hex digits; None if it is not an image PIL can read."""
+    """The image's 64-bit pHash as 16 hex digits; None if it is not an image PIL can read.
+
+    Pillow's own decompression-bomb limit applies: an image claiming far more pixels than any
+    camera takes is refused before it is decoded.
+    """
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
