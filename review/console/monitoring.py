@@ -45,6 +45,7 @@ from storage.triage import validate_label
 
 if TYPE_CHECKING:
     from review.console.views import Views
+    from review.monitoring.similar import Match
 
 log = logging.getLogger("intake.console")
 
@@ -115,6 +116,8 @@ class MonitoringPages:
     def __init__(self, views: Views) -> None:
         self.views = views
         self.monitor = Monitor(views)
+        self._pairs_for: list[Record] | None = None
+        self._pairs: dict[str, list[Match]] = {}
         self._stylesheet = (
             importlib.resources.files("review.console") / "static" / "monitoring.css"
         ).read_bytes()
@@ -138,6 +141,9 @@ class MonitoringPages:
             await self.monitor.stop()
 
         app.on_cleanup.append(forget)
+        # The report page asks for its similar images when they are already known; it never
+        # starts decrypting the whole queue itself.
+        self.views.environment.globals["similar_images"] = self.known_similar
 
     async def stylesheet(self, request: web.Request) -> web.Response:
         return web.Response(body=self._stylesheet, content_type="text/css", charset="utf-8")
@@ -263,6 +269,19 @@ class MonitoringPages:
             "corroboration.html", image_groups=image_groups(records),
             event_groups=event_groups(records),
         )
+
+    def known_similar(self, report_id: str) -> list[Match] | None:
+        """This report's similar images if the queue's images are hashed; None if not yet."""
+        monitor = self.monitor
+        if monitor.records is None or not monitor.images:
+            return None
+        from review.monitoring.similar import similar_to
+
+        if self._pairs_for is not monitor.records:
+            self._pairs_for, self._pairs = monitor.records, {}
+        if report_id not in self._pairs:
+            self._pairs[report_id] = similar_to(report_id, monitor.records)
+        return self._pairs[report_id]
 
     async def similar(self, request: web.Request) -> web.Response:
         report_id = request.match_info["report_id"]

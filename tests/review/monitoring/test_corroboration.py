@@ -75,6 +75,10 @@ async def test_console_shows_similar_images_and_groups(
     assert other not in html
     async with browser_less.get(f"{desk.origin}/reports/{other}/similar") as response:
         assert "No image of this report looks like" in await response.text()
+    # Now that the images are hashed, the report page itself names the similar report.
+    async with browser_less.get(f"{desk.origin}/reports/{second}") as response:
+        section = (await response.text()).split('id="similar"')[1]
+    assert f'href="/reports/{first}"' in section and other not in section
     async with browser_less.get(f"{desk.origin}/corroboration") as response:
         page = await response.text()
     matching = page.split("Same day, place and category")[0]
