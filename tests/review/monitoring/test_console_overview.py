@@ -12,29 +12,40 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from crypto.custody import custody_public_key
+from review.audit import AuditTrail
 from review.console import Console
 from review.local import LocalBackend
 from review.monitoring.stats import overview
+from storage import Storage
 from tests.review.monitoring.conftest import REPORTS, Queue
 from tests.review.test_console_browser import CHROMIUM_ARGS, _playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 
-@pytest.fixture
-async def console(queue: Queue, queue_backend: LocalBackend) -> AsyncIterator[Console]:
-    running = Console(queue_backend, [queue.reviewer],
+# One console for the module: it decrypts the 1,000 reports once, as a reviewer's would.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def console(queue: Queue) -> AsyncIterator[Console]:
+    storage = await Storage.open(queue.database_url, queue.data_dir / "blobs")
+    backend = LocalBackend(storage, AuditTrail(storage.audit, queue.custody_key), "alice",
+                           custody_key=queue.custody_key)
+    running = Console(backend, [queue.reviewer],
                       custody_public=custody_public_key(queue.custody_key))
     await running.start()
     try:
         yield running
     finally:
         await running.stop()
+        await storage.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def client(console: Console) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         async with session.get(console.url, allow_redirects=False) as response:
@@ -66,7 +77,7 @@ async def test_overview_page_charts_and_numbers(
 ) -> None:
     """The page shows the counts; each chart is SVG and PNG; the CSV holds the same numbers."""
     async with client.get(console.session.origin + "/overview") as first:
-        assert "<progress" in await first.text()  # decrypting starts on the first visit
+        assert "<progress" in await first.text()  # the first visit starts decrypting
     html = await _ready(client, console, "/overview?status=closed")
     expected = overview(queue.records)
     closed = sum(t.status == "closed" for t in queue.truths)
