@@ -31,7 +31,12 @@ from review.backend import STATUSES
 from review.monitoring.cache import CacheError, load_cache, own_recipients, save_cache
 from review.monitoring.collect import collect, item_opener
 from review.monitoring.records import QuestionShape, Record, merged_shape, questionnaire_shape
-from review.monitoring.stats import Filters, overview, overview_csv_rows
+from review.monitoring.stats import (
+    Filters,
+    overview,
+    overview_csv_rows,
+    questionnaire_names,
+)
 from review.monitoring.tables import (
     FORMATS,
     PLAINTEXT_WARNING,
@@ -149,7 +154,7 @@ def stats_command(
     records = decrypted_records(options, identities, cache=_cache_path(options, cache, no_cache))
     filters = Filters(since.date() if since else None, until.date() if until else None,
                       status, label, category)
-    result = overview(records, filters)
+    result = overview(records, filters, names=questionnaire_names(shape_for(options, records)))
     click.echo(f"{result.reports} reports" + (
         f" ({result.unreadable} not sealed to your key: counted by day, status and priority "
         "only)" if result.unreadable else ""))

@@ -16,6 +16,7 @@ from typing import Any
 
 GRID_DEGREES = 0.1
 _PUNCTUATION = re.compile(r"[\W_]+", re.UNICODE)
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)  # "Saint-Denis." is shown "Saint-Denis"
 
 
 def normalise_place(text: str) -> str:
@@ -65,5 +66,5 @@ def place_key(answer: dict[str, Any] | None) -> tuple[str, str] | None:
     if isinstance(text, str):
         key = normalise_place(text)
         if key:
-            return f"name:{key}", " ".join(text.split())
+            return f"name:{key}", " ".join(_EDGES.sub("", text).split())
     return None

@@ -15,7 +15,7 @@ from typing import Any
 
 from review.backend import PRIORITIES, STATUSES
 from review.monitoring.places import place_key
-from review.monitoring.records import Record
+from review.monitoring.records import QuestionShape, Record
 
 NOT_GIVEN = "(not given)"
 NOT_READABLE = "(not sealed to your key)"
@@ -130,10 +130,14 @@ def iso_week(day: dt.date) -> str:
 def overview(
     records: Iterable[Record], filters: Filters = Filters(),
     questions: Questions = Questions(),
+    names: dict[str, dict[str, str]] | None = None,
 ) -> Overview:
+    """Count every figure; `names` (from the questionnaire) shows choices in its language."""
     kept = [r for r in records if filters.keeps(r, questions)]
     readable = [r for r in kept if r.content.readable]
     labels = choice_labels(readable, questions)
+    for figure, known in (names or {}).items():
+        labels.setdefault(figure, {}).update(known)
     weeks = Counter(iso_week(r.received_day) for r in kept)
     months = Counter(r.received_day.strftime("%Y-%m") for r in kept)
     incident_months = Counter(
@@ -166,6 +170,17 @@ def overview(
             Counter(r.summary.priority for r in kept), PRIORITIES)),
     )
     return Overview(len(kept), len(kept) - len(readable), figures, filters)
+
+
+def questionnaire_names(
+    shape: Sequence[QuestionShape], questions: Questions = Questions(),
+) -> dict[str, dict[str, str]]:
+    """The questionnaire's own choice labels for the category and affected figures."""
+    by_id = {q.id: dict(q.choices) for q in shape}
+    return {
+        "category": by_id.get(questions.category, {}),
+        "affected": by_id.get(questions.affected, {}),
+    }
 
 
 def choice_labels(

@@ -223,8 +223,15 @@ def _title(report: OpenedReport, content: Content, mapping: Mapping) -> str:
         "report_id": summary.report_id, "short_id": summary.report_id[:8],
         "received_day": _date(summary.received_day, mapping),
     }
-    by_question = {p.question: p for p in mapping.properties if p.question}
-    for question_id, _answer in content.answers.items():
+    by_question = {
+        p.question: p for p in mapping.properties
+        if p.question and p.type not in ("geolocation", "markdown")
+    }
+    for question_id, answer in content.answers.items():
+        if "latitude" in answer and not answer.get("text"):
+            # A title is shown everywhere: a shared location only to about a kilometre.
+            values[question_id] = f"{answer['latitude']:.2f}, {answer['longitude']:.2f}"
+            continue
         prop = by_question.get(question_id) or PropertyMap(question_id, "text", question_id)
         values[question_id] = _cell(prop, report, content, mapping).replace("|", ", ")
 
@@ -233,7 +240,7 @@ def _title(report: OpenedReport, content: Content, mapping: Mapping) -> str:
 
     title = " ".join(re.sub(r"\{([a-z0-9_]+)\}", fill, mapping.title).split())
     # Empty answers leave separators behind ("Detention ·  · 2026/05/31"); drop doubles.
-    title = re.sub(r"(\s*[·,|-]\s*){2,}", " · ", title).strip(" ·,-|")
+    title = re.sub(r"\s*·(\s*·)+\s*", " · ", title).strip(" ·")
     return title or f"Report {summary.report_id[:8]}"
 
 
