@@ -431,3 +431,10 @@ def review_export(options: ReviewOptions, report_id: str, out_dir: Path, identit
     state = "valid" if result.custody_valid else "INVALID: do not rely on this bundle"
     click.echo(f"{result.files} files written to {out_dir}; custody signature {state}; "
                "see VERIFY.txt")
+
+
+# The monitoring commands (stats, export-data, export-uwazi) join this group; their module
+# imports from this one, so it is registered once everything above exists.
+from cli.monitoring_commands import register as _register_monitoring  # noqa: E402
+
+_register_monitoring(review)

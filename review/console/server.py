@@ -11,6 +11,7 @@ from aiohttp.typedefs import Middleware
 import crypto
 from review.answers import Labels
 from review.backend import ReviewBackend
+from review.console.monitoring import MonitoringPages
 from review.console.reading import DEFAULT_CACHE_BYTES, Reader
 from review.console.security import (
     Session,
@@ -64,6 +65,7 @@ class Console:
         )
         app.on_response_prepare.append(add_security_headers)
         app.add_routes(views.routes())
+        MonitoringPages(views).install(app)  # overview, exports, corroboration
         return app
 
     async def start(self) -> str:

@@ -1,0 +1,154 @@
+"""Decrypting the whole queue here, once, into Records: with progress, and a sealed cache.
+
+The server hands over summaries (clear metadata) and ciphertext; this module opens the answers
+and additions of every report with the reviewer's identities, and, when corroboration needs it,
+each image attachment to compute its perceptual hash. Content already in the sealed cache is
+not fetched again as long as the report has the same number of items (an addition adds one;
+re-wrapping a header changes nothing a report says).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import crypto
+from review.backend import QueueFilter
+from review.local import LocalBackend
+from review.monitoring.records import Content, Record, content_from_documents
+from storage import ItemRole, ReportSummary, StoredItem, StoredReport
+
+PAGE_SIZE = 500
+# Reports fetched and opened at once: overlaps the database's (or the network's) waits with
+# decryption, without holding the whole queue's ciphertext in memory.
+CONCURRENCY = 8
+# Images larger than this are not hashed: a witness's photo is a few MB; a 50 MB "image" is
+# more likely a document, and decoding it would stall the reviewer's machine.
+MAX_IMAGE_BYTES = 50 * 1024 * 1024
+
+Progress = Callable[[int, int], None]
+OpenItem = Callable[[StoredReport, StoredItem], Awaitable[bytes | None]]
+
+
+class QueueReader(Protocol):
+    async def list_reports(
+        self, filters: QueueFilter, *, page: int = 1, page_size: int = 50
+    ) -> list[ReportSummary]: ...
+
+    async def get_report(self, report_id: str) -> StoredReport: ...
+
+    async def read_payload(self, report_id: str, seq: int) -> bytes: ...
+
+
+async def all_summaries(backend: QueueReader) -> list[ReportSummary]:
+    """Every report's clear metadata, page by page."""
+    summaries: list[ReportSummary] = []
+    page = 1
+    while True:
+        found = await backend.list_reports(QueueFilter(), page=page, page_size=PAGE_SIZE)
+        summaries.extend(found)
+        if len(found) < PAGE_SIZE:
+            return summaries
+        page += 1
+
+
+def item_opener(backend: QueueReader, identities: Sequence[crypto.Identity]) -> OpenItem:
+    """Open an item with these identities; None when none of them can."""
+    keys = list(identities)
+
+    async def open_item(report: StoredReport, item: StoredItem) -> bytes | None:
+        if isinstance(backend, LocalBackend):
+            # The blob itself: LocalBackend.read_payload would look the report up again.
+            with backend.storage.blobs.open(item.item_id) as handle:
+                payload = handle.read()
+        else:
+            payload = await backend.read_payload(report.summary.report_id, item.seq)
+        try:
+            return crypto.open_bytes(item.header, payload, keys)
+        except crypto.DecryptionError:
+            return None
+
+    return open_item
+
+
+async def read_content(
+    backend: QueueReader, open_item: OpenItem, summary: ReportSummary, *, images: bool
+) -> Content:
+    """Decrypt one report's answers and additions (and hash its images when asked)."""
+    report = await backend.get_report(summary.report_id)
+    count = len(report.items)
+    answers = next((i for i in report.items if i.role is ItemRole.ANSWERS), None)
+    document = _json(await open_item(report, answers)) if answers is not None else None
+    if document is None:
+        return Content(item_count=count, readable=False)
+    additions = []
+    for item in report.items:
+        if item.role is ItemRole.ADDITION:
+            added = _json(await open_item(report, item))
+            if added is not None:
+                additions.append(added)
+    phashes: dict[int, str] | None = None
+    if images:
+        # Imported here: imagehash brings numpy and scipy, which a count does not need.
+        from review.monitoring.similar import perceptual_hash
+
+        phashes = {}
+        draft = content_from_documents(count, document, additions)
+        by_seq = {i.seq: i for i in report.items if i.role is ItemRole.ATTACHMENT}
+        for attachment in draft.attachments:
+            image = by_seq.get(attachment.seq)
+            if image is None or not attachment.is_image or image.payload_size > MAX_IMAGE_BYTES:
+                continue
+            data = await open_item(report, image)
+            digest = None if data is None else await asyncio.to_thread(perceptual_hash, data)
+            if digest is not None:
+                phashes[attachment.seq] = digest
+    return content_from_documents(count, document, additions, phashes)
+
+
+async def collect(
+    backend: QueueReader,
+    open_item: OpenItem,
+    *,
+    images: bool = False,
+    cached: dict[str, Content] | None = None,
+    progress: Progress | None = None,
+) -> list[Record]:
+    """Every report of the queue as a Record, oldest first; `cached` content is re-used."""
+    summaries = await all_summaries(backend)
+    cached = cached or {}
+    done = 0
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(summary: ReportSummary) -> Record:
+        nonlocal done
+        known = cached.get(summary.report_id)
+        fresh = (
+            known is not None and known.item_count == summary.item_count
+            and (known.images_hashed or not images or not known.readable)
+        )
+        if fresh and known is not None:
+            content = known
+        else:
+            async with limit:
+                content = await read_content(backend, open_item, summary, images=images)
+        done += 1
+        if progress is not None:
+            progress(done, len(summaries))
+        return Record(summary, content)
+
+    records = list(await asyncio.gather(*(one(s) for s in summaries)))
+    records.sort(key=lambda r: (r.received_day, r.report_id))
+    return records
+
+
+def _json(data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

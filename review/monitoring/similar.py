@@ -1,0 +1,160 @@
+"""Corroboration: images that look alike across reports, and reports about the same event.
+
+Perceptual hashes (imagehash's pHash: a DCT of the image shrunk to 32x32 grey, 64 bits) stay
+close when a photo is resized, recompressed or lightly edited, unlike SHA-256. They are
+computed here, after decryption, and kept only in this process and the reviewer's sealed cache:
+a hash of a photo is a fingerprint of evidence and is never sent to the server in clear.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import imagehash
+from PIL import Image, UnidentifiedImageError
+
+from review.monitoring.places import place_key
+from review.monitoring.records import Record
+
+# Of 64 bits. Re-encoding and resizing move a pHash by a few bits; unrelated photos differ by
+# about 32. Ten is imagehash's own suggestion for "probably the same picture".
+SIMILAR_BITS = 10
+_BANDS = SIMILAR_BITS + 1  # pigeonhole: two hashes within 10 bits agree on one of 11 bands
+
+
+def perceptual_hash(data: bytes) -> str | None:
+    """The image's 64-bit pHash as 16 hex digits; None if it is not an image PIL can read.
+
+    Pillow's own decompression-bomb limit applies: an image claiming far more pixels than any
+    camera takes is refused before it is decoded.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return str(imagehash.phash(image))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def distance(left: str, right: str) -> int:
+    return (int(left, 16) ^ int(right, 16)).bit_count()
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    report_id: str
+    seq: int
+    phash: str
+
+
+@dataclass(frozen=True)
+class Match:
+    image: ImageRef  # in this report
+    other: ImageRef  # in another report
+    bits: int  # how many of the 64 bits differ: 0 is the same picture
+
+
+def _images(records: Iterable[Record]) -> list[ImageRef]:
+    return [
+        ImageRef(r.report_id, a.seq, a.phash)
+        for r in records for a in r.content.attachments if a.phash is not None
+    ]
+
+
+def _bands(phash: str) -> list[tuple[int, int]]:
+    value = int(phash, 16)
+    width = -(-64 // _BANDS)
+    return [(band, (value >> (band * width)) & ((1 << width) - 1)) for band in range(_BANDS)]
+
+
+def similar_pairs(records: Sequence[Record]) -> list[Match]:
+    """Every pair of images in different reports within SIMILAR_BITS of each other.
+
+    Candidates come from exact agreement on one of eleven bands of the hash, so this is close
+    to linear in the number of images rather than quadratic, and misses no pair in range.
+    """
+    images = _images(records)
+    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, image in enumerate(images):
+        for band in _bands(image.phash):
+            buckets[band].append(index)
+    seen: set[tuple[int, int]] = set()
+    matches = []
+    for members in buckets.values():
+        for i, left in enumerate(members):
+            for right in members[i + 1:]:
+                pair = (min(left, right), max(left, right))
+                a, b = images[pair[0]], images[pair[1]]
+                if pair in seen or a.report_id == b.report_id:
+                    continue
+                seen.add(pair)
+                bits = distance(a.phash, b.phash)
+                if bits <= SIMILAR_BITS:
+                    matches.append(Match(a, b, bits))
+    return sorted(matches, key=lambda m: (m.bits, m.image.report_id, m.other.report_id))
+
+
+def similar_to(report_id: str, records: Sequence[Record]) -> list[Match]:
+    """Images in other reports that look like this report's images, closest first."""
+    found = []
+    for match in similar_pairs(records):
+        if match.image.report_id == report_id:
+            found.append(match)
+        elif match.other.report_id == report_id:
+            found.append(Match(match.other, match.image, match.bits))
+    return found
+
+
+@dataclass(frozen=True)
+class Group:
+    reason: str  # "matching images" or "same day, place and category"
+    key: str  # what they share, to show
+    report_ids: tuple[str, ...]
+
+
+def image_groups(records: Sequence[Record]) -> list[Group]:
+    """Reports linked by similar images, each connected set once (union-find)."""
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for match in similar_pairs(records):
+        parent[root(match.image.report_id)] = root(match.other.report_id)
+    members: dict[str, list[str]] = defaultdict(list)
+    for node in parent:
+        members[root(node)].append(node)
+    return sorted(
+        (Group("matching images", f"{len(ids)} reports", tuple(sorted(ids)))
+         for ids in members.values() if len(ids) > 1),
+        key=lambda g: (-len(g.report_ids), g.report_ids),
+    )
+
+
+def event_groups(
+    records: Sequence[Record], *, category: str = "category", place: str = "where",
+    when: str = "when",
+) -> list[Group]:
+    """Reports that give the same incident day, the same place and the same category."""
+    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    shown: dict[tuple[str, str, str], str] = {}
+    for record in records:
+        day = (record.answer(when) or {}).get("date")
+        located = place_key(record.answer(place))
+        kind = (record.answer(category) or {}).get("choice")
+        if not (isinstance(day, str) and located and isinstance(kind, str)):
+            continue
+        key = (day, located[0], kind)
+        groups[key].append(record.report_id)
+        shown.setdefault(key, f"{day} · {located[1]} · {kind}")
+    return sorted(
+        (Group("same day, place and category", shown[k], tuple(sorted(ids)))
+         for k, ids in groups.items() if len(ids) > 1),
+        key=lambda g: (-len(g.report_ids), g.key),
+    )
