@@ -65,6 +65,12 @@ from storage.conversations import AlreadyProcessed
 
 log = logging.getLogger("intake.bot")
 
+# Fetching a report's files is tried this often; some failures are final at once.
+_FETCH_ATTEMPTS = 4
+_FINAL_FETCH_FAILURES = frozenset(
+    {"too_large", "local_file_missing", "refused", "no_path", "http_400", "http_404"}
+)
+
 # Crypto-shreds one report; supplied by whoever wires the bot (the organisation may not allow it).
 DeleteReportHook = Callable[[str], Awaitable[bool]]
 
@@ -264,9 +270,7 @@ class IntakeProcessor:
                 draft, "limit"))
             return
         try:
-            prepared = await self._submitter.prepare(
-                draft, submission_id=self._submission_id(update), fetch=self._fetch
-            )
+            prepared = await self._prepare(draft, update)
         except NoRecipientsError:
             log.error("report.no_recipients hint=run `intake reviewer add` to register a key")
             failed = conversation.submit_failed(draft, "unavailable")
@@ -288,6 +292,21 @@ class IntakeProcessor:
                 work.outgoing.append(DeleteTrail(chat_id))
             return
         await self._apply(work, update, chat_id, draft, failed)
+
+    async def _prepare(self, draft: Draft, update: Update) -> PreparedReport:
+        """Seal the report; a file Telegram failed to hand over (a 5xx, a dropped download) is
+        fetched again a few times before the witness is asked to send it again."""
+        for attempt in range(1, _FETCH_ATTEMPTS + 1):
+            try:
+                return await self._submitter.prepare(
+                    draft, submission_id=self._submission_id(update), fetch=self._fetch
+                )
+            except AttachmentUnavailable as error:
+                if attempt == _FETCH_ATTEMPTS or error.reason in _FINAL_FETCH_FAILURES:
+                    raise
+                log.info("report.attachment_retry", extra={"reason": error.reason})
+                await asyncio.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- /status ----------------------------------------------------------------------------
 

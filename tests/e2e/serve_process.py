@@ -1,0 +1,154 @@
+"""`intake serve` as real processes for the durability tests: start, kill -9, restart, check."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import crypto
+from crypto.receipts import receipt_keys
+from review.opened import OpenedReport
+from review.queue import list_reports, open_report
+from review.recipients import add_reviewer
+from standin.witnesses import WitnessRecord
+from storage import Storage
+from storage.server_keys import load_or_create_server_keys
+
+TOKEN = "555000111:TEST-durability-token-for-the-standin"
+
+
+@dataclass
+class ServeProcesses:
+    """One data directory and draft key, any number of `intake serve` runs over time."""
+
+    data_dir: Path
+    database_url: str
+    api_root: str
+    draft_key: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    running: list[asyncio.subprocess.Process] = field(default_factory=list)
+    logs: list[bytes] = field(default_factory=list)
+    kills: int = 0
+
+    def env(self, **more: str) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
+        return {
+            **base,
+            "INTAKE_DATA_DIR": str(self.data_dir),
+            "INTAKE_DATABASE_URL": self.database_url,
+            "INTAKE_BOT_TOKEN": TOKEN,
+            "INTAKE_TELEGRAM_API_URL": self.api_root,
+            "INTAKE_DRAFT_KEY_FILE": str(self.draft_key),
+            "INTAKE_LOG_LEVEL": "DEBUG",
+            **self.extra_env,
+            **more,
+        }
+
+    async def start(self, *args: str, **env: str) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli.main", "serve", *args,
+            env=self.env(**env),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self.running.append(process)
+        return process
+
+    async def kill(self, process: asyncio.subprocess.Process) -> None:
+        """SIGKILL: no clean-up, no flush, exactly what an out-of-memory kill does."""
+        process.send_signal(signal.SIGKILL)
+        await self._reap(process)
+        self.kills += 1
+
+    async def stop(self, process: asyncio.subprocess.Process) -> int:
+        process.send_signal(signal.SIGTERM)
+        return await self._reap(process)
+
+    async def _reap(self, process: asyncio.subprocess.Process) -> int:
+        assert process.stderr is not None
+        err = await asyncio.wait_for(process.stderr.read(), 60)
+        code = await asyncio.wait_for(process.wait(), 60)
+        self.logs.append(err)
+        self.running.remove(process)
+        return code
+
+    async def stop_all(self) -> None:
+        for process in list(self.running):
+            await self.stop(process)
+
+
+async def prepare_store(database_url: str, data_dir: Path) -> crypto.X25519Identity:
+    """A reviewer registered in a fresh store; returns the reviewer's identity."""
+    reviewer = crypto.generate_identity()
+    storage = await Storage.open(database_url, data_dir / "blobs")
+    try:
+        await add_reviewer(storage, "reviewer-a", str(reviewer.recipient))
+    finally:
+        await storage.close()
+    return reviewer
+
+
+@dataclass
+class Outcome:
+    reports: list[OpenedReport]
+    receipt_owner: dict[str, str]  # report id -> receipt code that finds it
+    orphan_payloads: int
+
+
+async def outcome(
+    database_url: str, data_dir: Path, reviewer: crypto.X25519Identity,
+    records: Sequence[WitnessRecord],
+) -> Outcome:
+    """Open every stored report, match receipts to reports, sweep orphans and count leftovers."""
+    keys = load_or_create_server_keys(data_dir)
+    storage = await Storage.open(database_url, data_dir / "blobs")
+    try:
+        summaries = await list_reports(storage)
+        reports = [await open_report(storage, s.report_id, [reviewer]) for s in summaries]
+        owners: dict[str, str] = {}
+        for record in records:
+            if record.receipt_code is None:
+                continue
+            found = await storage.reports.find_by_receipt_hash(
+                receipt_keys(record.receipt_code, keys.hash_key).lookup_hash
+            )
+            if found is not None:
+                owners[found] = record.receipt_code
+        await storage.sweep_orphan_payloads(dt.timedelta(0))
+        stored: set[str] = set()
+        for summary in summaries:
+            report = await storage.reports.get(summary.report_id)
+            assert report is not None
+            stored |= {item.item_id for item in report.items}
+        on_disk = {
+            p.name for p in (data_dir / "blobs").rglob("*") if p.is_file()
+        }
+        orphans = len(on_disk - stored)
+    finally:
+        await storage.close()
+    return Outcome(reports, owners, orphans)
+
+
+def report_canaries(report: OpenedReport) -> set[str]:
+    texts = {str(a.get("text")) for a in report.document["answers"] if a.get("text")}
+    return texts | {a.data.decode(errors="replace") for a in report.attachments}
+
+
+def files_at_rest(data_dir: Path) -> list[Path]:
+    return [p for p in data_dir.rglob("*") if p.is_file()]
+
+
+def canary_hits(paths: Sequence[Path], canaries: Sequence[str]) -> list[tuple[str, str]]:
+    hits = []
+    for path in paths:
+        data = path.read_bytes()
+        for canary in canaries:
+            if canary.encode() in data:
+                hits.append((str(path), canary))
+    return hits
