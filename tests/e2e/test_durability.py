@@ -50,7 +50,7 @@ async def test_ten_kills_lose_nothing_and_double_nothing(database_url: str, tmp_
     draft_key.parent.mkdir(mode=0o700)
     DraftKeyring.generate_file(draft_key)
     reviewer = await prepare_store(database_url, data_dir)
-    rng = random.Random(20261128)  # noqa: S311 - kill moments, reproducible
+    rng = random.Random(20261128)  # kill moments, reproducible
     async with BotApiStandIn(TOKEN) as standin:
         serve = ServeProcesses(data_dir, database_url, standin.root_url, draft_key)
         process = await serve.start()
@@ -76,7 +76,8 @@ async def test_ten_kills_lose_nothing_and_double_nothing(database_url: str, tmp_
     result = await outcome(database_url, data_dir, reviewer, records)
     assert len(result.reports) == WITNESSES  # none lost, none doubled
     for record in records:
-        carrying = [r for r in result.reports if set(record.canaries.values()) <= report_canaries(r)]
+        mine = set(record.canaries.values())
+        carrying = [r for r in result.reports if mine <= report_canaries(r)]
         assert len(carrying) == 1, record.user_id
     assert len(result.receipt_owner) == WITNESSES  # every report's witness saw its receipt
     assert result.orphan_payloads == 0
