@@ -20,8 +20,8 @@ from storage.conversations import ConversationRepository
 from storage.credentials import CredentialRepository
 from storage.locks import ChatLocks
 from storage.orphans import OrphanSweeper
-from storage.queue import QueueRepository
 from storage.payload_table import PayloadTableStore
+from storage.queue import QueueRepository
 from storage.repositories import RecipientRepository, ReportRepository
 from storage.triage import TriageRepository
 
