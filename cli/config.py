@@ -66,12 +66,22 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret_file: Path | None = None
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    # Where sealed payloads live: "directory" (<data dir>/blobs, the default) or "database"
+    # (PostgreSQL only: every worker, on any machine, reaches them).
+    payloads: str = "directory"
 
     @field_validator("drafts")
     @classmethod
     def _drafts(cls, value: str) -> str:
         if value.strip().lower() not in ("sealed", "ephemeral"):
             raise ValueError("must be sealed or ephemeral")
+        return value.strip().lower()
+
+    @field_validator("payloads")
+    @classmethod
+    def _payloads(cls, value: str) -> str:
+        if value.strip().lower() not in ("directory", "database"):
+            raise ValueError("must be directory or database (database needs PostgreSQL)")
         return value.strip().lower()
 
     @field_validator("webhook_listen")

@@ -31,7 +31,13 @@ async def open_storage(settings: Settings, *, must_exist: bool = False) -> Async
         require_data_dir(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        storage = await Storage.open(settings.resolved_database_url, settings.data_dir / "blobs")
+        storage = await Storage.open(
+            settings.resolved_database_url,
+            settings.data_dir / "blobs",
+            payloads="database" if settings.payloads == "database" else "directory",
+        )
+    except ValueError as error:  # payloads in the database without PostgreSQL
+        raise ConfigError(f"INTAKE_PAYLOADS: {error}") from None
     except OSError as error:
         raise ConfigError(
             f"INTAKE_DATABASE_URL: cannot reach the database ({type(error).__name__}): check "

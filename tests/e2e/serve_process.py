@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import crypto
 from crypto.receipts import receipt_keys
@@ -104,10 +105,12 @@ class Outcome:
 async def outcome(
     database_url: str, data_dir: Path, reviewer: crypto.X25519Identity,
     records: Sequence[WitnessRecord],
+    *,
+    payloads: Literal["directory", "database"] = "directory",
 ) -> Outcome:
     """Open every stored report, match receipts to reports, sweep orphans and count leftovers."""
     keys = load_or_create_server_keys(data_dir)
-    storage = await Storage.open(database_url, data_dir / "blobs")
+    storage = await Storage.open(database_url, data_dir / "blobs", payloads=payloads)
     try:
         summaries = await list_reports(storage)
         reports = [await open_report(storage, s.report_id, [reviewer]) for s in summaries]
