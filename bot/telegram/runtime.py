@@ -74,6 +74,9 @@ class BotOptions:
     # Remove orphans at once on start-up: only for a single process (SQLite), where no other
     # worker can be half-way through a submission.
     sweep_orphans_at_start: bool = False
+    # Telegram's per-chat pace: about one message a second sustained, after a short burst.
+    per_chat_messages_per_second: float = 1.0
+    per_chat_burst: int = 10
     # Files fetched and sealed at once, across all witnesses: keeps peak memory flat.
     max_concurrent_files: int = DEFAULT_CONCURRENT_FILES
 
@@ -144,7 +147,8 @@ async def running_bot(
                       ttl_seconds=options.draft_ttl_seconds)
     bot = build_bot(options)
     await connect(bot, options.api_root)
-    sender = BotApiSender()
+    sender = BotApiSender(per_chat_per_second=options.per_chat_messages_per_second,
+                          per_chat_burst=options.per_chat_burst)
     relay = OutboxRelay(bot, sender, store, storage)
     slots = WorkSlots(options.max_concurrent_files)
     processor = IntakeProcessor(

@@ -86,8 +86,11 @@ async def running_harness(
         keys = load_or_create_server_keys(data_dir)
         with captured_logs() as logs:
             async with BotApiStandIn(TOKEN) as standin:
+                # Scripted users act at machine speed; Telegram's per-chat pace (kept by
+                # the e2e tests) would only make these conversation tests wait.
                 options = BotOptions(
-                    TOKEN, standin.root_url, poll_timeout=1, max_file_bytes=max_file_bytes
+                    TOKEN, standin.root_url, poll_timeout=1, max_file_bytes=max_file_bytes,
+                    per_chat_messages_per_second=50.0, per_chat_burst=50,
                 )
                 hook = None
                 if witness_may_delete:
