@@ -12,6 +12,7 @@ import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, load_questionnaire
 from bot.telegram.runtime import BotOptions, running_bot
 from cli.app import witness_deletion
+from crypto.drafts import DraftKeyring
 from cli.config import Settings
 from cli.logging_policy import SafeFilter, SafeFormatter
 from review.recipients import add_reviewer
@@ -65,6 +66,8 @@ class Harness:
     data_dir: Path
     reviewer: crypto.X25519Identity
     logs: CapturedLogs
+    # The draft key's secret (kept outside the data directory, as deploy/ recommends).
+    draft_secret: bytes
     users: dict[int, FakeUser] = field(default_factory=dict)
 
     def user(self, user_id: int, first_name: str = "Witness", **kwargs: str | None) -> FakeUser:
@@ -84,6 +87,10 @@ async def running_harness(
     try:
         await add_reviewer(storage, "reviewer-a", str(reviewer.recipient))
         keys = load_or_create_server_keys(data_dir)
+        draft_key = data_dir.parent / f"{data_dir.name}-draft.key"
+        if not draft_key.exists():
+            DraftKeyring.generate_file(draft_key)
+        keyring = DraftKeyring.from_file(draft_key)
         with captured_logs() as logs:
             async with BotApiStandIn(TOKEN) as standin:
                 # Scripted users act at machine speed; Telegram's per-chat pace (kept by
@@ -97,8 +104,9 @@ async def running_harness(
                     settings = Settings(data_dir=data_dir, witness_may_delete=True)
                     hook = witness_deletion(settings, storage, keys.custody_key)
                 async with running_bot(options, storage, keys, load_questionnaire(
-                        DEFAULT_QUESTIONNAIRE), delete_report=hook):
-                    yield Harness(standin, storage, keys, data_dir, reviewer, logs)
+                        DEFAULT_QUESTIONNAIRE), delete_report=hook, keyring=keyring):
+                    yield Harness(standin, storage, keys, data_dir, reviewer, logs,
+                                  draft_key.read_bytes())
     finally:
         await storage.close()
 

@@ -9,10 +9,11 @@ import json
 import re
 import secrets
 import struct
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 import crypto
 from crypto.custody import custody_public_key
@@ -64,7 +65,10 @@ async def _all_rows(h: Harness) -> bytes:
     return bytes(dump)
 
 
-async def _witness_reports(h: Harness, c: dict[str, str], user_id: int, latitude: float) -> str:
+async def _witness_reports(
+    h: Harness, c: dict[str, str], user_id: int, latitude: float,
+    half_way: Callable[[], Awaitable[None]],
+) -> str:
     witness = h.user(user_id, c["first_name"], username=c["username"], last_name=c["last_name"])
     await witness.send_command("start")
     await replies(witness)
@@ -97,6 +101,7 @@ async def _witness_reports(h: Harness, c: dict[str, str], user_id: int, latitude
     await press(witness, "Done")
     await press(witness, "Yes")
     await press(witness, "Yes")
+    await half_way()  # everything answered, nothing sent: the draft and outbox are at rest
     await witness.press(button(witness, "Send"))
     receipt = (await replies(witness, 2))[1]
     code = _CODE.search(receipt)
@@ -121,8 +126,18 @@ async def test_no_canary_at_rest_or_in_logs(database_url: str, tmp_path: Path) -
     user_id = 7_000_000_000 + secrets.randbelow(999_999_999)
     latitude = 48.7654321
     data_dir = tmp_path / "data"
+    snapshots: list[dict[Path, bytes]] = []
     async with running_harness(database_url, data_dir) as h:
-        await _witness_reports(h, c, user_id, latitude)
+
+        async def half_way() -> None:
+            async with h.storage.engine.connect() as connection:
+                drafts = (await connection.execute(text("SELECT count(*) FROM chat_states"))).scalar()
+            assert drafts == 1  # the sealed draft is on disk, to be searched
+            files = _files_under(data_dir)
+            files[data_dir / "all-rows-half-way"] = await _all_rows(h)
+            snapshots.append(files)
+
+        await _witness_reports(h, c, user_id, latitude, half_way)
         at_rest = _files_under(data_dir)
         at_rest[data_dir / "all-rows"] = await _all_rows(h)
         [row] = await list_reports(h.storage)
@@ -137,6 +152,9 @@ async def test_no_canary_at_rest_or_in_logs(database_url: str, tmp_path: Path) -
                                                            [h.reviewer]))
         log_lines = list(h.logs.lines)
     at_rest.update(_files_under(data_dir))
+    [half_way_files] = snapshots
+    for path, content in half_way_files.items():
+        at_rest[path.with_name(path.name + " (half-way)")] = content
     if database_url.startswith("sqlite"):
         assert any(p.name.endswith("-wal") for p in at_rest)
 
@@ -148,6 +166,7 @@ async def test_no_canary_at_rest_or_in_logs(database_url: str, tmp_path: Path) -
         "latitude": str(latitude).encode(),
         "token": TOKEN.encode(),
         "token_secret": TOKEN.split(":", 1)[1].encode(),
+        "draft_key": h.draft_secret,
     }
     for path, content in at_rest.items():
         for name, needle in needles.items():
