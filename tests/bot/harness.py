@@ -12,9 +12,9 @@ import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, load_questionnaire
 from bot.telegram.runtime import BotOptions, running_bot
 from cli.app import witness_deletion
-from crypto.drafts import DraftKeyring
 from cli.config import Settings
 from cli.logging_policy import SafeFilter, SafeFormatter
+from crypto.drafts import DraftKeyring
 from review.recipients import add_reviewer
 from standin.client import FakeUser
 from standin.server import BotApiStandIn

@@ -131,7 +131,8 @@ async def test_no_canary_at_rest_or_in_logs(database_url: str, tmp_path: Path) -
 
         async def half_way() -> None:
             async with h.storage.engine.connect() as connection:
-                drafts = (await connection.execute(text("SELECT count(*) FROM chat_states"))).scalar()
+                found = await connection.execute(text("SELECT count(*) FROM chat_states"))
+                drafts = found.scalar()
             assert drafts == 1  # the sealed draft is on disk, to be searched
             files = _files_under(data_dir)
             files[data_dir / "all-rows-half-way"] = await _all_rows(h)
