@@ -23,13 +23,13 @@ from bot.core.chat import (
     encode,
 )
 from crypto import DecryptionError
-from crypto.drafts import DraftKeyring
+from crypto.drafts import PURPOSE_CHAT_STATE, PURPOSE_OUTBOX, DraftKeyring
 from storage import NewReport, Storage
 
 log = logging.getLogger("intake.chats")
 
-_STATE = "chat-state"
-_OUTBOX = "outbox"
+_STATE = PURPOSE_CHAT_STATE
+_OUTBOX = PURPOSE_OUTBOX
 # Telegram keeps an undelivered update for a day; a message that could not be delivered in two
 # is dropped by the sweep, so the outbox is read with keys up to that age.
 OUTBOX_LIFETIME_DAYS = 2
@@ -119,12 +119,14 @@ class ChatStore:
                 )
                 messages.append(PendingMessage(entry.entry_id, decode_outgoing(plain)))
             except (DecryptionError, CodecError) as error:
+                # Sealed under a key this process lacks (another worker's, or one lost in a
+                # restart): left for the sweep, never deleted here, so no worker can throw
+                # away another's receipt.
                 log.warning("outbox.unreadable", extra={"error": type(error)})
-                await self._conversations.delivered(entry.entry_id, chat_key=chat_key)
         return messages
 
-    async def chats_with_pending(self, limit: int = 100) -> list[str]:
-        return await self._conversations.chats_with_pending(limit)
+    async def chats_with_pending(self, limit: int = 100, *, after: str = "") -> list[str]:
+        return await self._conversations.chats_with_pending(limit, after=after)
 
     async def delivered(self, entry_id: str, chat_key: str, state: ChatState) -> None:
         """Forget a delivered message and keep the trail it added, in one transaction."""

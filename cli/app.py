@@ -67,6 +67,11 @@ async def serve(settings: Settings, token: str, *, webhook: bool = False) -> Non
     """Run the bot (long polling, or a webhook) until SIGTERM or Ctrl-C, then stop cleanly."""
     questionnaire = questionnaire_for(settings)
     options = bot_options(settings, token, webhook=webhook)
+    if settings.drafts == "ephemeral" and webhook:
+        raise ConfigError(
+            "INTAKE_DRAFTS=ephemeral works only for one polling process: webhook workers must "
+            "share one INTAKE_DRAFT_KEY_FILE; set INTAKE_DRAFTS=sealed"
+        )
     keyring = draft_keyring(settings)
     async with open_storage(settings) as storage:
         if not await storage.recipients.active():

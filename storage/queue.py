@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import ItemRow, LabelRow, ReportRow
 from storage.records import ReportSummary
 
-_CURSOR_BODY = re.compile(r"^(\d{4}-\d{2}-\d{2})\.([0-9a-f]{32})$")
+_CURSOR_BODY = re.compile(r"(\d{4}-\d{2}-\d{2})\.([0-9a-f]{32})")
 _MAX_CURSOR_CHARS = 96
 
 
@@ -72,7 +72,7 @@ def decode_cursor(cursor: str) -> tuple[dt.date, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         body = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
-        match = _CURSOR_BODY.match(body)
+        match = _CURSOR_BODY.fullmatch(body)
         if match is None:
             raise InvalidCursorError
         return dt.date.fromisoformat(match[1]), match[2]

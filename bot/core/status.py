@@ -44,7 +44,8 @@ class StatusSession:
     language: str
     phase: StatusPhase = StatusPhase.AWAITING_CODE
     report_id: str | None = None
-    # Held in memory only while the session lasts: it derives the key to the reviewers' messages.
+    # Kept only while the session lasts (sealed in the chat state with the draft key): it
+    # derives the key to the reviewers' messages.
     code: str | None = None
     texts: list[str] = field(default_factory=list)
     files: list[MediaRef] = field(default_factory=list)

@@ -15,7 +15,7 @@ import logging
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot.chat_store import ChatStore
+from bot.chat_store import ChatStore, PendingMessage
 from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
 from bot.telegram.sender import BotApiSender
 from storage import Storage
@@ -43,6 +43,7 @@ class OutboxRelay:
         self._storage = storage
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self._closed = False
 
     async def send_now(
         self, message: SendText, state: ChatState, *, wait_for_rate: bool = True
@@ -65,6 +66,8 @@ class OutboxRelay:
         An update counts as processed once its outbox is committed, so a chat whose messages
         wait for Telegram's per-chat rate (or a back-off) never holds up later updates.
         """
+        if self._closed:
+            return  # stopping: what waits is delivered after the next start
         task = self._draining.get(chat_key)
         if task is not None and not task.done():
             self._again.add(chat_key)
@@ -115,14 +118,27 @@ class OutboxRelay:
                 return False
             except BadRequest as error:
                 log.warning("outbox.refused", extra={"error": type(error)})
+                if isinstance(message.outgoing, SendText) and message.outgoing.keep:
+                    # The receipt could not be delivered: keep the conversation on the phone
+                    # rather than leave the witness with neither.
+                    await self._drop_next_clear(chat_key, pending[1:], state)
             # Other errors (still failing after the sender's retries) leave the message for
             # the relay's next round.
             await self._store.delivered(message.entry_id, chat_key, state)
             return len(pending) > 1
 
+    async def _drop_next_clear(
+        self, chat_key: str, later: list[PendingMessage], state: ChatState
+    ) -> None:
+        for following in later:
+            if isinstance(following.outgoing, DeleteTrail):
+                await self._store.delivered(following.entry_id, chat_key, state)
+                return
+
     async def close(self, timeout_seconds: float) -> None:
         """On stop: give what is being delivered a moment to finish, then stop delivering;
         what is left waits in the outbox for the next start."""
+        self._closed = True
         tasks = [t for t in self._draining.values() if not t.done()]
         if tasks:
             _done, late = await asyncio.wait(tasks, timeout=timeout_seconds)
@@ -162,8 +178,11 @@ class OutboxRelay:
         while True:
             await asyncio.sleep(interval_seconds)
             try:
-                for chat_key in await self._store.chats_with_pending():
-                    self.kick(chat_key)
+                after = ""
+                while page := await self._store.chats_with_pending(after=after):
+                    for chat_key in page:
+                        self.kick(chat_key)
+                    after = page[-1]
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the next round tries again; the bot keeps serving

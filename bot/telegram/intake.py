@@ -84,6 +84,7 @@ class _Work:
     prepared: PreparedReport | None = None
     submitted_by: int | None = None
     prepared_draft: Draft | None = None
+    chat_key: str = ""
 
 
 class IntakeProcessor:
@@ -138,6 +139,10 @@ class IntakeProcessor:
             task.add_done_callback(self._background.discard)
         return decision.allowed
 
+    async def close(self) -> None:
+        """Finish the flood notices still being sent."""
+        await asyncio.gather(*self._background, return_exceptions=True)
+
     async def process(self, updates: Sequence[Update]) -> None:
         """Process one update, or the parts of one album, exactly once in effect."""
         first = updates[0]
@@ -150,18 +155,26 @@ class IntakeProcessor:
             with contextlib.suppress(TelegramError):
                 await first.callback_query.answer()
         chat_key = self._store.chat_key(chat.id)
-        marks = [self._store.update_key(self._bot.id, u.update_id) for u in updates]
         async with self._storage.chat_lock(chat_key):
-            if await self._store.is_processed(marks[0]):
-                # Processed before a crash or by another worker: only finish delivering.
+            # Parts processed before a crash or by another worker (an album may have been
+            # split differently then) are left out; if nothing is left, only finish delivering.
+            fresh: list[Update] = []
+            marks: list[bytes] = []
+            for update in updates:
+                mark = self._store.update_key(self._bot.id, update.update_id)
+                if not await self._store.is_processed(mark):
+                    fresh.append(update)
+                    marks.append(mark)
+            if not fresh:
                 self._relay.kick(chat_key)
                 return
+            updates, first = fresh, fresh[0]
             state = await self._store.load(chat_key)
             for update in updates:
                 message = update.effective_message
                 if update.callback_query is None and message is not None:
                     state.remember(message.message_id)
-            work = _Work(state, [])
+            work = _Work(state, [], chat_key=chat_key)
             if first.edited_message is not None:
                 reply = self._conversation.edit_ignored(self._language(first, state.draft))
                 work.outgoing.append(SendText(chat.id, reply.text))
@@ -182,6 +195,7 @@ class IntakeProcessor:
         except AlreadyProcessed:
             if prepared is not None:
                 prepared.discard()
+            self._relay.kick(chat_key)
             return
         except DuplicateSubmission:
             # The same submission was stored under an earlier mark that has since been swept:
@@ -198,10 +212,8 @@ class IntakeProcessor:
             work.outgoing = [SendText(chat_id, reply.text)]
             await self._store.commit(chat_key, marks, work.state, work.outgoing)
             return
-        except BaseException:
-            if prepared is not None:
-                prepared.discard()
-            raise
+        # Any other failure may have happened after the commit reached the database: the
+        # payloads stay, and the orphan sweep removes them if no report refers to them.
         if prepared is not None and work.submitted_by is not None:
             log.info("report.committed", extra={"items": len(prepared.items)})
             self._flood.submitted(work.submitted_by)
@@ -255,10 +267,12 @@ class IntakeProcessor:
                 work.outgoing.append(DeleteTrail(chat_id))
             elif isinstance(effect, SubmitRequested) and draft is not None:
                 # What was said so far ("Sending…") goes out now, before the long sealing; it
-                # is not durable: if this update is processed again, it is said again.
-                for message in work.outgoing:
-                    if isinstance(message, SendText):
-                        await self._relay.send_now(message, work.state)
+                # is not durable: if this update is processed again, it is said again. Not
+                # while earlier messages still wait: it would overtake them.
+                if not await self._store.pending(work.chat_key):
+                    for message in work.outgoing:
+                        if isinstance(message, SendText):
+                            await self._relay.send_now(message, work.state)
                 work.outgoing.clear()
                 await self._submit(work, update, chat_id, draft)
 

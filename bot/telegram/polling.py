@@ -18,7 +18,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from telegram import Bot, Update
 from telegram.error import Conflict, NetworkError, RetryAfter, TelegramError
 
@@ -52,7 +52,10 @@ def is_infrastructure(error: BaseException) -> bool:
     """The database or the network failed: not the update's fault, so never give it up."""
     if isinstance(error, NetworkError | RetryAfter):
         return True
-    return isinstance(error, OperationalError | DBAPIError | OSError | TimeoutError)
+    if isinstance(error, IntegrityError):
+        return False
+    # Connection failures, a pool that ran out (SQLAlchemy's own TimeoutError), disk trouble.
+    return isinstance(error, SQLAlchemyError | OSError | TimeoutError)
 
 
 @dataclass
@@ -85,6 +88,7 @@ class AtLeastOncePoller:
         self._open: set[int] = set()
         self._seen_up_to = -1
         self._progress = asyncio.Event()
+        self._stop = asyncio.Event()
         self.processed = 0
 
     @property
@@ -95,6 +99,7 @@ class AtLeastOncePoller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then let every started update finish."""
+        self._stop = stop
         failures = 0
         try:
             while not stop.is_set():
@@ -207,9 +212,9 @@ class AtLeastOncePoller:
             album = _album_of(update)
             if album is not None:
                 carried = await self._gather_album(chat, album, unit)
-            await self._run(unit)
-            for part in unit:
-                self._open.discard(part.update_id)
+            if await self._run(unit):
+                for part in unit:
+                    self._open.discard(part.update_id)
             self._progress.set()
             if carried is _STOP:
                 return
@@ -227,22 +232,25 @@ class AtLeastOncePoller:
                 return following
             unit.append(following)
 
-    async def _run(self, unit: list[Update]) -> None:
+    async def _run(self, unit: list[Update]) -> bool:
+        """Process a unit; False when it was left for Telegram to deliver again (stopping)."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 await self._process(unit)
                 self.processed += len(unit)
-                return
+                return True
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 if not is_infrastructure(error) and attempt >= _ATTEMPTS_ON_BUG:
                     log.exception("update.abandoned", extra={"error": type(error)})
-                    return
+                    return True
                 log.warning("update.retry", extra={"error": type(error), "count": attempt})
-                await asyncio.sleep(min(self._max_backoff, 0.2 * 2 ** min(attempt, 8)))
+                if self._stop.is_set():
+                    return False  # left unconfirmed: Telegram delivers it again after the restart
+                await self._pause(self._stop, min(self._max_backoff, 0.2 * 2 ** min(attempt, 8)))
 
 
 # A sentinel that tells a chat's worker to finish (the poller is stopping).

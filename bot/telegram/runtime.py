@@ -201,12 +201,13 @@ async def running_bot(
                     # Let the poller finish what it started (its task ends by itself).
                     await asyncio.gather(tasks.pop(), return_exceptions=True)
     finally:
-        # Receipts committed just before the stop still go out if Telegram answers in time;
-        # whatever is left waits in the outbox for the next start.
-        await relay.close(timeout_seconds=5.0)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Receipts committed just before the stop still go out if Telegram answers in time;
+        # whatever is left waits in the outbox for the next start.
+        await relay.close(timeout_seconds=5.0)
+        await processor.close()
         if processor.notifier is not None:
             await processor.notifier.close()
         with contextlib.suppress(Exception):

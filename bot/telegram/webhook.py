@@ -18,19 +18,23 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 from telegram import Bot, Update
 
-from bot.telegram.polling import ALLOWED_UPDATES, Admit, Process
+from bot.telegram.polling import ALLOWED_UPDATES, Admit, Process, is_infrastructure
 
 log = logging.getLogger("intake.webhook")
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 # Telegram's updates are small; files arrive as ids, never inline.
 _MAX_BODY = 1024 * 1024
+_ATTEMPTS_ON_BUG = 3
 
 
 def webhook_app(
     bot: Bot, process: Process, *, secret: str, path: str, admit: Admit = lambda _u: True
 ) -> web.Application:
     expected = secret.encode()
+    # Failures of our own code per update id: Telegram sends a chat's updates one after the
+    # other, so an update that can never succeed would block that witness for a day.
+    failures: dict[int, int] = {}
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -47,9 +51,16 @@ def webhook_app(
         try:
             await process([update])
         except Exception as error:
-            # Telegram will deliver it again; nothing of it was committed.
+            if not is_infrastructure(error):
+                failures[update.update_id] = failures.get(update.update_id, 0) + 1
+                if failures[update.update_id] >= _ATTEMPTS_ON_BUG:
+                    failures.pop(update.update_id, None)
+                    log.error("update.abandoned", extra={"error": type(error)})
+                    return web.Response(status=200)
+            # Telegram will deliver it again; whatever of it was committed is marked done.
             log.warning("webhook.failed", extra={"error": type(error)})
             return web.Response(status=503)
+        failures.pop(update.update_id, None)
         return web.Response(status=200)
 
     app = web.Application(client_max_size=_MAX_BODY)

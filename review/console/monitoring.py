@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("intake.console")
 
-_CHOICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CHOICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FIGURE = "{name:by-[a-z-]{2,40}}"
 
 
@@ -184,7 +184,7 @@ class MonitoringPages:
                 error, label = str(problem), None
         status = query.get("status") if query.get("status") in STATUSES else None
         category = query.get("category") or None
-        if category is not None and not _CHOICE_ID.match(category):
+        if category is not None and not _CHOICE_ID.fullmatch(category):
             category = None
         return Filters(dates[0], dates[1], status, label, category), error
 

@@ -16,7 +16,7 @@ from typing import Any
 
 GRID_DEGREES = 0.1
 _PUNCTUATION = re.compile(r"[\W_]+", re.UNICODE)
-_EDGES = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)  # "Saint-Denis." is shown "Saint-Denis"
+_EDGES = re.compile(r"\A[\W_]+|[\W_]+\Z", re.UNICODE)  # "Saint-Denis." is shown "Saint-Denis"
 
 
 def normalise_place(text: str) -> str:

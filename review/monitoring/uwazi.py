@@ -36,9 +36,9 @@ from review.opened import OpenedReport
 RESERVED = ("title", "attachments")
 PROPERTY_TYPES = ("text", "markdown", "select", "multiselect", "date", "geolocation", "numeric")
 FIELDS = ("report_id", "received_day", "status", "priority", "labels", "language")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _DATE_TOKENS = {"YYYY": "%Y", "MM": "%m", "DD": "%d"}
-_DATE_FORMAT = re.compile(r"^(YYYY|MM|DD)([/.-])(YYYY|MM|DD)\2(YYYY|MM|DD)$")
+_DATE_FORMAT = re.compile(r"(YYYY|MM|DD)([/.-])(YYYY|MM|DD)\2(YYYY|MM|DD)")
 
 
 class MappingError(Exception):
@@ -65,7 +65,7 @@ class Mapping:
 
     @property
     def strftime(self) -> str:
-        match = _DATE_FORMAT.match(self.date_format)
+        match = _DATE_FORMAT.fullmatch(self.date_format)
         assert match is not None
         separator = match.group(2)
         return separator.join(_DATE_TOKENS[match.group(i)] for i in (1, 3, 4))
@@ -97,7 +97,7 @@ def load_mapping(path: Path) -> Mapping:
 def parse_mapping(raw: dict[str, Any]) -> Mapping:
     collection = raw.get("collection", {})
     date_format = str(collection.get("date_format", "YYYY/MM/DD"))
-    parts = _DATE_FORMAT.match(date_format)
+    parts = _DATE_FORMAT.fullmatch(date_format)
     if parts is None or {parts.group(1), parts.group(3), parts.group(4)} != set(_DATE_TOKENS):
         raise MappingError(
             f"collection.date_format {date_format!r} is not a date format like YYYY/MM/DD or "
@@ -107,7 +107,7 @@ def parse_mapping(raw: dict[str, Any]) -> Mapping:
     for index, entry in enumerate(raw.get("properties", [])):
         name = str(entry.get("name", ""))
         where = f"properties[{index}] ({name or 'no name'})"
-        if not _NAME.match(name) or name in RESERVED:
+        if not _NAME.fullmatch(name) or name in RESERVED:
             raise MappingError(f"{where}: name is the Uwazi property's name, lowercase with "
                                "underscores (see /api/templates), and not title or attachments")
         kind = str(entry.get("type", ""))
@@ -134,7 +134,7 @@ def parse_mapping(raw: dict[str, Any]) -> Mapping:
     hashes = files.get("hashes_property", "evidence_sha256")
     if hashes is False:  # TOML has no null: `false` leaves the hashes out
         hashes = None
-    if hashes is not None and (not _NAME.match(str(hashes)) or hashes in names):
+    if hashes is not None and (not _NAME.fullmatch(str(hashes)) or hashes in names):
         raise MappingError("files.hashes_property is a text property's name, not used above")
     return Mapping(date_format, str(title), tuple(properties), hashes,
                    bool(files.get("custody", True)), bool(files.get("attachments", True)))

@@ -288,7 +288,7 @@ def test_done_with_nothing_ticked_is_one_message(chat: Chat) -> None:
 def test_reviewers_read_the_note_in_the_console() -> None:
     """The console shows the note sealed with the files (`intake review show` is checked by
     tests/cli/test_demo.py, which opens a report with a note)."""
-    from review.console.answers import answer_views
+    from review.answers import answer_views
 
     sealed = {"question": "evidence", "type": "media", "label": "Files", "files": 1,
               "note": "here is my photo"}

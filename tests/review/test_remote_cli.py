@@ -71,7 +71,9 @@ async def test_remote_cli_end_to_end(storage: Storage, tmp_path: Path) -> None:
         cursor = first.split("next page: --cursor ")[1].split()[0]
         second = await ok("list", "--page-size", "1", "--cursor", cursor)
         assert "next page" not in second
-        assert {first.split()[0], second.split()[0]} == {report_id, other}
+        assert {first.splitlines()[1].split()[0], second.splitlines()[1].split()[0]} == {
+            report_id, other
+        }
         await ok("label", report_id, "remove", "checked-by-two")
         await ok("note", report_id, "met the witness's lawyer ✓")
         await ok("note", report_id, "\x1b[2Jwiped")

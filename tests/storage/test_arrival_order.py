@@ -16,6 +16,7 @@ import struct
 from pathlib import Path
 
 from alembic import command
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage import ItemRole, NewItem, NewReport, Storage, default_sqlite_url
@@ -152,16 +153,20 @@ async def test_upgrading_an_existing_database_keeps_every_row(
     engine = create_async_engine(database_url)
     async with engine.begin() as connection:
         await connection.run_sync(
-            lambda sync: command.upgrade(_alembic_config(sync), "0002")
+            lambda sync: command.upgrade(_alembic_config(sync), "0003")
         )
     await engine.dispose()
-    # Write with the pre-0004 schema through the repositories, then reopen: the rebuild runs.
+    # Write with the pre-0004 schema, then run 0004 alone and compare, then on to the head.
     old = await Storage.open(database_url, tmp_path / "blobs", migrate=False)
     reports = [_report(secrets.token_hex(16)) for _ in range(5)]
     try:
         for report in reports:
             await old.reports.add(report)
-            await old.triage.add_label(report.report_id, "seen")
+            async with old.engine.begin() as connection:  # the 0002 label table, by hand
+                await connection.execute(
+                    text("INSERT INTO report_labels (report_id, label) VALUES (:r, 'seen')"),
+                    {"r": report.report_id},
+                )
             await old.triage.add_note(report.report_id, secrets.token_hex(16), "rita", DAY, b"n")
             await old.triage.add_witness_message(
                 report.report_id, secrets.token_hex(16), DAY, b"question"
@@ -169,16 +174,21 @@ async def test_upgrading_an_existing_database_keeps_every_row(
     finally:
         await old.close()
     before = await _schema_objects(database_url)
-    storage = await Storage.open(database_url, tmp_path / "blobs")
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:  # 0004 alone: the rebuild keeps the schema
+        await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0004"))
+    await engine.dispose()
+    after_rebuild = await _schema_objects(database_url)
+    storage = await Storage.open(database_url, tmp_path / "blobs")  # and on to the head
     try:
         if database_url.startswith("sqlite"):
-            assert await _schema_objects(database_url) == before, "indexes or tables changed"
+            assert after_rebuild == before, "indexes or tables changed"
             async with storage.engine.connect() as connection:
                 for table in TABLES:
                     (sql,) = (await connection.exec_driver_sql(
                         f"SELECT sql FROM sqlite_master WHERE name = '{table}'"
                     )).one()
-                    assert sql.endswith(" WITHOUT ROWID"), table
+                    assert sql.rstrip().endswith(" WITHOUT ROWID"), table
         for report in reports:
             stored = await storage.reports.get(report.report_id)
             assert stored is not None
