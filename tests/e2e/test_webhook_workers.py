@@ -23,16 +23,29 @@ SCRIPT = WitnessScript.from_toml(DEFAULT_QUESTIONNAIRE)
 SECRET = "webhook-secret-" + "0123456789abcdef" * 2
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """Distinct free ports (probes held open together, so none is handed out twice)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
-async def _listening(port: int, timeout: float = 60.0) -> None:
+async def _listening(
+    process: asyncio.subprocess.Process, port: int, timeout: float = 120.0
+) -> None:
+    """Wait until the worker accepts connections; if it exits first, fail with what it said."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
+        if process.returncode is not None:
+            assert process.stderr is not None
+            said = (await process.stderr.read()).decode(errors="replace")
+            raise AssertionError(f"worker on {port} exited {process.returncode}: {said[-2000:]}")
         try:
             _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
@@ -54,7 +67,7 @@ async def test_a_worker_dies_and_the_witness_finishes_on_the_other(tmp_path: Pat
         draft_key = tmp_path / "draft.key"
         DraftKeyring.generate_file(draft_key)
         reviewer = await prepare_store(database_url, data_dir)
-        ports = [_free_port(), _free_port()]
+        ports = _free_ports(2)
         async with BotApiStandIn(TOKEN) as standin:
             serve = ServeProcesses(data_dir, database_url, standin.root_url, draft_key, {
                 "INTAKE_WEBHOOK_SECRET_FILE": str(secret_file),
@@ -64,9 +77,11 @@ async def test_a_worker_dies_and_the_witness_finishes_on_the_other(tmp_path: Pat
                 "--webhook", INTAKE_WEBHOOK_LISTEN=f"127.0.0.1:{ports[0]}",
                 INTAKE_WEBHOOK_URL="https://intake.example.org/telegram",
             )
-            await serve.start("--webhook", INTAKE_WEBHOOK_LISTEN=f"127.0.0.1:{ports[1]}")
-            for port in ports:
-                await _listening(port)
+            second = await serve.start(
+                "--webhook", INTAKE_WEBHOOK_LISTEN=f"127.0.0.1:{ports[1]}"
+            )
+            for process, port in zip((first, second), ports, strict=True):
+                await _listening(process, port)
             targets = [f"http://127.0.0.1:{port}/telegram" for port in ports]
             standin.webhook_targets = targets
             witness = ScriptedWitness(
