@@ -57,7 +57,9 @@ def draft_keyring(settings: Settings) -> DraftKeyring:
     try:
         if settings.draft_key_file is None and not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            DraftKeyring.generate_file(path)
+            # Another worker starting at the same moment may write it first: then use that one.
+            with contextlib.suppress(DraftKeyFileError):
+                DraftKeyring.generate_file(path)
         return DraftKeyring.from_file(path)
     except DraftKeyFileError as error:
         raise ConfigError(f"INTAKE_DRAFT_KEY_FILE: {error}") from None

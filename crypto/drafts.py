@@ -118,19 +118,33 @@ class DraftKeyring:
 
     @staticmethod
     def generate_file(path: Path) -> None:
-        """Write 32 random bytes to a new file, mode 0600, synced; never overwrite one."""
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        """Write 32 random bytes to a new file, mode 0600, synced; never overwrite one.
+
+        The bytes are written whole under a temporary name and linked into place, so a worker
+        starting at the same moment finds either no file or a complete one.
+        """
+        if path.exists():
             raise DraftKeyFileError(
                 f"the draft key file {path} already exists; it was not replaced "
                 "(delete it first only if losing every sealed draft is intended)"
-            ) from None
+            )
+        temporary = path.with_name(f".{path.name}.{primitives.random_bytes(8).hex()}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, primitives.random_bytes(_GENERATED_SIZE))
-            os.fsync(fd)
+            try:
+                os.write(fd, primitives.random_bytes(_GENERATED_SIZE))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                raise DraftKeyFileError(
+                    f"the draft key file {path} already exists; it was not replaced "
+                    "(delete it first only if losing every sealed draft is intended)"
+                ) from None
         finally:
-            os.close(fd)
+            temporary.unlink(missing_ok=True)
         directory = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(directory)

@@ -34,16 +34,33 @@ def _load_or_create(path: Path) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        data = secrets.token_bytes(_KEY_BYTES)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return data
+        data = _create(path)
     if len(data) != _KEY_BYTES:
         raise ValueError(
             f"{path} is damaged (expected {_KEY_BYTES} bytes): restore it from backup, or move it "
             "away to create a new one (old receipt codes then stop working)"
         )
+    return data
+
+
+def _create(path: Path) -> bytes:
+    """Write a new key whole under a temporary name, then link it into place.
+
+    Several workers may start at once on one data directory: the link is atomic, so each finds
+    either no key or a complete one, and all of them use the first one written.
+    """
+    data = secrets.token_bytes(_KEY_BYTES)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_bytes()  # another worker was first
+    finally:
+        temporary.unlink(missing_ok=True)
     return data
