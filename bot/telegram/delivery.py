@@ -92,8 +92,9 @@ class OutboxRelay:
     async def deliver_next(self, chat_key: str) -> bool:
         """Deliver the chat's oldest waiting message; True if more may be waiting.
 
-        The chat's rate slot is waited for before its lock is taken, so the lock is held only
-        for one call and one commit, never for a back-off.
+        The chat's rate slot is waited for before its lock is taken. Retries of a failed call
+        (a 429's `retry_after`, a 5xx back-off) do run under the lock: that holds up only this
+        chat, whose next message must wait for this one anyway.
         """
         pending = await self._store.pending(chat_key)
         if not pending:

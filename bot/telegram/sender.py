@@ -55,7 +55,6 @@ class BotApiSender:
         per_chat_burst: int = 10,
         attempts: int = 6,
         max_backoff_seconds: float = 20.0,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self._overall = AsyncLimiter(overall_per_second, 1.0)
         self._per_chat_rate = per_chat_per_second
@@ -63,8 +62,6 @@ class BotApiSender:
         self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()
         self._attempts = attempts
         self._max_backoff = max_backoff_seconds
-        self._sleep = sleep
-        self.retries = 0
 
     def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
         limiter = self._chats.get(chat_id)
@@ -113,8 +110,6 @@ class BotApiSender:
             reraise=True,
             before_sleep=self._count_retry,
         )
-        if self._sleep is not None:
-            retrying.sleep = self._sleep  # type: ignore[assignment]
         async for attempt in retrying:
             with attempt:
                 if reserved and attempt.retry_state.attempt_number == 1:
@@ -131,7 +126,6 @@ class BotApiSender:
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _count_retry(self, state: RetryCallState) -> None:
-        self.retries += 1
         error = state.outcome.exception() if state.outcome else None
         # The error's type only: its message can quote a URL with the token in it.
         log.info("botapi.retry", extra={"error": type(error), "count": state.attempt_number})
