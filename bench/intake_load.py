@@ -121,7 +121,7 @@ class TimedUser:
     def __init__(self, user: FakeUser) -> None:
         self._user = user
         self.timeline = Timeline()
-        user._chat.pending = _Stamped(self.timeline)  # noqa: SLF001 (bench only)
+        user._chat.pending = _Stamped(self.timeline)
         self.next_is_send = False
 
     def _stamp(self) -> None:
@@ -238,7 +238,7 @@ async def _echo_user(user: TimedUser, texts: int, pause: tuple[float, float], se
                      ) -> bool:
     import random
 
-    rng = random.Random(seed)  # noqa: S311 (reproducible pauses)
+    rng = random.Random(seed)
     for number in range(texts):
         await user.send_text(f"message {number} from {user.user_id}")
         try:
@@ -254,6 +254,7 @@ async def _echo_user(user: TimedUser, texts: int, pause: tuple[float, float], se
 async def run_round(
     standin: BotApiStandIn, bot: str, count: int, first_user: int, *,
     pause: tuple[float, float], echo_actions: int, work: Path, profile: Path | None,
+    log: Path | None = None,
 ) -> Round:
     before = len(standin.calls_to("getUpdates"))
     if bot == "intake":
@@ -296,6 +297,9 @@ async def run_round(
         unanswered += u
     if finished < count:
         sys.stderr.write(err.decode(errors="replace")[-2000:])
+    if log is not None:
+        with log.open("ab") as out:
+            out.write(err)
     receipts = [t for u in users if (t := u.timeline.send_to_receipt()) is not None]
     return Round(bot, last - started, len(ordinary) + len(send), ordinary, send, unanswered,
                  finished, count, stalled, receipts)
@@ -332,6 +336,7 @@ async def main(args: argparse.Namespace) -> int:
                         standin, bot, args.witnesses, first_user, pause=pause,  # type: ignore[arg-type]
                         echo_actions=echo_actions, work=work,
                         profile=args.profile if bot == "intake" else None,
+                        log=args.log if bot == "intake" else None,
                     )
                     first_user += args.witnesses
                     if bot == "intake":
@@ -351,7 +356,8 @@ async def main(args: argparse.Namespace) -> int:
     receipts = [x for r in intake for x in r.receipts]
     echo_latency = [x for r in echo for x in r.ordinary]
     ms = 1000.0
-    print(f"\n{args.witnesses} users a round, pause {pause[0]}-{pause[1]} s, {args.rounds} rounds each")
+    print(f"\n{args.witnesses} users a round, pause {pause[0]}-{pause[1]} s, "
+          f"{args.rounds} rounds each")
     print(f"throughput intake/echo (median of round pairs): {ratio:.2f}  (target >= 0.85)")
     print(f"intake first answer, ordinary steps: p50 {_percentile(ordinary, 0.5) * ms:.0f} ms, "
           f"p99 {_percentile(ordinary, 0.99) * ms:.0f} ms  (target p99 < 1000 ms)")
@@ -372,4 +378,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pause", default="1.0,2.0", help="seconds between actions: low,high")
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--log", type=Path, default=None, help="append intake's log here")
     sys.exit(asyncio.run(main(parser.parse_args())))
