@@ -76,6 +76,21 @@ def check_report_id(report_id: str) -> str:
     return report_id
 
 
+# `review show abcd`: at least this many characters of an id, as typed (git's minimum).
+MIN_ID_PREFIX = 4
+_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_ID_PREFIX},32}}")
+# Enough ids to show three of an ambiguous prefix and that there are more.
+MAX_PREFIX_MATCHES = 4
+
+
+def check_id_prefix(prefix: str) -> str:
+    if not _ID_PREFIX.fullmatch(prefix):
+        raise InvalidRequestError(
+            f"an id prefix is {MIN_ID_PREFIX} to 32 lowercase hexadecimal characters"
+        )
+    return prefix
+
+
 def check_name(name: str, what: str = "name") -> str:
     if not _NAME.fullmatch(name):
         raise InvalidRequestError(
@@ -161,6 +176,12 @@ class LocalBackend:
             )
         except InvalidCursorError as error:
             raise InvalidRequestError(str(error)) from None
+
+    async def report_ids_with_prefix(self, prefix: str) -> list[str]:
+        """Up to MAX_PREFIX_MATCHES ids starting with `prefix`: one index range, any queue."""
+        return await self.storage.queue.ids_with_prefix(
+            check_id_prefix(prefix), MAX_PREFIX_MATCHES
+        )
 
     async def get_report(self, report_id: str) -> StoredReport:
         report = await self.storage.reports.get(check_report_id(report_id))

@@ -171,6 +171,10 @@ class RemoteBackend:
             int(total) if total is not None else None,
         )
 
+    async def report_ids_with_prefix(self, prefix: str) -> list[str]:
+        found = await self._json("GET", "/v1/report-ids", params={"prefix": prefix})
+        return [str(i) for i in found["report_ids"]]
+
     async def get_report(self, report_id: str) -> StoredReport:
         r = await self._json("GET", f"/v1/reports/{check_report_id(report_id)}")
         return StoredReport(
