@@ -88,6 +88,8 @@ class Anchorer:
     async def build_closed_days(self, now: dt.datetime) -> list[dt.date]:
         closed = closed_through(now, self._policy.grace)
         existing = {d.day for d in await self._evidence.days()}
+        if closed in existing:
+            return []  # built already today: the walk over all manifests runs once a day
 
         def target(natural: dt.date) -> dt.date | None:
             if natural > closed:

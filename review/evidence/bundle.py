@@ -92,11 +92,16 @@ def finish_bundle(files: dict[str, bytes]) -> None:
     files[VERIFY] = verify_text(files).encode("utf-8")
 
 
-def verify_text(files: Mapping[str, bytes]) -> str:
-    """VERIFY.txt, from hashes.json, timestamps/ and SHA256SUMS alone (so it can be rebuilt)."""
+def verify_text(files: Mapping[str, bytes], sums_digest: str | None = None) -> str:
+    """VERIFY.txt, from hashes.json, timestamps/ and SHA256SUMS alone (so it can be rebuilt).
+
+    `sums_digest` replaces SHA256SUMS's actual digest: the verifier rebuilds the text with the
+    digest VERIFY.txt states, to tell a changed SHA256SUMS from a changed VERIFY.txt.
+    """
     hashes = json.loads(files["hashes.json"])
     proofs = json.loads(files.get(PROOFS, b"[]"))
-    sums_digest = hashlib.sha256(files.get(SUMS, b"")).hexdigest()
+    if sums_digest is None:
+        sums_digest = hashlib.sha256(files.get(SUMS, b"")).hexdigest()
     lines = [
         f"Evidence bundle for report {hashes['report']}",
         "The format and what each check proves: docs/evidence-bundle.md of incident-intake;",
