@@ -137,9 +137,11 @@ def check_empty(out_dir: Path) -> None:
 def _write_bundle(out_dir: Path, files: dict[str, bytes]) -> None:
     # Decrypted evidence: readable by this user only.
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folders = {p for name in files for p in Path(name).parents if p != Path(".")}
+    for folder in sorted(folders, key=lambda p: len(p.parts)):
+        (out_dir / folder).mkdir(exist_ok=True, mode=0o700)
     for name, data in files.items():
         target = out_dir / name
-        target.parent.mkdir(exist_ok=True, mode=0o700)
         target.write_bytes(data)
         target.chmod(0o600)
 

@@ -13,9 +13,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from tests.support import skip_or_fail
@@ -140,3 +142,20 @@ class LocalTsa:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+@pytest.fixture(scope="session")
+def tsa_pki(tmp_path_factory: pytest.TempPathFactory) -> TsaPki:
+    """A test CA and TSA certificate, made once per session by openssl."""
+    return make_tsa_pki(tmp_path_factory.mktemp("tsa-pki"))
+
+
+@pytest.fixture
+async def local_tsa(tsa_pki: TsaPki) -> AsyncIterator[LocalTsa]:
+    """A running local TSA; tests may stop and start it again."""
+    tsa = LocalTsa(tsa_pki)
+    await tsa.start()
+    try:
+        yield tsa
+    finally:
+        await tsa.stop()
