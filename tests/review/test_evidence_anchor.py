@@ -7,15 +7,19 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 import crypto
 from bot.sealing import ItemSealer
+from cli.config import ConfigError, Settings
+from cli.evidence_commands import periodic_anchoring
 from cli.main import main
 from crypto import merkle
 from crypto.custody import ManifestEntry, canonical_manifest, sign_manifest
@@ -151,3 +155,44 @@ async def test_late_reports_and_resigned_manifests_go_into_the_next_tree(
     assert merkle.leaf_hash(manifest).hex() in leaves
     day_1 = await storage.evidence.day(DAY_1)
     assert day_1 is not None and day_1.leaf_count == 2  # the old tree is as it was
+
+
+async def test_a_failed_round_logs_one_line_naming_the_fix(
+    storage: Storage, tsa_pki: TsaPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="intake.evidence")
+    await two_days_anchored(storage, LocalTsa(tsa_pki))  # nothing listens
+    delayed = [r for r in caplog.records if r.msg.startswith("evidence.anchor_delayed")]
+    assert len(delayed) == 2 and all(r.__dict__["reason"] == "unreachable" for r in delayed)
+    assert "INTAKE_TSA_URLS" in delayed[0].msg and "\n" not in delayed[0].msg
+
+
+def test_authorities_without_ca_certificates_are_refused_with_the_fix(tmp_path: Path) -> None:
+    settings = Settings(tsa_urls="https://tsa.example/tsr", data_dir=tmp_path)
+    with pytest.raises(ConfigError, match="INTAKE_TSA_CA_FILES is not set"):
+        settings.tsa_configs()
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="INTAKE_TSA_CA_FILES: cannot use"):
+        Settings(tsa_urls="https://tsa.example/tsr", tsa_ca_files=str(not_pem)).tsa_configs()
+    with pytest.raises(ValueError, match=r"is not an http\(s\) URL"):
+        Settings(tsa_urls="ftp://tsa.example")
+
+
+async def test_intake_serve_anchors_in_the_background(
+    storage: Storage, local_tsa: LocalTsa, tmp_path: Path
+) -> None:
+    """The task `intake serve` runs: closed days get built and timestamped without a command."""
+    custody_key = b"\x01" * 32
+    reviewer = crypto.generate_identity()
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)
+    await sealed_report(storage, custody_key, [reviewer.recipient], day=yesterday)
+    settings = Settings(tsa_urls=local_tsa.url, tsa_ca_files=str(local_tsa.pki.ca_cert),
+                        data_dir=tmp_path)
+    async with periodic_anchoring(settings, storage, interval=dt.timedelta(seconds=0.1)):
+        for _ in range(100):
+            day = await storage.evidence.day(yesterday)
+            if day is not None and day.anchored:
+                break
+            await asyncio.sleep(0.1)
+    assert day is not None and day.anchored and day.leaf_count == 1
