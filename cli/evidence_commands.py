@@ -69,7 +69,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 @click.group("evidence")
 def evidence_group() -> None:
-    """Trusted time: daily Merkle trees of custody records, timestamped by RFC 3161 authorities."""
+    """Trusted time: anchor closed days with RFC 3161 authorities; see the queue."""
 
 
 @evidence_group.command("anchor")
@@ -148,7 +148,7 @@ def status_command(settings: Settings) -> None:
               help="PEM CA certificate(s) the time-stamp authority publishes; default: the "
                    "certificates bundled beside each token.")
 def verify_command(folder: Path, tsa_ca: Path | None) -> None:
-    """Check every file of an evidence bundle; name each file that fails (exit status 1)."""
+    """Check every file of an evidence bundle (`intake review export`); names what fails."""
     from review.evidence.verify import verify_bundle
 
     problems = verify_bundle(folder, tsa_ca=tsa_ca.read_bytes() if tsa_ca else None)
