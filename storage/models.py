@@ -248,6 +248,21 @@ class ProcessedUpdateRow(Base):
     day: Mapped[dt.date] = mapped_column(Date, index=True)
 
 
+class AdditionMarkRow(Base):
+    """A /status addition's idempotency mark: the keyed hash of the update that sent it.
+
+    Written in the transaction that appends the addition, so an update redelivered after a crash
+    finds its addition already stored instead of storing it twice. Forgotten after two days, like
+    reports' submission keys.
+    """
+
+    __tablename__ = "addition_marks"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    submission_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
 # --- Payloads in the database (storage/payload_table.py), for several workers -----------------
 
 
