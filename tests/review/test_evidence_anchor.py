@@ -123,6 +123,7 @@ async def test_late_reports_and_resigned_manifests_go_into_the_next_tree(
     storage: Storage, local_tsa: LocalTsa
 ) -> None:
     anchored = await two_days_anchored(storage, local_tsa)
+    day_3 = DAY_2 + dt.timedelta(days=1)
     # A report of DAY_2 that committed after DAY_2's tree was built, and an addition that
     # re-signs the DAY_1 report's manifest.
     late = await sealed_report(storage, anchored.custody_key, [anchored.reviewer.recipient],
@@ -137,9 +138,9 @@ async def test_late_reports_and_resigned_manifests_go_into_the_next_tree(
                for i in (*report.items, added)]
     manifest = canonical_manifest(anchored.report_1, str(DAY_1), entries)
     await storage.additions.append(anchored.report_1, report.manifest, (added,), manifest,
-                                   sign_manifest(anchored.custody_key, manifest))
+                                   sign_manifest(anchored.custody_key, manifest),
+                                   submission_key=b"\x02" * 32, day=day_3)
 
-    day_3 = DAY_2 + dt.timedelta(days=1)
     anchored.clock.now = at(day_3, 12)  # day 3 not closed yet: nothing is built
     assert (await anchored.anchorer.run_once()).built == []
     anchored.clock.now = at(day_3 + dt.timedelta(days=1), 0, 59)  # within the grace

@@ -6,7 +6,7 @@ no arrival order); evidence_tokens the RFC 3161 responses per day and authority.
 key on the day is what lets only one of several workers build a day's tree.
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0010
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from alembic import op
 
 revision: str = "0006"
 # The lead rechains this after the highest revision on main when merging.
-down_revision: str | None = "0005"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
