@@ -168,6 +168,19 @@ class EvidenceRepository:
         records = [_day(d, by_day.get(d.day, [])) for d in days]
         return [r for r in records if not (unanchored_only and r.anchored)]
 
+    async def built_days(self) -> set[dt.date]:
+        """The days that have a tree (without their tokens: cheap enough for every round)."""
+        async with self._sessions() as session:
+            return set((await session.scalars(select(EvidenceDayRow.day))).all())
+
+    async def queued_days(self) -> list[DayRecord]:
+        """Days with a tree and no token yet, oldest first."""
+        anchored = select(EvidenceTokenRow.day).where(EvidenceTokenRow.day == EvidenceDayRow.day)
+        query = select(EvidenceDayRow).where(~anchored.exists()).order_by(EvidenceDayRow.day)
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [_day(row, []) for row in rows]
+
     async def day(self, day: dt.date) -> DayRecord | None:
         async with self._sessions() as session:
             row = await session.get(EvidenceDayRow, day)

@@ -87,7 +87,7 @@ class Anchorer:
 
     async def build_closed_days(self, now: dt.datetime) -> list[dt.date]:
         closed = closed_through(now, self._policy.grace)
-        existing = {d.day for d in await self._evidence.days()}
+        existing = await self._evidence.built_days()
         if closed in existing:
             return []  # built already today: the walk over all manifests runs once a day
 
@@ -140,8 +140,7 @@ class Anchorer:
     async def _timestamp_due(self, now: dt.datetime, run: AnchorRun) -> None:
         if not self._tsas:
             return
-        due = [d for d in await self._evidence.days(unanchored_only=True)
-               if d.next_attempt <= now]
+        due = [d for d in await self._evidence.queued_days() if d.next_attempt <= now]
         if not due:
             return
         async with aiohttp.ClientSession() as session:

@@ -42,6 +42,7 @@ async def test_one_worker_holds_a_queued_day_until_its_lease_ends(storage: Stora
     await storage.evidence.record_failure(DAY, "unreachable", NOW + dt.timedelta(minutes=10))
     (day,) = await storage.evidence.days(unanchored_only=True)
     assert (day.attempts, day.last_failure) == (1, "unreachable")
+    assert await storage.evidence.queued_days() == [day]
     assert day.next_attempt == NOW + dt.timedelta(minutes=10)
     assert not await storage.evidence.claim(DAY, NOW + dt.timedelta(minutes=9), lease)
 
@@ -54,3 +55,5 @@ async def test_tokens_are_kept_once_per_authority(storage: Storage) -> None:
     day = await storage.evidence.day(DAY)
     assert day is not None and day.anchored and day.tokens == (token,)
     assert await storage.evidence.days(unanchored_only=True) == []
+    assert await storage.evidence.queued_days() == []
+    assert await storage.evidence.built_days() == {DAY}
