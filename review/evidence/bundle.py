@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +24,10 @@ PROOFS = "timestamps/proofs.json"
 SUMS = "SHA256SUMS"
 VERIFY = "VERIFY.txt"
 SCRIPT_BYTES = Path(__file__).with_name(SCRIPT).read_bytes()
+
+# Other parts of the bundle add their instructions to VERIFY.txt here, one function each. Each
+# must be a pure function of the bundle's files, so that `intake verify` can rebuild VERIFY.txt.
+VERIFY_SECTIONS: list[Callable[[Mapping[str, bytes]], list[str]]] = []
 
 
 class TimestampSource(Protocol):
@@ -134,6 +138,7 @@ def verify_text(files: Mapping[str, bytes], sums_digest: str | None = None) -> s
         "     age -d -i key.txt sealed/00-answers.age | cmp - originals/00-answers.json",
         "",
         *_timestamp_lines(files, proofs),
+        *(line for section in VERIFY_SECTIONS for line in section(files)),
         "hashes.json lists, per item, the plaintext SHA-256 and, for attachments, the SHA-256",
         "the bot recorded inside the sealed answers when the witness sent the file. Working",
         "copies (working-copies/) are metadata-stripped copies; parent_seq names their original.",
