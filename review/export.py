@@ -27,7 +27,7 @@ from typing import Any
 
 import crypto
 from review.answers import Labels
-from review.custody.chain import custody_files
+from review.custody.bundle import evidence_files
 from review.local import ReviewError
 from review.render import answer_lines, language_lines, terminal_safe
 from review.tools import CustodySource, custody_holds, public_key_from_pem
@@ -106,7 +106,8 @@ async def export_report(
             # What the bot recorded inside the sealed answers when the witness sent the file.
             "witness_side_sha256": facts.get(item.seq, {}).get("sha256"),
         })
-    files.update(await custody_files(backend, report))  # records the export; custody/ chain
+    # Records the export; adds custody/, processing/ and the collection report (review/custody).
+    files.update(await evidence_files(backend, report, plain))
     valid = custody_holds(report, payload_hashes, public_key_from_pem(pem))
     files["hashes.json"] = json.dumps(
         {"report": report_id, "custody_signature_valid": valid, "items": entries},
