@@ -18,6 +18,7 @@ from storage.audit import AuditRepository
 from storage.blobs import BlobStore
 from storage.conversations import ConversationRepository
 from storage.credentials import CredentialRepository
+from storage.evidence import EvidenceRepository
 from storage.locks import ChatLocks
 from storage.orphans import OrphanSweeper
 from storage.payload_table import PayloadTableStore
@@ -124,6 +125,7 @@ class Storage:
         self.sealed_records = SealedRecordRepository(sessions)
         self.queue = QueueRepository(sessions)
         self.credentials = CredentialRepository(sessions)
+        self.evidence = EvidenceRepository(sessions)
 
     @classmethod
     async def open(

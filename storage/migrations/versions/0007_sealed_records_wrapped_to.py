@@ -6,7 +6,7 @@ of the recipients the last re-wrap gave it (NULL: written since, or never re-wra
 later run skips rows already wrapped to exactly the current recipients.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from alembic import op
 
 revision: str = "0007"
 # The lead rechains this after the revisions of other branches when merging.
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
