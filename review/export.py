@@ -33,6 +33,7 @@ from typing import Any
 import crypto
 from review.answers import Labels
 from review.custody.bundle import evidence_files
+from review.custody.chain import custody_leaves
 from review.evidence.bundle import TimestampSource, finish_bundle, timestamp_files
 from review.local import ReviewError
 from review.render import answer_lines, language_lines, terminal_safe
@@ -123,8 +124,11 @@ async def export_report(
         {"report": report_id, "custody_signature_valid": valid, "items": entries},
         indent=2, sort_keys=True,
     ).encode("utf-8") + b"\n"
-    # The custody manifest's place in a timestamped daily tree; more parts join here.
-    files.update(await timestamp_files(evidence, {"manifest.json": report.manifest}))
+    # The custody manifest's place in a timestamped daily tree, and each custody chain entry's
+    # (those of days already anchored); more parts join here.
+    files.update(await timestamp_files(
+        evidence, {"manifest.json": report.manifest, **custody_leaves(files)}
+    ))
     finish_bundle(files)
 
     _write_bundle(out_dir, files)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 from review.audit import AuditEntry, decode_entry
@@ -78,6 +78,15 @@ def report_records(records: Sequence[AuditRecord], report_id: str) -> list[Audit
         if concerns(entry, report_id):
             found.append(record)
     return found
+
+
+def custody_leaves(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The bundle's entry files: each is an audit entry's exact bytes, so a leaf of its day's
+    Merkle tree (review/evidence/anchor.py), and the export adds its inclusion proof."""
+    return {
+        name: data for name, data in files.items()
+        if name.startswith(f"{ENTRIES_DIR}/entry-") and name.endswith(".json")
+    }
 
 
 def entry_file(seq: int) -> str:

@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -172,3 +172,28 @@ def check_custody_chain(folder: Path) -> list[Problem]:
 
 # The checks the lead plugs into `intake verify`.
 CHECKS: Final[tuple[Callable[[Path], list[Problem]], ...]] = (check_custody_chain,)
+
+
+def verify_lines(files: Mapping[str, bytes]) -> list[str]:
+    """This part's instructions for VERIFY.txt (review.evidence.bundle.VERIFY_SECTIONS): a pure
+    function of the bundle's files, so `intake verify` can rebuild the text."""
+    if CHAIN_FILE not in files:
+        return []
+    chain = [json.loads(line) for line in files[CHAIN_FILE].decode("ascii").splitlines()]
+    if not chain:
+        return []
+    last = chain[-1]
+    lines = [
+        "Chain of custody (custody/, docs/custody-chain.md of incident-intake): every event of",
+        f"this report in the server's audit trail, {len(chain)} entries, ending with this export.",
+        "Each entry is signed with the custody key, and hashes to its entry_sha256 in",
+        "custody/chain.jsonl and to the prev of the entry numbered one higher; for example:",
+        "     openssl pkeyutl -verify -pubin -inkey custody.pub.pem -rawin \\",
+        f"       -in {last['entry_file']} -sigfile {last['signature_file']}",
+        f"     sha256sum {last['entry_file']}   # {last['entry_sha256']}",
+        "custody/timeline.txt lists the same events in words. collection.txt says how each file",
+        "arrived and what the witness agreed to; processing/ records how each working copy",
+        "was made.",
+        "",
+    ]
+    return lines

@@ -22,13 +22,20 @@ from click.testing import CliRunner, Result
 import crypto
 from cli.main import main
 from review.custody.chain import report_ref
-from review.custody.verify import CHECKS, check_custody_chain
+from review.custody.verify import CHECKS, check_custody_chain, verify_lines
+from review.evidence import bundle as evidence_bundle
+from review.evidence.verify import CHECKS as EVIDENCE_CHECKS
+from review.evidence.verify import verify_bundle
 from review.keys import rewrap_store
 from review.recipients import add_reviewer, remove_reviewer
 from storage import Role, Storage
 from tests.review.api_support import DAY, LiveApi, live_api
+from tests.review.evidence_support import two_days_anchored
 from tests.review.sealed_reports import sealed_report
+from tests.review.tsa import LocalTsa, local_tsa, tsa_pki
 from tests.support import skip_or_fail
+
+__all__ = ["local_tsa", "tsa_pki"]  # fixtures
 
 
 async def _remote(api: LiveApi, tmp_path: Path, token: str, *args: str) -> Result:
@@ -220,3 +227,47 @@ async def test_local_show_notes_pull_and_export_are_recorded(
         ("lee", "access.exported", [0, 1], 0),
     ]
     assert check_custody_chain(tmp_path / "bundle") == []
+
+
+async def test_entries_of_anchored_days_carry_their_timestamp_proof(
+    storage: Storage, local_tsa: LocalTsa, tmp_path: Path
+) -> None:
+    """An audit entry of a day already anchored (the report's DAY_1 status change) is a leaf of
+    that day's timestamped tree: the bundle carries its inclusion proof, and the bundle passes
+    `intake verify`'s checks with the custody chain's check added."""
+    anchored = await two_days_anchored(storage, local_tsa)
+    bundle = await anchored.export(tmp_path / "bundle")
+    proofs = json.loads((bundle / "timestamps/proofs.json").read_text())
+    entry = next(str(line["entry_file"]) for line in _chain(bundle)
+                 if json.loads(str(line["entry"]))["action"] == "status")
+    assert {p["file"] for p in proofs} == {"manifest.json", entry}
+    assert next(p for p in proofs if p["file"] == entry)["day"] == "2026-11-20"
+    assert verify_bundle(bundle, checks=[*EVIDENCE_CHECKS, *CHECKS]) == []
+    merkle = subprocess.run(["python3", "verify_merkle.py"], cwd=bundle, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert merkle.returncode == 0, merkle.stdout + merkle.stderr
+
+
+async def test_verify_txt_section_runs_as_written(
+    storage: Storage, local_tsa: LocalTsa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With this part's section plugged into VERIFY.txt, `intake verify` still rebuilds the
+    text, and the openssl and sha256sum commands it shows succeed and print what it says."""
+    monkeypatch.setattr(evidence_bundle, "VERIFY_SECTIONS", [verify_lines])
+    anchored = await two_days_anchored(storage, local_tsa)
+    bundle = await anchored.export(tmp_path / "bundle")
+    assert verify_bundle(bundle, checks=[*EVIDENCE_CHECKS, *CHECKS]) == []
+    text = (bundle / "VERIFY.txt").read_text()
+    section = text.index("Chain of custody (custody/")
+    start = text.index("     openssl pkeyutl", section)
+    command = text[start:].split("\n")[:2]
+    openssl = " ".join(part.strip().rstrip("\\") for part in command)
+    ran = subprocess.run(["sh", "-c", openssl], cwd=bundle, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert ran.returncode == 0 and "Verified Successfully" in ran.stdout
+    assert "custody/entry-" in openssl
+    sha_line = text[start:].split("\n")[2].strip()
+    command, expected = sha_line.split("   # ")
+    ran = subprocess.run(["sh", "-c", command], cwd=bundle, capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert ran.stdout.split()[0] == expected
