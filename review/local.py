@@ -19,8 +19,8 @@ import crypto
 from crypto.custody import custody_public_pem
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
-from review.custody.access import AccessError, access_details
-from review.custody.chain import report_records
+from review.custody.access import BULK_CHUNK, AccessError, access_details, bulk_details
+from review.custody.chain import report_records, report_ref
 from storage import (
     InvalidCursorError,
     QueuePage,
@@ -267,6 +267,18 @@ class LocalBackend:
         if unknown:
             raise NotFoundError(f"report {report_id} has no item {unknown[0]}")
         await self._record(f"access.{what}", report_id, details)
+
+    async def record_bulk_access(
+        self, items: Sequence[tuple[str, int]], *, via: str = "console"
+    ) -> None:
+        """Record many decrypted items (the console's monitoring), a chunk per entry."""
+        refs = sorted({(report_ref(check_report_id(r)), int(s)) for r, s in items})
+        for start in range(0, len(refs), BULK_CHUNK):
+            try:
+                details = bulk_details(refs[start:start + BULK_CHUNK], via)
+            except AccessError as error:
+                raise InvalidRequestError(str(error)) from None
+            await self.audit.record(self.actor, "access.opened.batch", None, details)
 
     # --- changing ------------------------------------------------------------------------
 

@@ -280,6 +280,16 @@ class RemoteBackend:
             "messages": list(messages), "via": via,
         })
 
+    async def record_bulk_access(
+        self, items: Sequence[tuple[str, int]], *, via: str = "console"
+    ) -> None:
+        """Tell the server which items were decrypted here, in chunks the server accepts."""
+        listed = sorted({(check_report_id(r), int(s)) for r, s in items})
+        for start in range(0, len(listed), 500):
+            await self._json("POST", "/v1/access", json={
+                "items": [[r, s] for r, s in listed[start:start + 500]], "via": via,
+            })
+
     async def custody_records(self, report_id: str) -> list[AuditRecord]:
         found = await self._json("GET", self._report(report_id, "/custody"))
         return [
