@@ -18,6 +18,7 @@ from typing import Any
 
 from crypto import merkle
 from crypto.custody import verify_manifest
+from review.custody.verify import CHECKS as CUSTODY_CHECKS
 from review.evidence.bundle import (
     PROOFS,
     SCRIPT,
@@ -305,6 +306,7 @@ CHECKS: list[Check] = [
     check_hashes_json,
     check_merkle_proofs,
     check_script,
+    *CUSTODY_CHECKS,
 ]
 
 
