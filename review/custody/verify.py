@@ -170,7 +170,7 @@ def check_custody_chain(folder: Path) -> list[Problem]:
     return problems
 
 
-# The checks the lead plugs into `intake verify`.
+# The checks of this part; `intake verify` runs them (review/evidence/verify.py CHECKS).
 CHECKS: Final[tuple[Callable[[Path], list[Problem]], ...]] = (check_custody_chain,)
 
 
