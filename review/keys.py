@@ -48,6 +48,7 @@ from crypto.custody import (
     verify_manifest,
 )
 from review.audit import AuditTrail
+from review.custody.chain import report_ref
 from storage import NewItem, RecipientRecord, Storage, StoredItem
 from storage.repositories import (
     HeaderConflictError,
@@ -287,6 +288,15 @@ async def rewrap_store(
                 _rewrap_page, page, identities, target
             )
             rejected = await storage.reports.replace_headers(replacements)
+            refused = {(r.report_id, r.seq) for r in rejected}
+            swapped = [r for r in replacements if (r.report_id, r.seq) not in refused]
+            if swapped:
+                # Which items this page re-wrapped, so each report's chain of custody shows its
+                # own re-wraps (review/custody/chain.py); ids and numbers only.
+                await audit.record(actor, "keys.rewrap.batch", None, {
+                    "target_key_ids": list(target.key_ids),
+                    "items": [[report_ref(r.report_id), r.seq] for r in swapped],
+                })
             result.unopenable += unopenable
             result.conflicts += len(rejected)
             result.rewrapped += len(replacements) - len(rejected)
