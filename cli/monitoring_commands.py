@@ -306,9 +306,3 @@ def export_uwazi_command(
     click.echo(f"Warning: {PLAINTEXT_WARNING} Originals may carry camera and location data.",
                err=True)
 
-
-def register(group: click.Group) -> None:
-    """Add the monitoring commands to `intake review`."""
-    group.add_command(stats_command)
-    group.add_command(export_data_command)
-    group.add_command(export_uwazi_command)
