@@ -1,10 +1,13 @@
 """The baseline of bench/intake_load.py: a bare python-telegram-bot echo bot.
 
-Run: python bench/echo_bot.py API_ROOT TOKEN  (stops on SIGTERM or SIGINT)
+Run: python bench/echo_bot.py API_ROOT TOKEN [--telegram-limits]  (stops on SIGTERM or SIGINT)
 
 PTB's own Application and Updater with long polling, one handler that answers every text
 message with its text and every button press with an edit of the pressed message; nothing
-stored, nothing paced. It is the fastest a python-telegram-bot bot can answer on this machine.
+stored. Without options nothing is paced: the fastest a python-telegram-bot bot can answer on
+this machine, faster than Telegram accepts once more than 30 messages a second are due. With
+`--telegram-limits` it sends through PTB's own AIORateLimiter at its defaults (30 messages a
+second overall), the framework's way of staying within Telegram's limits, as intake's sender does.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 
 from telegram import Update
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     ContextTypes,
@@ -35,9 +39,9 @@ async def _pressed(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.edit_message_text(f"pressed {query.data}")
 
 
-def main(api_root: str, token: str) -> None:
+def main(api_root: str, token: str, *, telegram_limits: bool = False) -> None:
     root = api_root.rstrip("/")
-    application = (
+    builder = (
         Application.builder()
         .token(token)
         .base_url(f"{root}/bot")
@@ -45,12 +49,14 @@ def main(api_root: str, token: str) -> None:
         # As many connections as intake's sender uses, so neither waits for a free one.
         .request(HTTPXRequest(connection_pool_size=128))
         .concurrent_updates(True)
-        .build()
     )
+    if telegram_limits:
+        builder = builder.rate_limiter(AIORateLimiter())
+    application = builder.build()
     application.add_handler(MessageHandler(filters.TEXT, _echo))
     application.add_handler(CallbackQueryHandler(_pressed))
     application.run_polling(poll_interval=0.0, timeout=10, drop_pending_updates=False)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], telegram_limits="--telegram-limits" in sys.argv[3:])
