@@ -225,7 +225,7 @@ class ReportSubmitter:
         Nothing is committed: the caller stores `report` in its own transaction, or discards.
         If this raises, whatever it wrote is already deleted.
         """
-        sealer = await ItemSealer.for_active_recipients(self._storage)
+        sealer = await ItemSealer.for_active_recipients(self._storage, draft.channel)
         now = self._clock()
         report_id = secrets.token_hex(16)
         written: list[NewItem] = []
@@ -240,6 +240,7 @@ class ReportSubmitter:
                 answers=self._conversation.visible_answers(draft),
                 attachments=facts,
                 submitted_at=now,
+                channel=draft.channel,
             )
             written.insert(0, await sealer.seal(0, ItemRole.ANSWERS, document))
             code = new_receipt_code()
@@ -259,6 +260,7 @@ class ReportSubmitter:
             manifest_signature=signature,
             items=tuple(written),
             witness_recipient=str(derived.witness.recipient),
+            channel=draft.channel,
         )
         return PreparedReport(report, Receipt(report_id, code), written, sealer.blobs)
 

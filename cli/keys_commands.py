@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 import crypto
+from cli.channel_options import channel_option
 from cli.config import ConfigError, Settings
 from cli.store import open_storage, require_data_dir
 from review.audit import AuditTrail
@@ -198,18 +199,21 @@ def keys_new(out: Path | None, no_passphrase: bool) -> None:
 @click.option("--recipient", required=True, help="The offline recovery key's public age1... line.")
 @click.option("--name", default=None, help="A name for it (default recovery-<key id>).")
 @click.option("--replace", is_flag=True, help="Retire the current recovery recipient for this one.")
+@channel_option
 @actor_option
 @click.pass_obj
 def keys_recovery(
-    settings: Settings, recipient: str, name: str | None, replace: bool, actor: str
+    settings: Settings, recipient: str, name: str | None, replace: bool, channel: str,
+    actor: str,
 ) -> None:
-    """Register the offline recovery recipient: every new report is sealed to it as well."""
+    """Register a channel's offline recovery recipient: every new report of the channel is
+    sealed to it as well."""
 
     async def run() -> None:
         async with open_storage(settings) as storage:
             record, retired = await add_recovery(
                 storage, recipient, name=name, replace=replace,
-                audit=audit_trail(settings, storage), actor=actor,
+                audit=audit_trail(settings, storage), actor=actor, channel=channel,
             )
         click.echo(f"registered recovery recipient {record.name} (key {record.key_id}); every "
                    "new report is sealed to it as well")

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from storage.additions import AdditionRepository
 from storage.audit import AuditRepository
 from storage.blobs import BlobStore
+from storage.channels import ChannelRepository
 from storage.conversations import ConversationRepository
 from storage.credentials import CredentialRepository
 from storage.locks import ChatLocks
@@ -123,6 +124,7 @@ class Storage:
         self.triage = TriageRepository(sessions)
         self.queue = QueueRepository(sessions)
         self.credentials = CredentialRepository(sessions)
+        self.channels = ChannelRepository(sessions)
 
     @classmethod
     async def open(

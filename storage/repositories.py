@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from storage.models import (
+    DEFAULT_CHANNEL,
     ItemRecipientRow,
     ItemRole,
     ItemRow,
@@ -136,7 +137,7 @@ def item_row(item: NewItem, report_id: str | None = None) -> ItemRow:
 
 def report_row(report: NewReport) -> ReportRow:
     """The row of a new report, with its items, as every path that stores one builds it."""
-    return ReportRow(
+    row = ReportRow(
         id=report.report_id,
         received_day=report.received_day,
         status="new",
@@ -148,6 +149,10 @@ def report_row(report: NewReport) -> ReportRow:
         witness_recipient=report.witness_recipient,
         items=[item_row(item) for item in report.items],
     )
+    if report.channel != DEFAULT_CHANNEL:
+        # The default is the database's (server_default), as for rows stored before channels.
+        row.channel = report.channel
+    return row
 
 
 class ReportRepository:
@@ -213,6 +218,22 @@ class ReportRepository:
     async def count(self) -> int:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count(ReportRow.id))) or 0)
+
+    async def channel_of(self, report_id: str) -> str | None:
+        """The channel a report came through; None when there is no such report."""
+        async with self._sessions() as session:
+            found: str | None = await session.scalar(
+                select(ReportRow.channel).where(ReportRow.id == report_id)
+            )
+        return found
+
+    async def ids_in_channel(self, channel: str) -> list[str]:
+        """Every report id of one channel (for work scoped to it: rewrap, retention)."""
+        async with self._sessions() as session:
+            found = await session.scalars(
+                select(ReportRow.id).where(ReportRow.channel == channel).order_by(ReportRow.id)
+            )
+            return list(found)
 
     # --- key rotation: re-wrapping headers, re-encrypting payloads -------------------------
 
@@ -590,9 +611,11 @@ class RecipientRepository:
         key_id: str,
         today: dt.date,
         kind: RecipientKind = RecipientKind.REVIEWER,
+        channel: str = DEFAULT_CHANNEL,
     ) -> RecipientRecord:
         row = RecipientRow(
-            name=name, recipient=recipient, key_id=key_id, added_on=today, kind=kind.value
+            name=name, recipient=recipient, key_id=key_id, added_on=today, kind=kind.value,
+            channel=channel,
         )
         try:
             async with self._sessions.begin() as session:
@@ -613,16 +636,22 @@ class RecipientRepository:
             row.removed_on = today
         return _recipient(row)
 
-    async def registered(self, *, include_removed: bool = True) -> list[RecipientRecord]:
+    async def registered(
+        self, *, include_removed: bool = True, channel: str | None = None
+    ) -> list[RecipientRecord]:
+        """Recipients of one channel, or of every channel when `channel` is None."""
         query = select(RecipientRow).order_by(RecipientRow.name)
         if not include_removed:
             query = query.where(RecipientRow.removed_on.is_(None))
+        if channel is not None:
+            query = query.where(RecipientRow.channel == channel)
         async with self._sessions() as session:
             rows: Sequence[RecipientRow] = (await session.scalars(query)).all()
         return [_recipient(row) for row in rows]
 
-    async def active(self) -> list[RecipientRecord]:
-        return await self.registered(include_removed=False)
+    async def active(self, channel: str | None = None) -> list[RecipientRecord]:
+        """Active recipients of one channel (what its reports are sealed to), or of all."""
+        return await self.registered(include_removed=False, channel=channel)
 
 
 def _recipient(row: RecipientRow) -> RecipientRecord:
@@ -633,4 +662,5 @@ def _recipient(row: RecipientRow) -> RecipientRecord:
         added_on=row.added_on,
         removed_on=row.removed_on,
         kind=RecipientKind(row.kind),
+        channel=row.channel,
     )

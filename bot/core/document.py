@@ -48,10 +48,13 @@ def report_document(
     answers: list[tuple[Question, Answer]],
     attachments: list[AttachmentFacts],
     submitted_at: dt.datetime,
+    channel: str = "default",
 ) -> bytes:
     document: dict[str, Any] = {
         "format": FORMAT,
         "report_id": report_id,
+        # Also in clear on the report's row (to route it); here it is signed into the content.
+        "channel": channel,
         "questionnaire": {"id": questionnaire.id, "version": questionnaire.version},
         "language": language,
         "submitted_at": submitted_at.isoformat(timespec="seconds"),
