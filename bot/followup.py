@@ -96,7 +96,11 @@ class FollowUpService:
         Files stream from `fetch` into their sealed items; if another addition changed the
         report meanwhile, they are fetched and sealed again under the new item numbers.
         """
-        sealer = await ItemSealer.for_active_recipients(self._storage)
+        channel = await self._storage.reports.channel_of(report_id)
+        if channel is None:
+            raise LookupError("the report no longer exists")
+        # Sealed to the report's own channel's keys, like the report itself.
+        sealer = await ItemSealer.for_active_recipients(self._storage, channel)
         for _attempt in range(_RETRIES):
             report = await self._storage.reports.get(report_id)
             if report is None:

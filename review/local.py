@@ -9,6 +9,7 @@ are never content: states, sizes, sequence numbers and key ids.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import re
 import secrets
@@ -168,12 +169,8 @@ class LocalBackend:
             raise NotFoundError(f"no report {report_id}")
         # The summary from the reports repository carries no labels; the queue's does.
         labels = await self._labels(report_id)
-        summary = report.summary
         return StoredReport(
-            summary=ReportSummary(
-                summary.report_id, summary.received_day, summary.status, summary.priority,
-                summary.assignee, summary.item_count, labels,
-            ),
+            summary=dataclasses.replace(report.summary, labels=labels),
             manifest=report.manifest,
             manifest_signature=report.manifest_signature,
             items=report.items,

@@ -48,6 +48,8 @@ class QueueFilters:
     assignee: str | None = None
     label: str | None = None
     received_day: dt.date | None = None
+    # One channel's reports only (reviewers scoped to a channel; docs/channels.md).
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,11 @@ def decode_cursor(cursor: str) -> tuple[dt.date, str]:
 
 # Plain columns, not ORM objects: a page of rows is built several times faster.
 _COLUMNS = (
-    ReportRow.id, ReportRow.received_day, ReportRow.status, ReportRow.priority, ReportRow.assignee
+    ReportRow.id, ReportRow.received_day, ReportRow.status, ReportRow.priority, ReportRow.assignee,
+    ReportRow.channel,
 )
-_Columns = Select[str, dt.date, str, str, str | None]
-_Row = tuple[str, dt.date, str, str, str | None]
+_Columns = Select[str, dt.date, str, str, str | None, str]
+_Row = tuple[str, dt.date, str, str, str | None, str]
 
 
 def _order(filters: QueueFilters) -> tuple[Any, Any]:
@@ -105,6 +108,8 @@ def _filtered(query: _Columns, filters: QueueFilters) -> _Columns:
         query = query.where(ReportRow.assignee == filters.assignee)
     if filters.received_day is not None:
         query = query.where(ReportRow.received_day == filters.received_day)
+    if filters.channel is not None:
+        query = query.where(ReportRow.channel == filters.channel)
     if filters.label is not None:
         query = query.join(LabelRow, LabelRow.report_id == ReportRow.id).where(
             LabelRow.label == filters.label
@@ -208,6 +213,7 @@ async def _summaries(session: AsyncSession, rows: Sequence[_Row]) -> list[Report
             assignee=assignee,
             item_count=counts.get(report_id, 0),
             labels=tuple(labels[report_id]),
+            channel=channel,
         )
-        for report_id, day, status, priority, assignee in rows
+        for report_id, day, status, priority, assignee, channel in rows
     ]

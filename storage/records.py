@@ -44,6 +44,7 @@ class ReportSummary:
     assignee: str | None
     item_count: int
     labels: tuple[str, ...] = ()
+    channel: str = DEFAULT_CHANNEL
 
 
 @dataclass(frozen=True)

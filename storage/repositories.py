@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
 from storage.models import (
     DEFAULT_CHANNEL,
@@ -201,7 +201,10 @@ class ReportRepository:
         query = (
             select(ReportRow)
             .where(ReportRow.id == report_id)
-            .options(selectinload(ReportRow.items).selectinload(ItemRow.recipients))
+            .options(
+                undefer(ReportRow.channel),
+                selectinload(ReportRow.items).selectinload(ItemRow.recipients),
+            )
         )
         async with self._sessions() as session:
             row = await session.scalar(query)
@@ -597,6 +600,7 @@ def _summary(row: ReportRow, item_count: int) -> ReportSummary:
         priority=row.priority,
         assignee=row.assignee,
         item_count=item_count,
+        channel=row.channel,
     )
 
 

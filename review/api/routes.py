@@ -127,6 +127,7 @@ def summary_json(s: ReportSummary) -> dict[str, Any]:
         "assignee": s.assignee,
         "item_count": s.item_count,
         "labels": list(s.labels),
+        "channel": s.channel,
     }
 
 
@@ -164,6 +165,7 @@ def recipient_json(r: RecipientRecord) -> dict[str, Any]:
         "kind": r.kind.value,
         "added_on": r.added_on.isoformat(),
         "removed_on": None if r.removed_on is None else r.removed_on.isoformat(),
+        "channel": r.channel,
     }
 
 

@@ -16,8 +16,11 @@ from bot.core.draft import ChoiceAnswer, DateAnswer, Draft, PlaceAnswer, TextAns
 from bot.core.questionnaire import DEFAULT_QUESTIONNAIRE, load_questionnaire
 from bot.i18n import translations
 from bot.submission import NoRecipientsError, ReportSubmitter, fetch_from_memory
+from review.audit import AuditTrail
 from review.channels import ChannelError, add_channel
+from review.local import LocalBackend
 from review.recipients import RecipientError, add_recovery, add_reviewer
+from review.tools import ask_witness, seal_note
 from storage import ChannelRecord, RecipientKind, Storage
 from storage.server_keys import ServerKeys, load_or_create_server_keys
 from tests.review.test_keys import Key, age_open, keygen_key
@@ -164,3 +167,24 @@ async def test_channel_and_recipient_mistakes_are_named(storage: Storage) -> Non
         assert "intake channel list" in str(error)
     else:
         raise AssertionError("a reviewer of no channel")
+
+
+async def test_notes_and_questions_are_sealed_to_the_reports_channel(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """A reviewer's note and a question for the witness on a partner report open with the
+    partner's keys and with no key of the default channel."""
+    keys = await _office(storage, tmp_path)
+    server = load_or_create_server_keys(tmp_path / "data")
+    partner_id = await _submit(storage, server, "partner")
+    backend = LocalBackend(storage, AuditTrail(storage.audit, server.custody_key), "pat")
+    await seal_note(backend, partner_id, "call the lawyer")
+    await ask_witness(backend, partner_id, "which street?")
+    [note] = await backend.notes(partner_id)
+    [question] = await backend.witness_messages(partner_id)
+    for sealed in (note.sealed, question.sealed):
+        header, offset = crypto.split_header(sealed)
+        for name in ("pat", "pat-vault"):
+            assert age_open(keys[name], header, sealed[offset:], tmp_path) is not None
+        for name in ("dana", "vault"):
+            assert age_open(keys[name], header, sealed[offset:], tmp_path) is None
