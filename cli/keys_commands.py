@@ -20,7 +20,7 @@ import click
 
 import crypto
 from cli.channel_options import channel_option
-from cli.config import ConfigError, Settings
+from cli.config import ConfigError, Settings, parse_retention
 from cli.store import open_storage, require_data_dir
 from review.audit import AuditTrail
 from review.identities import IdentityFileError, load_identities
@@ -34,8 +34,8 @@ from review.keys import (
     write_private_file,
 )
 from review.recipients import RecipientError, add_recovery
-from review.retention import RetentionError, run_retention
-from storage import Storage
+from review.retention import RetentionError, run_retention_by_channel
+from storage import DEFAULT_CHANNEL, Storage
 from storage.server_keys import load_or_create_server_keys
 
 T = TypeVar("T")
@@ -229,10 +229,14 @@ def keys_recovery(
               help="An age identity file that opens the reports (plain or passphrase-protected).")
 @click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1, 5000),
               help="Headers swapped per database transaction.")
+@channel_option
 @actor_option
 @click.pass_obj
-def keys_rewrap(settings: Settings, identity: Path, batch_size: int, actor: str) -> None:
-    """Re-wrap every report's headers to the current recipients; payloads are not touched.
+def keys_rewrap(
+    settings: Settings, identity: Path, batch_size: int, channel: str, actor: str
+) -> None:
+    """Re-wrap the headers of one channel's reports to that channel's current recipients;
+    payloads and other channels' reports are not touched.
 
     Safe to interrupt and run again: it continues with what is left.
     """
@@ -245,7 +249,7 @@ def keys_rewrap(settings: Settings, identity: Path, batch_size: int, actor: str)
             try:
                 result = await rewrap_store(
                     storage, identities, audit=audit_trail(settings, storage), actor=actor,
-                    progress=bar, batch_size=batch_size,
+                    progress=bar, batch_size=batch_size, channel=channel,
                 )
             finally:
                 bar.close()
@@ -273,11 +277,14 @@ def keys_rewrap(settings: Settings, identity: Path, batch_size: int, actor: str)
               "default: every item.")
 @click.option("--plan", "plan_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help=f"Where to keep the list of items still to do (default "
-              f"DATA_DIR/{PLAN_FILE}); it makes an interrupted run resumable.")
+              f"DATA_DIR/{PLAN_FILE}, or DATA_DIR/CHANNEL.{PLAN_FILE}); it makes an "
+              "interrupted run resumable.")
+@channel_option
 @actor_option
 @click.pass_obj
 def keys_reencrypt(
-    settings: Settings, identity: Path, key_id: str | None, plan_path: Path | None, actor: str
+    settings: Settings, identity: Path, key_id: str | None, plan_path: Path | None,
+    channel: str, actor: str,
 ) -> None:
     """Re-encrypt items with fresh file keys, for a key compromised with ciphertext leaked.
 
@@ -290,7 +297,10 @@ def keys_reencrypt(
     except KeyRotationError as error:
         raise click.ClickException(str(error)) from None
     identities = _identities(identity)
-    plan = plan_path or settings.data_dir / PLAN_FILE
+    # One plan per channel: a run of one channel never picks up another's items.
+    plan = plan_path or settings.data_dir / (
+        PLAN_FILE if channel == DEFAULT_CHANNEL else f"{channel}.{PLAN_FILE}"
+    )
 
     async def run() -> None:
         bar = _ProgressBar("Re-encrypting items")
@@ -300,6 +310,7 @@ def keys_reencrypt(
                 result = await reencrypt_store(
                     storage, identities, audit=audit_trail(settings, storage), actor=actor,
                     custody_key=keys.custody_key, plan_path=plan, key_id=key_id, progress=bar,
+                    channel=channel,
                 )
             finally:
                 bar.close()
@@ -405,8 +416,14 @@ def retention_run(settings: Settings, dry_run: bool, actor: str) -> None:
 
     async def run() -> None:
         async with open_storage(settings, must_exist=True) as storage:
-            result = await run_retention(
-                storage, settings.retention_periods, audit=audit_trail(settings, storage),
+            # Each channel by its own periods; unset: the deployment's INTAKE_RETENTION_DAYS.
+            periods = {
+                c.slug: parse_retention(c.retention_days) if c.retention_days is not None
+                else settings.retention_periods
+                for c in await storage.channels.all()
+            }
+            result = await run_retention_by_channel(
+                storage, periods, audit=audit_trail(settings, storage),
                 actor=actor, dry_run=dry_run,
             )
         if dry_run:

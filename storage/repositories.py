@@ -241,7 +241,8 @@ class ReportRepository:
     # --- key rotation: re-wrapping headers, re-encrypting payloads -------------------------
 
     async def items_for_rewrap(
-        self, target_key_ids: Collection[str], *, after: str = "", limit: int = 500
+        self, target_key_ids: Collection[str], *, after: str = "", limit: int = 500,
+        channel: str | None = None,
     ) -> list[tuple[str, StoredItem]]:
         """One page of (report id, item) whose header is not wrapped to exactly these key ids.
 
@@ -252,6 +253,7 @@ class ReportRepository:
         query = (
             select(ItemRow)
             .where(_not_wrapped_exactly_to(target_key_ids), ItemRow.id > after)
+            .where(*_of_channel(channel))
             .order_by(ItemRow.id)
             .limit(limit)
             .options(selectinload(ItemRow.recipients))
@@ -260,8 +262,12 @@ class ReportRepository:
             rows = (await session.scalars(query)).all()
         return [(row.report_id, _stored_item(row)) for row in rows]
 
-    async def count_items_for_rewrap(self, target_key_ids: Collection[str]) -> int:
-        query = select(func.count(ItemRow.id)).where(_not_wrapped_exactly_to(target_key_ids))
+    async def count_items_for_rewrap(
+        self, target_key_ids: Collection[str], *, channel: str | None = None
+    ) -> int:
+        query = select(func.count(ItemRow.id)).where(
+            _not_wrapped_exactly_to(target_key_ids), *_of_channel(channel)
+        )
         async with self._sessions() as session:
             return int(await session.scalar(query) or 0)
 
@@ -302,11 +308,14 @@ class ReportRepository:
             outcomes = await _swap_headers(session, replacements)
         return [r for r, outcome in zip(replacements, outcomes, strict=True) if outcome != "ok"]
 
-    async def item_refs(self, *, key_id: str | None = None) -> list[ItemRef]:
-        """Every item, or those whose header is wrapped to `key_id`: ids only, no headers."""
-        query = select(ItemRow.report_id, ItemRow.seq, ItemRow.id).order_by(
-            ItemRow.report_id, ItemRow.seq
-        )
+    async def item_refs(
+        self, *, key_id: str | None = None, channel: str | None = None
+    ) -> list[ItemRef]:
+        """Every item (of one channel's reports, or of all), or those whose header is wrapped
+        to `key_id`: ids only, no headers."""
+        query = select(ItemRow.report_id, ItemRow.seq, ItemRow.id).where(
+            *_of_channel(channel)
+        ).order_by(ItemRow.report_id, ItemRow.seq)
         if key_id is not None:
             query = query.where(exists().where(
                 ItemRecipientRow.item_id == ItemRow.id, ItemRecipientRow.key_id == key_id
@@ -375,19 +384,21 @@ class ReportRepository:
     # --- retention -----------------------------------------------------------------------
 
     async def schedule_expiry(
-        self, periods: Mapping[str, int], today: dt.date
+        self, periods: Mapping[str, int], today: dt.date, *, channel: str | None = None
     ) -> tuple[int, int]:
-        """Give reports in a status with a retention period an expiry date, once.
+        """Give reports (of `channel`, or all) in a status with a retention period an expiry
+        date, once.
 
         A report in status S without `expires_on` gets today + periods[S] days. A report whose
         status has no period (reopened, say) loses its expiry date. Returns (scheduled, cleared).
         """
         scheduled = cleared = 0
+        scope = () if channel is None else (ReportRow.channel == channel,)
         async with self._sessions.begin() as session:
             for status, days in periods.items():
                 result = await session.execute(
                     update(ReportRow)
-                    .where(ReportRow.status == status, ReportRow.expires_on.is_(None))
+                    .where(ReportRow.status == status, ReportRow.expires_on.is_(None), *scope)
                     .values(expires_on=today + dt.timedelta(days=days))
                     .execution_options(synchronize_session=False)
                 )
@@ -397,7 +408,7 @@ class ReportRepository:
                 keep = keep & ReportRow.status.not_in(list(periods))
             result = await session.execute(
                 update(ReportRow)
-                .where(keep)
+                .where(keep, *scope)
                 .values(expires_on=None)
                 .execution_options(synchronize_session=False)
             )
@@ -405,9 +416,11 @@ class ReportRepository:
         return scheduled, cleared
 
     async def expired(
-        self, statuses: Collection[str], today: dt.date, *, page_size: int = 500
+        self, statuses: Collection[str], today: dt.date, *, page_size: int = 500,
+        channel: str | None = None,
     ) -> AsyncIterator[str]:
-        """Ids of reports in one of `statuses` whose expiry date is today or earlier.
+        """Ids of reports (of `channel`, or all) in one of `statuses` whose expiry date is today
+        or earlier.
 
         Streamed in keyset pages of (expires_on, id), so a walk over a large store holds one
         page in memory, and reports shredded meanwhile do not shift the pages after them.
@@ -419,6 +432,7 @@ class ReportRepository:
             query = (
                 select(ReportRow.expires_on, ReportRow.id)
                 .where(ReportRow.status.in_(list(statuses)), ReportRow.expires_on <= today)
+                .where(*(() if channel is None else (ReportRow.channel == channel,)))
                 .order_by(ReportRow.expires_on, ReportRow.id)
                 .limit(page_size)
             )
@@ -501,6 +515,13 @@ def _stored_item(row: ItemRow) -> StoredItem:
         recipient_key_ids=tuple(r.key_id for r in row.recipients),
         parent_seq=row.parent_seq,
     )
+
+
+def _of_channel(channel: str | None) -> tuple[ColumnElement[bool], ...]:
+    """Items of one channel's reports (nothing to add when `channel` is None: all)."""
+    if channel is None:
+        return ()
+    return (ItemRow.report_id.in_(select(ReportRow.id).where(ReportRow.channel == channel)),)
 
 
 def _not_wrapped_exactly_to(target_key_ids: Collection[str]) -> ColumnElement[bool]:
