@@ -106,3 +106,21 @@ async def _record(
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
+
+
+async def scope_of(storage: Storage, name: str) -> str | None:
+    """The channel a reviewer named `name` works in, for local use on the data directory.
+
+    The channel of their active recipient key of that name, else of their active API credential
+    of that name; None (every channel) when neither is scoped or the name is unknown. This keeps
+    a reviewer of one channel from opening another's reports by mistake; it is not a boundary
+    against whoever holds the data directory (the keys are: another channel's reports are not
+    sealed to theirs).
+    """
+    for recipient in await storage.recipients.active():
+        if recipient.name == name:
+            return recipient.channel
+    for held in await storage.credentials.registered(include_revoked=False):
+        if held.name == name:
+            return held.channel
+    return None

@@ -58,8 +58,11 @@ class Context:
         self.custody_key = custody_key
 
     def backend(self, request: web.Request) -> LocalBackend:
+        who = credential(request)
+        # A channel's credential sees that channel's reports only; others answer 404.
         return LocalBackend(
-            self.storage, self.audit, credential(request).name, custody_key=self.custody_key
+            self.storage, self.audit, who.name, custody_key=self.custody_key,
+            channel=who.channel,
         )
 
 
