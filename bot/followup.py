@@ -23,7 +23,7 @@ from crypto.receipts import (
     receipt_keys,
 )
 from storage import ItemRole, NewItem, Storage
-from storage.additions import ManifestChanged
+from storage.additions import AlreadyAdded, ManifestChanged
 from storage.server_keys import ServerKeys
 
 log = logging.getLogger("intake.followup")
@@ -89,13 +89,24 @@ class FollowUpService:
         return self._legacy_remain
 
     async def add(
-        self, report_id: str, texts: list[str], files: list[MediaRef], fetch: Fetch
+        self,
+        report_id: str,
+        texts: list[str],
+        files: list[MediaRef],
+        fetch: Fetch,
+        *,
+        submission_key: bytes,
     ) -> None:
         """Seal the witness's additions as new items of the report and re-sign its manifest.
 
         Files stream from `fetch` into their sealed items; if another addition changed the
         report meanwhile, they are fetched and sealed again under the new item numbers.
+        `submission_key` (the keyed hash of the update that sent them) is stored with them, so
+        the same update redelivered after a crash adds nothing twice.
         """
+        if await self._storage.additions.was_added(submission_key):
+            log.info("followup.already_added")
+            return
         channel = await self._storage.reports.channel_of(report_id)
         if channel is None:
             raise LookupError("the report no longer exists")
@@ -123,11 +134,16 @@ class FollowUpService:
                     [*report.items, *written],
                 )
                 await self._storage.additions.append(
-                    report_id, report.manifest, tuple(written), manifest, signature
+                    report_id, report.manifest, tuple(written), manifest, signature,
+                    submission_key=submission_key, day=self._clock().date(),
                 )
             except ManifestChanged:
                 sealer.discard(written)
                 continue
+            except AlreadyAdded:
+                sealer.discard(written)
+                log.info("followup.already_added")
+                return
             except BaseException:
                 sealer.discard(written)
                 raise

@@ -13,6 +13,7 @@ from telegram.error import InvalidToken
 from bot.telegram.intake import DeleteReportHook
 from bot.telegram.runtime import BotOptions, WebhookOptions, running_bot
 from cli.config import ConfigError, Settings, parse_host_port
+from cli.evidence_commands import periodic_anchoring
 from cli.labels import labels_for, questionnaire_for, reviewer_labels
 from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from crypto.drafts import DraftKeyFileError, DraftKeyring
@@ -99,6 +100,7 @@ async def serve(settings: Settings, token: str, *, webhook: bool = False) -> Non
                     keyring=keyring,
                 ),
                 api_if_configured(settings, storage),
+                periodic_anchoring(settings, storage),
             ):
                 await stop.wait()
         except InvalidToken:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from annotated_types import Ge, Le
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from review.evidence.tsa import TsaConfig
 
 from bot.i18n import LANGUAGE_NAMES
 from review.backend import STATUSES
@@ -24,6 +27,10 @@ TELEGRAM_API = "https://api.telegram.org"
 _TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 # A century: beyond that "keep for ever" is meant, which is simply leaving the status out.
 MAX_RETENTION_DAYS = 36500
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class ConfigError(Exception):
@@ -69,6 +76,43 @@ class Settings(BaseSettings):
     # Where sealed payloads live: "directory" (<data dir>/blobs, the default) or "database"
     # (PostgreSQL only: every worker, on any machine, reaches them).
     payloads: str = "directory"
+    # Trusted time (review/evidence/anchor.py): RFC 3161 authorities that timestamp each day's
+    # Merkle root (comma-separated http(s) URLs; empty: trees are built and wait, queued), the
+    # PEM CA certificates their tokens are verified with (comma-separated files), and how long
+    # after midnight UTC a day's tree waits for that day's last commits.
+    tsa_urls: str = ""
+    tsa_ca_files: str = ""
+    anchor_grace_minutes: int = Field(default=60, ge=0, le=24 * 60)
+
+    @field_validator("tsa_urls")
+    @classmethod
+    def _tsa_urls(cls, value: str) -> str:
+        for url in _split_list(value):
+            if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+                raise ValueError(f"{url!r} is not an http(s) URL of a time-stamp authority")
+        return value.strip()
+
+    @property
+    def tsa_url_list(self) -> list[str]:
+        return _split_list(self.tsa_urls)
+
+    def tsa_configs(self) -> list[TsaConfig]:
+        """The configured authorities with the CA certificates to verify their tokens."""
+        from review.evidence.tsa import load_tsa_configs
+
+        files = [Path(f) for f in _split_list(self.tsa_ca_files)]
+        if self.tsa_url_list and not files:
+            raise ConfigError(
+                "INTAKE_TSA_CA_FILES is not set: point it at the PEM CA certificate(s) of the "
+                "authorities in INTAKE_TSA_URLS, so their timestamps can be verified"
+            )
+        try:
+            return load_tsa_configs(self.tsa_url_list, files)
+        except (OSError, ValueError) as error:
+            raise ConfigError(
+                f"INTAKE_TSA_CA_FILES: cannot use the CA certificates ({type(error).__name__}): "
+                "each file must be readable PEM certificates"
+            ) from None
 
     @field_validator("drafts")
     @classmethod

@@ -431,7 +431,12 @@ def review_export(options: ReviewOptions, report_id: str, out_dir: Path, identit
         raise click.ClickException(str(error)) from None
     labels = _labels(options)
     result = _on_report(
-        options, report_id, lambda b, rid, ids: export_report(b, rid, out_dir, ids, labels),
+        options, report_id,
+        # On the server the evidence tables add the manifest's timestamp (timestamps/).
+        lambda b, rid, ids: export_report(
+            b, rid, out_dir, ids, labels,
+            evidence=b.storage.evidence if isinstance(b, LocalBackend) else None,
+        ),
         identity,
     )
     state = "valid" if result.custody_valid else "INVALID: do not rely on this bundle"

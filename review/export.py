@@ -10,8 +10,13 @@
     custody.pub.pem           the server's custody public key
     hashes.json               per item: payload SHA-256 (as in the custody record), plaintext
                               SHA-256, header length, and where each file is in the bundle
+    timestamps/               the manifest's inclusion proof in its day's Merkle tree, the
+                              day's root and RFC 3161 tokens (review/evidence/bundle.py)
+    verify_merkle.py          checks the inclusion proofs, Python standard library only
     SHA256SUMS                every file above, for `sha256sum -c`
-    VERIFY.txt                how to check all of it with sha256sum, openssl and age
+    VERIFY.txt                how to check all of it with sha256sum, openssl, age and python3
+
+The format is specified in docs/evidence-bundle.md; `intake verify DIR` checks a bundle.
 
 Decryption happens here, on the reviewer's machine; the backend only hands out ciphertext.
 """
@@ -27,6 +32,7 @@ from typing import Any
 
 import crypto
 from review.answers import Labels
+from review.evidence.bundle import TimestampSource, finish_bundle, timestamp_files
 from review.local import ReviewError
 from review.render import answer_lines, language_lines, terminal_safe
 from review.tools import CustodySource, custody_holds, public_key_from_pem
@@ -61,9 +67,13 @@ def _folder_for(item: StoredItem) -> str:
 
 async def export_report(
     backend: CustodySource, report_id: str, out_dir: Path, identities: list[crypto.Identity],
-    labels: Labels | None = None,
+    labels: Labels | None = None, evidence: TimestampSource | None = None,
 ) -> ExportResult:
-    """Write the bundle into `out_dir` (created; must be empty or absent)."""
+    """Write the bundle into `out_dir` (created; must be empty or absent).
+
+    `evidence` (the server's evidence tables, when exporting on the server) adds timestamps/;
+    without it the bundle says the manifest's timestamp could not be included.
+    """
     check_empty(out_dir)
     report = await backend.get_report(report_id)
     pem = await backend.custody_public_pem()
@@ -110,11 +120,9 @@ async def export_report(
         {"report": report_id, "custody_signature_valid": valid, "items": entries},
         indent=2, sort_keys=True,
     ).encode("utf-8") + b"\n"
-    sums = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
-    )
-    files["SHA256SUMS"] = sums.encode("ascii")
-    files["VERIFY.txt"] = _verify_text(report_id, entries).encode("utf-8")
+    # The custody manifest's place in a timestamped daily tree; more parts join here.
+    files.update(await timestamp_files(evidence, {"manifest.json": report.manifest}))
+    finish_bundle(files)
 
     _write_bundle(out_dir, files)
     return ExportResult(out_dir, len(files), valid)
@@ -129,43 +137,11 @@ def check_empty(out_dir: Path) -> None:
 def _write_bundle(out_dir: Path, files: dict[str, bytes]) -> None:
     # Decrypted evidence: readable by this user only.
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folders = {p for name in files for p in Path(name).parents if p != Path(".")}
+    for folder in sorted(folders, key=lambda p: len(p.parts)):
+        (out_dir / folder).mkdir(exist_ok=True, mode=0o700)
     for name, data in files.items():
         target = out_dir / name
-        target.parent.mkdir(exist_ok=True, mode=0o700)
         target.write_bytes(data)
         target.chmod(0o600)
 
-
-def _verify_text(report_id: str, entries: list[dict[str, Any]]) -> str:
-    lines = [
-        f"Evidence bundle for report {report_id}",
-        "",
-        "1. Nothing in this folder changed since export:",
-        "     sha256sum -c SHA256SUMS",
-        "",
-        "2. The server signed the custody record (sizes and SHA-256 of each sealed payload) when",
-        "   the report arrived; check the signature with the server's custody public key:",
-        "     openssl pkeyutl -verify -pubin -inkey custody.pub.pem -rawin \\",
-        "       -in manifest.json -sigfile manifest.sig",
-        "   Compare custody.pub.pem with the key the organisation publishes.",
-        "",
-        "3. Each sealed file is the age header followed by the payload named in manifest.json;",
-        "   the payload's SHA-256 must equal its payload_sha256 there:",
-    ]
-    for e in entries:
-        lines.append(
-            f"     tail -c +{e['header_bytes'] + 1} {e['sealed_file']} | sha256sum"
-            f"   # {e['payload_sha256']}"
-        )
-    lines += [
-        "",
-        "4. The sealed files open with the age tool and a reviewer's key, and give the",
-        "   decrypted files byte for byte:",
-        "     age -d -i key.txt sealed/00-answers.age | cmp - originals/00-answers.json",
-        "",
-        "hashes.json lists, per item, the plaintext SHA-256 and, for attachments, the SHA-256",
-        "the bot recorded inside the sealed answers when the witness sent the file. Working",
-        "copies (working-copies/) are metadata-stripped copies; parent_seq names their original.",
-        "",
-    ]
-    return "\n".join(lines)

@@ -19,6 +19,7 @@ from storage.blobs import BlobStore
 from storage.channels import ChannelRepository
 from storage.conversations import ConversationRepository
 from storage.credentials import CredentialRepository
+from storage.evidence import EvidenceRepository
 from storage.locks import ChatLocks
 from storage.orphans import OrphanSweeper
 from storage.payload_table import PayloadTableStore
@@ -125,6 +126,7 @@ class Storage:
         self.queue = QueueRepository(sessions)
         self.credentials = CredentialRepository(sessions)
         self.channels = ChannelRepository(sessions)
+        self.evidence = EvidenceRepository(sessions)
 
     @classmethod
     async def open(

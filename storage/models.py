@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -288,6 +289,21 @@ class ProcessedUpdateRow(Base):
     day: Mapped[dt.date] = mapped_column(Date, index=True)
 
 
+class AdditionMarkRow(Base):
+    """A /status addition's idempotency mark: the keyed hash of the update that sent it.
+
+    Written in the transaction that appends the addition, so an update redelivered after a crash
+    finds its addition already stored instead of storing it twice. Forgotten after two days, like
+    reports' submission keys.
+    """
+
+    __tablename__ = "addition_marks"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    submission_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
 # --- Payloads in the database (storage/payload_table.py), for several workers -----------------
 
 
@@ -312,3 +328,52 @@ class PayloadChunkRow(Base):
     upload_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- Trusted time (storage/evidence.py, docs/evidence-bundle.md) ------------------------------
+# Once a day an RFC 6962 Merkle tree over that day's custody manifests and audit entries is
+# built and its root timestamped by RFC 3161 authorities. Only days are stored: no exact times
+# of reports; leaves are keyed by their hash, so not even the order within a day is kept.
+
+
+class EvidenceDayRow(Base):
+    """One day's tree: its root and size, and the state of its timestamping queue."""
+
+    __tablename__ = "evidence_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    root: Mapped[str] = mapped_column(String(64))
+    leaf_count: Mapped[int] = mapped_column(Integer)
+    # Timestamping attempts so far, when the next may start (UTC, anchoring's own schedule:
+    # it depends on the day and the retries, never on a report), and the last failure's kind.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_failure: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class EvidenceLeafRow(Base):
+    """A leaf of a day's tree: a custody manifest or an audit entry, by its RFC 6962 hash."""
+
+    __tablename__ = "evidence_leaves"
+    __table_args__ = (Index("ix_evidence_leaves_day", "day", "leaf_hash"), WITHOUT_ROWID)
+
+    leaf_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(ForeignKey("evidence_days.day", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    report_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    audit_seq: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+
+
+class EvidenceTokenRow(Base):
+    """An RFC 3161 TimeStampResp (DER) over a day's root, from one authority."""
+
+    __tablename__ = "evidence_tokens"
+
+    day: Mapped[dt.date] = mapped_column(
+        ForeignKey("evidence_days.day", ondelete="CASCADE"), primary_key=True
+    )
+    tsa: Mapped[str] = mapped_column(String(255), primary_key=True)
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    # The certificates (PEM) the token was verified against when it arrived: shipped in bundles.
+    ca_pem: Mapped[bytes] = mapped_column(LargeBinary)
+    gen_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

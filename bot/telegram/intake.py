@@ -344,7 +344,7 @@ class IntakeProcessor:
             elif isinstance(effect, LookUpCode):
                 more = await self._look_up(work, chat_id, session, effect.code)
             elif isinstance(effect, SendAdditions) and session.report_id is not None:
-                more = await self._send_additions(session)
+                more = await self._send_additions(session, update)
             elif (
                 isinstance(effect, DeleteReport)
                 and session.report_id is not None
@@ -375,10 +375,13 @@ class IntakeProcessor:
         log.info("status.shown")
         return self._status.found(session, found.report_id, found.view)
 
-    async def _send_additions(self, session: StatusSession) -> list[StatusEffect]:
+    async def _send_additions(self, session: StatusSession, update: Update) -> list[StatusEffect]:
         assert session.report_id is not None
         try:
-            await self._followup.add(session.report_id, session.texts, session.files, self._fetch)
+            await self._followup.add(
+                session.report_id, session.texts, session.files, self._fetch,
+                submission_key=self._submitter.submission_key(self._submission_id(update)),
+            )
         except Exception as error:
             log.warning("followup.failed", extra={"error": type(error)})
             return self._status.send_failed(session)

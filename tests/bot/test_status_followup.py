@@ -110,6 +110,45 @@ async def test_status_addition_readable(database_url: str, tmp_path: Path) -> No
     assert document["texts"] == ["One more detail"]
 
 
+async def test_addition_redelivered_after_a_crash_is_stored_once(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The update that sends an addition fails to commit once after the addition was stored (as
+    when the process dies between the two); its redelivery stores nothing twice, and the
+    witness is told the addition arrived."""
+    async with running_harness(database_url, tmp_path / "data") as h:
+        witness = h.user(7200003)
+        await to_evidence(witness)
+        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
+        assert code is not None
+        await witness.send_command("status", code.group())
+        await replies(witness)
+        await press(witness, "Add information or files")
+        await witness.send_text("One more detail")
+        await replies(witness)
+        [row] = await list_reports(h.storage)
+
+        conversations = h.storage.conversations
+        real_commit = conversations.commit_update
+        failures: list[int] = []
+
+        async def commit_that_dies_once(*args: Any, **kwargs: Any) -> Any:
+            report = await h.storage.reports.get(row.report_id)
+            assert report is not None
+            if not failures and any(i.role is ItemRole.ADDITION for i in report.items):
+                failures.append(1)
+                raise ConnectionError("the process died here")
+            return await real_commit(*args, **kwargs)
+
+        monkeypatch.setattr(conversations, "commit_update", commit_that_dies_once)
+        await witness.press(button(witness, "Send"))
+        assert "added to your report" in (await replies(witness, 2, timeout=30))[1]
+        assert failures == [1]
+        stored = await h.storage.reports.get(row.report_id)
+        assert stored is not None
+        assert [i.role for i in stored.items].count(ItemRole.ADDITION) == 1
+
+
 async def test_witness_deletes_report_when_allowed(database_url: str, tmp_path: Path) -> None:
     """Where the organisation allows it, the code holder can crypto-shred the whole report;
     the shred is in the audit trail and no blob of the report is left."""

@@ -152,7 +152,8 @@ async def test_a_spanish_report_and_its_follow_up_read_in_english(desk: Desk) ->
         raise AssertionError("no files in this reply")
 
     await FollowUpService(desk.storage, desk.keys).add(
-        receipt.report_id, ["En la calle del mercado."], [], no_files
+        receipt.report_id, ["En la calle del mercado."], [], no_files,
+        submission_key=b"k" * 32,
     )
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as playwright:

@@ -246,7 +246,7 @@ async def test_the_reviewers_question_is_shown_above_the_witness_reply(
                                  data={"text": "Which street was it?", "csrf": token}):
         pass
     await FollowUpService(desk.storage, desk.keys).add(
-        report_id, ["It was Market Street."], [], _no_files
+        report_id, ["It was Market Street."], [], _no_files, submission_key=b"k" * 32
     )
     async with browser_less.get(f"{desk.origin}/reports/{report_id}") as response:
         html = await response.text()

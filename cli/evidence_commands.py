@@ -1,0 +1,161 @@
+"""`intake evidence anchor|status` (on the server) and `intake verify DIR` (anywhere).
+
+The anchoring itself is review/evidence/anchor.py; `intake serve` runs it every few minutes
+(`periodic_anchoring`), and `intake evidence anchor` runs it once, for cron or an administrator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cli.config import ConfigError, Settings
+from cli.store import open_storage
+from review.evidence.anchor import Anchorer, AnchorPolicy, DayStatus, evidence_status
+from storage import Storage
+
+log = logging.getLogger("intake.evidence")
+T = TypeVar("T")
+# How often `intake serve` looks for a closed day or a queued one whose retry is due.
+ANCHOR_INTERVAL = dt.timedelta(minutes=5)
+
+
+def _policy(settings: Settings) -> AnchorPolicy:
+    return AnchorPolicy(grace=dt.timedelta(minutes=settings.anchor_grace_minutes))
+
+
+def anchorer_for(settings: Settings, storage: Storage) -> Anchorer:
+    return Anchorer(storage.evidence, settings.tsa_configs(), policy=_policy(settings))
+
+
+@contextlib.asynccontextmanager
+async def periodic_anchoring(
+    settings: Settings, storage: Storage, interval: dt.timedelta = ANCHOR_INTERVAL
+) -> AsyncIterator[None]:
+    """Anchor in the background while the bot runs; a failed round is logged, never fatal."""
+    anchorer = anchorer_for(settings, storage)  # a configuration error stops start-up
+
+    async def loop() -> None:
+        while True:
+            try:
+                await anchorer.run_once()
+            except Exception:
+                log.exception("evidence.anchor_failed: the next round retries; run "
+                              "`intake evidence status` to see the queue")
+            await asyncio.sleep(interval.total_seconds())
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group("evidence")
+def evidence_group() -> None:
+    """Trusted time: anchor closed days with RFC 3161 authorities; see the queue."""
+
+
+@evidence_group.command("anchor")
+@click.pass_obj
+def anchor_command(settings: Settings) -> None:
+    """Build the trees of closed days and timestamp queued ones now (for cron; idempotent)."""
+
+    async def run() -> tuple[list[dt.date], list[dt.date], list[tuple[dt.date, str]]]:
+        async with open_storage(settings, must_exist=True) as storage:
+            result = await anchorer_for(settings, storage).run_once()
+        return result.built, result.anchored, result.failed
+
+    built, anchored, failed = _run(run())
+    for day in built:
+        click.echo(f"built the tree of {day}")
+    for day in anchored:
+        click.echo(f"timestamped {day}")
+    if not settings.tsa_url_list:
+        click.echo("INTAKE_TSA_URLS is not set: trees are built but not timestamped; set it "
+                   "(and INTAKE_TSA_CA_FILES) to the time-stamp authorities to use")
+    if failed:
+        for day, kind in failed:
+            click.echo(f"{day}: no authority timestamped it ({kind}); it stays queued", err=True)
+        raise click.ClickException("timestamping failed: check INTAKE_TSA_URLS, "
+                                   "INTAKE_TSA_CA_FILES and the network, then run again")
+
+
+def _duration(delta: dt.timedelta) -> str:
+    hours, rest = divmod(int(delta.total_seconds()), 3600)
+    return f"{hours // 24}d {hours % 24}h {rest // 60}m" if hours >= 24 else \
+        f"{hours}h {rest // 60}m"
+
+
+def status_line(status: DayStatus) -> str:
+    head = f"{status.day}  {status.leaf_count:5d} leaves  "
+    if status.anchored:
+        return head + "anchored by " + ", ".join(status.authorities)
+    parts = ["QUEUED"]
+    if status.overdue:
+        parts.append(f"{_duration(status.overdue)} overdue")
+    parts.append(f"{status.attempts} attempt(s)")
+    if status.last_failure:
+        parts.append(f"last failure: {status.last_failure}")
+    if status.next_attempt is not None:
+        parts.append(f"next attempt {status.next_attempt.isoformat(timespec='minutes')}")
+    return head + ", ".join(parts)
+
+
+@evidence_group.command("status")
+@click.pass_obj
+def status_command(settings: Settings) -> None:
+    """Days anchored and days queued: how long overdue, the last failure, the next attempt."""
+
+    async def run() -> list[DayStatus]:
+        async with open_storage(settings, must_exist=True) as storage:
+            return await evidence_status(storage.evidence, dt.datetime.now(dt.UTC),
+                                         _policy(settings))
+
+    days = _run(run())
+    if not days:
+        click.echo("No day's tree is built yet (a day is built after it ends, UTC).")
+    for status in days:
+        click.echo(status_line(status))
+    queued = [d for d in days if not d.anchored]
+    if not settings.tsa_url_list:
+        click.echo("INTAKE_TSA_URLS is not set: nothing is timestamped; set it and "
+                   "INTAKE_TSA_CA_FILES")
+    elif queued:
+        click.echo(f"{len(queued)} day(s) queued: check INTAKE_TSA_URLS, INTAKE_TSA_CA_FILES "
+                   "and the network, then run `intake evidence anchor`")
+
+
+@click.command("verify")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--tsa-ca", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="PEM CA certificate(s) the time-stamp authority publishes; default: the "
+                   "certificates bundled beside each token.")
+def verify_command(folder: Path, tsa_ca: Path | None) -> None:
+    """Check every file of an evidence bundle (`intake review export`); names what fails."""
+    from review.evidence.verify import verify_bundle
+
+    problems = verify_bundle(folder, tsa_ca=tsa_ca.read_bytes() if tsa_ca else None)
+    for name, problem in problems:
+        click.echo(f"FAILED  {name}: {problem}")
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s): this bundle is not as exported")
+    click.echo("OK  every file is as exported: checksums, custody signature, sealed payloads, "
+               "hashes.json, Merkle proofs and timestamps verify")
+

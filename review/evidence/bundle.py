@@ -1,0 +1,174 @@
+"""The bundle's evidence parts: timestamps/, verify_merkle.py, SHA256SUMS and VERIFY.txt.
+
+`timestamp_files` gives, for files of the bundle that are leaves of a day's tree (the custody
+manifest; others may pass more), the day's root, the RFC 3161 responses over it with the CA
+certificates they were verified against, and each file's inclusion proof. `finish_bundle` adds
+the script, the checksums and the instructions last; VERIFY.txt is a pure function of the
+other files, so `intake verify` regenerates it and compares. Format: docs/evidence-bundle.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from crypto import merkle
+from storage.evidence import DayRecord, LeafRecord
+
+SCRIPT = "verify_merkle.py"
+PROOFS = "timestamps/proofs.json"
+SUMS = "SHA256SUMS"
+VERIFY = "VERIFY.txt"
+SCRIPT_BYTES = Path(__file__).with_name(SCRIPT).read_bytes()
+
+# Other parts of the bundle add their instructions to VERIFY.txt here, one function each. Each
+# must be a pure function of the bundle's files, so that `intake verify` can rebuild VERIFY.txt.
+VERIFY_SECTIONS: list[Callable[[Mapping[str, bytes]], list[str]]] = []
+
+
+class TimestampSource(Protocol):
+    """What the export needs from the evidence tables (storage.evidence.EvidenceRepository)."""
+
+    async def leaf(self, leaf_hash: str) -> tuple[dt.date, LeafRecord] | None: ...
+
+    async def day(self, day: dt.date) -> DayRecord | None: ...
+
+    async def leaf_hashes(self, day: dt.date) -> list[str]: ...
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+
+async def timestamp_files(
+    source: TimestampSource | None, leaves: Mapping[str, bytes]
+) -> dict[str, bytes]:
+    """timestamps/ for the bundle files in `leaves` (name -> content) that a tree holds."""
+    proofs: list[dict[str, Any]] = []
+    files: dict[str, bytes] = {}
+    for name, data in sorted(leaves.items()):
+        leaf = merkle.leaf_hash(data).hex()
+        found = None if source is None else await source.leaf(leaf)
+        record = None if found is None or source is None else await source.day(found[0])
+        if record is None or source is None:
+            continue
+        hashes = await source.leaf_hashes(record.day)
+        index = hashes.index(leaf)
+        path = merkle.inclusion_proof([bytes.fromhex(h) for h in hashes], index)
+        proofs.append({"file": name, "day": record.day.isoformat(), "leaf_index": index,
+                       "tree_size": len(hashes), "leaf_hash": leaf,
+                       "path": [p.hex() for p in path]})
+        files.update(_day_files(record))
+    files[PROOFS] = _json(proofs)
+    return files
+
+
+def _day_files(record: DayRecord) -> dict[str, bytes]:
+    folder = f"timestamps/{record.day.isoformat()}"
+    files = {f"{folder}/root.bin": bytes.fromhex(record.root)}
+    tokens = []
+    for n, token in enumerate(record.tokens, start=1):
+        files[f"{folder}/tsa-{n}.tsr"] = token.response
+        files[f"{folder}/tsa-{n}-ca.pem"] = token.ca_pem
+        tokens.append({"response": f"tsa-{n}.tsr", "ca_certificates": f"tsa-{n}-ca.pem",
+                       "authority": token.tsa, "gen_time": token.gen_time.isoformat()})
+    files[f"{folder}/day.json"] = _json({"day": record.day.isoformat(), "root": record.root,
+                                         "leaf_count": record.leaf_count, "tokens": tokens})
+    return files
+
+
+def sums_listing(files: Mapping[str, bytes]) -> bytes:
+    """The canonical SHA256SUMS: every file but itself and VERIFY.txt, sorted by name."""
+    return "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+        for name, data in sorted(files.items()) if name not in (SUMS, VERIFY)
+    ).encode("utf-8")
+
+
+def finish_bundle(files: dict[str, bytes]) -> None:
+    """Add the Merkle script, SHA256SUMS and VERIFY.txt (in that order: each covers the last)."""
+    files[SCRIPT] = SCRIPT_BYTES
+    files[SUMS] = sums_listing(files)
+    files[VERIFY] = verify_text(files).encode("utf-8")
+
+
+def verify_text(files: Mapping[str, bytes], sums_digest: str | None = None) -> str:
+    """VERIFY.txt, from hashes.json, timestamps/ and SHA256SUMS alone (so it can be rebuilt).
+
+    `sums_digest` replaces SHA256SUMS's actual digest: the verifier rebuilds the text with the
+    digest VERIFY.txt states, to tell a changed SHA256SUMS from a changed VERIFY.txt.
+    """
+    hashes = json.loads(files["hashes.json"])
+    proofs = json.loads(files.get(PROOFS, b"[]"))
+    if sums_digest is None:
+        sums_digest = hashlib.sha256(files.get(SUMS, b"")).hexdigest()
+    lines = [
+        f"Evidence bundle for report {hashes['report']}",
+        "The format and what each check proves: docs/evidence-bundle.md of incident-intake;",
+        "`intake verify .` runs every check below and names any file that fails.",
+        "",
+        "1. Nothing in this folder changed since export. SHA256SUMS lists every file except",
+        "   itself and this one; its own SHA-256 is:",
+        f"     {sums_digest}  SHA256SUMS",
+        "     sha256sum SHA256SUMS",
+        "     sha256sum -c SHA256SUMS",
+        "",
+        "2. The server signed the custody record (sizes and SHA-256 of each sealed payload) when",
+        "   the report arrived; check the signature with the server's custody public key:",
+        "     openssl pkeyutl -verify -pubin -inkey custody.pub.pem -rawin \\",
+        "       -in manifest.json -sigfile manifest.sig",
+        "   Compare custody.pub.pem with the key the organisation publishes.",
+        "",
+        "3. Each sealed file is the age header followed by the payload named in manifest.json;",
+        "   the payload's SHA-256 must equal its payload_sha256 there:",
+    ]
+    for e in hashes["items"]:
+        lines.append(
+            f"     tail -c +{e['header_bytes'] + 1} {e['sealed_file']} | sha256sum"
+            f"   # {e['payload_sha256']}"
+        )
+    lines += [
+        "",
+        "4. The sealed files open with the age tool and a reviewer's key, and give the",
+        "   decrypted files byte for byte:",
+        "     age -d -i key.txt sealed/00-answers.age | cmp - originals/00-answers.json",
+        "",
+        *_timestamp_lines(files, proofs),
+        *(line for section in VERIFY_SECTIONS for line in section(files)),
+        "hashes.json lists, per item, the plaintext SHA-256 and, for attachments, the SHA-256",
+        "the bot recorded inside the sealed answers when the witness sent the file. Working",
+        "copies (working-copies/) are metadata-stripped copies; parent_seq names their original.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _timestamp_lines(files: Mapping[str, bytes], proofs: list[dict[str, Any]]) -> list[str]:
+    if not proofs:
+        return ["5. Trusted time: the custody record was not in a timestamped daily tree yet when",
+                "   this bundle was exported (days are anchored after they end); export again",
+                "   later to include the proof.", ""]
+    lines = [
+        "5. Trusted time. Once a day the server puts that day's custody records and audit",
+        "   entries into a Merkle tree (RFC 6962) and has its root timestamped by RFC 3161",
+        "   time-stamp authorities. The inclusion proof shows manifest.json is in the tree",
+        "   whose root is timestamps/DAY/root.bin:",
+        "     python3 verify_merkle.py",
+        "   and each authority's token shows that root existed at the token's time:",
+    ]
+    days = sorted({str(p["day"]) for p in proofs})
+    for day in days:
+        tokens = sorted(n for n in files if n.startswith(f"timestamps/{day}/")
+                        and n.endswith(".tsr"))
+        for token in tokens:
+            ca = token.removesuffix(".tsr") + "-ca.pem"
+            lines += [f"     openssl ts -verify -in {token} \\",
+                      f"       -data timestamps/{day}/root.bin -CAfile {ca}"]
+        if not tokens:
+            lines.append(f"     (the tree of {day} was still waiting for an authority's token)")
+    lines += ["   Compare each -ca.pem with the certificate the authority publishes.", ""]
+    return lines

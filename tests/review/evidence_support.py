@@ -1,0 +1,70 @@
+"""Sealed reports on two days, anchored with a real local TSA, and exported as a bundle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import crypto
+from review.audit import AuditTrail
+from review.evidence.anchor import Anchorer, AnchorRun
+from review.evidence.tsa import TsaConfig
+from review.export import export_report
+from review.local import LocalBackend
+from storage import Storage
+from tests.review.sealed_reports import sealed_report
+from tests.review.tsa import LocalTsa
+
+DAY_1 = dt.date(2026, 11, 20)
+DAY_2 = dt.date(2026, 11, 21)
+
+
+def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), dt.UTC)
+
+
+class Clock:
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@dataclass
+class Anchored:
+    storage: Storage
+    custody_key: bytes
+    reviewer: crypto.X25519Identity
+    report_1: str
+    report_2: str
+    clock: Clock
+    anchorer: Anchorer
+    first_run: AnchorRun
+
+    async def export(self, out: Path, report_id: str | None = None) -> Path:
+        backend = LocalBackend(self.storage, AuditTrail(self.storage.audit, self.custody_key),
+                               "alice", custody_key=self.custody_key)
+        await export_report(backend, report_id or self.report_1, out, [self.reviewer],
+                            evidence=self.storage.evidence)
+        return out
+
+
+async def two_days_anchored(storage: Storage, tsa: LocalTsa) -> Anchored:
+    """One report received on DAY_1 (with an audit entry that day), one on DAY_2; the anchoring
+    runs at DAY_2 + 1 day, 02:00 UTC, when both days are closed."""
+    custody_key = secrets.token_bytes(32)
+    reviewer = crypto.generate_identity()
+    photo = b"\xff\xd8\xff" + secrets.token_bytes(3000) + b"\xff\xd9"
+    report_1 = await sealed_report(storage, custody_key, [reviewer.recipient],
+                                   attachments=[photo], working_copies=True, day=DAY_1)
+    report_2 = await sealed_report(storage, custody_key, [reviewer.recipient], day=DAY_2)
+    trail = AuditTrail(storage.audit, custody_key, clock=lambda: at(DAY_1, 15))
+    await trail.record("alice", "status", report_1, {"status": "in_review"})
+    clock = Clock(at(DAY_2 + dt.timedelta(days=1), 2))
+    anchorer = Anchorer(storage.evidence, [TsaConfig(tsa.url, tsa.pki.ca_cert.read_bytes())],
+                        clock=clock)
+    run = await anchorer.run_once()
+    return Anchored(storage, custody_key, reviewer, report_1, report_2, clock, anchorer, run)
