@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
+import importlib.metadata
 import logging
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from bot.core import AttachmentFacts, Conversation, Draft, MediaAnswer, MediaRef, report_document
 from bot.sealing import ItemSealer, NoRecipientsError, WorkSlots, signed_manifest
-from bot.working_copy import MAX_IMAGE_BYTES, may_get_copy, stripped_copy
+from bot.working_copy import MAX_IMAGE_BYTES, may_get_copy, working_copy
 from crypto.receipts import new_receipt_code, receipt_keys, submission_key
 from storage import BlobStore, DuplicateSubmission, ItemRole, NewItem, NewReport, Storage
 from storage.server_keys import ServerKeys
@@ -36,6 +37,18 @@ __all__ = [
 ]
 
 log = logging.getLogger("intake.submission")
+
+
+def _software() -> dict[str, str]:
+    try:
+        version = importlib.metadata.version("incident-intake")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown (not installed as a package)"
+    return {"name": "incident-intake", "version": version}
+
+
+# What each report records as the software that took it (its collection report).
+SOFTWARE = _software()
 
 # Fetching an attachment: an async generator of its bytes in chunks, as they arrive. Callers
 # close it (`contextlib.aclosing`) so a download stopped early never outlives its use.
@@ -180,11 +193,13 @@ async def seal_attachments(
             copy = None
             if image is not None:
                 async with slots.image():
-                    copy = await asyncio.to_thread(stripped_copy, image)
+                    copy = await asyncio.to_thread(working_copy, image)
                 del image
             has_copy = copy is not None
+            processing = None
             if copy is not None:
-                written.append(await sealer.seal(seq + 1, ItemRole.WORKING_COPY, copy[0], seq))
+                written.append(await sealer.seal(seq + 1, ItemRole.WORKING_COPY, copy.data, seq))
+                processing = {"working_copy_item": seq + 1, **copy.record}
                 del copy
         facts.append(AttachmentFacts(
             seq=seq,
@@ -194,6 +209,7 @@ async def seal_attachments(
             size=plaintext.size,
             sha256=plaintext.sha256,
             caption=media.caption,
+            processing=processing,
         ))
         seq += 2 if has_copy else 1
     return facts
@@ -240,6 +256,7 @@ class ReportSubmitter:
                 answers=self._conversation.visible_answers(draft),
                 attachments=facts,
                 submitted_at=now,
+                software=SOFTWARE,
                 channel=draft.channel,
             )
             written.insert(0, await sealer.seal(0, ItemRole.ANSWERS, document))

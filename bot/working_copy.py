@@ -4,15 +4,24 @@ The original file is evidence and is sealed exactly as received, camera and loca
 included. Beside it goes a copy made from the pixels alone (Pillow): no EXIF (GPS, camera serial
 numbers, times), no XMP or IPTC, no embedded thumbnails or text chunks. Orientation is applied
 to the pixels first so the copy still displays upright.
+
+Each copy comes with its processing record (issue 10, item 3): the names (never the values) of
+the metadata it left out, the steps taken, the tool and its version, and the SHA-256 of the
+original and of the copy. It is kept in the sealed answers document beside the attachment's
+facts, since tag names such as GPSLatitude already say something about the original.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import warnings
+from dataclasses import dataclass
+from typing import Any
 
-from PIL import Image, ImageOps
+import PIL
+from PIL import ExifTags, Image, ImageOps
 
 log = logging.getLogger("intake.working_copy")
 
@@ -36,8 +45,81 @@ def may_get_copy(head: bytes) -> bool:
     return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
 
 
+@dataclass(frozen=True)
+class WorkingCopy:
+    data: bytes
+    mime_type: str
+    record: dict[str, Any]
+
+
+_MAX_NAMES = 200
+# Container fields Pillow reads that are not metadata about the picture's origin, only about
+# how to decode or display it; everything else in `info` is listed as removed.
+_DECODING_INFO = frozenset({
+    "jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "progression", "progressive",
+    "adobe", "adobe_transform", "interlace", "gamma", "transparency", "background", "duration",
+    "loop", "aspect", "compression", "mode", "bbox", "srgb",
+})
+
+
+def _exif_names(image: Image.Image) -> list[str]:
+    """The names of the EXIF tags in `image`, GPS and camera sub-directories included."""
+    exif = image.getexif()
+    names = [ExifTags.TAGS.get(tag, f"tag-{tag:#06x}") for tag in exif]
+    for directory, table in ((ExifTags.IFD.Exif, ExifTags.TAGS),
+                             (ExifTags.IFD.GPSInfo, ExifTags.GPSTAGS),
+                             (ExifTags.IFD.Interop, ExifTags.TAGS)):
+        try:
+            found = exif.get_ifd(directory)
+        except (KeyError, ValueError, TypeError, OSError):
+            continue
+        prefix = "GPS." if directory == ExifTags.IFD.GPSInfo else ""
+        names += [f"{prefix}{table.get(tag, f'tag-{tag:#06x}')}" for tag in found]
+    return sorted(set(names))
+
+
+def _removed(image: Image.Image) -> dict[str, list[str]]:
+    """What metadata the original carries (names only), by kind."""
+    info_keys = sorted(str(k) for k in image.info if str(k) not in _DECODING_INFO)
+    removed = {
+        "exif": _exif_names(image),
+        "xmp": ["XMP"] if any("xmp" in k.lower() for k in info_keys) else [],
+        "iptc": ["IPTC/Photoshop"] if "photoshop" in info_keys else [],
+        "icc_profile": ["ICC profile"] if "icc_profile" in info_keys else [],
+        "other": [k for k in info_keys
+                  if k not in ("exif", "icc_profile", "photoshop") and "xmp" not in k.lower()],
+    }
+    # A crafted file can carry thousands of text chunks: the record names the first ones.
+    return {kind: names[:_MAX_NAMES] for kind, names in removed.items() if names}
+
+
+def processing_record(
+    original: bytes, copy: bytes, image_format: str, removed: dict[str, list[str]]
+) -> dict[str, Any]:
+    """The processing record of one working copy (stored sealed, in the answers document)."""
+    steps = ["orientation from EXIF applied to the pixels",
+             "pixels copied into a new image (no metadata carried over)"]
+    steps.append("re-encoded as JPEG, quality 95" if image_format == "JPEG"
+                 else f"re-encoded as {image_format}")
+    return {
+        "tool": "Pillow",
+        "tool_version": PIL.__version__,
+        "steps": steps,
+        "removed": removed,
+        "original_sha256": hashlib.sha256(original).hexdigest(),
+        "copy_sha256": hashlib.sha256(copy).hexdigest(),
+    }
+
+
 def stripped_copy(data: bytes) -> tuple[bytes, str] | None:
     """A metadata-free copy of an image and its MIME type; None if it is not an image we know."""
+    made = working_copy(data)
+    return None if made is None else (made.data, made.mime_type)
+
+
+def working_copy(data: bytes) -> WorkingCopy | None:
+    """A metadata-free copy of an image with its processing record; None if it is not an image
+    we know (or too large to decode safely)."""
     try:
         with warnings.catch_warnings():
             # A decompression bomb warning becomes an error: such a file gets no working copy.
@@ -49,6 +131,7 @@ def stripped_copy(data: bytes) -> tuple[bytes, str] | None:
                     log.info("working_copy.too_large")
                     return None
                 image_format = image.format
+                removed = _removed(image)
                 ImageOps.exif_transpose(image, in_place=True)
                 # A new image holding only the pixels carries none of the original's `info`.
                 # Pasting copies them once, without an intermediate bytes object.
@@ -67,4 +150,6 @@ def stripped_copy(data: bytes) -> tuple[bytes, str] | None:
             Image.DecompressionBombWarning) as error:
         log.info("working_copy.skipped", extra={"error": type(error)})
         return None
-    return out.getvalue(), _FORMATS[image_format]
+    copy = out.getvalue()
+    return WorkingCopy(copy, _FORMATS[image_format],
+                       processing_record(data, copy, image_format, removed))

@@ -35,6 +35,7 @@ from review.keys import (
 )
 from review.recipients import RecipientError, add_recovery
 from review.retention import RetentionError, run_retention_by_channel
+from review.sealed_records import RecordsResult, reencrypt_records, rewrap_records
 from storage import DEFAULT_CHANNEL, Storage
 from storage.server_keys import load_or_create_server_keys
 
@@ -245,22 +246,32 @@ def keys_rewrap(
 
     async def run() -> None:
         bar = _ProgressBar("Re-wrapping headers")
+        records_bar = _ProgressBar("Re-wrapping notes and messages")
         async with open_storage(settings, must_exist=True) as storage:
+            audit = audit_trail(settings, storage)
             try:
                 result = await rewrap_store(
-                    storage, identities, audit=audit_trail(settings, storage), actor=actor,
+                    storage, identities, audit=audit, actor=actor,
                     progress=bar, batch_size=batch_size, channel=channel,
                 )
             finally:
                 bar.close()
+            try:
+                records = await rewrap_records(
+                    storage, identities, audit=audit, actor=actor, progress=records_bar,
+                    batch_size=batch_size, channel=channel,
+                )
+            finally:
+                records_bar.close()
         click.echo(f"re-wrapped {result.rewrapped} item(s) to {len(result.target_key_ids)} "
                    f"recipient(s) ({', '.join(result.target_key_ids)}); payloads unchanged")
+        _echo_records("re-wrapped", records)
         if result.conflicts:
             click.echo(f"{result.conflicts} item(s) changed meanwhile and were left as they are")
         if result.unopenable:
             click.echo(f"{result.unopenable} item(s) could not be opened with this identity "
                        "and were left as they are")
-        if not result.complete:
+        if not (result.complete and records.complete):
             raise click.ClickException(
                 "not every item was re-wrapped: run `intake keys rewrap` again (with an identity "
                 "that opens the rest, such as the recovery key, if some could not be opened)"
@@ -304,16 +315,25 @@ def keys_reencrypt(
 
     async def run() -> None:
         bar = _ProgressBar("Re-encrypting items")
+        records_bar = _ProgressBar("Re-encrypting notes and messages")
         async with open_storage(settings, must_exist=True) as storage:
             keys = load_or_create_server_keys(settings.data_dir)
+            audit = audit_trail(settings, storage)
             try:
                 result = await reencrypt_store(
-                    storage, identities, audit=audit_trail(settings, storage), actor=actor,
+                    storage, identities, audit=audit, actor=actor,
                     custody_key=keys.custody_key, plan_path=plan, key_id=key_id, progress=bar,
                     channel=channel,
                 )
             finally:
                 bar.close()
+            try:
+                records = await reencrypt_records(
+                    storage, identities, audit=audit, actor=actor, key_id=key_id,
+                    progress=records_bar, channel=channel,
+                )
+            finally:
+                records_bar.close()
         click.echo(f"re-encrypted {result.reencrypted} item(s) to "
                    f"{len(result.target_key_ids)} recipient(s); {result.already_done} were "
                    "already done; custody manifests re-signed (the audit trail links each old "
@@ -325,13 +345,24 @@ def keys_reencrypt(
             click.echo(f"{result.unopenable} item(s) could not be opened with this identity")
         if result.conflicts:
             click.echo(f"{result.conflicts} item(s) changed meanwhile")
-        if not result.complete:
+        _echo_records("re-encrypted", records)
+        if not (result.complete and records.complete):
             raise click.ClickException(
                 f"not every item was re-encrypted; the rest is listed in {plan}: run the same "
                 "command again (with an identity that opens them, if some could not be opened)"
             )
 
     _run(run())
+
+
+def _echo_records(done: str, records: RecordsResult) -> None:
+    click.echo(f"{done} {records.done['note']} note(s) and {records.done['witness_message']} "
+               "message(s) for the witness (a message's witness stanza is kept)")
+    if records.unopenable:
+        click.echo(f"{records.unopenable} note(s) or message(s) could not be opened with this "
+                   "identity and were left as they are")
+    if records.conflicts:
+        click.echo(f"{records.conflicts} note(s) or message(s) changed meanwhile")
 
 
 # --- intake audit ----------------------------------------------------------------------------

@@ -30,12 +30,14 @@ from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from review.answers import Labels
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter
+from review.custody.access import opened_message_ids, record_access
 from review.export import check_empty, export_report
 from review.identities import IdentityFileError, load_identities
 from review.local import LocalBackend, ReviewError
 from review.render import render_report, terminal_safe
 from review.tools import (
     CustodySource,
+    OpenedNote,
     ask_witness,
     check_report_prefix,
     open_report,
@@ -92,7 +94,11 @@ def _token(options: ReviewOptions) -> str:
 
 
 @contextlib.asynccontextmanager
-async def opened_backend(options: ReviewOptions) -> AsyncIterator[CustodySource]:
+async def opened_backend(
+    options: ReviewOptions, *, record_downloads: bool = False
+) -> AsyncIterator[CustodySource]:
+    """The backend; with `record_downloads`, each payload read from a local data directory is
+    an `access.downloaded` entry (a server records the downloads it serves by itself)."""
     if options.server is not None:
         from review.remote import RemoteBackend  # aiohttp: only for --server
 
@@ -108,15 +114,17 @@ async def opened_backend(options: ReviewOptions) -> AsyncIterator[CustodySource]
         # The same channel scope as the API gives this reviewer (docs/channels.md).
         yield LocalBackend(
             storage, audit, options.actor, custody_key=keys.custody_key,
+            record_downloads="cli" if record_downloads else None,
             channel=await scope_of(storage, options.actor),
         )
 
 
 def _with_backend(
-    options: ReviewOptions, work: Callable[[CustodySource], Awaitable[T]]
+    options: ReviewOptions, work: Callable[[CustodySource], Awaitable[T]],
+    *, record_downloads: bool = False,
 ) -> T:
     async def run() -> T:
-        async with opened_backend(options) as backend:
+        async with opened_backend(options, record_downloads=record_downloads) as backend:
             return await work(backend)
 
     return _run(run())
@@ -296,8 +304,15 @@ def review_show(
         custody = public_key_from_pem(await backend.custody_public_pem())
         report = await open_report(backend, report_id, identities, custody)
         questions = await read_questions(backend, report_id, identities)
+        # Decrypted here: recorded before anything is shown (chain of custody).
+        stored = await backend.get_report(report_id)
+        opened_messages = await opened_message_ids(backend, report_id, identities)
+        await record_access(backend, report_id, "opened",
+                            items=[i.seq for i in stored.items], messages=opened_messages)
         click.echo(render_report(report, labels, questions))
         if save_attachments is not None:
+            await record_access(backend, report_id, "downloaded",
+                                items=[a.seq for a in report.attachments])
             save_attachments.mkdir(parents=True, exist_ok=True, mode=0o700)
             for attachment in report.attachments:
                 name = f"{attachment.seq:02d}-{attachment.facts.get('kind', 'file')}"
@@ -312,7 +327,7 @@ def review_show(
 @pass_options
 def review_pull(options: ReviewOptions, out_dir: Path) -> None:
     """Copy every report as standard age files: DIR/<id>/NN-role.age (age -d -i KEY opens them)."""
-    written, unchanged = _with_backend(options, lambda b: pull(b, out_dir))
+    written, unchanged = _with_backend(options, lambda b: pull(b, out_dir), record_downloads=True)
     click.echo(f"{written} file(s) written, {unchanged} already up to date, in {out_dir}")
 
 
@@ -399,7 +414,16 @@ def review_note(options: ReviewOptions, report_id: str, text: str) -> None:
 @pass_options
 def review_notes(options: ReviewOptions, report_id: str, identity: Path) -> None:
     """Decrypt a report's notes on this machine and print them."""
-    opened = _on_report(options, report_id, read_notes, identity)
+
+    async def work(
+        backend: CustodySource, report_id: str, identities: list[crypto.Identity]
+    ) -> list[OpenedNote]:
+        found = await read_notes(backend, report_id, identities)
+        await record_access(backend, report_id, "opened",
+                            notes=[n.note.note_id for n in found if n.text is not None])
+        return found
+
+    opened = _on_report(options, report_id, work, identity)
     if not opened:
         click.echo("no notes yet")
     for item in opened:

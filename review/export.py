@@ -32,6 +32,8 @@ from typing import Any
 
 import crypto
 from review.answers import Labels
+from review.custody.bundle import evidence_files
+from review.custody.chain import custody_leaves
 from review.evidence.bundle import TimestampSource, finish_bundle, timestamp_files
 from review.local import ReviewError
 from review.render import answer_lines, language_lines, terminal_safe
@@ -115,13 +117,18 @@ async def export_report(
             # What the bot recorded inside the sealed answers when the witness sent the file.
             "witness_side_sha256": facts.get(item.seq, {}).get("sha256"),
         })
+    # Records the export; adds custody/, processing/ and the collection report (review/custody).
+    files.update(await evidence_files(backend, report, plain))
     valid = custody_holds(report, payload_hashes, public_key_from_pem(pem))
     files["hashes.json"] = json.dumps(
         {"report": report_id, "custody_signature_valid": valid, "items": entries},
         indent=2, sort_keys=True,
     ).encode("utf-8") + b"\n"
-    # The custody manifest's place in a timestamped daily tree; more parts join here.
-    files.update(await timestamp_files(evidence, {"manifest.json": report.manifest}))
+    # The custody manifest's place in a timestamped daily tree, and each custody chain entry's
+    # (those of days already anchored); more parts join here.
+    files.update(await timestamp_files(
+        evidence, {"manifest.json": report.manifest, **custody_leaves(files)}
+    ))
     finish_bundle(files)
 
     _write_bundle(out_dir, files)

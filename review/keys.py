@@ -48,6 +48,7 @@ from crypto.custody import (
     verify_manifest,
 )
 from review.audit import AuditTrail
+from review.custody.chain import report_ref
 from storage import DEFAULT_CHANNEL, NewItem, RecipientRecord, Storage, StoredItem
 from storage.repositories import (
     HeaderConflictError,
@@ -272,7 +273,7 @@ async def rewrap_store(
     of compare-and-swap updates; payload blobs are never opened.
     """
     progress = progress or _NoProgress()
-    target = await _channel_target(storage, channel)
+    target = await channel_target(storage, channel)
     pending = await storage.reports.count_items_for_rewrap(target.key_ids, channel=channel)
     result = RewrapResult(target.key_ids, pending, channel=channel)
     await audit.record(actor, "keys.rewrap.start", None, {
@@ -290,6 +291,15 @@ async def rewrap_store(
                 _rewrap_page, page, identities, target
             )
             rejected = await storage.reports.replace_headers(replacements)
+            refused = {(r.report_id, r.seq) for r in rejected}
+            swapped = [r for r in replacements if (r.report_id, r.seq) not in refused]
+            if swapped:
+                # Which items this page re-wrapped, so each report's chain of custody shows its
+                # own re-wraps (review/custody/chain.py); ids and numbers only.
+                await audit.record(actor, "keys.rewrap.batch", None, {
+                    "target_key_ids": list(target.key_ids),
+                    "items": [[report_ref(r.report_id), r.seq] for r in swapped],
+                })
             result.unopenable += unopenable
             result.conflicts += len(rejected)
             result.rewrapped += len(replacements) - len(rejected)
@@ -303,7 +313,7 @@ async def rewrap_store(
     return result
 
 
-async def _channel_target(storage: Storage, channel: str) -> TargetSet:
+async def channel_target(storage: Storage, channel: str) -> TargetSet:
     """The channel's active recipients; one line naming the fix when there are none."""
     if await storage.channels.get(channel) is None:
         raise KeyRotationError(f"there is no channel {channel!r}: see `intake channel list`")
@@ -620,7 +630,7 @@ async def reencrypt_store(
     progress = progress or _NoProgress()
     check_key_id(key_id)
     # One channel at a time: its items get its recipients, never another channel's.
-    target = await _channel_target(storage, channel)
+    target = await channel_target(storage, channel)
     if key_id is not None and key_id in target.key_ids:
         raise KeyRotationError(
             f"key {key_id} is still an active recipient, so new copies would be sealed to it "

@@ -13,13 +13,15 @@ import dataclasses
 import datetime as dt
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import BinaryIO, TypeVar
 
 import crypto
 from crypto.custody import custody_public_pem
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
+from review.custody.access import AccessError, access_details
+from review.custody.chain import report_records
 from storage import (
     InvalidCursorError,
     QueuePage,
@@ -29,6 +31,7 @@ from storage import (
     StoredItem,
     StoredReport,
 )
+from storage.audit import AuditRecord
 from storage.repositories import HeaderConflictError, ItemNotFoundError
 from storage.triage import NoteRecord, UnknownReportError, validate_label
 
@@ -128,6 +131,7 @@ class LocalBackend:
         *,
         custody_key: bytes | None = None,
         today: Callable[[], dt.date] = _today,
+        record_downloads: str | None = None,
         channel: str | None = None,
     ) -> None:
         self.storage = storage
@@ -136,6 +140,9 @@ class LocalBackend:
         self.channel = channel
         self._custody_key = custody_key
         self._today = today
+        # Set ("api" or "cli") where ciphertext leaves the store (the reviewer API, `review
+        # pull`): each payload handed out is then an `access.downloaded` entry of the trail.
+        self.record_downloads = record_downloads
 
     # --- reading -------------------------------------------------------------------------
 
@@ -195,9 +202,19 @@ class LocalBackend:
         """The item and its payload blob opened for reading (for streaming; caller closes)."""
         item = await self.item(report_id, seq)
         try:
-            return item, self.storage.blobs.open(item.item_id)
+            handle = self.storage.blobs.open(item.item_id)
         except FileNotFoundError:
             raise NotFoundError(f"the payload of item {seq} of {report_id} is gone") from None
+        if self.record_downloads is not None:
+            try:
+                await self._record("access.downloaded", report_id, access_details(
+                    "downloaded", items=[seq], notes=(), messages=(), via=self.record_downloads,
+                    decrypted=False,
+                ))
+            except BaseException:
+                handle.close()
+                raise
+        return item, handle
 
     async def read_payload(self, report_id: str, seq: int) -> bytes:
         _item, handle = await self.open_payload(report_id, seq)
@@ -230,6 +247,33 @@ class LocalBackend:
         if self._custody_key is None:
             raise NotFoundError("the server's custody key is not available to this backend")
         return custody_public_pem(self._custody_key)
+
+    async def custody_records(self, report_id: str) -> list[AuditRecord]:
+        """The audit records about this report, in trail order (its chain of custody)."""
+        await self.get_report(report_id)
+        return report_records(await self.storage.audit.entries(), report_id)
+
+    async def record_access(
+        self,
+        report_id: str,
+        what: str,
+        *,
+        items: Sequence[int] = (),
+        notes: Sequence[str] = (),
+        messages: Sequence[str] = (),
+        via: str = "cli",
+    ) -> None:
+        """Record that the actor opened, downloaded (decrypted) or exported these things."""
+        try:
+            details = access_details(what, items=items, notes=notes, messages=messages, via=via)
+        except AccessError as error:
+            raise InvalidRequestError(str(error)) from None
+        report = await self.get_report(report_id)
+        known = {item.seq for item in report.items}
+        unknown = sorted(set(items) - known)
+        if unknown:
+            raise NotFoundError(f"report {report_id} has no item {unknown[0]}")
+        await self._record(f"access.{what}", report_id, details)
 
     # --- changing ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import json
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -37,6 +38,7 @@ from storage import (
     StoredItem,
     StoredReport,
 )
+from storage.audit import AuditRecord
 
 _TIMEOUT = aiohttp.ClientTimeout(total=None, connect=30, sock_read=120)
 
@@ -262,6 +264,32 @@ class RemoteBackend:
 
     async def custody_public_pem(self) -> bytes:
         return await self._call("GET", "/v1/custody-key")
+
+    async def record_access(
+        self,
+        report_id: str,
+        what: str,
+        *,
+        items: Sequence[int] = (),
+        notes: Sequence[str] = (),
+        messages: Sequence[str] = (),
+        via: str = "cli",
+    ) -> None:
+        """Tell the server what was decrypted here; it records it under this credential."""
+        await self._json("POST", self._report(report_id, "/access"), json={
+            "what": what, "items": list(items), "notes": list(notes),
+            "messages": list(messages), "via": via,
+        })
+
+    async def custody_records(self, report_id: str) -> list[AuditRecord]:
+        found = await self._json("GET", self._report(report_id, "/custody"))
+        return [
+            AuditRecord(
+                int(e["seq"]), e["entry"].encode("ascii"), e["entry_hash"],
+                base64.b64decode(e["signature"]),
+            )
+            for e in found["entries"]
+        ]
 
     def _report(self, report_id: str, tail: str) -> str:
         return f"/v1/reports/{check_report_id(report_id)}{tail}"

@@ -25,7 +25,7 @@ from storage.orphans import OrphanSweeper
 from storage.payload_table import PayloadTableStore
 from storage.queue import QueueRepository
 from storage.repositories import RecipientRepository, ReportRepository
-from storage.triage import TriageRepository
+from storage.triage import SealedRecordRepository, TriageRepository
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -123,6 +123,7 @@ class Storage:
         self.audit = AuditRepository(sessions)
         self.additions = AdditionRepository(sessions)
         self.triage = TriageRepository(sessions)
+        self.sealed_records = SealedRecordRepository(sessions)
         self.queue = QueueRepository(sessions)
         self.credentials = CredentialRepository(sessions)
         self.channels = ChannelRepository(sessions)

@@ -205,6 +205,9 @@ class NoteRow(Base):
     author: Mapped[str] = mapped_column(String(64))
     created_on: Mapped[dt.date] = mapped_column(Date)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Migration 0007: the sorted recipient key ids `intake keys rewrap` last wrapped it to;
+    # None until then (an age header does not say whom it is wrapped to).
+    wrapped_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class WitnessMessageRow(Base):
@@ -220,6 +223,8 @@ class WitnessMessageRow(Base):
     # An age file sealed to reports.witness_recipient, whose private key only the receipt code
     # (with the server key) derives, and to the active recipients, so reviewers read it back.
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Migration 0007: as NoteRow.wrapped_to (the witness stanza is kept and not listed).
+    wrapped_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class CredentialRow(Base):

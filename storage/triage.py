@@ -12,9 +12,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import LabelRow, NoteRow, ReportRow, WitnessMessageRow
 
@@ -172,6 +174,149 @@ class TriageRepository:
                 .order_by(WitnessMessageRow.created_on, WitnessMessageRow.id)
             )).all()
         return [WitnessMessageRecord(r.id, r.report_id, r.created_on, r.sealed) for r in rows]
+
+
+# --- key rotation of sealed records (review/sealed_records.py) -------------------------------
+
+# The sealed records besides report items that are wrapped to reviewer recipients.
+RECORD_KINDS: tuple[str, ...] = ("note", "witness_message")
+
+
+@dataclass(frozen=True)
+class SealedRecordRef:
+    """A note or message for the witness as key rotation sees it."""
+
+    kind: str
+    record_id: str
+    report_id: str
+    sealed: bytes
+    # The report's witness recipient, for messages (their witness stanza must be kept).
+    witness_recipient: str | None
+    wrapped_to: str | None
+
+
+@dataclass(frozen=True)
+class SealedReplacement:
+    """Swap `expected_old` for `new_sealed` only if the row still holds `expected_old`."""
+
+    kind: str
+    record_id: str
+    expected_old: bytes
+    new_sealed: bytes
+    wrapped_to: str
+
+
+def _table(kind: str) -> type[NoteRow] | type[WitnessMessageRow]:
+    if kind == "note":
+        return NoteRow
+    if kind == "witness_message":
+        return WitnessMessageRow
+    raise ValueError(f"unknown sealed record kind {kind!r}")
+
+
+def _of_channel(
+    table: type[NoteRow] | type[WitnessMessageRow], channel: str | None
+) -> tuple[ColumnElement[bool], ...]:
+    """Records of one channel's reports (nothing to add when `channel` is None: all)."""
+    if channel is None:
+        return ()
+    return (table.report_id.in_(select(ReportRow.id).where(ReportRow.channel == channel)),)
+
+
+class SealedRecordRepository:
+    """Notes and messages for the witness, paged for re-wrapping and swapped by compare-and-swap.
+
+    Whom a record is wrapped to is recorded as `wrapped_to` (sorted key ids joined by spaces) by
+    the re-wrap that wrote it; NULL means not known, so such rows are always candidates.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def count_for_rewrap(
+        self, kind: str, wrapped_to: str, *, channel: str | None = None
+    ) -> int:
+        table = _table(kind)
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(func.count()).select_from(table)
+                .where(_not_wrapped_to(table, wrapped_to), *_of_channel(table, channel))
+            )
+        return int(found or 0)
+
+    async def for_rewrap(
+        self, kind: str, wrapped_to: str, *, after: str, limit: int, channel: str | None = None
+    ) -> list[SealedRecordRef]:
+        """The next page (by id) of records not known to be wrapped to exactly `wrapped_to`."""
+        table = _table(kind)
+        async with self._sessions() as session:
+            rows = (await session.execute(
+                select(table.id, table.report_id, table.sealed, table.wrapped_to,
+                       ReportRow.witness_recipient)
+                .join(ReportRow, ReportRow.id == table.report_id)
+                .where(_not_wrapped_to(table, wrapped_to), table.id > after)
+                .where(*_of_channel(table, channel))
+                .order_by(table.id)
+                .limit(limit)
+            )).all()
+        return [_ref(kind, row) for row in rows]
+
+    async def refs(
+        self, kind: str, *, key_id: str | None = None, channel: str | None = None
+    ) -> list[str]:
+        """Ids of every record (of one channel's reports, when given), or of those that may be
+        wrapped to `key_id` (or not known)."""
+        table = _table(kind)
+        query = select(table.id).where(*_of_channel(table, channel)).order_by(table.id)
+        if key_id is not None:
+            query = query.where(
+                or_(table.wrapped_to.is_(None), table.wrapped_to.contains(key_id))
+            )
+        async with self._sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def get(self, kind: str, record_id: str) -> SealedRecordRef | None:
+        table = _table(kind)
+        async with self._sessions() as session:
+            row = (await session.execute(
+                select(table.id, table.report_id, table.sealed, table.wrapped_to,
+                       ReportRow.witness_recipient)
+                .join(ReportRow, ReportRow.id == table.report_id)
+                .where(table.id == record_id)
+            )).first()
+        return None if row is None else _ref(kind, row)
+
+    async def replace(self, replacements: Sequence[SealedReplacement]) -> list[SealedReplacement]:
+        """Swap each in one transaction; returns those refused (changed or deleted meanwhile)."""
+        rejected: list[SealedReplacement] = []
+        if not replacements:
+            return rejected
+        async with self._sessions.begin() as session:
+            for change in replacements:
+                table = _table(change.kind)
+                result = await session.execute(
+                    update(table)
+                    .where(table.id == change.record_id, table.sealed == change.expected_old)
+                    .values(sealed=change.new_sealed, wrapped_to=change.wrapped_to)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(result, "rowcount", 0) != 1:
+                    rejected.append(change)
+        return rejected
+
+
+def _not_wrapped_to(
+    table: type[NoteRow] | type[WitnessMessageRow], wrapped_to: str
+) -> ColumnElement[bool]:
+    return or_(table.wrapped_to.is_(None), table.wrapped_to != wrapped_to)
+
+
+def _ref(kind: str, row: Row[str, str, bytes, str | None, str | None]) -> SealedRecordRef:
+    record_id, report_id, sealed, wrapped_to, witness = row
+    return SealedRecordRef(
+        kind, record_id, report_id, sealed, witness if kind == "witness_message" else None,
+        wrapped_to,
+    )
 
 
 async def _report(session: AsyncSession, report_id: str) -> ReportRow:

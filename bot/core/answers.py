@@ -11,6 +11,7 @@ import re
 
 from bot.core.draft import DateAnswer, Draft, MediaAnswer, Phase, PlaceAnswer, TextAnswer
 from bot.core.events import Effect, Event, LocationInput, MediaInput, Reply, TextInput, Unsupported
+from bot.core.fidelity import fidelity_notice, recompressed
 from bot.core.navigation import ConversationBase
 from bot.core.questionnaire import Question, QuestionType
 
@@ -96,6 +97,9 @@ class AnswerInput(ConversationBase):
                 "Received {count} files. Send more, or press Done.",
                 len(files),
             ).format(count=len(files)))
+            if recompressed(files) and not draft.fidelity_notice_shown:
+                draft.fidelity_notice_shown = True
+                lines.append(fidelity_notice(_))
         return [Reply("\n\n".join(lines), buttons)]
 
     def _add_note(self, draft: Draft, question: Question, text: str) -> list[Effect]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from bot.core.draft import (
     Skipped,
     TextAnswer,
 )
-from bot.core.questionnaire import Question, Questionnaire
+from bot.core.questionnaire import Question, Questionnaire, QuestionType
 
 FORMAT = "incident-intake/report/v1"
 ADDITION_FORMAT = "incident-intake/addition/v1"
@@ -38,6 +39,8 @@ class AttachmentFacts:
     size: int
     sha256: str
     caption: str | None = None
+    # The processing record of its working copy (bot/working_copy.py), if it got one.
+    processing: dict[str, Any] | None = None
 
 
 def report_document(
@@ -48,6 +51,7 @@ def report_document(
     answers: list[tuple[Question, Answer]],
     attachments: list[AttachmentFacts],
     submitted_at: dt.datetime,
+    software: Mapping[str, str] | None = None,
     channel: str = "default",
 ) -> bytes:
     document: dict[str, Any] = {
@@ -55,13 +59,37 @@ def report_document(
         "report_id": report_id,
         # Also in clear on the report's row (to route it); here it is signed into the content.
         "channel": channel,
-        "questionnaire": {"id": questionnaire.id, "version": questionnaire.version},
+        "questionnaire": {
+            "id": questionnaire.id, "version": questionnaire.version,
+            "sha256": questionnaire.sha256,
+        },
         "language": language,
         "submitted_at": submitted_at.isoformat(timespec="seconds"),
         "answers": [_answer(question, answer, language) for question, answer in answers],
         "attachments": attachment_entries(attachments),
+        "collection": collection_facts(answers, language, software),
     }
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def collection_facts(
+    answers: list[tuple[Question, Answer]], language: str, software: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """What the collection report of an export needs and only intake knows (issue 10, item 4):
+    the software that took the report, and the exact words of each consent the witness gave,
+    in the language they read them in."""
+    return {
+        "software": dict(software) if software else None,
+        "consents": [
+            {
+                "question": question.id,
+                "text": question.text.get(language),
+                "answer": answer.choice_id,
+            }
+            for question, answer in answers
+            if question.type is QuestionType.CONSENT and isinstance(answer, ChoiceAnswer)
+        ],
+    }
 
 
 def addition_document(
@@ -90,6 +118,7 @@ def attachment_entries(attachments: list[AttachmentFacts]) -> list[dict[str, Any
             "size": a.size,
             "sha256": a.sha256,
             "caption": a.caption,
+            **({} if a.processing is None else {"processing": a.processing}),
         }
         for a in attachments
     ]

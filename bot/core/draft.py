@@ -89,6 +89,9 @@ class Draft:
     prompt_nonce: str = ""
     prompt_actions: tuple[Action, ...] = ()
     media_notice_shown: bool = False
+    # Whether the witness was told, once, that a photo or video sent as such is recompressed by
+    # Telegram and that sending it as a file keeps the original (issue 10, item 5).
+    fidelity_notice_shown: bool = False
     # A shared location waiting for the witness to choose exact or approximate.
     pending_location: tuple[float, float] | None = None
     # Choices ticked so far at a multiple-choice question.

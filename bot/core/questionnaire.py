@@ -6,7 +6,9 @@ is collected and reported with the line it is on and what to change.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -80,6 +82,8 @@ class Questionnaire:
     default_language: str
     languages: tuple[str, ...]
     questions: tuple[Question, ...] = field(default_factory=tuple)
+    # SHA-256 of the questionnaire file as loaded; recorded in each report (collection report).
+    sha256: str | None = None
 
     def question(self, question_id: str) -> Question:
         return next(q for q in self.questions if q.id == question_id)
@@ -105,7 +109,9 @@ def load_questionnaire(path: Path = DEFAULT_QUESTIONNAIRE) -> Questionnaire:
     except tomllib.TOMLDecodeError as error:
         # tomllib's message already ends with "(at line N, column M)".
         raise QuestionnaireError(path, [f" TOML syntax: {error}; fix the syntax there"]) from None
-    return _Parser(path, source).parse(raw)
+    parsed = _Parser(path, source).parse(raw)
+    # The file's bytes as they are on disk, so `sha256sum questionnaire.toml` gives the same.
+    return dataclasses.replace(parsed, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 class _Parser:

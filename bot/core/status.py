@@ -23,6 +23,7 @@ from bot.core.events import (
     Reply,
     TextInput,
 )
+from bot.core.fidelity import fidelity_notice, recompressed
 from bot.core.keyboard import PressProblem, render, resolve
 from crypto.receipts import normalise_receipt_code
 
@@ -52,6 +53,8 @@ class StatusSession:
     attempts: int = 0
     prompt_nonce: str = ""
     prompt_actions: tuple[Action, ...] = ()
+    # Told once in this session that photos and videos sent as such are recompressed.
+    fidelity_notice_shown: bool = False
 
 
 @dataclass(frozen=True)
@@ -290,11 +293,11 @@ class StatusConversation:
         else:
             return [self._adding(session, _("Sorry, I cannot use that kind of message here."))]
         count = len(session.texts) + len(session.files)
-        return [
-            self._adding(
-                session, _("Added {count} item(s). Send more, or press Send.").format(count=count)
-            )
-        ]
+        text = _("Added {count} item(s). Send more, or press Send.").format(count=count)
+        if recompressed(session.files) and not session.fidelity_notice_shown:
+            session.fidelity_notice_shown = True
+            text += "\n\n" + fidelity_notice(_)
+        return [self._adding(session, text)]
 
     def _menu(self, session: StatusSession, text: str) -> Reply:
         _ = self._gettext(session)

@@ -59,10 +59,11 @@ class Context:
 
     def backend(self, request: web.Request) -> LocalBackend:
         who = credential(request)
-        # A channel's credential sees that channel's reports only; others answer 404.
+        # Every payload this API hands out is recorded as downloaded (chain of custody); a
+        # channel's credential sees that channel's reports only, others answer 404.
         return LocalBackend(
             self.storage, self.audit, who.name, custody_key=self.custody_key,
-            channel=who.channel,
+            record_downloads="api", channel=who.channel,
         )
 
 

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from review.api.app import Route, context, credential
 from review.api.credentials import create_credential, parse_role, revoke_credential
+from review.api.custody_routes import CUSTODY_ROUTES
 from review.audit import decode_entry
 from review.backend import QueueFilter
 from review.local import (
@@ -461,5 +462,6 @@ ROUTES: list[Route] = [
     Route("DELETE", PREFIX + "/admin/credentials/{name}", revoke, ADMIN),
     Route("GET", PREFIX + "/admin/recipients", all_recipients, ADMIN),
     Route("GET", PREFIX + "/admin/audit", audit_trail, ADMIN),
+    *CUSTODY_ROUTES,
 ]
 

@@ -32,6 +32,7 @@ from review.console.model import (
     QuestionView,
     ReportView,
 )
+from review.custody.access import opened_message_ids, record_access
 from review.tools import day_sent, in_conversation_order, read_notes, read_questions
 from storage import ItemRole, ReportSummary, StoredItem, StoredReport
 
@@ -84,6 +85,11 @@ class Reader:
             return hit
         payload = await self.backend.read_payload(report.summary.report_id, seq)
         opened = await asyncio.to_thread(self._open, item, payload, report.manifest)
+        # Each decryption is in the chain of custody; a cached item was recorded when it was
+        # decrypted, earlier in this console session.
+        await record_access(
+            self.backend, report.summary.report_id, "opened", items=[seq], via="console"
+        )
         self._remember(key, opened)
         return opened
 
@@ -154,6 +160,10 @@ class Reader:
             QuestionView(q.day, q.text)
             for q in await read_questions(self.backend, report_id, self._identities)
         ]
+        await record_access(
+            self.backend, report_id, "opened", via="console",
+            messages=await opened_message_ids(self.backend, report_id, self._identities),
+        )
         follow_up = in_conversation_order(questions, additions, lambda a: a.day)
         intact = (
             answers_intact
@@ -274,9 +284,14 @@ class Reader:
 
     async def notes(self, report_id: str) -> list[NoteView]:
         """A report's notes, decrypted here; the same plain UTF-8 the CLI writes and reads."""
+        found = await read_notes(self.backend, report_id, self._identities)
+        await record_access(
+            self.backend, report_id, "opened", via="console",
+            notes=[n.note.note_id for n in found if n.text is not None],
+        )
         return [
             NoteView(opened.note.author, opened.note.created_on.isoformat(), opened.text)
-            for opened in await read_notes(self.backend, report_id, self._identities)
+            for opened in found
         ]
 
 

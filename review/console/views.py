@@ -21,6 +21,7 @@ from review.backend import PRIORITIES, STATUSES, QueueFilter, ReviewBackend
 from review.console.media import ATTACHMENT_CSP, content_disposition, present
 from review.console.reading import CannotOpen, Reader
 from review.console.security import CSRF_FIELD, Session
+from review.custody.access import record_access
 from review.tools import ask_witness, seal_note
 from storage import RecipientKind
 from storage.triage import validate_label
@@ -202,6 +203,10 @@ class Views:
         data, facts = await self.reader.attachment(report_id, seq)
         presentation = present(facts)
         inline = presentation.display != "file" and "download" not in request.query
+        if not inline:
+            # Saved to the reviewer's disk as a decrypted file: a download in the custody chain.
+            await record_access(self.reader.backend, report_id, "downloaded", items=[seq],
+                                via="console")
         return web.Response(body=data, headers={
             "Content-Type": presentation.content_type,
             "Content-Disposition": content_disposition(

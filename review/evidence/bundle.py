@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from crypto import merkle
+from review.custody.verify import verify_lines as custody_verify_lines
 from storage.evidence import DayRecord, LeafRecord
 
 SCRIPT = "verify_merkle.py"
@@ -27,7 +28,7 @@ SCRIPT_BYTES = Path(__file__).with_name(SCRIPT).read_bytes()
 
 # Other parts of the bundle add their instructions to VERIFY.txt here, one function each. Each
 # must be a pure function of the bundle's files, so that `intake verify` can rebuild VERIFY.txt.
-VERIFY_SECTIONS: list[Callable[[Mapping[str, bytes]], list[str]]] = []
+VERIFY_SECTIONS: list[Callable[[Mapping[str, bytes]], list[str]]] = [custody_verify_lines]
 
 
 class TimestampSource(Protocol):

@@ -18,6 +18,7 @@ from typing import Any
 
 from crypto import merkle
 from crypto.custody import verify_manifest
+from review.custody.verify import CHECKS as CUSTODY_CHECKS
 from review.evidence.bundle import (
     PROOFS,
     SCRIPT,
@@ -35,7 +36,7 @@ Problem = tuple[str, str]
 Check = Callable[[Path], list[Problem]]
 
 _SUMS_LINE = re.compile(r"([0-9a-f]{64})  (\S.*)")
-_STATED_DIGEST = re.compile(r"^ +([0-9a-f]{64})  SHA256SUMS$", re.MULTILINE)
+_STATED_DIGEST = re.compile(r" +([0-9a-f]{64})  SHA256SUMS")
 
 
 class Unreadable(Exception):
@@ -76,8 +77,11 @@ def _sha256(data: bytes) -> str:
 
 
 def _stated_sums_digest(files: dict[str, bytes]) -> str | None:
-    found = _STATED_DIGEST.search(files.get(VERIFY, b"").decode("utf-8", "replace"))
-    return None if found is None else found.group(1)
+    for line in files.get(VERIFY, b"").decode("utf-8", "replace").splitlines():
+        found = _STATED_DIGEST.fullmatch(line)
+        if found is not None:
+            return found.group(1)
+    return None
 
 
 def _rebuilds(files: dict[str, bytes], digest: str | None) -> bool:
@@ -302,6 +306,7 @@ CHECKS: list[Check] = [
     check_hashes_json,
     check_merkle_proofs,
     check_script,
+    *CUSTODY_CHECKS,
 ]
 
 

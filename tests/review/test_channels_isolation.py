@@ -40,6 +40,8 @@ def _report_routes(report_id: str, sealed: bytes) -> list[tuple[str, str, dict[s
         ("POST", base + "/notes", {"data": sealed, **HEADER}),
         ("GET", base + "/witness-messages", {}),
         ("POST", base + "/witness-messages", {"data": sealed, **HEADER}),
+        ("POST", base + "/access", {"json": {"what": "opened", "items": [0]}}),
+        ("GET", base + "/custody", {}),
     ]
 
 

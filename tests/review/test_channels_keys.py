@@ -9,11 +9,14 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+import crypto
 from cli.main import main
 from review.audit import AuditTrail
 from review.keys import rewrap_store
+from review.local import LocalBackend
 from review.recipients import remove_reviewer
 from review.retention import run_retention_by_channel
+from review.tools import seal_note
 from storage import Storage
 from storage.server_keys import load_or_create_server_keys
 from tests.review.test_channels import _office, _submit
@@ -82,7 +85,13 @@ async def test_rewrap_command_takes_a_channel(
     server = load_or_create_server_keys(tmp_path / "data")
     partner = await _submit(storage, server, "partner")
     default = await _submit(storage, server, "default")
+    # Notes too: re-wrapping covers them, per channel like the items.
+    for report_id, writer in ((default, "dana"), (partner, "pat")):
+        backend = LocalBackend(storage, AuditTrail(storage.audit, server.custody_key), writer)
+        await seal_note(backend, report_id, f"note by {writer}")
     before = await _snapshot(storage, [default])
+    default_notes = await storage.triage.notes(default)
+    partner_notes = await storage.triage.notes(partner)
     await remove_reviewer(storage, "pat")
     env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_DATABASE_URL": database_url}
     import asyncio
@@ -94,6 +103,12 @@ async def test_rewrap_command_takes_a_channel(
     assert result.exit_code == 0, result.output
     assert "re-wrapped 1 item(s) to 1 recipient(s)" in result.output
     assert await _snapshot(storage, [default]) == before
+    assert await storage.triage.notes(default) == default_notes
+    [note] = await storage.triage.notes(partner)
+    assert note.sealed != partner_notes[0].sealed
+    header, offset = crypto.split_header(note.sealed)
+    assert age_open(keys["pat"], header, note.sealed[offset:], tmp_path) is None
+    assert age_open(keys["pat-vault"], header, note.sealed[offset:], tmp_path) is not None
     stored = await storage.reports.get(partner)
     assert stored is not None
     assert stored.items[0].recipient_key_ids == (keys["pat-vault"].key_id,)

@@ -128,11 +128,14 @@ async def test_recovery_rewrap_and_audit_commands(
 
     result = await run("audit", "verify")
     assert result.exit_code == 0, result.output
-    assert "audit trail intact: 8 entries" in result.output
+    assert "audit trail intact: 13 entries" in result.output
     shown = (await run("audit", "show")).output.splitlines()
+    records = ["keys.rewrap_records.start", "keys.rewrap_records"]
     assert [line.split("\t")[3] for line in shown] == [
         "recipient.add", "recipient.add", "recipient.add", "recipient.remove",
-        "keys.rewrap.start", "keys.rewrap", "keys.rewrap.start", "keys.rewrap",
+        # The batch names the items it re-wrapped (each report's chain of custody shows them).
+        "keys.rewrap.start", "keys.rewrap.batch", "keys.rewrap", *records,
+        "keys.rewrap.start", "keys.rewrap", *records,
     ]
     assert shown[0].split("\t")[2] == "head-of-desk" and shown[4].split("\t")[2] == "keeper"
     assert b"an incident" not in b"".join(r.entry for r in await storage.audit.entries())
@@ -146,7 +149,7 @@ async def test_recovery_rewrap_and_audit_commands(
         )
     result = await run("audit", "verify")
     assert result.exit_code == 1
-    assert "audit trail broken at entry 5 of 8" in result.output
+    assert "audit trail broken at entry 5 of 13" in result.output
 
 
 async def test_rewrap_with_a_key_that_opens_nothing_fails_naming_the_fix(

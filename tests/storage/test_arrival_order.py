@@ -167,10 +167,15 @@ async def test_upgrading_an_existing_database_keeps_every_row(
                     text("INSERT INTO report_labels (report_id, label) VALUES (:r, 'seen')"),
                     {"r": report.report_id},
                 )
-            await old.triage.add_note(report.report_id, secrets.token_hex(16), "rita", DAY, b"n")
-            await old.triage.add_witness_message(
-                report.report_id, secrets.token_hex(16), DAY, b"question"
-            )
+            async with old.engine.begin() as connection:  # 0002 notes and messages, by hand
+                await connection.execute(text(
+                    "INSERT INTO notes (id, report_id, author, created_on, sealed) "
+                    "VALUES (:i, :r, 'rita', :d, :s)"
+                ), {"i": secrets.token_hex(16), "r": report.report_id, "d": DAY, "s": b"n"})
+                await connection.execute(text(
+                    "INSERT INTO witness_messages (id, report_id, created_on, sealed) "
+                    "VALUES (:i, :r, :d, :s)"
+                ), {"i": secrets.token_hex(16), "r": report.report_id, "d": DAY, "s": b"question"})
     finally:
         await old.close()
     before = await _schema_objects(database_url)

@@ -7,7 +7,7 @@ retention, notification chat) mean "the deployment's INTAKE_* settings", so an u
 deployment behaves exactly as before. Existing credentials stay global (channel NULL).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 import datetime as dt
@@ -18,7 +18,7 @@ from alembic import op
 
 revision: str = "0008"
 # The lead rechains this after the highest revision on main when merging.
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,74 @@
+"""The reviewer API's chain-of-custody endpoints (issue 10, item 2).
+
+- POST /v1/reports/{id}/access: the reviewer's tool says it opened (decrypted), downloaded (as
+  a decrypted file) or exported items, notes or messages; the server records it under the
+  credential's name, never a name the client sends.
+- GET /v1/reports/{id}/custody: the report's audit entries, as signed, for an export.
+
+The payload download route records `access.downloaded` itself (review/local.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aiohttp import web
+
+from review.api.app import Route, context
+from review.local import InvalidRequestError
+from storage import Role
+
+_MAX_BODY = 64 * 1024
+
+
+async def record_access(request: web.Request) -> web.Response:
+    raw = await request.content.read(_MAX_BODY + 1)
+    if len(raw) > _MAX_BODY:
+        raise InvalidRequestError(f"the body is larger than {_MAX_BODY} bytes")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise InvalidRequestError("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("the body must be a JSON object")
+    what, via = body.get("what"), body.get("via", "cli")
+    lists: dict[str, Any] = {k: body.get(k, []) for k in ("items", "notes", "messages")}
+    if not isinstance(what, str) or not isinstance(via, str) or not all(
+        isinstance(v, list) for v in lists.values()
+    ):
+        raise InvalidRequestError(
+            "the body is {\"what\": \"opened\"|\"downloaded\"|\"exported\", \"items\": [seq], "
+            "\"notes\": [id], \"messages\": [id], \"via\": \"cli\"|\"console\"}"
+        )
+    if via == "api":
+        raise InvalidRequestError("via \"api\" is what the server records itself")
+    await context(request).backend(request).record_access(
+        request.match_info["report_id"], what, items=lists["items"], notes=lists["notes"],
+        messages=lists["messages"], via=via,
+    )
+    return web.json_response({"ok": True}, status=201)
+
+
+async def custody_records(request: web.Request) -> web.Response:
+    records = await context(request).backend(request).custody_records(
+        request.match_info["report_id"]
+    )
+    return web.json_response({"entries": [
+        {
+            "seq": r.seq,
+            "entry": r.entry.decode("ascii"),
+            "entry_hash": r.entry_hash,
+            "signature": base64.b64encode(r.signature).decode("ascii"),
+        }
+        for r in records
+    ]})
+
+
+_REPORT = "/v1/reports/{report_id}"
+
+CUSTODY_ROUTES: list[Route] = [
+    Route("POST", _REPORT + "/access", record_access, Role.REVIEWER),
+    Route("GET", _REPORT + "/custody", custody_records, Role.REVIEWER),
+]

@@ -1,0 +1,127 @@
+"""What counts as an access to evidence, and how the reviewer tools record it.
+
+Decryption happens on the reviewer's machine, so it is the reviewer's tool that says "opened"
+(a report or file decrypted and shown), "downloaded" (a decrypted file written to the
+reviewer's disk) or "exported" (an evidence bundle written). Against a local data directory it
+appends to the audit trail itself; with `--server` it POSTs to the reviewer API, which records
+it under the credential's name. The server records on its own that it handed out ciphertext
+(`access.downloaded` with `"decrypted": false`): that needs no client's word.
+
+Entries name the actor, the report, the items (sequence numbers), note or message ids, how
+(`via`: cli, console or api) and nothing of content; their time is the audit trail's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final, Protocol, runtime_checkable
+
+import crypto
+from review.backend import SealedQuestion
+
+ACCESS_ACTIONS: Final = ("opened", "downloaded", "exported")
+VIA: Final = ("cli", "console", "api")
+# How many items, notes or messages one entry may name: a report has a few dozen at most.
+MAX_LISTED: Final = 1000
+
+
+class AccessError(ValueError):
+    """An access record that is not allowed; the message names the rule."""
+
+
+@runtime_checkable
+class AccessRecorder(Protocol):
+    """A backend that records accesses (LocalBackend and RemoteBackend both do)."""
+
+    async def record_access(
+        self,
+        report_id: str,
+        what: str,
+        *,
+        items: Sequence[int] = (),
+        notes: Sequence[str] = (),
+        messages: Sequence[str] = (),
+        via: str = "cli",
+    ) -> None: ...
+
+
+def access_details(
+    what: str,
+    *,
+    items: Sequence[int],
+    notes: Sequence[str],
+    messages: Sequence[str],
+    via: str,
+    decrypted: bool = True,
+) -> dict[str, object]:
+    """The audit details of one access, checked; AccessError naming the rule otherwise."""
+    if what not in ACCESS_ACTIONS:
+        raise AccessError(f"what must be one of: {', '.join(ACCESS_ACTIONS)}")
+    if via not in VIA:
+        raise AccessError(f"via must be one of: {', '.join(VIA)}")
+    if not (items or notes or messages):
+        raise AccessError("an access names at least one item, note or message")
+    for listed in (items, notes, messages):
+        if len(listed) > MAX_LISTED:
+            raise AccessError(f"an access names at most {MAX_LISTED} items, notes or messages")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 10**6 for s in items):
+        raise AccessError("items are item sequence numbers (small whole numbers)")
+    for ids in (notes, messages):
+        if not all(isinstance(i, str) and len(i) == 32 and _hex(i) for i in ids):
+            raise AccessError("note and message ids are 32 lowercase hexadecimal characters")
+    details: dict[str, object] = {"via": via, "decrypted": decrypted}
+    if items:
+        details["items"] = sorted(set(items))
+    if notes:
+        details["notes"] = sorted(set(notes))
+    if messages:
+        details["messages"] = sorted(set(messages))
+    return details
+
+
+def _hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+async def record_access(
+    backend: object,
+    report_id: str,
+    what: str,
+    *,
+    items: Sequence[int] = (),
+    notes: Sequence[str] = (),
+    messages: Sequence[str] = (),
+    via: str = "cli",
+) -> None:
+    """Record an access through `backend`, if anything was accessed.
+
+    Every backend of ours records; a backend that cannot (a test double, an older server) is a
+    programming error, so this raises rather than silently skipping the record.
+    """
+    if not (items or notes or messages):
+        return
+    if not isinstance(backend, AccessRecorder):
+        raise TypeError(f"{type(backend).__name__} cannot record accesses")
+    await backend.record_access(
+        report_id, what, items=items, notes=notes, messages=messages, via=via
+    )
+
+
+class _MessageSource(Protocol):
+    async def witness_messages(self, report_id: str) -> list[SealedQuestion]: ...
+
+
+async def opened_message_ids(
+    backend: _MessageSource, report_id: str, identities: Sequence[crypto.Identity]
+) -> list[str]:
+    """Ids of the messages for the witness that `identities` open (they are shown with the
+    report, so they are recorded as opened with it)."""
+    opened = []
+    for message in await backend.witness_messages(report_id):
+        try:
+            header, offset = crypto.split_header(message.sealed)
+            crypto.open_bytes(header, message.sealed[offset:], identities)
+        except crypto.DecryptionError:
+            continue
+        opened.append(message.message_id)
+    return opened
