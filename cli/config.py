@@ -19,10 +19,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 if TYPE_CHECKING:
     from review.evidence.tsa import TsaConfig
 
-from bot.i18n import LANGUAGE_NAMES
-from review.backend import STATUSES
-from storage import default_sqlite_url
-
 TELEGRAM_API = "https://api.telegram.org"
 _TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 # A century: beyond that "keep for ever" is meant, which is simply leaving the status out.
@@ -152,6 +148,10 @@ class Settings(BaseSettings):
     @classmethod
     def _reviewer_language(cls, value: str) -> str:
         language = value.strip().lower()
+        if language == "en":
+            return language  # the default: no need to load the translation catalogs
+        from bot.i18n import LANGUAGE_NAMES
+
         if language not in LANGUAGE_NAMES:
             raise ValueError(f"must be one of {', '.join(LANGUAGE_NAMES)}")
         return language
@@ -207,6 +207,8 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
+        from storage import default_sqlite_url  # SQLAlchemy: only for commands that use it
+
         return self.database_url or default_sqlite_url(self.data_dir)
 
     @property
@@ -259,6 +261,8 @@ def parse_host_port(text: str) -> tuple[str, int] | None:
 
 def parse_retention(text: str) -> dict[str, int]:
     """Parse "closed=90,rejected=30"; ValueError naming the fix for anything else."""
+    from review.backend import STATUSES
+
     usage = (
         "must be STATUS=DAYS pairs separated by commas, such as closed=90,rejected=30 "
         f"(statuses: {', '.join(STATUSES)}; 1 to {MAX_RETENTION_DAYS} days; each status once)"

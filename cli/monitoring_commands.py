@@ -28,8 +28,9 @@ from cli.review_commands import (
     pass_options,
 )
 from review.backend import STATUSES
+from review.custody.access import record_bulk_access
 from review.monitoring.cache import CacheError, load_cache, own_recipients, save_cache
-from review.monitoring.collect import collect, item_opener
+from review.monitoring.collect import OpenItem, collect, item_opener
 from review.monitoring.records import QuestionShape, Record, merged_shape, questionnaire_shape
 from review.monitoring.stats import (
     Filters,
@@ -45,6 +46,7 @@ from review.monitoring.tables import (
     write_export,
 )
 from review.tools import CustodySource
+from storage import StoredItem, StoredReport
 
 
 class _Progress:
@@ -92,16 +94,32 @@ def decrypted_records(
     progress = _Progress("Decrypting reports on this machine")
 
     async def work(backend: CustodySource) -> list[Record]:
+        opened: list[tuple[str, int]] = []
         try:
-            return await collect(backend, item_opener(backend, identities), images=images,
-                                 cached=cached, progress=progress)
+            return await collect(backend, _recorded(item_opener(backend, identities), opened),
+                                 images=images, cached=cached, progress=progress)
         finally:
             progress.close()
+            # Every item decrypted here is in the chain of custody, in a few bulk entries, also
+            # when the run stopped half-way (what came from the cache was recorded before).
+            await record_bulk_access(backend, opened, via="cli")
 
     records = _with_backend(options, work)
     if cache is not None:
         save_cache(cache, records, identities)
     return records
+
+
+def _recorded(open_item: OpenItem, opened: list[tuple[str, int]]) -> OpenItem:
+    """`open_item`, noting each item it could decrypt."""
+
+    async def recording(report: StoredReport, item: StoredItem) -> bytes | None:
+        data = await open_item(report, item)
+        if data is not None:
+            opened.append((report.summary.report_id, item.seq))
+        return data
+
+    return recording
 
 
 def shape_for(options: ReviewOptions, records: Sequence[Record]) -> list[QuestionShape]:
@@ -259,6 +277,7 @@ def export_uwazi_command(
             if (status is None or s.status == status) and (label is None or label in s.labels)
         ]
         entities, skipped = [], 0
+        decrypted: list[tuple[str, int]] = []
         try:
             for done, summary in enumerate(summaries, start=1):
                 try:
@@ -269,9 +288,11 @@ def export_uwazi_command(
                 finally:
                     progress(done, len(summaries))
                 stored = await backend.get_report(summary.report_id)
+                decrypted += [(summary.report_id, item.seq) for item in stored.items]
                 entities.append(entity(opened, stored.manifest, stored.manifest_signature, rules))
         finally:
             progress.close()
+            await record_bulk_access(backend, decrypted, via="cli")
         return entities, skipped
 
     entities, skipped = _with_backend(options, work)
@@ -285,9 +306,3 @@ def export_uwazi_command(
     click.echo(f"Warning: {PLAINTEXT_WARNING} Originals may carry camera and location data.",
                err=True)
 
-
-def register(group: click.Group) -> None:
-    """Add the monitoring commands to `intake review`."""
-    group.add_command(stats_command)
-    group.add_command(export_data_command)
-    group.add_command(export_uwazi_command)

@@ -24,17 +24,14 @@ from click.core import ParameterSource
 
 import crypto
 from cli.config import ConfigError, Settings
-from cli.labels import labels_for
 from cli.lazy import LazyGroup
 from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from review.answers import Labels
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter
 from review.custody.access import opened_message_ids, record_access
-from review.export import check_empty, export_report
 from review.identities import IdentityFileError, load_identities
 from review.local import LocalBackend, ReviewError
-from review.render import render_report, terminal_safe
 from review.tools import (
     CustodySource,
     OpenedNote,
@@ -157,6 +154,8 @@ def _on_report(
 
 def _labels(options: ReviewOptions) -> Labels:
     """The reviewer's language's labels (INTAKE_REVIEWER_LANGUAGE, INTAKE_QUESTIONNAIRE)."""
+    from cli.labels import labels_for  # the questionnaire code: only for commands that show
+
     try:
         return labels_for(options.settings)
     except ConfigError as error:
@@ -201,6 +200,16 @@ _IDENTITY = click.option(
 @click.group("review", cls=LazyGroup, lazy={
     "console": ("cli.console_command:console_command",
                 "Serve the reviewer console on 127.0.0.1 until Ctrl-C."),
+    # The monitoring commands import the questionnaire and the statistics code: only when run.
+    "stats": ("cli.monitoring_commands:stats_command",
+              "Count reports by week, month, category, place, who was affected, status and "
+              "priority."),
+    "export-data": ("cli.monitoring_commands:export_data_command",
+                    "One row per report, columns from the questionnaire's ids, as CSV or JSON "
+                    "Lines."),
+    "export-uwazi": ("cli.monitoring_commands:export_uwazi_command",
+                     "Uwazi's CSV import package: import.csv, the files, custody manifests and "
+                     "signatures."),
 })
 @click.option("--server", default=None, metavar="URL",
               help="Use the reviewer API at URL instead of the local data directory.")
@@ -309,6 +318,8 @@ def review_show(
         opened_messages = await opened_message_ids(backend, report_id, identities)
         await record_access(backend, report_id, "opened",
                             items=[i.seq for i in stored.items], messages=opened_messages)
+        from review.render import render_report
+
         click.echo(render_report(report, labels, questions))
         if save_attachments is not None:
             await record_access(backend, report_id, "downloaded",
@@ -429,6 +440,8 @@ def review_notes(options: ReviewOptions, report_id: str, identity: Path) -> None
     for item in opened:
         text = item.text if item.text is not None else "(sealed to keys other than yours)"
         # Note text is another reviewer's input: it must not steer this terminal either.
+        from review.render import terminal_safe
+
         click.echo(terminal_safe(f"{item.note.created_on} {item.note.author}: {text}"))
 
 
@@ -449,6 +462,8 @@ def review_ask(options: ReviewOptions, report_id: str, text: str) -> None:
 @pass_options
 def review_export(options: ReviewOptions, report_id: str, out_dir: Path, identity: Path) -> None:
     """Write an evidence bundle (sealed originals, decrypted files, hashes, custody signature)."""
+    from review.export import check_empty, export_report
+
     try:
         check_empty(out_dir)
     except ReviewError as error:
@@ -467,9 +482,3 @@ def review_export(options: ReviewOptions, report_id: str, out_dir: Path, identit
     click.echo(f"{result.files} files written to {out_dir}; custody signature {state}; "
                "see VERIFY.txt")
 
-
-# The monitoring commands (stats, export-data, export-uwazi) join this group; their module
-# imports from this one, so it is registered once everything above exists.
-from cli.monitoring_commands import register as _register_monitoring  # noqa: E402
-
-_register_monitoring(review)

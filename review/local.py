@@ -20,8 +20,8 @@ import crypto
 from crypto.custody import custody_public_pem
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
-from review.custody.access import AccessError, access_details
-from review.custody.chain import report_records
+from review.custody.access import BULK_CHUNK, AccessError, access_details, bulk_details
+from review.custody.chain import report_records, report_ref
 from storage import (
     InvalidCursorError,
     QueuePage,
@@ -78,6 +78,21 @@ def check_report_id(report_id: str) -> str:
     if not _REPORT_ID.fullmatch(report_id):
         raise InvalidRequestError("a report id is 32 lowercase hexadecimal characters")
     return report_id
+
+
+# `review show abcd`: at least this many characters of an id, as typed (git's minimum).
+MIN_ID_PREFIX = 4
+_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_ID_PREFIX},32}}")
+# Enough ids to show three of an ambiguous prefix and that there are more.
+MAX_PREFIX_MATCHES = 4
+
+
+def check_id_prefix(prefix: str) -> str:
+    if not _ID_PREFIX.fullmatch(prefix):
+        raise InvalidRequestError(
+            f"an id prefix is {MIN_ID_PREFIX} to 32 lowercase hexadecimal characters"
+        )
+    return prefix
 
 
 def check_name(name: str, what: str = "name") -> str:
@@ -177,6 +192,12 @@ class LocalBackend:
         except InvalidCursorError as error:
             raise InvalidRequestError(str(error)) from None
 
+    async def report_ids_with_prefix(self, prefix: str) -> list[str]:
+        """Up to MAX_PREFIX_MATCHES ids starting with `prefix`: one index range, any queue."""
+        return await self.storage.queue.ids_with_prefix(
+            check_id_prefix(prefix), MAX_PREFIX_MATCHES
+        )
+
     async def get_report(self, report_id: str) -> StoredReport:
         report = await self.storage.reports.get(check_report_id(report_id))
         if report is None or not self._sees(report.summary.channel):
@@ -274,6 +295,18 @@ class LocalBackend:
         if unknown:
             raise NotFoundError(f"report {report_id} has no item {unknown[0]}")
         await self._record(f"access.{what}", report_id, details)
+
+    async def record_bulk_access(
+        self, items: Sequence[tuple[str, int]], *, via: str = "console"
+    ) -> None:
+        """Record many decrypted items (the console's monitoring), a chunk per entry."""
+        refs = sorted({(report_ref(check_report_id(r)), int(s)) for r, s in items})
+        for start in range(0, len(refs), BULK_CHUNK):
+            try:
+                details = bulk_details(refs[start:start + BULK_CHUNK], via)
+            except AccessError as error:
+                raise InvalidRequestError(str(error)) from None
+            await self.audit.record(self.actor, "access.opened.batch", None, details)
 
     # --- changing ------------------------------------------------------------------------
 

@@ -174,6 +174,10 @@ class RemoteBackend:
             int(total) if total is not None else None,
         )
 
+    async def report_ids_with_prefix(self, prefix: str) -> list[str]:
+        found = await self._json("GET", "/v1/report-ids", params={"prefix": prefix})
+        return [str(i) for i in found["report_ids"]]
+
     async def get_report(self, report_id: str) -> StoredReport:
         r = await self._json("GET", f"/v1/reports/{check_report_id(report_id)}")
         return StoredReport(
@@ -280,6 +284,16 @@ class RemoteBackend:
             "what": what, "items": list(items), "notes": list(notes),
             "messages": list(messages), "via": via,
         })
+
+    async def record_bulk_access(
+        self, items: Sequence[tuple[str, int]], *, via: str = "console"
+    ) -> None:
+        """Tell the server which items were decrypted here, in chunks the server accepts."""
+        listed = sorted({(check_report_id(r), int(s)) for r, s in items})
+        for start in range(0, len(listed), 500):
+            await self._json("POST", "/v1/access", json={
+                "items": [[r, s] for r, s in listed[start:start + 500]], "via": via,
+            })
 
     async def custody_records(self, report_id: str) -> list[AuditRecord]:
         found = await self._json("GET", self._report(report_id, "/custody"))

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 import crypto
 from crypto.custody import verify_manifest
 from review.backend import QueueFilter, ReviewBackend, SealedNote
-from review.local import InvalidRequestError, NotFoundError, ReviewError
+from review.local import MIN_ID_PREFIX, InvalidRequestError, NotFoundError, ReviewError
 from review.opened import REPORT_ID, OpenedAttachment, OpenedReport, item_file_name
 from storage import (
     ItemRole,
@@ -34,7 +34,7 @@ from storage import (
 T = TypeVar("T")
 _PAGE = 200
 # As git does with commit ids: four characters at least, so a prefix is not a guess at random.
-MIN_PREFIX = 4
+MIN_PREFIX = MIN_ID_PREFIX
 _PREFIX = re.compile(rf"[0-9a-f]{{{MIN_PREFIX},32}}")
 # An Ed25519 SubjectPublicKeyInfo is this fixed DER prefix followed by the 32-byte key.
 _ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
@@ -61,10 +61,18 @@ class SealedReader(Protocol):
     async def read_payload(self, report_id: str, seq: int) -> bytes: ...
 
 
+class IdLookup(Protocol):
+    """What resolving a short id needs: both backends answer it with one index range."""
+
+    async def report_ids_with_prefix(self, prefix: str) -> list[str]: ...
+
+
 class CustodySource(ReviewBackend, Protocol):
     """A backend that can also hand out the server's custody public key (both of ours can)."""
 
     async def custody_public_pem(self) -> bytes: ...
+
+    async def report_ids_with_prefix(self, prefix: str) -> list[str]: ...
 
 
 def public_key_from_pem(pem: bytes) -> bytes:
@@ -252,18 +260,20 @@ def check_report_prefix(text: str) -> str:
     return text
 
 
-async def resolve_report_id(backend: SealedReader, text: str) -> str:
+async def resolve_report_id(backend: IdLookup, text: str) -> str:
     """The one report whose id starts with `text` (a whole id is taken as it is, like git)."""
     check_report_prefix(text)
     if len(text) == 32:
         return text
-    found = [s.report_id async for s in walk_reports(backend) if s.report_id.startswith(text)]
+    # One range on the id index (at most four ids), not a walk over the queue.
+    found = await backend.report_ids_with_prefix(text)
     if not found:
         raise NotFoundError(f"no report starts with {text}: see `intake review list`")
     if len(found) > 1:
+        count = f"{len(found)}" if len(found) < 4 else "more than 3"
         shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
         raise InvalidRequestError(
-            f"{text} is ambiguous: it starts {len(found)} reports ({shown}); give more characters"
+            f"{text} is ambiguous: it starts {count} reports ({shown}); give more characters"
         )
     return found[0]
 

@@ -131,6 +131,22 @@ class QueueRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    async def ids_with_prefix(self, prefix: str, limit: int = 4) -> list[str]:
+        """Up to `limit` report ids starting with `prefix` (lowercase hex), in id order.
+
+        A range on the primary key's index, `prefix <= id < prefix + "g"` ("g" sorts after
+        every hexadecimal digit, in C and in language collations alike), rather than LIKE,
+        which PostgreSQL cannot serve from the index under a language collation.
+        """
+        query = (
+            select(ReportRow.id)
+            .where(ReportRow.id >= prefix, ReportRow.id < prefix + "g")
+            .order_by(ReportRow.id)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return list((await session.scalars(query)).all())
+
     async def page(
         self,
         filters: QueueFilters | None = None,

@@ -50,7 +50,24 @@ class TelegramFiles:
         self._bot = bot
         self._max_bytes = max_bytes
         self._client = client
+        self._owned: httpx.AsyncClient | None = None
         self._chunk_size = chunk_size
+
+    def _shared_client(self) -> httpx.AsyncClient:
+        """One client for every download, made on first use: building one loads the system's
+        CA certificates (about 50 ms of blocking work on the event loop), so a client per file
+        held up every other witness at each download."""
+        if self._client is not None:
+            return self._client
+        if self._owned is None:
+            self._owned = httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=False)
+        return self._owned
+
+    async def aclose(self) -> None:
+        """Close the client this object made (a client passed in stays open)."""
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            await owned.aclose()
 
     async def stream(self, media: MediaRef) -> AsyncGenerator[bytes, None]:
         """The file's bytes in chunks of at most `chunk_size`."""
@@ -98,11 +115,7 @@ class TelegramFiles:
         failure = None
         try:
             async with contextlib.AsyncExitStack() as stack:
-                client = self._client
-                if client is None:
-                    client = await stack.enter_async_context(
-                        httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=False)
-                    )
+                client = self._shared_client()
                 response = await stack.enter_async_context(client.stream("GET", url))
                 declared = response.headers.get("content-length")
                 if response.status_code != httpx.codes.OK:

@@ -151,6 +151,7 @@ async def running_bot(
                           per_chat_burst=options.per_chat_burst)
     relay = OutboxRelay(bot, sender, store, storage)
     slots = WorkSlots(options.max_concurrent_files)
+    files = TelegramFiles(bot, max_bytes=options.max_file_bytes)
     processor = IntakeProcessor(
         bot=bot,
         conversation=conversation,
@@ -161,7 +162,7 @@ async def running_bot(
         storage=storage,
         store=store,
         relay=relay,
-        fetch=TelegramFiles(bot, max_bytes=options.max_file_bytes).stream,
+        fetch=files.stream,
         delete_report=delete_report,
         delete_after_submit=options.delete_after_submit,
     )
@@ -208,6 +209,7 @@ async def running_bot(
         # whatever is left waits in the outbox for the next start.
         await relay.close(timeout_seconds=5.0)
         await processor.close()
+        await files.aclose()
         if processor.notifier is not None:
             await processor.notifier.close()
         with contextlib.suppress(Exception):

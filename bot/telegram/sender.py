@@ -63,9 +63,29 @@ class BotApiSender:
         self._attempts = attempts
         self._max_backoff = max_backoff_seconds
 
+    @property
+    def chats_tracked(self) -> int:
+        """How many chats have a rate bucket in memory (for tests and the memory bench)."""
+        return len(self._chats)
+
+    def _forget_idle_chats(self, at_most: int = 2) -> None:
+        """Drop the least recently used chats' buckets that have drained completely.
+
+        A drained bucket holds nothing a new one would not (a full burst is allowed either
+        way), so forgetting it changes no chat's pace. Two per new chat keeps the map to the
+        chats active within the last burst / rate seconds (ten by default) instead of every
+        chat seen since the start, up to the hard cap.
+        """
+        for _ in range(at_most):
+            oldest = next(iter(self._chats.items()), None)
+            if oldest is None or not oldest[1].has_capacity(oldest[1].max_rate):
+                return
+            del self._chats[oldest[0]]
+
     def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
         limiter = self._chats.get(chat_id)
         if limiter is None:
+            self._forget_idle_chats()
             # A bucket of `burst` messages refilled at the per-chat rate: a question and its
             # buttons go out at once, a flood to one chat is spread out.
             limiter = AsyncLimiter(self._per_chat_burst,

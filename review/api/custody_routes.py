@@ -3,6 +3,7 @@
 - POST /v1/reports/{id}/access: the reviewer's tool says it opened (decrypted), downloaded (as
   a decrypted file) or exported items, notes or messages; the server records it under the
   credential's name, never a name the client sends.
+- POST /v1/access: many items decrypted at once (the console's monitoring of the whole queue).
 - GET /v1/reports/{id}/custody: the report's audit entries, as signed, for an export.
 
 The payload download route records `access.downloaded` itself (review/local.py).
@@ -20,10 +21,11 @@ from review.api.app import Route, context
 from review.local import InvalidRequestError
 from storage import Role
 
+# 500 [report id, seq] pairs take about 22 KiB.
 _MAX_BODY = 64 * 1024
 
 
-async def record_access(request: web.Request) -> web.Response:
+async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.content.read(_MAX_BODY + 1)
     if len(raw) > _MAX_BODY:
         raise InvalidRequestError(f"the body is larger than {_MAX_BODY} bytes")
@@ -33,6 +35,11 @@ async def record_access(request: web.Request) -> web.Response:
         raise InvalidRequestError("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidRequestError("the body must be a JSON object")
+    return body
+
+
+async def record_access(request: web.Request) -> web.Response:
+    body = await _body(request)
     what, via = body.get("what"), body.get("via", "cli")
     lists: dict[str, Any] = {k: body.get(k, []) for k in ("items", "notes", "messages")}
     if not isinstance(what, str) or not isinstance(via, str) or not all(
@@ -47,6 +54,26 @@ async def record_access(request: web.Request) -> web.Response:
     await context(request).backend(request).record_access(
         request.match_info["report_id"], what, items=lists["items"], notes=lists["notes"],
         messages=lists["messages"], via=via,
+    )
+    return web.json_response({"ok": True}, status=201)
+
+
+async def record_bulk_access(request: web.Request) -> web.Response:
+    """Many items decrypted at once (a console's monitoring): [[report id, seq], ...]."""
+    body = await _body(request)
+    items, via = body.get("items"), body.get("via", "console")
+    if not isinstance(via, str) or not isinstance(items, list) or not all(
+        isinstance(i, list) and len(i) == 2 and isinstance(i[0], str) and isinstance(i[1], int)
+        and not isinstance(i[1], bool) and 0 <= i[1] < 10**6
+        for i in items
+    ):
+        raise InvalidRequestError(
+            "the body is {\"items\": [[report id, seq], ...], \"via\": \"cli\"|\"console\"}"
+        )
+    if via == "api":
+        raise InvalidRequestError("via \"api\" is what the server records itself")
+    await context(request).backend(request).record_bulk_access(
+        [(r, s) for r, s in items], via=via
     )
     return web.json_response({"ok": True}, status=201)
 
@@ -71,4 +98,5 @@ _REPORT = "/v1/reports/{report_id}"
 CUSTODY_ROUTES: list[Route] = [
     Route("POST", _REPORT + "/access", record_access, Role.REVIEWER),
     Route("GET", _REPORT + "/custody", custody_records, Role.REVIEWER),
+    Route("POST", "/v1/access", record_bulk_access, Role.REVIEWER),
 ]

@@ -233,6 +233,14 @@ async def list_reports(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def report_ids(request: web.Request) -> web.Response:
+    """Ids starting with `prefix` (at most four): `review show abcd` without walking the queue."""
+    found = await context(request).backend(request).report_ids_with_prefix(
+        request.query.get("prefix", "")
+    )
+    return web.json_response({"report_ids": found})
+
+
 async def get_report(request: web.Request) -> web.Response:
     report = await context(request).backend(request).get_report(request.match_info["report_id"])
     return web.json_response(report_json(report))
@@ -441,6 +449,7 @@ REVIEWER, ADMIN = Role.REVIEWER, Role.ADMIN
 ROUTES: list[Route] = [
     Route("GET", PREFIX + "/me", me, REVIEWER),
     Route("GET", PREFIX + "/reports", list_reports, REVIEWER),
+    Route("GET", PREFIX + "/report-ids", report_ids, REVIEWER),
     Route("GET", _REPORT, get_report, REVIEWER),
     Route("GET", _ITEM + "/header", get_header, REVIEWER),
     Route("GET", _ITEM + "/payload", get_payload, REVIEWER),

@@ -27,6 +27,7 @@ from aiohttp import web
 from review.backend import STATUSES
 from review.console.media import ATTACHMENT_CSP
 from review.console.reading import CannotOpen
+from review.custody.access import record_bulk_access
 from review.monitoring.collect import collect
 from review.monitoring.records import Content, Record, merged_shape
 from review.monitoring.stats import (
@@ -78,20 +79,29 @@ class Monitor:
     async def _build(self, images: bool, cached: dict[str, Content]) -> None:
         reader = self.views.reader
 
+        opened: list[tuple[str, int]] = []
+
         async def open_item(report: StoredReport, item: StoredItem) -> bytes | None:
             try:
-                return (await reader.item(report, item.seq)).data
+                data = (await reader.item(report, item.seq, record=False)).data
             except CannotOpen:
                 return None
+            opened.append((report.summary.report_id, item.seq))
+            return data
 
         def progress(done: int, total: int) -> None:
             self.done, self.total = done, total
 
         try:
-            self.records = await collect(
-                reader.backend, open_item, images=images, cached=cached, progress=progress
-            )
-            self.images = images
+            try:
+                records = await collect(
+                    reader.backend, open_item, images=images, cached=cached, progress=progress
+                )
+            finally:
+                # Every item decrypted for these pages, in a few entries (chain of custody),
+                # also when the build stopped half-way; nothing is shown unless recorded.
+                await record_bulk_access(reader.backend, opened, via="console")
+            self.records, self.images = records, images
         except Exception as error:
             log.warning("console.monitoring_failed", extra={"error": type(error).__name__})
             self.failed = str(error)

@@ -76,7 +76,10 @@ class Reader:
 
     # --- items -----------------------------------------------------------------------------
 
-    async def item(self, report: StoredReport, seq: int) -> Opened:
+    async def item(self, report: StoredReport, seq: int, *, record: bool = True) -> Opened:
+        """An item decrypted (or from this process's cache). Each decryption is recorded as
+        opened, unless the caller records it itself (`record=False`: the monitoring pages,
+        which record the whole queue in a few bulk entries)."""
         item = _item(report, seq)
         key = (report.summary.report_id, seq, item.payload_sha256)
         hit = self._cache.get(key)
@@ -87,9 +90,10 @@ class Reader:
         opened = await asyncio.to_thread(self._open, item, payload, report.manifest)
         # Each decryption is in the chain of custody; a cached item was recorded when it was
         # decrypted, earlier in this console session.
-        await record_access(
-            self.backend, report.summary.report_id, "opened", items=[seq], via="console"
-        )
+        if record:
+            await record_access(
+                self.backend, report.summary.report_id, "opened", items=[seq], via="console"
+            )
         self._remember(key, opened)
         return opened
 

@@ -20,6 +20,11 @@ import crypto
 from review.backend import SealedQuestion
 
 ACCESS_ACTIONS: Final = ("opened", "downloaded", "exported")
+# Many reports opened at once (the console's monitoring decrypts the whole queue): one entry per
+# chunk, naming items as [SHA-256 of the report id, seq] like the re-wrap batches, so a bundle
+# carrying it hands out no other report's id.
+BULK_ACTION: Final = "access.opened.batch"
+BULK_CHUNK: Final = 500
 VIA: Final = ("cli", "console", "api")
 # How many items, notes or messages one entry may name: a report has a few dozen at most.
 MAX_LISTED: Final = 1000
@@ -27,6 +32,35 @@ MAX_LISTED: Final = 1000
 
 class AccessError(ValueError):
     """An access record that is not allowed; the message names the rule."""
+
+
+@runtime_checkable
+class BulkAccessRecorder(Protocol):
+    """A backend that records many openings in a few entries (LocalBackend, RemoteBackend)."""
+
+    async def record_bulk_access(
+        self, items: Sequence[tuple[str, int]], *, via: str = "console"
+    ) -> None: ...
+
+
+def bulk_details(refs: Sequence[tuple[str, int]], via: str) -> dict[str, object]:
+    """The details of one bulk entry; `refs` are (report reference, seq), already hashed."""
+    if via not in VIA:
+        raise AccessError(f"via must be one of: {', '.join(VIA)}")
+    if not refs or len(refs) > BULK_CHUNK:
+        raise AccessError(f"a bulk access names 1 to {BULK_CHUNK} items")
+    return {"via": via, "decrypted": True, "items": sorted([r, s] for r, s in refs)}
+
+
+async def record_bulk_access(
+    backend: object, items: Sequence[tuple[str, int]], *, via: str = "console"
+) -> None:
+    """Record that these (report id, seq) items were decrypted here, in chunks."""
+    if not items:
+        return
+    if not isinstance(backend, BulkAccessRecorder):
+        raise TypeError(f"{type(backend).__name__} cannot record accesses")
+    await backend.record_bulk_access(items, via=via)
 
 
 @runtime_checkable

@@ -37,7 +37,7 @@ CHAIN_FILE: Final = "custody/chain.jsonl"
 TIMELINE_FILE: Final = "custody/timeline.txt"
 ENTRIES_DIR: Final = "custody"
 # Audit actions with no report id that still concern a report's items (details list them).
-BATCH_ACTIONS: Final = ("keys.rewrap.batch",)
+BATCH_ACTIONS: Final = ("keys.rewrap.batch", "access.opened.batch")
 
 
 @runtime_checkable

@@ -77,3 +77,21 @@ def test_lazy_help_texts_are_the_commands_own() -> None:
             assert command is not None and command.help is not None
             first = " ".join(command.help.split("\n\n")[0].split())
             assert first == summary, name
+
+
+def test_review_list_imports_neither_the_questionnaire_nor_the_export_code(tmp_path: Path) -> None:
+    """`review list` shows no answers: the questionnaire (bot/), the statistics and the export
+    code are imported only by the commands that decrypt and show."""
+    _modules_after(tmp_path, "reviewer", "list")  # makes the store
+    probe = _PROBE.replace('m.split(".")[0] for m in sys.modules', "m for m in sys.modules")
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data")}
+    env.pop("INTAKE_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "review", "list"], capture_output=True, text=True,
+        env=env, check=True, timeout=120,
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    unwanted = {m for m in loaded if m.split(".")[0] == "bot"
+                or m.startswith(("review.monitoring", "review.export", "review.render"))}
+    assert not unwanted, unwanted
+    assert "storage.queue" in loaded

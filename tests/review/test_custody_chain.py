@@ -28,6 +28,7 @@ from review.evidence.verify import CHECKS as EVIDENCE_CHECKS
 from review.evidence.verify import verify_bundle
 from review.keys import rewrap_store
 from review.recipients import add_reviewer, remove_reviewer
+from review.remote import RemoteBackend
 from storage import Role, Storage
 from tests.review.api_support import DAY, LiveApi, live_api
 from tests.review.evidence_support import two_days_anchored
@@ -242,21 +243,22 @@ async def test_entries_of_anchored_days_carry_their_timestamp_proof(
                  if json.loads(str(line["entry"]))["action"] == "status")
     assert {p["file"] for p in proofs} == {"manifest.json", entry}
     assert next(p for p in proofs if p["file"] == entry)["day"] == "2026-11-20"
-    assert verify_bundle(bundle, checks=[*EVIDENCE_CHECKS, *CHECKS]) == []
+    assert CHECKS[0] in EVIDENCE_CHECKS  # `intake verify` runs the custody chain's check
+    assert verify_bundle(bundle) == []
     merkle = subprocess.run(["python3", "verify_merkle.py"], cwd=bundle, capture_output=True,
                             text=True, timeout=60, check=False)
     assert merkle.returncode == 0, merkle.stdout + merkle.stderr
 
 
 async def test_verify_txt_section_runs_as_written(
-    storage: Storage, local_tsa: LocalTsa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    storage: Storage, local_tsa: LocalTsa, tmp_path: Path
 ) -> None:
-    """With this part's section plugged into VERIFY.txt, `intake verify` still rebuilds the
-    text, and the openssl and sha256sum commands it shows succeed and print what it says."""
-    monkeypatch.setattr(evidence_bundle, "VERIFY_SECTIONS", [verify_lines])
+    """With this part's section in VERIFY.txt, `intake verify` still rebuilds the text, and the
+    openssl and sha256sum commands it shows succeed and print what it says."""
+    assert verify_lines in evidence_bundle.VERIFY_SECTIONS
     anchored = await two_days_anchored(storage, local_tsa)
     bundle = await anchored.export(tmp_path / "bundle")
-    assert verify_bundle(bundle, checks=[*EVIDENCE_CHECKS, *CHECKS]) == []
+    assert verify_bundle(bundle) == []
     text = (bundle / "VERIFY.txt").read_text()
     section = text.index("Chain of custody (custody/")
     start = text.index("     openssl pkeyutl", section)
@@ -271,3 +273,34 @@ async def test_verify_txt_section_runs_as_written(
     ran = subprocess.run(["sh", "-c", command], cwd=bundle, capture_output=True, text=True,
                          timeout=60, check=True)
     assert ran.stdout.split()[0] == expected
+
+
+async def test_bulk_openings_are_in_each_reports_chain(storage: Storage, tmp_path: Path) -> None:
+    """The console's monitoring records the whole queue in bulk entries (through the API too):
+    each report's bundle carries the entry, which names the others by hash only."""
+    async with live_api(storage) as api:
+        reports = [
+            await sealed_report(storage, api.custody_key, [api.reviewer.recipient])
+            for _ in range(3)
+        ]
+        remote = RemoteBackend(api.url, api.reviewer_token)
+        async with remote:
+            await remote.record_bulk_access([(r, 0) for r in reports], via="console")
+            status, _body = await api.call("POST", "/v1/access", api.reviewer_token,
+                                           json={"items": [[reports[0], 0]], "via": "api"})
+            assert status == 400
+        rita_key = _key_file(tmp_path, api.reviewer, "rita")
+        bundle = tmp_path / "bundle"
+        exported = await _remote(api, tmp_path, api.reviewer_token, "export", reports[1],
+                                 "--out", str(bundle), "-i", str(rita_key))
+        assert exported.exit_code == 0, exported.output
+    (bulk,) = [json.loads(str(line["entry"])) for line in _chain(bundle)
+               if "batch" in str(line["entry"])]
+    assert (bulk["actor"], bulk["action"], bulk["details"]["via"]) == (
+        "rita", "access.opened.batch", "console"
+    )
+    assert sorted(bulk["details"]["items"]) == sorted([report_ref(r), 0] for r in reports)
+    custody_text = "".join(p.read_text() for p in (bundle / "custody").iterdir()
+                           if p.suffix != ".sig")
+    assert reports[0] not in custody_text and reports[2] not in custody_text
+    assert check_custody_chain(bundle) == []

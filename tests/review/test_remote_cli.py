@@ -7,10 +7,12 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 import crypto
 from cli.main import main
+from review.local import InvalidRequestError
 from review.remote import RemoteBackend
 from review.tools import pull
 from storage import Storage
@@ -53,6 +55,15 @@ async def test_remote_cli_end_to_end(storage: Storage, tmp_path: Path) -> None:
             return result.output
 
         assert report_id in await ok("list")
+        # A short id resolves over the API too (one index range on the server: /v1/report-ids).
+        assert await ok("claim", report_id[:6]) == f"{report_id} is assigned to rita\n"
+        async with RemoteBackend(api.url, api.reviewer_token) as backend:
+            assert await backend.report_ids_with_prefix(report_id[:8]) == [report_id]
+            with pytest.raises(InvalidRequestError, match="4 to 32 lowercase hexadecimal"):
+                await backend.report_ids_with_prefix("ABC")
+            assert sorted(await backend.report_ids_with_prefix(report_id[:4])) in (
+                [report_id], sorted([report_id, other])
+            )
         assert await ok("claim", report_id) == f"{report_id} is assigned to rita\n"
         await ok("status", report_id, "in_progress")
         await ok("priority", report_id, "high")

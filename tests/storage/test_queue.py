@@ -212,3 +212,19 @@ async def test_migration_0005_keeps_labels_and_dates_them(
         assert found.report_id == "ab" * 16 and found.received_day == DAYS[1]
     finally:
         await storage.close()
+
+
+async def test_ids_with_prefix_is_a_range_on_the_id(storage: Storage) -> None:
+    """Ids starting with a prefix, in id order, at most `limit`; neighbours on either side of
+    the range (same prefix but one digit off, "f" and "9" at the end) are left out."""
+    ids = ["abcd" + "0" * 28, "abcd" + "f" * 28, "abce" + "0" * 28, "abcc" + "f" * 28,
+           "abc9" + "0" * 28, "abca" + "0" * 28, "abcf" + "0" * 28, "abd0" + "0" * 28]
+    for report_id in ids:
+        await storage.reports.add(_report(DAYS[0], report_id=report_id))
+    queue = storage.queue
+    assert await queue.ids_with_prefix("abcd") == ["abcd" + "0" * 28, "abcd" + "f" * 28]
+    assert await queue.ids_with_prefix("abcf") == ["abcf" + "0" * 28]
+    assert await queue.ids_with_prefix("abc9") == ["abc9" + "0" * 28]
+    assert await queue.ids_with_prefix("abc", limit=3) == sorted(ids)[:3]
+    assert await queue.ids_with_prefix("abcd" + "f" * 28) == ["abcd" + "f" * 28]
+    assert await queue.ids_with_prefix("0123") == []

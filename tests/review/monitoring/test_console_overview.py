@@ -98,6 +98,16 @@ async def test_overview_page_charts_and_numbers(
     _headers, data = await _get(client, console, "/overview/by-status.csv?status=closed")
     assert f"closed,closed,{closed}" in data.decode()
 
+    # Decrypting the queue is in the chain of custody: a few bulk entries, as alice, via the
+    # console, naming each decrypted answers item by its report's hash (never its id).
+    entries = [json.loads(r.entry) for r in await console.reader.backend.storage.audit.entries()]
+    bulk = [e for e in entries
+            if e["action"] == "access.opened.batch" and e["details"]["via"] == "console"]
+    assert bulk and {e["actor"] for e in bulk} == {"alice"}
+    named = {pair[0] for e in bulk for pair in e["details"]["items"]}
+    assert len(named) == sum(t.readable for t in queue.truths)
+    assert not any(t.report_id in json.dumps(bulk) for t in queue.truths[:20])
+
 
 async def test_export_button_gives_every_report(
     queue: Queue, console: Console, client: aiohttp.ClientSession

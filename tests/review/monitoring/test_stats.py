@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 from collections import Counter
+from typing import Any
 
 from click.testing import CliRunner
 
 from cli.main import main
 from review.monitoring.stats import NOT_GIVEN, Filters, Overview, iso_week, overview
+from storage import Storage
 from tests.review.monitoring.conftest import REPORTS, Queue
 from tests.review.monitoring.generated import LANGUAGES, Truth
 
@@ -112,6 +116,23 @@ def test_stats_command_prints_the_same_figures_and_writes_csv_and_charts(
     sealed = cache.read_bytes()
     assert sealed.startswith(b"age-encryption.org/v1\n")
     assert queue.truths[0].what.encode() not in sealed
+    # What was decrypted here is in the chain of custody: bulk entries as alice, via the CLI.
+    cli_bulk = asyncio.run(_bulk_entries(queue, "cli"))
+    assert cli_bulk and {e["actor"] for e in cli_bulk} == {"alice"}
+    named = {pair[0] for e in cli_bulk for pair in e["details"]["items"]}
+    assert len(named) == sum(t.readable for t in queue.truths)
     again = runner.invoke(main, [*args[:-4], "--csv", str(tmp_path / "second.csv")])
     assert again.exit_code == 0, again.output
     assert (tmp_path / "second.csv").read_text() == out.read_text()
+    # The second run read the sealed cache: nothing new was decrypted, nothing new recorded.
+    assert len(asyncio.run(_bulk_entries(queue, "cli"))) == len(cli_bulk)
+
+
+async def _bulk_entries(queue: Queue, via: str) -> list[dict[str, Any]]:
+    storage = await Storage.open(queue.database_url, queue.data_dir / "blobs")
+    try:
+        entries = [json.loads(r.entry) for r in await storage.audit.entries()]
+    finally:
+        await storage.close()
+    return [e for e in entries
+            if e["action"] == "access.opened.batch" and e["details"]["via"] == via]

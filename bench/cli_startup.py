@@ -1,0 +1,74 @@
+"""How long does an `intake` command take to start? Whole processes, against `python -c pass`.
+
+Run: .venv/bin/python bench/cli_startup.py [--runs 9]   Not part of the test suite.
+
+Each command runs as a fresh process (as a person or a script runs it), in turn with the
+others, `--runs` times after one warm-up; printed: the median wall time and its ratio to
+`python -c pass` (the interpreter's own start-up) measured in the same rounds, so a busy
+machine slows both. `review list` runs on an empty store made first (schema current, so no
+migration work). Target (issue 8): `intake --help` and `intake review list` under 0.3 s.
+
+Where the time goes: `python -X importtime -m cli.main review list`. What is left for
+`review list` is SQLAlchemy (the store is read through it) and pydantic-settings (the
+configuration); the questionnaire, the export and the statistics code are not imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from storage import Storage, default_sqlite_url
+
+INTAKE = [sys.executable, "-m", "cli.main"]
+
+
+async def _empty_store(data_dir: Path) -> None:
+    storage = await Storage.open(default_sqlite_url(data_dir), data_dir / "blobs")
+    await storage.close()
+
+
+def _time(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
+                   cwd=Path(__file__).resolve().parents[1])
+    return time.perf_counter() - started
+
+
+def main(runs: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="intake-startup-") as tmp:
+        data_dir = Path(tmp) / "data"
+        asyncio.run(_empty_store(data_dir))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
+        env["INTAKE_DATA_DIR"] = str(data_dir)
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "intake --help": [*INTAKE, "--help"],
+            "intake review list": [*INTAKE, "review", "list"],
+        }
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for round_number in range(runs + 1):
+            for name, command in commands.items():
+                elapsed = _time(command, env)
+                if round_number:  # the first round warms the file cache
+                    times[name].append(elapsed)
+    base = statistics.median(times["python -c pass"])
+    print(f"{'command':22} {'median s':>9} {'x python -c pass':>17}   ({runs} runs each)")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name:22} {median:9.3f} {median / base:17.1f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    main(parser.parse_args().runs)

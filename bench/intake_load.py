@@ -1,0 +1,382 @@
+"""A surge of witnesses: `intake serve` against a bare python-telegram-bot echo bot, side by side.
+
+Run: .venv/bin/python bench/intake_load.py [--witnesses 100] [--rounds 3] [--pause 1.0,2.0]
+                                           [--profile FILE]   (cProfile of intake's rounds)
+     Not part of the test suite. Takes about a minute a round at a person's pace.
+
+One Bot API stand-in (standin/) runs in this process. Rounds alternate: a real `intake serve`
+process (long polling, SQLite in a fresh data directory, a reviewer registered, the default
+questionnaire) with N scripted witnesses (standin/witnesses.py) each reporting from /start
+through every question, a file, the summary and Send to the receipt code; then the echo bot
+(bench/echo_bot.py: PTB's Application, answers each text with its text) with N users who each
+send as many texts, one after the other, as an intake witness took actions. Each bot runs in
+its own process, started before its round and stopped after it; only its work is timed.
+
+The comparison is at a person's pace, and this is the fair one. Our sender paces Telegram
+calls on purpose (about 30 messages a second overall and one a second per chat after a burst
+of ten: Telegram's own limits, past which it answers 429), and the echo bot paces nothing.
+Driven at machine speed the echo bot would "win" by sending faster than Telegram would accept,
+which measures the limiter, not the intake path. People read and type: every witness and every
+echo user waits `--pause` seconds (default 1 to 2, drawn per action from a seeded generator)
+after the bot's answer before the next action, so both bots are offered the same load, and
+a bot that keeps up finishes its round as soon as the people do. The figures:
+
+- throughput: actions answered per second of the round (from the first action to the last
+  user's last answer); intake/echo is the ratio. A bot that falls behind stretches its
+  round, which lowers its throughput.
+- first answer: for each action (a message, a file, a button press), the time until the
+  first bot message (sent or edited) arrives in that chat. Shown at p50 and p99, for ordinary
+  steps and for Send separately. Send's first answer is whatever the bot shows first (the
+  summary's buttons taken away); "Send to receipt" is the whole of it: sealing and storing the
+  report, then the message with the receipt code.
+
+Targets (issue 8): throughput at least 0.85 of the echo bot's, p99 first answer under 1 s for
+ordinary steps and under 2 s for Send. `--profile FILE` runs intake under cProfile (through
+bench/_profiled_main.py, a wrapper only this bench uses) and writes the pstats of the last
+intake round to FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import crypto
+from bot.core import DEFAULT_QUESTIONNAIRE
+from crypto.drafts import DraftKeyring
+from review.recipients import add_reviewer
+from standin import BotApiStandIn
+from standin.client import FakeUser
+from standin.models import BotMessage
+from standin.witness_script import RECEIPT_CODE, WitnessScript
+from standin.witnesses import ScriptedWitness, WitnessRecord
+from storage import Storage, default_sqlite_url
+
+TOKEN = "555000222:BENCH-intake-load-token-for-the-standin"
+BENCH = Path(__file__).resolve().parent
+SCRIPT = WitnessScript.from_toml(DEFAULT_QUESTIONNAIRE)
+
+
+class _Stamped(deque[BotMessage]):
+    """A chat's unread bot messages that also notes when each arrived."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        super().__init__()
+        self.timeline = timeline
+
+    def append(self, message: BotMessage) -> None:
+        now = time.monotonic()
+        self.timeline.arrivals.append(now)
+        if self.timeline.receipt is None and RECEIPT_CODE.search(message.text):
+            self.timeline.receipt = now
+        super().append(message)
+
+
+@dataclass
+class Timeline:
+    """When a user acted (and whether it was Send) and when the bot's messages arrived."""
+
+    actions: list[tuple[float, bool]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    receipt: float | None = None  # when the receipt code arrived
+
+    def send_to_receipt(self) -> float | None:
+        """From the last Send pressed to the receipt code."""
+        sends = [at for at, is_send in self.actions if is_send]
+        if self.receipt is None or not sends:
+            return None
+        return self.receipt - sends[-1]
+
+    def first_answers(self) -> tuple[list[float], list[float], int]:
+        """(ordinary latencies, Send latencies, unanswered actions)."""
+        ordinary: list[float] = []
+        send: list[float] = []
+        unanswered = 0
+        for index, (at, is_send) in enumerate(self.actions):
+            following = bisect.bisect_left(self.arrivals, at)
+            limit = self.actions[index + 1][0] if index + 1 < len(self.actions) else float("inf")
+            if following == len(self.arrivals) or self.arrivals[following] > limit:
+                unanswered += 1
+                continue
+            (send if is_send else ordinary).append(self.arrivals[following] - at)
+        return ordinary, send, unanswered
+
+
+class TimedUser:
+    """A FakeUser whose every action is stamped; the rest is passed through."""
+
+    def __init__(self, user: FakeUser) -> None:
+        self._user = user
+        self.timeline = Timeline()
+        user._chat.pending = _Stamped(self.timeline)
+        self.next_is_send = False
+
+    def _stamp(self) -> None:
+        self.timeline.actions.append((time.monotonic(), self.next_is_send))
+        self.next_is_send = False
+
+    async def send_text(self, text: str) -> int:
+        self._stamp()
+        return await self._user.send_text(text)
+
+    async def send_command(self, command: str, args: str = "") -> int:
+        self._stamp()
+        return await self._user.send_command(command, args)
+
+    async def send_document(self, data: bytes, **kwargs: Any) -> int:
+        self._stamp()
+        return await self._user.send_document(data, **kwargs)
+
+    async def press(self, data: str, **kwargs: Any) -> Any:
+        self._stamp()
+        return await self._user.press(data, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._user, name)
+
+
+class TimedWitness(ScriptedWitness):
+    """A scripted witness that tells its user which press is Send."""
+
+    async def _press(self, message: BotMessage, label: str, *, fallback_first: bool = False
+                     ) -> bool:
+        assert isinstance(self.user, TimedUser)
+        self.user.next_is_send = label == self.script.buttons.send
+        return await super()._press(message, label, fallback_first=fallback_first)
+
+
+@dataclass
+class Round:
+    bot: str
+    seconds: float
+    answered: int
+    ordinary: list[float]
+    send: list[float]
+    unanswered: int
+    finished: int
+    users: int
+    stalled: list[str]
+    receipts: list[float] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        return self.answered / self.seconds
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def _wait_until_polling(standin: BotApiStandIn, before: int, process: Any) -> None:
+    deadline = time.monotonic() + 120
+    while len(standin.calls_to("getUpdates")) <= before:
+        if process.returncode is not None:
+            raise RuntimeError(f"the bot exited with {process.returncode} before polling")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bot did not start polling within two minutes")
+        await asyncio.sleep(0.05)
+
+
+async def _stop(process: Any) -> bytes:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        _out, err = await asyncio.wait_for(process.communicate(), 60)
+    except TimeoutError:
+        process.kill()
+        _out, err = await process.communicate()
+    return bytes(err or b"")
+
+
+async def _start_intake(
+    standin: BotApiStandIn, work: Path, profile: Path | None
+) -> Any:
+    data_dir = work / f"data-{time.monotonic_ns()}"
+    draft_key = data_dir.parent / f"{data_dir.name}.key"
+    DraftKeyring.generate_file(draft_key)
+    database_url = default_sqlite_url(data_dir)
+    storage = await Storage.open(database_url, data_dir / "blobs")
+    try:
+        await add_reviewer(storage, "reviewer-a", str(crypto.generate_identity().recipient))
+    finally:
+        await storage.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
+    env |= {
+        "INTAKE_DATA_DIR": str(data_dir),
+        "INTAKE_DATABASE_URL": database_url,
+        "INTAKE_BOT_TOKEN": TOKEN,
+        "INTAKE_TELEGRAM_API_URL": standin.root_url,
+        "INTAKE_DRAFT_KEY_FILE": str(draft_key),
+        "INTAKE_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "cli.main", "serve"]
+    if profile is not None:
+        command = [sys.executable, str(BENCH / "_profiled_main.py"), str(profile), "serve"]
+    return await asyncio.create_subprocess_exec(
+        *command, env=env, cwd=BENCH.parent,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _echo_user(user: TimedUser, texts: int, pause: tuple[float, float], seed: int
+                     ) -> bool:
+    import random
+
+    rng = random.Random(seed)
+    for number in range(texts):
+        await user.send_text(f"message {number} from {user.user_id}")
+        try:
+            await user.next_bot_message(timeout=60)
+        except TimeoutError:
+            return False
+        user.take_bot_messages()
+        if pause[1] > 0:
+            await asyncio.sleep(rng.uniform(*pause))
+    return True
+
+
+async def run_round(
+    standin: BotApiStandIn, bot: str, count: int, first_user: int, *,
+    pause: tuple[float, float], echo_actions: int, work: Path, profile: Path | None,
+    log: Path | None = None,
+) -> Round:
+    before = len(standin.calls_to("getUpdates"))
+    if bot == "intake":
+        process = await _start_intake(standin, work, profile)
+    else:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(BENCH / "echo_bot.py"), standin.root_url, TOKEN,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+    try:
+        await _wait_until_polling(standin, before, process)
+        users = [TimedUser(standin.user(first_user + n, f"User {n}")) for n in range(count)]
+        started = time.monotonic()
+        stalled: list[str] = []
+        if bot == "intake":
+            witnesses = [
+                TimedWitness(user, SCRIPT, seed=first_user, pause=pause, patience=120.0)  # type: ignore[arg-type]
+                for user in users
+            ]
+            records: list[WitnessRecord] = await asyncio.gather(*(w.run() for w in witnesses))
+            finished = sum(r.finished for r in records)
+            stalled = [r.stalled for r in records if r.stalled]
+        else:
+            done = await asyncio.gather(*(
+                _echo_user(user, echo_actions, pause, first_user + n)
+                for n, user in enumerate(users)
+            ))
+            finished = sum(done)
+        last = max((u.timeline.arrivals[-1] for u in users if u.timeline.arrivals),
+                   default=time.monotonic())
+    finally:
+        err = await _stop(process)
+    ordinary: list[float] = []
+    send: list[float] = []
+    unanswered = 0
+    for user in users:
+        o, s, u = user.timeline.first_answers()
+        ordinary += o
+        send += s
+        unanswered += u
+    if finished < count:
+        sys.stderr.write(err.decode(errors="replace")[-2000:])
+    if log is not None:
+        with log.open("ab") as out:
+            out.write(err)
+    receipts = [t for u in users if (t := u.timeline.send_to_receipt()) is not None]
+    return Round(bot, last - started, len(ordinary) + len(send), ordinary, send, unanswered,
+                 finished, count, stalled, receipts)
+
+
+def _show(r: Round) -> str:
+    ms = 1000.0
+    line = (f"{r.bot:6} {r.finished:4}/{r.users} done  {r.seconds:6.1f} s  "
+            f"{r.throughput:6.1f} answered actions/s  ordinary p50 "
+            f"{_percentile(r.ordinary, 0.5) * ms:6.0f} ms p99 "
+            f"{_percentile(r.ordinary, 0.99) * ms:6.0f} ms")
+    if r.send:
+        line += (f"  Send p50 {_percentile(r.send, 0.5) * ms:5.0f} ms "
+                 f"p99 {_percentile(r.send, 0.99) * ms:5.0f} ms")
+    if r.receipts:
+        line += f"  Send->receipt p99 {_percentile(r.receipts, 0.99) * ms:5.0f} ms"
+    if r.unanswered:
+        line += f"  unanswered {r.unanswered}"
+    return line
+
+
+async def main(args: argparse.Namespace) -> int:
+    pause = tuple(float(x) for x in args.pause.split(","))
+    assert len(pause) == 2
+    rounds: list[Round] = []
+    with tempfile.TemporaryDirectory(prefix="intake-load-") as tmp:
+        work = Path(tmp)
+        async with BotApiStandIn(TOKEN) as standin:
+            first_user = 810_001
+            echo_actions = 0
+            for number in range(args.rounds):
+                for bot in ("intake", "echo"):
+                    result = await run_round(
+                        standin, bot, args.witnesses, first_user, pause=pause,  # type: ignore[arg-type]
+                        echo_actions=echo_actions, work=work,
+                        profile=args.profile if bot == "intake" else None,
+                        log=args.log if bot == "intake" else None,
+                    )
+                    first_user += args.witnesses
+                    if bot == "intake":
+                        # The echo users act as often as this round's witnesses did.
+                        echo_actions = round(result.answered / max(1, result.users))
+                    rounds.append(result)
+                    print(f"round {number + 1} {_show(result)}", flush=True)
+                    for reason in result.stalled[:3]:
+                        print(f"    stalled: {reason}")
+    intake = [r for r in rounds if r.bot == "intake"]
+    echo = [r for r in rounds if r.bot == "echo"]
+    ratio = statistics.median(
+        i.throughput / e.throughput for i, e in zip(intake, echo, strict=True)
+    )
+    ordinary = [x for r in intake for x in r.ordinary]
+    send = [x for r in intake for x in r.send]
+    receipts = [x for r in intake for x in r.receipts]
+    echo_latency = [x for r in echo for x in r.ordinary]
+    ms = 1000.0
+    print(f"\n{args.witnesses} users a round, pause {pause[0]}-{pause[1]} s, "
+          f"{args.rounds} rounds each")
+    print(f"throughput intake/echo (median of round pairs): {ratio:.2f}  (target >= 0.85)")
+    print(f"intake first answer, ordinary steps: p50 {_percentile(ordinary, 0.5) * ms:.0f} ms, "
+          f"p99 {_percentile(ordinary, 0.99) * ms:.0f} ms  (target p99 < 1000 ms)")
+    print(f"intake first answer, Send:           p50 {_percentile(send, 0.5) * ms:.0f} ms, "
+          f"p99 {_percentile(send, 0.99) * ms:.0f} ms  (target p99 < 2000 ms)")
+    print(f"intake Send to receipt code:         p50 {_percentile(receipts, 0.5) * ms:.0f} ms, "
+          f"p99 {_percentile(receipts, 0.99) * ms:.0f} ms")
+    print(f"echo first answer:                   p50 {_percentile(echo_latency, 0.5) * ms:.0f} ms,"
+          f" p99 {_percentile(echo_latency, 0.99) * ms:.0f} ms")
+    complete = sum(r.finished for r in intake)
+    print(f"intake reports completed with a receipt: {complete}/{sum(r.users for r in intake)}")
+    return 0 if complete == sum(r.users for r in intake) else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--witnesses", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pause", default="1.0,2.0", help="seconds between actions: low,high")
+    parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--log", type=Path, default=None, help="append intake's log here")
+    sys.exit(asyncio.run(main(parser.parse_args())))
