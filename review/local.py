@@ -195,7 +195,7 @@ class LocalBackend:
     async def report_ids_with_prefix(self, prefix: str) -> list[str]:
         """Up to MAX_PREFIX_MATCHES ids starting with `prefix`: one index range, any queue."""
         return await self.storage.queue.ids_with_prefix(
-            check_id_prefix(prefix), MAX_PREFIX_MATCHES
+            check_id_prefix(prefix), MAX_PREFIX_MATCHES, channel=self.channel
         )
 
     async def get_report(self, report_id: str) -> StoredReport:

@@ -131,8 +131,11 @@ class QueueRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def ids_with_prefix(self, prefix: str, limit: int = 4) -> list[str]:
-        """Up to `limit` report ids starting with `prefix` (lowercase hex), in id order.
+    async def ids_with_prefix(
+        self, prefix: str, limit: int = 4, *, channel: str | None = None
+    ) -> list[str]:
+        """Up to `limit` report ids starting with `prefix` (lowercase hex), in id order; of one
+        channel's reports only, when `channel` is given.
 
         A range on the primary key's index, `prefix <= id < prefix + "g"` ("g" sorts after
         every hexadecimal digit, in C and in language collations alike), rather than LIKE,
@@ -141,6 +144,7 @@ class QueueRepository:
         query = (
             select(ReportRow.id)
             .where(ReportRow.id >= prefix, ReportRow.id < prefix + "g")
+            .where(*(() if channel is None else (ReportRow.channel == channel,)))
             .order_by(ReportRow.id)
             .limit(limit)
         )

@@ -104,6 +104,13 @@ async def test_a_reviewer_of_channel_a_gets_404_for_every_route_of_a_b_report(
                 assert report_b not in {r["id"] for r in listed["reports"]}, query
             status, listed = await api.call("GET", "/v1/reports?total=true", token)
             assert listed["total"] == 1
+            for prefix in (report_b[:4], report_b):
+                status, found = await api.call("GET", f"/v1/report-ids?prefix={prefix}", token)
+                assert status == 200 and report_b not in found["report_ids"], prefix
+            status, found = await api.call(
+                "GET", f"/v1/report-ids?prefix={report_a[:4]}", token
+            )
+            assert report_a in found["report_ids"]
         # A's own report answers the same routes.
         for method, path, kwargs in _report_routes(report_a, sealed):
             status, body = await api.call(method, path, alice_token, **kwargs)
@@ -253,6 +260,8 @@ async def test_local_review_commands_are_scoped_like_the_api(
 
     code, listed = await intake("list")
     assert code == 0 and report_a in listed and report_b not in listed
+    code, out = await intake("show", report_b[:6], "--identity", str(keys["alice"].path))
+    assert code != 0 and "no report starts with" in out, out
     code, out = await intake("pull", "--out", str(tmp_path / "pulled"))
     assert code == 0, out
     pulled = {p.name for p in (tmp_path / "pulled").iterdir() if p.is_dir()}
