@@ -107,7 +107,11 @@ class FollowUpService:
         if await self._storage.additions.was_added(submission_key):
             log.info("followup.already_added")
             return
-        sealer = await ItemSealer.for_active_recipients(self._storage)
+        channel = await self._storage.reports.channel_of(report_id)
+        if channel is None:
+            raise LookupError("the report no longer exists")
+        # Sealed to the report's own channel's keys, like the report itself.
+        sealer = await ItemSealer.for_active_recipients(self._storage, channel)
         for _attempt in range(_RETRIES):
             report = await self._storage.reports.get(report_id)
             if report is None:

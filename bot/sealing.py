@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 
 import crypto
 from crypto.custody import ManifestEntry, canonical_manifest, sign_manifest
-from storage import BlobStore, ItemRole, NewItem, Storage, StoredItem
+from storage import DEFAULT_CHANNEL, BlobStore, ItemRole, NewItem, Storage, StoredItem
 
 # Files fetched and sealed at once across the whole process. Each costs well under a megabyte
 # (a few 64 KiB chunks in flight), except an image kept for its working copy.
@@ -39,10 +39,12 @@ _T = TypeVar("_T")
 class NoRecipientsError(Exception):
     """No reviewer recipient is registered, so nothing can be sealed."""
 
-    def __init__(self) -> None:
+    def __init__(self, channel: str = DEFAULT_CHANNEL) -> None:
+        where = "" if channel == DEFAULT_CHANNEL else f" in channel {channel!r}"
+        option = "" if channel == DEFAULT_CHANNEL else f" --channel {channel}"
         super().__init__(
-            "no reviewer recipients are registered: run `intake reviewer add --name NAME "
-            "--recipient age1...` before accepting reports"
+            f"no reviewer recipients are registered{where}: run `intake reviewer add{option} "
+            "--name NAME --recipient age1...` before accepting reports"
         )
 
 
@@ -136,10 +138,13 @@ class ItemSealer:
     key_ids: tuple[str, ...]
 
     @classmethod
-    async def for_active_recipients(cls, storage: Storage) -> ItemSealer:
-        records = await storage.recipients.active()
+    async def for_active_recipients(
+        cls, storage: Storage, channel: str = DEFAULT_CHANNEL
+    ) -> ItemSealer:
+        """A sealer to one channel's active reviewers and its recovery key, and no one else."""
+        records = await storage.recipients.active(channel)
         if not records:
-            raise NoRecipientsError()
+            raise NoRecipientsError(channel)
         return cls(
             storage.blobs,
             [crypto.parse_recipient(r.recipient) for r in records],

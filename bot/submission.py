@@ -241,7 +241,7 @@ class ReportSubmitter:
         Nothing is committed: the caller stores `report` in its own transaction, or discards.
         If this raises, whatever it wrote is already deleted.
         """
-        sealer = await ItemSealer.for_active_recipients(self._storage)
+        sealer = await ItemSealer.for_active_recipients(self._storage, draft.channel)
         now = self._clock()
         report_id = secrets.token_hex(16)
         written: list[NewItem] = []
@@ -257,6 +257,7 @@ class ReportSubmitter:
                 attachments=facts,
                 submitted_at=now,
                 software=SOFTWARE,
+                channel=draft.channel,
             )
             written.insert(0, await sealer.seal(0, ItemRole.ANSWERS, document))
             code = new_receipt_code()
@@ -276,6 +277,7 @@ class ReportSubmitter:
             manifest_signature=signature,
             items=tuple(written),
             witness_recipient=str(derived.witness.recipient),
+            channel=draft.channel,
         )
         return PreparedReport(report, Receipt(report_id, code), written, sealer.blobs)
 

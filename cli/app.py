@@ -19,7 +19,7 @@ from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from crypto.drafts import DraftKeyFileError, DraftKeyring
 from review.audit import AuditTrail
 from review.retention import shred_report
-from storage import Storage
+from storage import DEFAULT_CHANNEL, Storage
 from storage.server_keys import load_or_create_server_keys
 
 
@@ -77,7 +77,9 @@ async def serve(settings: Settings, token: str, *, webhook: bool = False) -> Non
         )
     keyring = draft_keyring(settings)
     async with open_storage(settings) as storage:
-        if not await storage.recipients.active():
+        # Witnesses reach the default channel (deep links to other channels are not built yet:
+        # docs/channels.md), so it is the one that must have someone to seal to.
+        if not await storage.recipients.active(DEFAULT_CHANNEL):
             raise ConfigError(
                 "no reviewer recipients are registered, so reports could not be sealed: run "
                 "`intake reviewer add --name NAME --recipient age1...` first"

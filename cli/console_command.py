@@ -89,9 +89,11 @@ async def _serve(
         name = options.actor
         if not named:
             name = reviewer_name(identities, await storage.recipients.active()) or name
+        from review.channels import scope_of
+
         local = LocalBackend(
             storage, AuditTrail(storage.audit, keys.custody_key), name,
-            custody_key=keys.custody_key,
+            custody_key=keys.custody_key, channel=await scope_of(storage, name),
         )
         await _console(
             local, identities, custody_public_key(keys.custody_key), host, port, labels

@@ -55,20 +55,26 @@ def credentials() -> None:
 @click.option("--name", required=True, help="Whose credential (their name in the audit trail).")
 @click.option("--role", type=click.Choice(["reviewer", "admin"]), default="reviewer",
               show_default=True)
+@click.option("--channel", default=None,
+              help="Reach this channel's reports only (see `intake channel list`); default: "
+              "every channel.")
 @actor_option
 @click.pass_obj
-def credentials_add(settings: Settings, name: str, role: str, actor: str) -> None:
+def credentials_add(
+    settings: Settings, name: str, role: str, channel: str | None, actor: str
+) -> None:
     """Make a credential and print its token once (only a hash of it is kept)."""
 
     async def run() -> str:
         async with open_storage(settings) as storage:
             _record, token = await create_credential(
-                storage, audit_trail(settings, storage), actor, name, parse_role(role)
+                storage, audit_trail(settings, storage), actor, name, parse_role(role), channel
             )
         return token
 
     token = _run(run())
-    click.echo(f"credential {name} ({role}) made. Its token, shown only this once:")
+    scope = f"channel {channel}" if channel else "every channel"
+    click.echo(f"credential {name} ({role}, {scope}) made. Its token, shown only this once:")
     click.echo(token)
     click.echo("Hand it over privately; the reviewer keeps it in a file (--token-file) or "
                "INTAKE_REVIEW_TOKEN. `intake credentials revoke NAME` stops it at once.")
@@ -86,7 +92,8 @@ def credentials_list(settings: Settings) -> None:
             click.echo("no credentials yet: `intake credentials add --name NAME`")
         for r in records:
             state = "active" if r.active else f"revoked {r.revoked_on}"
-            click.echo(f"{r.name}\t{r.role.value}\tmade {r.created_on}\t{state}")
+            scope = f"channel {r.channel}" if r.channel else "every channel"
+            click.echo(f"{r.name}\t{r.role.value}\tmade {r.created_on}\t{state}\t{scope}")
 
     _run(run())
 

@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import click
 
 import crypto
-from cli.config import ConfigError, Settings
+from cli.channel_options import channel_option
+from cli.config import ConfigError, Settings, parse_retention
 from cli.store import open_storage, require_data_dir
 from review.audit import AuditTrail
 from review.identities import IdentityFileError, load_identities
@@ -33,9 +34,9 @@ from review.keys import (
     write_private_file,
 )
 from review.recipients import RecipientError, add_recovery
-from review.retention import RetentionError, run_retention
+from review.retention import RetentionError, run_retention_by_channel
 from review.sealed_records import RecordsResult, reencrypt_records, rewrap_records
-from storage import Storage
+from storage import DEFAULT_CHANNEL, Storage
 from storage.server_keys import load_or_create_server_keys
 
 T = TypeVar("T")
@@ -199,18 +200,21 @@ def keys_new(out: Path | None, no_passphrase: bool) -> None:
 @click.option("--recipient", required=True, help="The offline recovery key's public age1... line.")
 @click.option("--name", default=None, help="A name for it (default recovery-<key id>).")
 @click.option("--replace", is_flag=True, help="Retire the current recovery recipient for this one.")
+@channel_option
 @actor_option
 @click.pass_obj
 def keys_recovery(
-    settings: Settings, recipient: str, name: str | None, replace: bool, actor: str
+    settings: Settings, recipient: str, name: str | None, replace: bool, channel: str,
+    actor: str,
 ) -> None:
-    """Register the offline recovery recipient: every new report is sealed to it as well."""
+    """Register a channel's offline recovery recipient: every new report of the channel is
+    sealed to it as well."""
 
     async def run() -> None:
         async with open_storage(settings) as storage:
             record, retired = await add_recovery(
                 storage, recipient, name=name, replace=replace,
-                audit=audit_trail(settings, storage), actor=actor,
+                audit=audit_trail(settings, storage), actor=actor, channel=channel,
             )
         click.echo(f"registered recovery recipient {record.name} (key {record.key_id}); every "
                    "new report is sealed to it as well")
@@ -226,10 +230,14 @@ def keys_recovery(
               help="An age identity file that opens the reports (plain or passphrase-protected).")
 @click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1, 5000),
               help="Headers swapped per database transaction.")
+@channel_option
 @actor_option
 @click.pass_obj
-def keys_rewrap(settings: Settings, identity: Path, batch_size: int, actor: str) -> None:
-    """Re-wrap every report's headers to the current recipients; payloads are not touched.
+def keys_rewrap(
+    settings: Settings, identity: Path, batch_size: int, channel: str, actor: str
+) -> None:
+    """Re-wrap the headers of one channel's reports to that channel's current recipients;
+    payloads and other channels' reports are not touched.
 
     Safe to interrupt and run again: it continues with what is left.
     """
@@ -244,14 +252,14 @@ def keys_rewrap(settings: Settings, identity: Path, batch_size: int, actor: str)
             try:
                 result = await rewrap_store(
                     storage, identities, audit=audit, actor=actor,
-                    progress=bar, batch_size=batch_size,
+                    progress=bar, batch_size=batch_size, channel=channel,
                 )
             finally:
                 bar.close()
             try:
                 records = await rewrap_records(
                     storage, identities, audit=audit, actor=actor, progress=records_bar,
-                    batch_size=batch_size,
+                    batch_size=batch_size, channel=channel,
                 )
             finally:
                 records_bar.close()
@@ -280,11 +288,14 @@ def keys_rewrap(settings: Settings, identity: Path, batch_size: int, actor: str)
               "default: every item.")
 @click.option("--plan", "plan_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help=f"Where to keep the list of items still to do (default "
-              f"DATA_DIR/{PLAN_FILE}); it makes an interrupted run resumable.")
+              f"DATA_DIR/{PLAN_FILE}, or DATA_DIR/CHANNEL.{PLAN_FILE}); it makes an "
+              "interrupted run resumable.")
+@channel_option
 @actor_option
 @click.pass_obj
 def keys_reencrypt(
-    settings: Settings, identity: Path, key_id: str | None, plan_path: Path | None, actor: str
+    settings: Settings, identity: Path, key_id: str | None, plan_path: Path | None,
+    channel: str, actor: str,
 ) -> None:
     """Re-encrypt items with fresh file keys, for a key compromised with ciphertext leaked.
 
@@ -297,7 +308,10 @@ def keys_reencrypt(
     except KeyRotationError as error:
         raise click.ClickException(str(error)) from None
     identities = _identities(identity)
-    plan = plan_path or settings.data_dir / PLAN_FILE
+    # One plan per channel: a run of one channel never picks up another's items.
+    plan = plan_path or settings.data_dir / (
+        PLAN_FILE if channel == DEFAULT_CHANNEL else f"{channel}.{PLAN_FILE}"
+    )
 
     async def run() -> None:
         bar = _ProgressBar("Re-encrypting items")
@@ -309,13 +323,14 @@ def keys_reencrypt(
                 result = await reencrypt_store(
                     storage, identities, audit=audit, actor=actor,
                     custody_key=keys.custody_key, plan_path=plan, key_id=key_id, progress=bar,
+                    channel=channel,
                 )
             finally:
                 bar.close()
             try:
                 records = await reencrypt_records(
                     storage, identities, audit=audit, actor=actor, key_id=key_id,
-                    progress=records_bar,
+                    progress=records_bar, channel=channel,
                 )
             finally:
                 records_bar.close()
@@ -432,8 +447,14 @@ def retention_run(settings: Settings, dry_run: bool, actor: str) -> None:
 
     async def run() -> None:
         async with open_storage(settings, must_exist=True) as storage:
-            result = await run_retention(
-                storage, settings.retention_periods, audit=audit_trail(settings, storage),
+            # Each channel by its own periods; unset: the deployment's INTAKE_RETENTION_DAYS.
+            periods = {
+                c.slug: parse_retention(c.retention_days) if c.retention_days is not None
+                else settings.retention_periods
+                for c in await storage.channels.all()
+            }
+            result = await run_retention_by_channel(
+                storage, periods, audit=audit_trail(settings, storage),
                 actor=actor, dry_run=dry_run,
             )
         if dry_run:

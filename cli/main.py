@@ -33,6 +33,9 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 _LAZY = {
     "reviewer": ("cli.reviewer_commands:reviewer",
                  "Register, list and remove reviewers' public age recipients (administrators)."),
+    "channel": ("cli.channel_commands:channel",
+                "Partner organisations' channels: own questionnaire, reviewers, keys and "
+                "retention."),
     "keys": ("cli.keys_commands:keys_group",
              "Reviewer keys, the recovery key, and re-wrapping or re-encrypting after a change."),
     "audit": ("cli.keys_commands:audit_group",

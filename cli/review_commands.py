@@ -106,9 +106,13 @@ async def opened_backend(
     async with open_storage(options.settings) as storage:
         keys = load_or_create_server_keys(options.settings.data_dir)
         audit = AuditTrail(storage.audit, keys.custody_key)
+        from review.channels import scope_of
+
+        # The same channel scope as the API gives this reviewer (docs/channels.md).
         yield LocalBackend(
             storage, audit, options.actor, custody_key=keys.custody_key,
             record_downloads="cli" if record_downloads else None,
+            channel=await scope_of(storage, options.actor),
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from cli.channel_options import channel_option
 from cli.config import ConfigError, Settings
 from cli.keys_commands import actor_option, audit_trail
 from cli.store import open_storage
@@ -31,17 +32,22 @@ def reviewer() -> None:
 @reviewer.command("add")
 @click.option("--name", required=True, help="A name for the reviewer (shown in lists).")
 @click.option("--recipient", required=True, help="The reviewer's public key, age1...")
+@channel_option
 @actor_option
 @click.pass_obj
-def reviewer_add(settings: Settings, name: str, recipient: str, actor: str) -> None:
-    """Seal every new report to this recipient too."""
+def reviewer_add(
+    settings: Settings, name: str, recipient: str, channel: str, actor: str
+) -> None:
+    """Seal every new report of the channel to this recipient too."""
 
     async def run() -> None:
         async with open_storage(settings) as storage:
             record = await add_reviewer(
-                storage, name, recipient, audit=audit_trail(settings, storage), actor=actor
+                storage, name, recipient, audit=audit_trail(settings, storage), actor=actor,
+                channel=channel,
             )
-        click.echo(f"added {record.name} (key {record.key_id}); new reports are sealed to it")
+        click.echo(f"added {record.name} (key {record.key_id}); new reports of channel "
+                   f"{record.channel} are sealed to it")
 
     _run(run())
 
@@ -60,7 +66,7 @@ def reviewer_list(settings: Settings) -> None:
         for r in records:
             state = "active" if r.active else f"removed {r.removed_on}"
             click.echo(f"{r.name}\t{r.kind.value}\t{r.key_id}\t{r.recipient}\t"
-                       f"added {r.added_on}\t{state}")
+                       f"added {r.added_on}\t{state}\tchannel {r.channel}")
 
     _run(run())
 

@@ -49,7 +49,7 @@ from crypto.custody import (
 )
 from review.audit import AuditTrail
 from review.custody.chain import report_ref
-from storage import NewItem, RecipientRecord, Storage, StoredItem
+from storage import DEFAULT_CHANNEL, NewItem, RecipientRecord, Storage, StoredItem
 from storage.repositories import (
     HeaderConflictError,
     HeaderReplacement,
@@ -234,6 +234,7 @@ class RewrapResult:
     unopenable: int = 0
     # Items changed or shredded by someone else while we worked; running again picks them up.
     conflicts: int = 0
+    channel: str = DEFAULT_CHANNEL
 
     @property
     def complete(self) -> bool:
@@ -263,24 +264,26 @@ async def rewrap_store(
     actor: str,
     progress: Progress | None = None,
     batch_size: int = DEFAULT_BATCH,
+    channel: str = DEFAULT_CHANNEL,
 ) -> RewrapResult:
-    """Re-wrap every item not wrapped to exactly the active recipients. Resumable.
+    """Re-wrap every item of `channel`'s reports not wrapped to exactly that channel's active
+    recipients. Resumable. Other channels' items are not read, let alone changed.
 
     Each page of items is re-wrapped and verified in memory, then swapped in one transaction
     of compare-and-swap updates; payload blobs are never opened.
     """
     progress = progress or _NoProgress()
-    target = TargetSet.of(await storage.recipients.active())
-    pending = await storage.reports.count_items_for_rewrap(target.key_ids)
-    result = RewrapResult(target.key_ids, pending)
+    target = await channel_target(storage, channel)
+    pending = await storage.reports.count_items_for_rewrap(target.key_ids, channel=channel)
+    result = RewrapResult(target.key_ids, pending, channel=channel)
     await audit.record(actor, "keys.rewrap.start", None, {
-        "target_key_ids": list(target.key_ids), "pending": pending,
+        "target_key_ids": list(target.key_ids), "pending": pending, **_channel_detail(channel),
     })
     progress.start(pending)
     try:
         after = ""
         while page := await storage.reports.items_for_rewrap(
-            target.key_ids, after=after, limit=batch_size
+            target.key_ids, after=after, limit=batch_size, channel=channel
         ):
             after = page[-1][1].item_id
             # Re-wrapping is CPU work (X25519); a worker thread keeps the event loop free.
@@ -310,6 +313,24 @@ async def rewrap_store(
     return result
 
 
+async def channel_target(storage: Storage, channel: str) -> TargetSet:
+    """The channel's active recipients; one line naming the fix when there are none."""
+    if await storage.channels.get(channel) is None:
+        raise KeyRotationError(f"there is no channel {channel!r}: see `intake channel list`")
+    active = await storage.recipients.active(channel)
+    if not active and channel != DEFAULT_CHANNEL:
+        raise KeyRotationError(
+            f"channel {channel!r} has no active recipients: register one with `intake reviewer "
+            f"add --channel {channel} ...` first"
+        )
+    return TargetSet.of(active)
+
+
+def _channel_detail(channel: str) -> dict[str, object]:
+    """The channel in audit details, left out for `default` (entries read as before)."""
+    return {} if channel == DEFAULT_CHANNEL else {"channel": channel}
+
+
 def _rewrap_details(result: RewrapResult, finished: bool) -> dict[str, object]:
     return {
         "finished": finished,
@@ -317,6 +338,7 @@ def _rewrap_details(result: RewrapResult, finished: bool) -> dict[str, object]:
         "rewrapped": result.rewrapped,
         "unopenable": result.unopenable,
         "conflicts": result.conflicts,
+        **_channel_detail(result.channel),
     }
 
 
@@ -595,6 +617,7 @@ async def reencrypt_store(
     plan_path: Path,
     key_id: str | None = None,
     progress: Progress | None = None,
+    channel: str = DEFAULT_CHANNEL,
 ) -> ReencryptResult:
     """Re-encrypt every item (or those wrapped to `key_id`) under fresh file keys. Resumable.
 
@@ -606,7 +629,8 @@ async def reencrypt_store(
     """
     progress = progress or _NoProgress()
     check_key_id(key_id)
-    target = TargetSet.of(await storage.recipients.active())
+    # One channel at a time: its items get its recipients, never another channel's.
+    target = await channel_target(storage, channel)
     if key_id is not None and key_id in target.key_ids:
         raise KeyRotationError(
             f"key {key_id} is still an active recipient, so new copies would be sealed to it "
@@ -623,13 +647,21 @@ async def reencrypt_store(
                 f"with {wanted} to finish it, or delete that file to start a different one"
             )
         refs = plan[1]
+        # A plan written for another channel would re-seal its items to this channel's keys.
+        # (A report shredded meanwhile has no channel any more; its items are skipped as before.)
+        found = {await storage.reports.channel_of(r) for r in {ref.report_id for ref in refs}}
+        if found - {channel, None}:
+            raise KeyRotationError(
+                f"the unfinished re-encryption in {plan_path} is not of channel {channel!r}: "
+                "run it again with the --channel it was started with"
+            )
     else:
-        refs = await storage.reports.item_refs(key_id=key_id)
+        refs = await storage.reports.item_refs(key_id=key_id, channel=channel)
         _write_plan(plan_path, key_id, refs)
     result = ReencryptResult(key_id, target.key_ids, len(refs), resumed)
     await audit.record(actor, "keys.reencrypt.start", None, {
         "key_id": key_id, "items": len(refs), "resumed": resumed,
-        "target_key_ids": list(target.key_ids),
+        "target_key_ids": list(target.key_ids), **_channel_detail(channel),
     })
     progress.start(len(refs))
     try:

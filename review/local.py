@@ -9,6 +9,7 @@ are never content: states, sizes, sequence numbers and key ids.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import re
 import secrets
@@ -130,7 +131,12 @@ def _today() -> dt.date:
 
 
 class LocalBackend:
-    """The ReviewBackend protocol over a Storage, recording every change as `actor`."""
+    """The ReviewBackend protocol over a Storage, recording every change as `actor`.
+
+    With `channel`, it sees that channel's reports only: every other report is answered exactly
+    as one that does not exist (NotFoundError, a 404 in the API), so a reviewer of one channel
+    cannot even learn that another channel's report id exists (docs/channels.md).
+    """
 
     def __init__(
         self,
@@ -141,10 +147,12 @@ class LocalBackend:
         custody_key: bytes | None = None,
         today: Callable[[], dt.date] = _today,
         record_downloads: str | None = None,
+        channel: str | None = None,
     ) -> None:
         self.storage = storage
         self.audit = audit
         self.actor = actor
+        self.channel = channel
         self._custody_key = custody_key
         self._today = today
         # Set ("api" or "cli") where ciphertext leaves the store (the reviewer API, `review
@@ -162,7 +170,7 @@ class LocalBackend:
             raise InvalidRequestError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         _check_filters(filters)
         return await self.storage.queue.page_at_offset(
-            filters, offset=(page - 1) * page_size, limit=page_size
+            self._scoped(filters), offset=(page - 1) * page_size, limit=page_size
         )
 
     async def queue_page(
@@ -179,7 +187,7 @@ class LocalBackend:
         _check_filters(filters)
         try:
             return await self.storage.queue.page(
-                filters, cursor=cursor, limit=page_size, with_total=with_total
+                self._scoped(filters), cursor=cursor, limit=page_size, with_total=with_total
             )
         except InvalidCursorError as error:
             raise InvalidRequestError(str(error)) from None
@@ -187,21 +195,17 @@ class LocalBackend:
     async def report_ids_with_prefix(self, prefix: str) -> list[str]:
         """Up to MAX_PREFIX_MATCHES ids starting with `prefix`: one index range, any queue."""
         return await self.storage.queue.ids_with_prefix(
-            check_id_prefix(prefix), MAX_PREFIX_MATCHES
+            check_id_prefix(prefix), MAX_PREFIX_MATCHES, channel=self.channel
         )
 
     async def get_report(self, report_id: str) -> StoredReport:
         report = await self.storage.reports.get(check_report_id(report_id))
-        if report is None:
+        if report is None or not self._sees(report.summary.channel):
             raise NotFoundError(f"no report {report_id}")
         # The summary from the reports repository carries no labels; the queue's does.
         labels = await self._labels(report_id)
-        summary = report.summary
         return StoredReport(
-            summary=ReportSummary(
-                summary.report_id, summary.received_day, summary.status, summary.priority,
-                summary.assignee, summary.item_count, labels,
-            ),
+            summary=dataclasses.replace(report.summary, labels=labels),
             manifest=report.manifest,
             manifest_signature=report.manifest_signature,
             items=report.items,
@@ -239,6 +243,7 @@ class LocalBackend:
             return await asyncio.to_thread(handle.read)
 
     async def notes(self, report_id: str) -> list[SealedNote]:
+        await self._check_scope(report_id)
         try:
             records = await self.storage.triage.notes(check_report_id(report_id))
         except UnknownReportError:
@@ -247,6 +252,7 @@ class LocalBackend:
 
     async def witness_messages(self, report_id: str) -> list[SealedQuestion]:
         """The questions left for the witness, oldest day first (sealed; only days in clear)."""
+        await self._check_scope(report_id)
         try:
             records = await self.storage.triage.witness_messages(check_report_id(report_id))
         except UnknownReportError:
@@ -254,8 +260,9 @@ class LocalBackend:
         return [SealedQuestion(r.message_id, r.report_id, r.created_on, r.sealed) for r in records]
 
     async def recipients(self) -> list[RecipientRecord]:
-        """Every active recipient, the recovery key included, so notes survive a lost laptop."""
-        return await self.storage.recipients.active()
+        """Every active recipient (of this backend's channel, when it has one), the recovery key
+        included, so notes survive a lost laptop."""
+        return await self.storage.recipients.active(self.channel)
 
     async def custody_public_pem(self) -> bytes:
         if self._custody_key is None:
@@ -405,9 +412,27 @@ class LocalBackend:
         except UnknownReportError:
             raise NotFoundError(f"no report {report_id}") from None
 
-    async def _guard(self, report_id: str, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run a repository call on a checked report id, turning 'no such report' into a 404."""
+    def _sees(self, channel: str) -> bool:
+        return self.channel is None or channel == self.channel
+
+    def _scoped(self, filters: QueueFilter) -> QueueFilter:
+        """The filters, narrowed to this backend's channel."""
+        if self.channel is None:
+            return filters
+        return dataclasses.replace(filters, channel=self.channel)
+
+    async def _check_scope(self, report_id: str) -> None:
+        """NotFoundError for a report of another channel, worded as for one that never was."""
         check_report_id(report_id)
+        if self.channel is None:
+            return
+        if await self.storage.reports.channel_of(report_id) != self.channel:
+            raise NotFoundError(f"no report {report_id}")
+
+    async def _guard(self, report_id: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a repository call on a checked report id, turning 'no such report' (or one of
+        another channel) into a 404."""
+        await self._check_scope(report_id)
         try:
             return await operation()
         except UnknownReportError:

@@ -2,7 +2,8 @@
 
 Two kinds: reviewers, and one offline recovery recipient whose private key is kept away from
 every machine (printed, in a safe) so that reports stay readable if every reviewer key is lost.
-`storage.recipients.active()` returns both kinds, and that is what the bot seals to.
+Both belong to one channel: `storage.recipients.active(channel)` returns both kinds of that
+channel, and that is what the bot seals the channel's reports to (docs/channels.md).
 
 Every change is recorded in the audit trail with the administrator's name and the key id;
 pass `audit=None` only where no trail exists (tests; the demo records its reviewer too).
@@ -16,6 +17,7 @@ import re
 import crypto
 from review.audit import AuditTrail
 from storage import (
+    DEFAULT_CHANNEL,
     RecipientExistsError,
     RecipientKind,
     RecipientRecord,
@@ -52,10 +54,16 @@ async def _add(
     kind: RecipientKind,
     audit: AuditTrail | None,
     actor: str,
+    channel: str,
 ) -> RecipientRecord:
+    if await storage.channels.get(channel) is None:
+        raise RecipientError(
+            f"there is no channel {channel!r}: see `intake channel list`, or make it with "
+            "`intake channel add`"
+        )
     try:
         record = await storage.recipients.add(
-            name, str(recipient), crypto.key_id(recipient), _today(), kind
+            name, str(recipient), crypto.key_id(recipient), _today(), kind, channel
         )
     except RecipientExistsError:
         raise RecipientError(
@@ -73,10 +81,11 @@ async def add_reviewer(
     *,
     audit: AuditTrail | None = None,
     actor: str = DEFAULT_ACTOR,
+    channel: str = DEFAULT_CHANNEL,
 ) -> RecipientRecord:
     _check_name(name)
     recipient = _parse(recipient_text)
-    return await _add(storage, name, recipient, RecipientKind.REVIEWER, audit, actor)
+    return await _add(storage, name, recipient, RecipientKind.REVIEWER, audit, actor, channel)
 
 
 async def add_recovery(
@@ -87,17 +96,18 @@ async def add_recovery(
     replace: bool = False,
     audit: AuditTrail | None = None,
     actor: str = DEFAULT_ACTOR,
+    channel: str = DEFAULT_CHANNEL,
 ) -> tuple[RecipientRecord, list[RecipientRecord]]:
-    """Register the offline recovery recipient; returns it and the ones it replaced.
+    """Register a channel's offline recovery recipient; returns it and the ones it replaced.
 
-    One recovery recipient at a time: a second is refused unless `replace`, which retires the
-    old one only after the new one is stored, so new reports are never without one.
+    One recovery recipient per channel at a time: a second is refused unless `replace`, which
+    retires the old one only after the new one is stored, so new reports are never without one.
     """
     recipient = _parse(recipient_text)
     name = name or f"recovery-{crypto.key_id(recipient)[:8]}"
     _check_name(name)
     current = [
-        r for r in await storage.recipients.active() if r.kind is RecipientKind.RECOVERY
+        r for r in await storage.recipients.active(channel) if r.kind is RecipientKind.RECOVERY
     ]
     if current and not replace:
         names = ", ".join(f"{r.name} (key {r.key_id})" for r in current)
@@ -105,7 +115,7 @@ async def add_recovery(
             f"a recovery recipient is already registered: {names}; pass --replace to retire "
             "it in favour of the new one, then run `intake keys rewrap`"
         )
-    record = await _add(storage, name, recipient, RecipientKind.RECOVERY, audit, actor)
+    record = await _add(storage, name, recipient, RecipientKind.RECOVERY, audit, actor, channel)
     replaced = []
     for old in current:
         retired = await storage.recipients.remove(old.name, _today())
@@ -137,9 +147,11 @@ async def _record(
 ) -> None:
     if audit is None:
         return
-    await audit.record(actor, action, None, {
-        "name": record.name, "key_id": record.key_id, "kind": record.kind.value,
-    })
+    details = {"name": record.name, "key_id": record.key_id, "kind": record.kind.value}
+    if record.channel != DEFAULT_CHANNEL:
+        # Entries of a deployment without channels read as they always did.
+        details["channel"] = record.channel
+    await audit.record(actor, action, None, details)
 
 
 def _today() -> dt.date:

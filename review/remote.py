@@ -29,6 +29,7 @@ from review.local import (
     check_report_id,
 )
 from storage import (
+    DEFAULT_CHANNEL,
     ItemRole,
     QueuePage,
     RecipientKind,
@@ -329,6 +330,7 @@ def _summary(s: dict[str, Any]) -> ReportSummary:
         assignee=s["assignee"],
         item_count=int(s["item_count"]),
         labels=tuple(s["labels"]),
+        channel=str(s.get("channel", DEFAULT_CHANNEL)),
     )
 
 
@@ -340,4 +342,5 @@ def _recipient(r: dict[str, Any]) -> RecipientRecord:
         added_on=dt.date.fromisoformat(r["added_on"]),
         removed_on=None if r["removed_on"] is None else dt.date.fromisoformat(r["removed_on"]),
         kind=RecipientKind(r["kind"]),
+        channel=str(r.get("channel", DEFAULT_CHANNEL)),
     )

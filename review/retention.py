@@ -13,6 +13,9 @@ it. Each run therefore does two things:
    transaction with the report row), recorded in the audit trail, then its payload blobs are
    deleted.
 
+Each channel has its own periods (`intake channel set SLUG --retention ...`; unset: the
+deployment's), and a run treats each channel's reports by its own (`run_retention_by_channel`).
+
 Run it daily (a systemd timer or cron): a report expires at most a day late, never early. An
 expiry date, once set, is kept while the report stays in a status with a period; a changed
 period applies to reports scheduled after the change.
@@ -29,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from review.audit import AuditTrail
-from storage import Storage
+from storage import DEFAULT_CHANNEL, Storage
 from storage.repositories import ShreddedReport
 
 
@@ -80,8 +83,10 @@ async def run_retention(
     actor: str,
     today: dt.date | None = None,
     dry_run: bool = False,
+    channel: str | None = None,
 ) -> RetentionResult:
-    """Schedule expiry dates and shred the reports whose date has come (see the module doc)."""
+    """Schedule expiry dates and shred the reports whose date has come (see the module doc);
+    only `channel`'s reports when it is given."""
     if not periods:
         raise RetentionError(
             "no retention period is configured: set INTAKE_RETENTION_DAYS, for example "
@@ -90,14 +95,20 @@ async def run_retention(
     today = today or dt.datetime.now(dt.UTC).date()
     result = RetentionResult()
     if dry_run:
-        result.due = [i async for i in storage.reports.expired(periods.keys(), today)]
+        result.due = [
+            i async for i in storage.reports.expired(periods.keys(), today, channel=channel)
+        ]
         return result
-    result.scheduled, result.cleared = await storage.reports.schedule_expiry(periods, today)
+    result.scheduled, result.cleared = await storage.reports.schedule_expiry(
+        periods, today, channel=channel
+    )
     if result.scheduled or result.cleared:
+        scope = {} if channel in (None, DEFAULT_CHANNEL) else {"channel": channel}
         await audit.record(actor, "retention.schedule", None, {
             "scheduled": result.scheduled, "cleared": result.cleared, "periods": dict(periods),
+            **scope,
         })
-    async for report_id in storage.reports.expired(periods.keys(), today):
+    async for report_id in storage.reports.expired(periods.keys(), today, channel=channel):
         # Checked again inside the shredding transaction: a report reopened since the
         # listing above is kept.
         shredded = await storage.reports.shred(
@@ -109,3 +120,37 @@ async def run_retention(
     if result.shredded:
         await storage.reports.release_freed_space()
     return result
+
+
+async def run_retention_by_channel(
+    storage: Storage,
+    periods_by_channel: Mapping[str, Mapping[str, int]],
+    *,
+    audit: AuditTrail,
+    actor: str,
+    today: dt.date | None = None,
+    dry_run: bool = False,
+) -> RetentionResult:
+    """Run retention for each channel with its own periods; a channel without any is kept.
+
+    With only the `default` channel this is exactly `run_retention` over every report.
+    """
+    if not any(periods_by_channel.values()):
+        raise RetentionError(
+            "no retention period is configured: set INTAKE_RETENTION_DAYS, for example "
+            "closed=90,rejected=30 (days a report is kept once it has that status), or a "
+            "channel's own with `intake channel set SLUG --retention ...`"
+        )
+    total = RetentionResult()
+    for channel, periods in sorted(periods_by_channel.items()):
+        if not periods:
+            continue
+        result = await run_retention(
+            storage, periods, audit=audit, actor=actor, today=today, dry_run=dry_run,
+            channel=channel,
+        )
+        total.scheduled += result.scheduled
+        total.cleared += result.cleared
+        total.shredded += result.shredded
+        total.due += result.due
+    return total

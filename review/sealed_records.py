@@ -36,9 +36,10 @@ from review.keys import (
     _NoProgress,
     _stanza_count,
     _wrap_verified,
+    channel_target,
     check_key_id,
 )
-from storage import Storage
+from storage import DEFAULT_CHANNEL, Storage
 from storage.triage import RECORD_KINDS, SealedRecordRef, SealedReplacement
 
 
@@ -161,13 +162,18 @@ async def rewrap_records(
     actor: str,
     progress: Progress | None = None,
     batch_size: int = DEFAULT_BATCH,
+    channel: str = DEFAULT_CHANNEL,
 ) -> RecordsResult:
-    """Re-wrap every note and witness message not known to be wrapped to exactly the active
-    recipients. Resumable: a swapped row records whom it is wrapped to."""
+    """Re-wrap every note and witness message of `channel`'s reports not known to be wrapped
+    to exactly that channel's active recipients. Resumable: a swapped row records whom it is
+    wrapped to. Other channels' records are not read."""
     progress = progress or _NoProgress()
-    target = TargetSet.of(await storage.recipients.active())
+    target = await channel_target(storage, channel)
     marker = wrapped_to(target)
-    counts = [await storage.sealed_records.count_for_rewrap(k, marker) for k in RECORD_KINDS]
+    counts = [
+        await storage.sealed_records.count_for_rewrap(k, marker, channel=channel)
+        for k in RECORD_KINDS
+    ]
     result = RecordsResult(target.key_ids, sum(counts))
     await audit.record(actor, "keys.rewrap_records.start", None, {
         "target_key_ids": list(target.key_ids), "pending": result.pending,
@@ -177,7 +183,7 @@ async def rewrap_records(
         for kind in RECORD_KINDS:
             after = ""
             while page := await storage.sealed_records.for_rewrap(
-                kind, marker, after=after, limit=batch_size
+                kind, marker, after=after, limit=batch_size, channel=channel
             ):
                 after = page[-1].record_id
                 replacements = await asyncio.to_thread(
@@ -207,12 +213,14 @@ async def reencrypt_records(
     actor: str,
     key_id: str | None = None,
     progress: Progress | None = None,
+    channel: str = DEFAULT_CHANNEL,
 ) -> RecordsResult:
-    """Seal every note and witness message (or those that may be wrapped to `key_id`) again
-    under fresh file keys, to the active recipients. Running it again is harmless."""
+    """Seal every note and witness message of `channel`'s reports (or those that may be
+    wrapped to `key_id`) again under fresh file keys, to that channel's active recipients.
+    Running it again is harmless."""
     progress = progress or _NoProgress()
     check_key_id(key_id)
-    target = TargetSet.of(await storage.recipients.active())
+    target = await channel_target(storage, channel)
     if key_id is not None and key_id in target.key_ids:
         raise KeyRotationError(
             f"key {key_id} is still an active recipient, so new copies would be sealed to it "
@@ -221,7 +229,7 @@ async def reencrypt_records(
     refs = [
         (kind, record_id)
         for kind in RECORD_KINDS
-        for record_id in await storage.sealed_records.refs(kind, key_id=key_id)
+        for record_id in await storage.sealed_records.refs(kind, key_id=key_id, channel=channel)
     ]
     result = RecordsResult(target.key_ids, len(refs))
     await audit.record(actor, "keys.reencrypt_records.start", None, {

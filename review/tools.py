@@ -22,7 +22,14 @@ from crypto.custody import verify_manifest
 from review.backend import QueueFilter, ReviewBackend, SealedNote
 from review.local import MIN_ID_PREFIX, InvalidRequestError, NotFoundError, ReviewError
 from review.opened import REPORT_ID, OpenedAttachment, OpenedReport, item_file_name
-from storage import ItemRole, QueuePage, ReportSummary, StoredItem, StoredReport
+from storage import (
+    ItemRole,
+    QueuePage,
+    RecipientRecord,
+    ReportSummary,
+    StoredItem,
+    StoredReport,
+)
 
 T = TypeVar("T")
 _PAGE = 200
@@ -123,9 +130,16 @@ async def open_report(
     return OpenedReport(report.summary, document, attachments, valid, additions)
 
 
+async def channel_recipients(backend: ReviewBackend, report_id: str) -> list[RecipientRecord]:
+    """The active recipients of the report's own channel (docs/channels.md)."""
+    report = await backend.get_report(report_id)
+    return [r for r in await backend.recipients() if r.channel == report.summary.channel]
+
+
 async def seal_note(backend: ReviewBackend, report_id: str, text: str) -> SealedNote:
-    """Seal `text` to every active recipient (so every reviewer can read it) and upload it."""
-    records = await backend.recipients()
+    """Seal `text` to every active recipient of the report's channel (so every reviewer of it
+    can read it, and no other channel's) and upload it."""
+    records = await channel_recipients(backend, report_id)
     if not records:
         raise InvalidRequestError("no active recipients to seal the note to")
     recipients = [crypto.parse_recipient(r.recipient) for r in records]
@@ -167,7 +181,9 @@ async def ask_witness(backend: ReviewBackend, report_id: str, text: str) -> None
             "existed), so the witness could not read a question"
         )
     recipients = [crypto.parse_recipient(report.witness_recipient)]
-    recipients += [crypto.parse_recipient(r.recipient) for r in await backend.recipients()]
+    recipients += [
+        crypto.parse_recipient(r.recipient) for r in await channel_recipients(backend, report_id)
+    ]
     header, payload = crypto.seal_bytes(text.encode("utf-8"), recipients)
     await backend.leave_witness_message(report_id, header + payload)
 

@@ -7,6 +7,7 @@ docs/storage-format.md; the canary tests check it.
 """
 
 from storage.blobs import BlobStore, BlobWriter
+from storage.channels import ChannelExistsError, UnknownChannelError
 from storage.conversations import (
     UNCHANGED,
     AlreadyProcessed,
@@ -16,9 +17,10 @@ from storage.conversations import (
     Unchanged,
 )
 from storage.database import Storage, default_sqlite_url
-from storage.models import ItemRole, RecipientKind, Role
+from storage.models import DEFAULT_CHANNEL, ItemRole, RecipientKind, Role
 from storage.queue import InvalidCursorError, QueueFilters, QueuePage
 from storage.records import (
+    ChannelRecord,
     NewItem,
     NewReport,
     RecipientRecord,
@@ -29,10 +31,13 @@ from storage.records import (
 from storage.repositories import DuplicateSubmission, RecipientExistsError, UnknownRecipientError
 
 __all__ = [
+    "DEFAULT_CHANNEL",
     "UNCHANGED",
     "AlreadyProcessed",
     "BlobStore",
     "BlobWriter",
+    "ChannelExistsError",
+    "ChannelRecord",
     "ConversationRepository",
     "DuplicateSubmission",
     "InvalidCursorError",
@@ -52,6 +57,7 @@ __all__ = [
     "StoredReport",
     "SweepCounts",
     "Unchanged",
+    "UnknownChannelError",
     "UnknownRecipientError",
     "default_sqlite_url",
 ]

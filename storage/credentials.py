@@ -38,6 +38,8 @@ class CredentialRecord:
     role: Role
     created_on: dt.date
     revoked_on: dt.date | None
+    # The one channel whose reports it reaches; None: every channel.
+    channel: str | None = None
 
     @property
     def active(self) -> bool:
@@ -48,7 +50,9 @@ class CredentialRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def add(self, name: str, role: Role, token: str, today: dt.date) -> CredentialRecord:
+    async def add(
+        self, name: str, role: Role, token: str, today: dt.date, channel: str | None = None
+    ) -> CredentialRecord:
         """Store the hash of `token` under `name`; one active credential per name."""
         async with self._sessions.begin() as session:
             clash = await session.scalar(
@@ -59,7 +63,8 @@ class CredentialRepository:
             if clash is not None:
                 raise CredentialExistsError(name)
             row = CredentialRow(
-                name=name, role=role.value, token_hash=token_hash(token), created_on=today
+                name=name, role=role.value, token_hash=token_hash(token), created_on=today,
+                channel=channel,
             )
             session.add(row)
         return _record(row)
@@ -79,23 +84,31 @@ class CredentialRepository:
     async def authenticate(self, token: str) -> CredentialRecord | None:
         return await self.find_by_hash(token_hash(token))
 
-    async def revoke(self, name: str, today: dt.date) -> CredentialRecord:
-        """Revoke the active credential named `name`; it stops working at the next request."""
+    async def revoke(
+        self, name: str, today: dt.date, *, channel: str | None = None
+    ) -> CredentialRecord:
+        """Revoke the active credential named `name` (only one of `channel`, when given); it
+        stops working at the next request."""
         async with self._sessions.begin() as session:
             row = await session.scalar(
                 select(CredentialRow).where(
                     CredentialRow.name == name, CredentialRow.revoked_on.is_(None)
                 )
             )
-            if row is None:
+            if row is None or (channel is not None and row.channel != channel):
                 raise UnknownCredentialError(name)
             row.revoked_on = today
         return _record(row)
 
-    async def registered(self, *, include_revoked: bool = True) -> list[CredentialRecord]:
+    async def registered(
+        self, *, include_revoked: bool = True, channel: str | None = None
+    ) -> list[CredentialRecord]:
+        """Credentials (only those of `channel`, when given)."""
         query = select(CredentialRow).order_by(CredentialRow.name, CredentialRow.id)
         if not include_revoked:
             query = query.where(CredentialRow.revoked_on.is_(None))
+        if channel is not None:
+            query = query.where(CredentialRow.channel == channel)
         async with self._sessions() as session:
             rows: Sequence[CredentialRow] = (await session.scalars(query)).all()
         return [_record(row) for row in rows]
@@ -103,5 +116,6 @@ class CredentialRepository:
 
 def _record(row: CredentialRow) -> CredentialRecord:
     return CredentialRecord(
-        name=row.name, role=Role(row.role), created_on=row.created_on, revoked_on=row.revoked_on
+        name=row.name, role=Role(row.role), created_on=row.created_on, revoked_on=row.revoked_on,
+        channel=row.channel,
     )

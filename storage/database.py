@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from storage.additions import AdditionRepository
 from storage.audit import AuditRepository
 from storage.blobs import BlobStore
+from storage.channels import ChannelRepository
 from storage.conversations import ConversationRepository
 from storage.credentials import CredentialRepository
 from storage.evidence import EvidenceRepository
@@ -125,6 +126,7 @@ class Storage:
         self.sealed_records = SealedRecordRepository(sessions)
         self.queue = QueueRepository(sessions)
         self.credentials = CredentialRepository(sessions)
+        self.channels = ChannelRepository(sessions)
         self.evidence = EvidenceRepository(sessions)
 
     @classmethod

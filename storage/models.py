@@ -11,6 +11,7 @@ import enum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -54,6 +55,31 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+# The channel every deployment has (migration 0008 moved the data of before channels into it).
+DEFAULT_CHANNEL = "default"
+
+
+class ChannelRow(Base):
+    """A channel (a partner organisation's intake): its own questionnaire, languages, reviewers,
+    recovery key, retention and notification chat. Operator configuration, no witness data."""
+
+    __tablename__ = "channels"
+
+    slug: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # A questionnaire file (TOML) on the server; None: the deployment's INTAKE_QUESTIONNAIRE.
+    questionnaire: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # Languages offered, comma-separated codes; None: every language the questionnaire has.
+    languages: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # "closed=90,rejected=30"; None: the deployment's INTAKE_RETENTION_DAYS.
+    retention_days: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # The reviewers' notification chat; None: the deployment's INTAKE_REVIEWERS_CHAT_ID.
+    reviewers_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Whether the channel is listed in the first question (where the deployment offers one).
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
 class ReportRow(Base):
     __tablename__ = "reports"
     # The queue's order is (received_day, id); each filter has an index ending in that order,
@@ -65,10 +91,21 @@ class ReportRow(Base):
         Index("ix_reports_assignee_queue", "assignee", "received_day", "id"),
         # Retention walks expired reports in (expires_on, id) keyset pages.
         Index("ix_reports_expiry", "expires_on", "id"),
+        # A channel's reports in queue order (reviewers scoped to one channel, migration 0008).
+        Index("ix_reports_channel_queue", "channel", "received_day", "id"),
         WITHOUT_ROWID,
     )
+    # The channel's server default is not read back after an insert (nothing needs it then).
+    __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012 (SQLAlchemy reads it as is)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The channel the report came through: the one clear fact needed to route it to that
+    # channel's reviewers (docs/storage-format.md, docs/threat-model.md).
+    # The database fills in the default, so a row written without it (as before channels) is
+    # the default channel's. Deferred: read only by the queries that route or scope by it.
+    channel: Mapped[str] = mapped_column(
+        String(32), server_default=DEFAULT_CHANNEL, deferred=True
+    )
     received_day: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(32), default="new")
     priority: Mapped[str] = mapped_column(String(16), default="normal")
@@ -132,6 +169,8 @@ class RecipientRow(Base):
     recipient: Mapped[str] = mapped_column(String(128), unique=True)
     key_id: Mapped[str] = mapped_column(String(16), index=True)
     kind: Mapped[str] = mapped_column(String(16), default=RecipientKind.REVIEWER.value)
+    # Reports of this channel only are sealed to this key.
+    channel: Mapped[str] = mapped_column(String(32), default=DEFAULT_CHANNEL, index=True)
     added_on: Mapped[dt.date] = mapped_column(Date)
     removed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
 
@@ -196,6 +235,8 @@ class CredentialRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(16))
+    # The one channel whose reports this credential reaches; None: every channel.
+    channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
     revoked_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)

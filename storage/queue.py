@@ -48,6 +48,8 @@ class QueueFilters:
     assignee: str | None = None
     label: str | None = None
     received_day: dt.date | None = None
+    # One channel's reports only (reviewers scoped to a channel; docs/channels.md).
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,11 @@ def decode_cursor(cursor: str) -> tuple[dt.date, str]:
 
 # Plain columns, not ORM objects: a page of rows is built several times faster.
 _COLUMNS = (
-    ReportRow.id, ReportRow.received_day, ReportRow.status, ReportRow.priority, ReportRow.assignee
+    ReportRow.id, ReportRow.received_day, ReportRow.status, ReportRow.priority, ReportRow.assignee,
+    ReportRow.channel,
 )
-_Columns = Select[str, dt.date, str, str, str | None]
-_Row = tuple[str, dt.date, str, str, str | None]
+_Columns = Select[str, dt.date, str, str, str | None, str]
+_Row = tuple[str, dt.date, str, str, str | None, str]
 
 
 def _order(filters: QueueFilters) -> tuple[Any, Any]:
@@ -105,6 +108,8 @@ def _filtered(query: _Columns, filters: QueueFilters) -> _Columns:
         query = query.where(ReportRow.assignee == filters.assignee)
     if filters.received_day is not None:
         query = query.where(ReportRow.received_day == filters.received_day)
+    if filters.channel is not None:
+        query = query.where(ReportRow.channel == filters.channel)
     if filters.label is not None:
         query = query.join(LabelRow, LabelRow.report_id == ReportRow.id).where(
             LabelRow.label == filters.label
@@ -126,8 +131,11 @@ class QueueRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def ids_with_prefix(self, prefix: str, limit: int = 4) -> list[str]:
-        """Up to `limit` report ids starting with `prefix` (lowercase hex), in id order.
+    async def ids_with_prefix(
+        self, prefix: str, limit: int = 4, *, channel: str | None = None
+    ) -> list[str]:
+        """Up to `limit` report ids starting with `prefix` (lowercase hex), in id order; of one
+        channel's reports only, when `channel` is given.
 
         A range on the primary key's index, `prefix <= id < prefix + "g"` ("g" sorts after
         every hexadecimal digit, in C and in language collations alike), rather than LIKE,
@@ -136,6 +144,7 @@ class QueueRepository:
         query = (
             select(ReportRow.id)
             .where(ReportRow.id >= prefix, ReportRow.id < prefix + "g")
+            .where(*(() if channel is None else (ReportRow.channel == channel,)))
             .order_by(ReportRow.id)
             .limit(limit)
         )
@@ -224,6 +233,7 @@ async def _summaries(session: AsyncSession, rows: Sequence[_Row]) -> list[Report
             assignee=assignee,
             item_count=counts.get(report_id, 0),
             labels=tuple(labels[report_id]),
+            channel=channel,
         )
-        for report_id, day, status, priority, assignee in rows
+        for report_id, day, status, priority, assignee, channel in rows
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from storage.models import ItemRole, RecipientKind
+from storage.models import DEFAULT_CHANNEL, ItemRole, RecipientKind
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class NewReport:
     manifest_signature: bytes
     items: tuple[NewItem, ...]
     witness_recipient: str | None = None
+    channel: str = DEFAULT_CHANNEL
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ReportSummary:
     assignee: str | None
     item_count: int
     labels: tuple[str, ...] = ()
+    channel: str = DEFAULT_CHANNEL
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,22 @@ class RecipientRecord:
     added_on: dt.date
     removed_on: dt.date | None
     kind: RecipientKind = RecipientKind.REVIEWER
+    channel: str = DEFAULT_CHANNEL
 
     @property
     def active(self) -> bool:
         return self.removed_on is None
+
+
+@dataclass(frozen=True)
+class ChannelRecord:
+    """A channel's settings; None means "the deployment's INTAKE_* setting"."""
+
+    slug: str
+    name: str
+    questionnaire: str | None = None
+    languages: tuple[str, ...] | None = None
+    retention_days: str | None = None
+    reviewers_chat_id: int | None = None
+    public: bool = False
+    created_on: dt.date | None = None

@@ -24,9 +24,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
 from storage.models import (
+    DEFAULT_CHANNEL,
     ItemRecipientRow,
     ItemRole,
     ItemRow,
@@ -136,7 +137,7 @@ def item_row(item: NewItem, report_id: str | None = None) -> ItemRow:
 
 def report_row(report: NewReport) -> ReportRow:
     """The row of a new report, with its items, as every path that stores one builds it."""
-    return ReportRow(
+    row = ReportRow(
         id=report.report_id,
         received_day=report.received_day,
         status="new",
@@ -148,6 +149,10 @@ def report_row(report: NewReport) -> ReportRow:
         witness_recipient=report.witness_recipient,
         items=[item_row(item) for item in report.items],
     )
+    if report.channel != DEFAULT_CHANNEL:
+        # The default is the database's (server_default), as for rows stored before channels.
+        row.channel = report.channel
+    return row
 
 
 class ReportRepository:
@@ -196,7 +201,10 @@ class ReportRepository:
         query = (
             select(ReportRow)
             .where(ReportRow.id == report_id)
-            .options(selectinload(ReportRow.items).selectinload(ItemRow.recipients))
+            .options(
+                undefer(ReportRow.channel),
+                selectinload(ReportRow.items).selectinload(ItemRow.recipients),
+            )
         )
         async with self._sessions() as session:
             row = await session.scalar(query)
@@ -214,10 +222,27 @@ class ReportRepository:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count(ReportRow.id))) or 0)
 
+    async def channel_of(self, report_id: str) -> str | None:
+        """The channel a report came through; None when there is no such report."""
+        async with self._sessions() as session:
+            found: str | None = await session.scalar(
+                select(ReportRow.channel).where(ReportRow.id == report_id)
+            )
+        return found
+
+    async def ids_in_channel(self, channel: str) -> list[str]:
+        """Every report id of one channel (for work scoped to it: rewrap, retention)."""
+        async with self._sessions() as session:
+            found = await session.scalars(
+                select(ReportRow.id).where(ReportRow.channel == channel).order_by(ReportRow.id)
+            )
+            return list(found)
+
     # --- key rotation: re-wrapping headers, re-encrypting payloads -------------------------
 
     async def items_for_rewrap(
-        self, target_key_ids: Collection[str], *, after: str = "", limit: int = 500
+        self, target_key_ids: Collection[str], *, after: str = "", limit: int = 500,
+        channel: str | None = None,
     ) -> list[tuple[str, StoredItem]]:
         """One page of (report id, item) whose header is not wrapped to exactly these key ids.
 
@@ -228,6 +253,7 @@ class ReportRepository:
         query = (
             select(ItemRow)
             .where(_not_wrapped_exactly_to(target_key_ids), ItemRow.id > after)
+            .where(*_of_channel(channel))
             .order_by(ItemRow.id)
             .limit(limit)
             .options(selectinload(ItemRow.recipients))
@@ -236,8 +262,12 @@ class ReportRepository:
             rows = (await session.scalars(query)).all()
         return [(row.report_id, _stored_item(row)) for row in rows]
 
-    async def count_items_for_rewrap(self, target_key_ids: Collection[str]) -> int:
-        query = select(func.count(ItemRow.id)).where(_not_wrapped_exactly_to(target_key_ids))
+    async def count_items_for_rewrap(
+        self, target_key_ids: Collection[str], *, channel: str | None = None
+    ) -> int:
+        query = select(func.count(ItemRow.id)).where(
+            _not_wrapped_exactly_to(target_key_ids), *_of_channel(channel)
+        )
         async with self._sessions() as session:
             return int(await session.scalar(query) or 0)
 
@@ -278,11 +308,14 @@ class ReportRepository:
             outcomes = await _swap_headers(session, replacements)
         return [r for r, outcome in zip(replacements, outcomes, strict=True) if outcome != "ok"]
 
-    async def item_refs(self, *, key_id: str | None = None) -> list[ItemRef]:
-        """Every item, or those whose header is wrapped to `key_id`: ids only, no headers."""
-        query = select(ItemRow.report_id, ItemRow.seq, ItemRow.id).order_by(
-            ItemRow.report_id, ItemRow.seq
-        )
+    async def item_refs(
+        self, *, key_id: str | None = None, channel: str | None = None
+    ) -> list[ItemRef]:
+        """Every item (of one channel's reports, or of all), or those whose header is wrapped
+        to `key_id`: ids only, no headers."""
+        query = select(ItemRow.report_id, ItemRow.seq, ItemRow.id).where(
+            *_of_channel(channel)
+        ).order_by(ItemRow.report_id, ItemRow.seq)
         if key_id is not None:
             query = query.where(exists().where(
                 ItemRecipientRow.item_id == ItemRow.id, ItemRecipientRow.key_id == key_id
@@ -351,19 +384,21 @@ class ReportRepository:
     # --- retention -----------------------------------------------------------------------
 
     async def schedule_expiry(
-        self, periods: Mapping[str, int], today: dt.date
+        self, periods: Mapping[str, int], today: dt.date, *, channel: str | None = None
     ) -> tuple[int, int]:
-        """Give reports in a status with a retention period an expiry date, once.
+        """Give reports (of `channel`, or all) in a status with a retention period an expiry
+        date, once.
 
         A report in status S without `expires_on` gets today + periods[S] days. A report whose
         status has no period (reopened, say) loses its expiry date. Returns (scheduled, cleared).
         """
         scheduled = cleared = 0
+        scope = () if channel is None else (ReportRow.channel == channel,)
         async with self._sessions.begin() as session:
             for status, days in periods.items():
                 result = await session.execute(
                     update(ReportRow)
-                    .where(ReportRow.status == status, ReportRow.expires_on.is_(None))
+                    .where(ReportRow.status == status, ReportRow.expires_on.is_(None), *scope)
                     .values(expires_on=today + dt.timedelta(days=days))
                     .execution_options(synchronize_session=False)
                 )
@@ -373,7 +408,7 @@ class ReportRepository:
                 keep = keep & ReportRow.status.not_in(list(periods))
             result = await session.execute(
                 update(ReportRow)
-                .where(keep)
+                .where(keep, *scope)
                 .values(expires_on=None)
                 .execution_options(synchronize_session=False)
             )
@@ -381,9 +416,11 @@ class ReportRepository:
         return scheduled, cleared
 
     async def expired(
-        self, statuses: Collection[str], today: dt.date, *, page_size: int = 500
+        self, statuses: Collection[str], today: dt.date, *, page_size: int = 500,
+        channel: str | None = None,
     ) -> AsyncIterator[str]:
-        """Ids of reports in one of `statuses` whose expiry date is today or earlier.
+        """Ids of reports (of `channel`, or all) in one of `statuses` whose expiry date is today
+        or earlier.
 
         Streamed in keyset pages of (expires_on, id), so a walk over a large store holds one
         page in memory, and reports shredded meanwhile do not shift the pages after them.
@@ -395,6 +432,7 @@ class ReportRepository:
             query = (
                 select(ReportRow.expires_on, ReportRow.id)
                 .where(ReportRow.status.in_(list(statuses)), ReportRow.expires_on <= today)
+                .where(*(() if channel is None else (ReportRow.channel == channel,)))
                 .order_by(ReportRow.expires_on, ReportRow.id)
                 .limit(page_size)
             )
@@ -477,6 +515,13 @@ def _stored_item(row: ItemRow) -> StoredItem:
         recipient_key_ids=tuple(r.key_id for r in row.recipients),
         parent_seq=row.parent_seq,
     )
+
+
+def _of_channel(channel: str | None) -> tuple[ColumnElement[bool], ...]:
+    """Items of one channel's reports (nothing to add when `channel` is None: all)."""
+    if channel is None:
+        return ()
+    return (ItemRow.report_id.in_(select(ReportRow.id).where(ReportRow.channel == channel)),)
 
 
 def _not_wrapped_exactly_to(target_key_ids: Collection[str]) -> ColumnElement[bool]:
@@ -576,6 +621,7 @@ def _summary(row: ReportRow, item_count: int) -> ReportSummary:
         priority=row.priority,
         assignee=row.assignee,
         item_count=item_count,
+        channel=row.channel,
     )
 
 
@@ -590,9 +636,11 @@ class RecipientRepository:
         key_id: str,
         today: dt.date,
         kind: RecipientKind = RecipientKind.REVIEWER,
+        channel: str = DEFAULT_CHANNEL,
     ) -> RecipientRecord:
         row = RecipientRow(
-            name=name, recipient=recipient, key_id=key_id, added_on=today, kind=kind.value
+            name=name, recipient=recipient, key_id=key_id, added_on=today, kind=kind.value,
+            channel=channel,
         )
         try:
             async with self._sessions.begin() as session:
@@ -613,16 +661,22 @@ class RecipientRepository:
             row.removed_on = today
         return _recipient(row)
 
-    async def registered(self, *, include_removed: bool = True) -> list[RecipientRecord]:
+    async def registered(
+        self, *, include_removed: bool = True, channel: str | None = None
+    ) -> list[RecipientRecord]:
+        """Recipients of one channel, or of every channel when `channel` is None."""
         query = select(RecipientRow).order_by(RecipientRow.name)
         if not include_removed:
             query = query.where(RecipientRow.removed_on.is_(None))
+        if channel is not None:
+            query = query.where(RecipientRow.channel == channel)
         async with self._sessions() as session:
             rows: Sequence[RecipientRow] = (await session.scalars(query)).all()
         return [_recipient(row) for row in rows]
 
-    async def active(self) -> list[RecipientRecord]:
-        return await self.registered(include_removed=False)
+    async def active(self, channel: str | None = None) -> list[RecipientRecord]:
+        """Active recipients of one channel (what its reports are sealed to), or of all."""
+        return await self.registered(include_removed=False, channel=channel)
 
 
 def _recipient(row: RecipientRow) -> RecipientRecord:
@@ -633,4 +687,5 @@ def _recipient(row: RecipientRow) -> RecipientRecord:
         added_on=row.added_on,
         removed_on=row.removed_on,
         kind=RecipientKind(row.kind),
+        channel=row.channel,
     )

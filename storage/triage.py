@@ -214,6 +214,15 @@ def _table(kind: str) -> type[NoteRow] | type[WitnessMessageRow]:
     raise ValueError(f"unknown sealed record kind {kind!r}")
 
 
+def _of_channel(
+    table: type[NoteRow] | type[WitnessMessageRow], channel: str | None
+) -> tuple[ColumnElement[bool], ...]:
+    """Records of one channel's reports (nothing to add when `channel` is None: all)."""
+    if channel is None:
+        return ()
+    return (table.report_id.in_(select(ReportRow.id).where(ReportRow.channel == channel)),)
+
+
 class SealedRecordRepository:
     """Notes and messages for the witness, paged for re-wrapping and swapped by compare-and-swap.
 
@@ -224,16 +233,19 @@ class SealedRecordRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def count_for_rewrap(self, kind: str, wrapped_to: str) -> int:
+    async def count_for_rewrap(
+        self, kind: str, wrapped_to: str, *, channel: str | None = None
+    ) -> int:
         table = _table(kind)
         async with self._sessions() as session:
             found = await session.scalar(
-                select(func.count()).select_from(table).where(_not_wrapped_to(table, wrapped_to))
+                select(func.count()).select_from(table)
+                .where(_not_wrapped_to(table, wrapped_to), *_of_channel(table, channel))
             )
         return int(found or 0)
 
     async def for_rewrap(
-        self, kind: str, wrapped_to: str, *, after: str, limit: int
+        self, kind: str, wrapped_to: str, *, after: str, limit: int, channel: str | None = None
     ) -> list[SealedRecordRef]:
         """The next page (by id) of records not known to be wrapped to exactly `wrapped_to`."""
         table = _table(kind)
@@ -243,15 +255,19 @@ class SealedRecordRepository:
                        ReportRow.witness_recipient)
                 .join(ReportRow, ReportRow.id == table.report_id)
                 .where(_not_wrapped_to(table, wrapped_to), table.id > after)
+                .where(*_of_channel(table, channel))
                 .order_by(table.id)
                 .limit(limit)
             )).all()
         return [_ref(kind, row) for row in rows]
 
-    async def refs(self, kind: str, *, key_id: str | None = None) -> list[str]:
-        """Ids of every record, or of those that may be wrapped to `key_id` (or not known)."""
+    async def refs(
+        self, kind: str, *, key_id: str | None = None, channel: str | None = None
+    ) -> list[str]:
+        """Ids of every record (of one channel's reports, when given), or of those that may be
+        wrapped to `key_id` (or not known)."""
         table = _table(kind)
-        query = select(table.id).order_by(table.id)
+        query = select(table.id).where(*_of_channel(table, channel)).order_by(table.id)
         if key_id is not None:
             query = query.where(
                 or_(table.wrapped_to.is_(None), table.wrapped_to.contains(key_id))

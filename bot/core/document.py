@@ -52,10 +52,13 @@ def report_document(
     attachments: list[AttachmentFacts],
     submitted_at: dt.datetime,
     software: Mapping[str, str] | None = None,
+    channel: str = "default",
 ) -> bytes:
     document: dict[str, Any] = {
         "format": FORMAT,
         "report_id": report_id,
+        # Also in clear on the report's row (to route it); here it is signed into the content.
+        "channel": channel,
         "questionnaire": {
             "id": questionnaire.id, "version": questionnaire.version,
             "sha256": questionnaire.sha256,

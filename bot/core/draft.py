@@ -98,6 +98,9 @@ class Draft:
     ticked: tuple[str, ...] = ()
     # Where to return after the language menu.
     resume_phase: Phase = Phase.ASKING
+    # The channel (partner organisation) the witness reached, by deep link or first question;
+    # its questionnaire drives the conversation and its reviewers receive the report.
+    channel: str = "default"
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,12 @@ class Context:
         self.custody_key = custody_key
 
     def backend(self, request: web.Request) -> LocalBackend:
-        # Every payload this API hands out is recorded as downloaded (chain of custody).
+        who = credential(request)
+        # Every payload this API hands out is recorded as downloaded (chain of custody); a
+        # channel's credential sees that channel's reports only, others answer 404.
         return LocalBackend(
-            self.storage, self.audit, credential(request).name, custody_key=self.custody_key,
-            record_downloads="api",
+            self.storage, self.audit, who.name, custody_key=self.custody_key,
+            record_downloads="api", channel=who.channel,
         )
 
 

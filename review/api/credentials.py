@@ -30,27 +30,38 @@ def _today() -> dt.date:
 
 
 async def create_credential(
-    storage: Storage, audit: AuditTrail, actor: str, name: str, role: Role
+    storage: Storage, audit: AuditTrail, actor: str, name: str, role: Role,
+    channel: str | None = None,
 ) -> tuple[CredentialRecord, str]:
-    """A new credential and its token; the token is returned once and never stored."""
+    """A new credential and its token; the token is returned once and never stored.
+
+    With `channel` it reaches that channel's reports only (docs/channels.md); without, every
+    channel's.
+    """
     check_name(name, "credential name")
+    if channel is not None and await storage.channels.get(channel) is None:
+        raise InvalidRequestError(f"there is no channel {channel!r}: see `intake channel list`")
     token = new_token()
     try:
-        record = await storage.credentials.add(name, role, token, _today())
+        record = await storage.credentials.add(name, role, token, _today(), channel)
     except CredentialExistsError:
         raise ConflictError(
             f"a credential named {name!r} is active: revoke it first, or choose another name"
         ) from None
-    await audit.record(actor, "credential.add", None, {"name": name, "role": role.value})
+    details = {"name": name, "role": role.value}
+    if channel is not None:
+        details["channel"] = channel
+    await audit.record(actor, "credential.add", None, details)
     return record, token
 
 
 async def revoke_credential(
-    storage: Storage, audit: AuditTrail, actor: str, name: str
+    storage: Storage, audit: AuditTrail, actor: str, name: str, *, channel: str | None = None
 ) -> CredentialRecord:
+    """Revoke `name`'s credential; with `channel`, only if it is one of that channel's."""
     check_name(name, "credential name")
     try:
-        record = await storage.credentials.revoke(name, _today())
+        record = await storage.credentials.revoke(name, _today(), channel=channel)
     except UnknownCredentialError:
         raise NotFoundError(f"no active credential is named {name!r}") from None
     await audit.record(actor, "credential.revoke", None, {"name": name})

@@ -23,7 +23,12 @@ from review.api.credentials import create_credential, parse_role, revoke_credent
 from review.api.custody_routes import CUSTODY_ROUTES
 from review.audit import decode_entry
 from review.backend import QueueFilter
-from review.local import MAX_SEALED_TEXT_BYTES, BodyTooLargeError, InvalidRequestError
+from review.local import (
+    MAX_SEALED_TEXT_BYTES,
+    AccessDeniedError,
+    BodyTooLargeError,
+    InvalidRequestError,
+)
 from storage import RecipientRecord, ReportSummary, Role, StoredReport
 from storage.credentials import CredentialRecord
 
@@ -128,6 +133,7 @@ def summary_json(s: ReportSummary) -> dict[str, Any]:
         "assignee": s.assignee,
         "item_count": s.item_count,
         "labels": list(s.labels),
+        "channel": s.channel,
     }
 
 
@@ -165,6 +171,7 @@ def recipient_json(r: RecipientRecord) -> dict[str, Any]:
         "kind": r.kind.value,
         "added_on": r.added_on.isoformat(),
         "removed_on": None if r.removed_on is None else r.removed_on.isoformat(),
+        "channel": r.channel,
     }
 
 
@@ -172,6 +179,7 @@ def credential_json(c: CredentialRecord) -> dict[str, Any]:
     return {
         "name": c.name,
         "role": c.role.value,
+        "channel": c.channel,
         "created_on": c.created_on.isoformat(),
         "revoked_on": None if c.revoked_on is None else c.revoked_on.isoformat(),
     }
@@ -186,7 +194,11 @@ def _done() -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     who = credential(request)
-    return web.json_response({"name": who.name, "role": who.role.value})
+    found: dict[str, Any] = {"name": who.name, "role": who.role.value}
+    if who.channel is not None:
+        # Absent for a credential of every channel, as before channels existed.
+        found["channel"] = who.channel
+    return web.json_response(found)
 
 
 async def list_reports(request: web.Request) -> web.Response:
@@ -373,34 +385,55 @@ async def custody_key(request: web.Request) -> web.Response:
 
 
 async def list_credentials(request: web.Request) -> web.Response:
-    found = await context(request).storage.credentials.registered()
+    # A channel's admin sees and manages its own channel's credentials only.
+    found = await context(request).storage.credentials.registered(
+        channel=credential(request).channel
+    )
     return web.json_response({"credentials": [credential_json(c) for c in found]})
 
 
 async def add_credential(request: web.Request) -> web.Response:
     body = await _json_object(request)
     ctx = context(request)
+    who = credential(request)
+    channel = body.get("channel")
+    if channel is not None and not isinstance(channel, str):
+        raise InvalidRequestError("'channel' must be a channel's slug or null")
+    if who.channel is not None:
+        if channel not in (None, who.channel):
+            raise AccessDeniedError(
+                "an admin of one channel makes credentials of that channel only"
+            )
+        channel = who.channel
     record, token = await create_credential(
-        ctx.storage, ctx.audit, credential(request).name, _field(body, "name"),
-        parse_role(_field(body, "role")),
+        ctx.storage, ctx.audit, who.name, _field(body, "name"),
+        parse_role(_field(body, "role")), channel,
     )
     return web.json_response({**credential_json(record), "token": token}, status=201)
 
 
 async def revoke(request: web.Request) -> web.Response:
     ctx = context(request)
+    who = credential(request)
     record = await revoke_credential(
-        ctx.storage, ctx.audit, credential(request).name, request.match_info["name"]
+        ctx.storage, ctx.audit, who.name, request.match_info["name"], channel=who.channel
     )
     return web.json_response(credential_json(record))
 
 
 async def all_recipients(request: web.Request) -> web.Response:
-    found = await context(request).storage.recipients.registered()
+    found = await context(request).storage.recipients.registered(
+        channel=credential(request).channel
+    )
     return web.json_response({"recipients": [recipient_json(r) for r in found]})
 
 
 async def audit_trail(request: web.Request) -> web.Response:
+    if credential(request).channel is not None:
+        # The trail is one hash chain over every channel's actions; it is not split by channel.
+        raise AccessDeniedError(
+            "the audit trail covers every channel: it needs an admin credential of no channel"
+        )
     after = _int_query(request, "after", 0)
     limit = min(_int_query(request, "limit", _AUDIT_PAGE), _AUDIT_PAGE)
     records = await context(request).storage.audit.entries(after=after, limit=limit)

@@ -295,6 +295,9 @@ class MonitoringPages:
 
     async def similar(self, request: web.Request) -> web.Response:
         report_id = request.match_info["report_id"]
+        # A report this backend cannot see (another channel's, or none) is a 404 at once, not a
+        # "please wait" page that would answer differently once the records are ready.
+        await self.views.reader.backend.get_report(report_id)
         records = self.monitor.ready(images=True)
         if records is None:
             return self._wait("Similar images")

@@ -27,6 +27,7 @@ async def sealed_report(
     witness: crypto.X25519Recipient | None = None,
     answer: str = "what happened",
     report_id: str | None = None,
+    channel: str = "default",
 ) -> str:
     """Seal answers and attachments (and optional working copies) and store them; the id."""
     report_id = report_id or secrets.token_hex(16)
@@ -67,5 +68,6 @@ async def sealed_report(
         manifest_signature=sign_manifest(custody_key, manifest),
         items=tuple(items),
         witness_recipient=None if witness is None else str(witness),
+        channel=channel,
     ))
     return report_id

@@ -33,8 +33,10 @@ async def test_queue_filters_and_paging(storage: Storage) -> None:
         status, body = await api.call("GET", "/v1/reports", token)
         assert status == 200 and len(body["reports"]) == 5
         assert set(body["reports"][0]) == {
-            "id", "received_day", "status", "priority", "assignee", "item_count", "labels"
+            "id", "received_day", "status", "priority", "assignee", "item_count", "labels",
+            "channel",
         }
+        assert {r["channel"] for r in body["reports"]} == {"default"}
         for query, expected in (
             ("status=closed", ids[0]), ("priority=urgent", ids[1]), ("assignee=rita", ids[2]),
             ("label=needs%20lawyer", ids[3]),

@@ -1,0 +1,190 @@
+"""`intake channel ...`: partner organisations' channels in one deployment (docs/channels.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cli.config import ConfigError, Settings, parse_retention
+from cli.keys_commands import actor_option, audit_trail
+from cli.store import open_storage
+from review.channels import ChannelError, add_channel, parse_languages, require_channel, set_channel
+from storage import ChannelRecord
+
+T = TypeVar("T")
+_RESETTABLE = ("questionnaire", "languages", "retention", "reviewers-chat-id")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except (ConfigError, ChannelError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _questionnaire(path: Path) -> str:
+    """A questionnaire file that loads, as an absolute path (the bot reads it at start)."""
+    from bot.core.questionnaire import QuestionnaireError, load_questionnaire
+
+    try:
+        load_questionnaire(path)
+    except (OSError, QuestionnaireError) as error:
+        raise ChannelError(f"--questionnaire: {error}") from None
+    return str(path.resolve())
+
+
+def _languages(text: str) -> tuple[str, ...]:
+    from bot.i18n import LANGUAGE_NAMES
+
+    return parse_languages(text, tuple(LANGUAGE_NAMES))
+
+
+def _retention(text: str) -> str:
+    try:
+        parse_retention(text)
+    except ValueError as error:
+        raise ChannelError(f"--retention {error}") from None
+    return text.strip()
+
+
+@click.group("channel")
+def channel() -> None:
+    """Partner organisations' channels: own questionnaire, reviewers, keys and retention."""
+
+
+_settings_options = [
+    click.option("--questionnaire", type=click.Path(path_type=Path), default=None,
+                 help="The channel's questionnaire (TOML); unset: INTAKE_QUESTIONNAIRE."),
+    click.option("--languages", default=None,
+                 help="Languages offered, e.g. uk,ru,en; unset: all the questionnaire has."),
+    click.option("--retention", default=None,
+                 help="STATUS=DAYS pairs, e.g. closed=90; unset: INTAKE_RETENTION_DAYS."),
+    click.option("--reviewers-chat-id", type=int, default=None,
+                 help="Chat for new-report notices; unset: INTAKE_REVIEWERS_CHAT_ID."),
+]
+
+
+def _with_settings(function: Any) -> Any:
+    for option in reversed(_settings_options):
+        function = option(function)
+    return function
+
+
+def _changes(
+    questionnaire: Path | None, languages: str | None, retention: str | None,
+    reviewers_chat_id: int | None,
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if questionnaire is not None:
+        changes["questionnaire"] = _questionnaire(questionnaire)
+    if languages is not None:
+        changes["languages"] = _languages(languages)
+    if retention is not None:
+        changes["retention_days"] = _retention(retention)
+    if reviewers_chat_id is not None:
+        changes["reviewers_chat_id"] = reviewers_chat_id
+    return changes
+
+
+@channel.command("add")
+@click.argument("slug")
+@click.option("--name", required=True, help="The partner organisation's name (for staff).")
+@_with_settings
+@click.option("--public", is_flag=True, help="List it in the bot's first question.")
+@actor_option
+@click.pass_obj
+def channel_add(
+    settings: Settings, slug: str, name: str, questionnaire: Path | None, languages: str | None,
+    retention: str | None, reviewers_chat_id: int | None, public: bool, actor: str,
+) -> None:
+    """Make a channel; witnesses reach it by https://t.me/<bot>?start=SLUG."""
+
+    async def run() -> None:
+        changes = _changes(questionnaire, languages, retention, reviewers_chat_id)
+        record = ChannelRecord(slug=slug, name=name, public=public, **changes)
+        async with open_storage(settings) as storage:
+            made = await add_channel(
+                storage, record, audit=audit_trail(settings, storage), actor=actor
+            )
+        click.echo(f"made channel {made.slug}; register its reviewers with `intake reviewer add "
+                   f"--channel {made.slug} ...` and its recovery key with `intake keys recovery "
+                   f"--channel {made.slug} ...`; its deep link: https://t.me/<bot>?start="
+                   f"{made.slug}")
+
+    _run(run())
+
+
+@channel.command("list")
+@click.pass_obj
+def channel_list(settings: Settings) -> None:
+    """Show every channel: slug, public or not, name."""
+
+    async def run() -> None:
+        async with open_storage(settings) as storage:
+            for record in await storage.channels.all():
+                shown = "public" if record.public else "link-only"
+                click.echo(f"{record.slug}\t{shown}\t{record.name}")
+
+    _run(run())
+
+
+@channel.command("show")
+@click.argument("slug")
+@click.pass_obj
+def channel_show(settings: Settings, slug: str) -> None:
+    """Show one channel's settings and its active recipients."""
+
+    async def run() -> None:
+        async with open_storage(settings) as storage:
+            record = await require_channel(storage, slug)
+            recipients = await storage.recipients.active(slug)
+        deployment = "(the deployment's setting)"
+        click.echo(f"slug: {record.slug}\nname: {record.name}\npublic: {record.public}")
+        click.echo(f"questionnaire: {record.questionnaire or deployment}")
+        languages = ",".join(record.languages) if record.languages else None
+        click.echo(f"languages: {languages or deployment}")
+        click.echo(f"retention: {record.retention_days or deployment}")
+        click.echo(f"reviewers chat: {record.reviewers_chat_id or deployment}")
+        for r in recipients:
+            click.echo(f"recipient: {r.name}\t{r.kind.value}\t{r.key_id}")
+
+    _run(run())
+
+
+@channel.command("set")
+@click.argument("slug")
+@click.option("--name", default=None, help="A new name.")
+@_with_settings
+@click.option("--public/--link-only", default=None,
+              help="Whether the bot's first question lists it.")
+@click.option("--reset", type=click.Choice(_RESETTABLE), multiple=True,
+              help="Go back to the deployment's setting (repeatable).")
+@actor_option
+@click.pass_obj
+def channel_set(
+    settings: Settings, slug: str, name: str | None, questionnaire: Path | None,
+    languages: str | None, retention: str | None, reviewers_chat_id: int | None,
+    public: bool | None, reset: tuple[str, ...], actor: str,
+) -> None:
+    """Change a channel's settings (its slug never changes: links carry it)."""
+
+    async def run() -> None:
+        changes = _changes(questionnaire, languages, retention, reviewers_chat_id)
+        if name is not None:
+            changes["name"] = name
+        if public is not None:
+            changes["public"] = public
+        for setting in reset:
+            changes[{"retention": "retention_days"}.get(setting, setting.replace("-", "_"))] = None
+        async with open_storage(settings) as storage:
+            changed = await set_channel(
+                storage, slug, changes, audit=audit_trail(settings, storage), actor=actor
+            )
+        click.echo(f"changed channel {changed.slug}; a running bot reads channels when it "
+                   "starts: restart it")
+
+    _run(run())
