@@ -111,12 +111,6 @@ def processing_record(
     }
 
 
-def stripped_copy(data: bytes) -> tuple[bytes, str] | None:
-    """A metadata-free copy of an image and its MIME type; None if it is not an image we know."""
-    made = working_copy(data)
-    return None if made is None else (made.data, made.mime_type)
-
-
 def working_copy(data: bytes) -> WorkingCopy | None:
     """A metadata-free copy of an image with its processing record; None if it is not an image
     we know (or too large to decode safely)."""

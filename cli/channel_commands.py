@@ -58,13 +58,16 @@ def channel() -> None:
 
 _settings_options = [
     click.option("--questionnaire", type=click.Path(path_type=Path), default=None,
-                 help="The channel's questionnaire (TOML); unset: INTAKE_QUESTIONNAIRE."),
+                 help=("The channel's questionnaire (TOML); unset: INTAKE_QUESTIONNAIRE. "
+                       "Stored, not used yet.")),
     click.option("--languages", default=None,
-                 help="Languages offered, e.g. uk,ru,en; unset: all the questionnaire has."),
+                 help=("Languages offered, e.g. uk,ru,en; unset: all the questionnaire has. "
+                       "Not used yet.")),
     click.option("--retention", default=None,
                  help="STATUS=DAYS pairs, e.g. closed=90; unset: INTAKE_RETENTION_DAYS."),
     click.option("--reviewers-chat-id", type=int, default=None,
-                 help="Chat for new-report notices; unset: INTAKE_REVIEWERS_CHAT_ID."),
+                 help=("Chat for new-report notices; unset: INTAKE_REVIEWERS_CHAT_ID. "
+                       "Not used yet.")),
 ]
 
 
@@ -94,14 +97,15 @@ def _changes(
 @click.argument("slug")
 @click.option("--name", required=True, help="The partner organisation's name (for staff).")
 @_with_settings
-@click.option("--public", is_flag=True, help="List it in the bot's first question.")
+@click.option("--public", is_flag=True, help="List it in the bot's first question (not built yet).")
 @actor_option
 @click.pass_obj
 def channel_add(
     settings: Settings, slug: str, name: str, questionnaire: Path | None, languages: str | None,
     retention: str | None, reviewers_chat_id: int | None, public: bool, actor: str,
 ) -> None:
-    """Make a channel; witnesses reach it by https://t.me/<bot>?start=SLUG."""
+    """Make a channel (its witness side, deep links https://t.me/<bot>?start=SLUG, is not built
+    yet: every witness reaches the default channel; docs/channels.md)."""
 
     async def run() -> None:
         changes = _changes(questionnaire, languages, retention, reviewers_chat_id)
@@ -160,7 +164,7 @@ def channel_show(settings: Settings, slug: str) -> None:
 @click.option("--name", default=None, help="A new name.")
 @_with_settings
 @click.option("--public/--link-only", default=None,
-              help="Whether the bot's first question lists it.")
+              help="Whether the bot's first question lists it (not built yet).")
 @click.option("--reset", type=click.Choice(_RESETTABLE), multiple=True,
               help="Go back to the deployment's setting (repeatable).")
 @actor_option

@@ -299,8 +299,17 @@ class LocalBackend:
     async def record_bulk_access(
         self, items: Sequence[tuple[str, int]], *, via: str = "console"
     ) -> None:
-        """Record many decrypted items (the console's monitoring), a chunk per entry."""
-        refs = sorted({(report_ref(check_report_id(r)), int(s)) for r, s in items})
+        """Record many decrypted items (the console's monitoring), a chunk per entry.
+
+        Every report must exist and be this backend's channel's: otherwise someone could put
+        entries into another channel's chain of custody. The refusal is the same 404 for both.
+        """
+        ids = {check_report_id(r) for r, _seq in items}
+        channels = await self.storage.reports.channels_of(ids)
+        for report_id in sorted(ids):
+            if report_id not in channels or not self._sees(channels[report_id]):
+                raise NotFoundError(f"no report {report_id}")
+        refs = sorted({(report_ref(r), int(s)) for r, s in items})
         for start in range(0, len(refs), BULK_CHUNK):
             try:
                 details = bulk_details(refs[start:start + BULK_CHUNK], via)

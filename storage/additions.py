@@ -76,7 +76,10 @@ class AdditionRepository:
                 report.manifest_signature = manifest_signature
         except IntegrityError:
             # Two workers appending for the same redelivered update: the mark's key collided.
-            raise AlreadyAdded() from None
+            # Any other integrity error is not that, and must not pass for a stored addition.
+            if await self.was_added(submission_key):
+                raise AlreadyAdded() from None
+            raise
 
     async def forget_submission_keys(self, received_before: dt.date) -> int:
         """Drop the keyed hashes of old submitting updates (of reports and of additions).

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -207,7 +208,7 @@ class NoteRow(Base):
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     # Migration 0007: the sorted recipient key ids `intake keys rewrap` last wrapped it to;
     # None until then (an age header does not say whom it is wrapped to).
-    wrapped_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    wrapped_to: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class WitnessMessageRow(Base):
@@ -224,7 +225,7 @@ class WitnessMessageRow(Base):
     # (with the server key) derives, and to the active recipients, so reviewers read it back.
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     # Migration 0007: as NoteRow.wrapped_to (the witness stanza is kept and not listed).
-    wrapped_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    wrapped_to: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CredentialRow(Base):

@@ -230,6 +230,19 @@ class ReportRepository:
             )
         return found
 
+    async def channels_of(self, report_ids: Collection[str]) -> dict[str, str]:
+        """The channel of each of these reports that exists (absent ones are left out)."""
+        ids = sorted(set(report_ids))
+        found: dict[str, str] = {}
+        async with self._sessions() as session:
+            for start in range(0, len(ids), 500):
+                rows = await session.execute(
+                    select(ReportRow.id, ReportRow.channel)
+                    .where(ReportRow.id.in_(ids[start:start + 500]))
+                )
+                found.update({report_id: channel for report_id, channel in rows.tuples()})
+        return found
+
     async def ids_in_channel(self, channel: str) -> list[str]:
         """Every report id of one channel (for work scoped to it: rewrap, retention)."""
         async with self._sessions() as session:

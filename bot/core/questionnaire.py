@@ -103,15 +103,16 @@ class QuestionnaireError(Exception):
 
 
 def load_questionnaire(path: Path = DEFAULT_QUESTIONNAIRE) -> Questionnaire:
-    source = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    source = data.decode("utf-8")
     try:
         raw = tomllib.loads(source)
     except tomllib.TOMLDecodeError as error:
         # tomllib's message already ends with "(at line N, column M)".
         raise QuestionnaireError(path, [f" TOML syntax: {error}; fix the syntax there"]) from None
     parsed = _Parser(path, source).parse(raw)
-    # The file's bytes as they are on disk, so `sha256sum questionnaire.toml` gives the same.
-    return dataclasses.replace(parsed, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    # The bytes that were parsed, as on disk, so `sha256sum questionnaire.toml` gives the same.
+    return dataclasses.replace(parsed, sha256=hashlib.sha256(data).hexdigest())
 
 
 class _Parser:

@@ -26,7 +26,8 @@ _MAX_BODY = 64 * 1024
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.content.read(_MAX_BODY + 1)
+    # The whole body: content.read(n) would return only what has arrived so far.
+    raw = await request.read()
     if len(raw) > _MAX_BODY:
         raise InvalidRequestError(f"the body is larger than {_MAX_BODY} bytes")
     try:

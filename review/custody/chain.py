@@ -171,4 +171,14 @@ async def custody_files(backend: object, report: StoredReport) -> dict[str, byte
     )
     if not isinstance(backend, CustodyChainSource):
         raise TypeError(f"{type(backend).__name__} cannot hand out custody records")
-    return chain_files(report, await backend.custody_records(report_id))
+    return chain_files(report, up_to_export(await backend.custody_records(report_id), report_id))
+
+
+def up_to_export(records: Sequence[AuditRecord], report_id: str) -> list[AuditRecord]:
+    """The records up to the last export of the report: events that others recorded between
+    this export and the fetch (another reviewer opening it) belong to a later bundle."""
+    for end in range(len(records), 0, -1):
+        entry = decode_entry(records[end - 1].entry)
+        if entry.action == "access.exported" and entry.report_id == report_id:
+            return list(records[:end])
+    return list(records)

@@ -77,6 +77,9 @@ class Anchorer:
         self._tsas = list(tsas)
         self._policy = policy or AnchorPolicy()
         self._clock = clock
+        # The last closed day this process walked for: a quiet day (nothing to anchor) leaves
+        # no tree behind, and without this every round would walk every manifest again.
+        self._walked: dt.date | None = None
 
     async def run_once(self) -> AnchorRun:
         """Build every closed day's tree not built yet, then timestamp the days that are due."""
@@ -88,7 +91,7 @@ class Anchorer:
     async def build_closed_days(self, now: dt.datetime) -> list[dt.date]:
         closed = closed_through(now, self._policy.grace)
         existing = await self._evidence.built_days()
-        if closed in existing:
+        if closed in existing or closed == self._walked:
             return []  # built already today: the walk over all manifests runs once a day
 
         def target(natural: dt.date) -> dt.date | None:
@@ -107,6 +110,7 @@ class Anchorer:
             tree_root = merkle.root([bytes.fromhex(leaf.leaf_hash) for leaf in leaves])
             if await self._evidence.create_day(day, tree_root.hex(), leaves, now):
                 built.append(day)
+        self._walked = closed
         return built
 
     async def _pending_manifests(

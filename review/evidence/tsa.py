@@ -92,10 +92,17 @@ async def request_timestamp(
         ) as reply:
             if reply.status != 200:
                 raise TsaFailure("http_error", f"HTTP {reply.status}")
-            body = await reply.content.read(_MAX_RESPONSE + 1)
+            # Chunk by chunk to the end (content.read(n) returns what has arrived so far),
+            # and no further than the limit.
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in reply.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > _MAX_RESPONSE:
+                    raise TsaFailure("malformed", "response too large")
+                chunks.append(chunk)
+            body = b"".join(chunks)
     except (aiohttp.ClientError, TimeoutError, OSError) as error:
         raise TsaFailure("unreachable", type(error).__name__) from None
-    if len(body) > _MAX_RESPONSE:
-        raise TsaFailure("malformed", "response too large")
     gen_time = verify_response(body, root, tsa.ca_pem, nonce=request.nonce)
     return Timestamp(tsa.url, body, tsa.ca_pem, gen_time)

@@ -111,6 +111,13 @@ async def test_a_reviewer_of_channel_a_gets_404_for_every_route_of_a_b_report(
                 "GET", f"/v1/report-ids?prefix={report_a[:4]}", token
             )
             assert report_a in found["report_ids"]
+            # Nor can they write "opened" entries into B's chain of custody in bulk.
+            for pairs in ([[report_b, 0]], [[report_a, 0], [report_b, 0]], [[never, 0]]):
+                status, body = await api.call("POST", "/v1/access", token,
+                                              json={"items": pairs, "via": "console"})
+                assert status == 404, (pairs, body)
+        entries = [e.entry for e in await storage.audit.entries()]
+        assert not any(b"access.opened.batch" in e for e in entries)
         # A's own report answers the same routes.
         for method, path, kwargs in _report_routes(report_a, sealed):
             status, body = await api.call(method, path, alice_token, **kwargs)

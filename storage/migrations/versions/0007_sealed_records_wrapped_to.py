@@ -26,7 +26,7 @@ _TABLES = ("notes", "witness_messages")
 def upgrade() -> None:
     for table in _TABLES:
         with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("wrapped_to", sa.String(255), nullable=True))
+            batch.add_column(sa.Column("wrapped_to", sa.Text, nullable=True))
 
 
 def downgrade() -> None:
