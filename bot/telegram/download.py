@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import certifi
 import httpx
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
@@ -50,24 +52,20 @@ class TelegramFiles:
         self._bot = bot
         self._max_bytes = max_bytes
         self._client = client
-        self._owned: httpx.AsyncClient | None = None
+        self._tls_context: ssl.SSLContext | None = None
         self._chunk_size = chunk_size
 
-    def _shared_client(self) -> httpx.AsyncClient:
-        """One client for every download, made on first use: building one loads the system's
-        CA certificates (about 50 ms of blocking work on the event loop), so a client per file
-        held up every other witness at each download."""
-        if self._client is not None:
-            return self._client
-        if self._owned is None:
-            self._owned = httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=False)
-        return self._owned
+    def _tls(self) -> ssl.SSLContext:
+        """One TLS context for every download, made on first use: loading the CA certificates
+        is about 50 ms of blocking work on the event loop, which a client per file repeated
+        for every file while every other witness waited. Each download still gets its own
+        client, so a download abandoned half-way can hold up no other."""
+        if self._tls_context is None:
+            self._tls_context = ssl.create_default_context(cafile=certifi.where())
+        return self._tls_context
 
     async def aclose(self) -> None:
-        """Close the client this object made (a client passed in stays open)."""
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.aclose()
+        """Nothing to close: each download's client closes with it (kept for the runtime)."""
 
     async def stream(self, media: MediaRef) -> AsyncGenerator[bytes, None]:
         """The file's bytes in chunks of at most `chunk_size`."""
@@ -115,7 +113,11 @@ class TelegramFiles:
         failure = None
         try:
             async with contextlib.AsyncExitStack() as stack:
-                client = self._shared_client()
+                client = self._client
+                if client is None:
+                    client = await stack.enter_async_context(httpx.AsyncClient(
+                        timeout=_TIMEOUT, follow_redirects=False, verify=self._tls()
+                    ))
                 response = await stack.enter_async_context(client.stream("GET", url))
                 declared = response.headers.get("content-length")
                 if response.status_code != httpx.codes.OK:
