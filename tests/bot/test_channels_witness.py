@@ -21,13 +21,17 @@ from tests.bot.harness import replies, running_harness
 RIVER_EN = "River Legal Aid asks: before we start"
 HILLS_UK = "Правозахисники Пагорбів питають: перш ніж почати"
 HILLS_EN = "Hills Defenders ask: before we start"
+RIVER_CLOSING = "River Legal Aid reads every report within a week."
 
 
 def _questionnaires(folder: Path) -> tuple[Path, Path]:
     shipped = DEFAULT_QUESTIONNAIRE.read_text(encoding="utf-8")
     assert "Before we start" in shipped and "Перш ніж почати" in shipped
     river = folder / "river.toml"
-    river.write_text(shipped.replace("Before we start", RIVER_EN), encoding="utf-8")
+    # River's own closing words, after the receipt code (its questionnaire's `closing`).
+    river.write_text(shipped.replace("Before we start", RIVER_EN).replace(
+        'default_language = "en"\n',
+        f'default_language = "en"\nclosing.en = "{RIVER_CLOSING}"\n'), encoding="utf-8")
     hills = folder / "hills.toml"
     hills.write_text(shipped.replace("Before we start", HILLS_EN)
                      .replace("Перш ніж почати", HILLS_UK), encoding="utf-8")
@@ -103,9 +107,9 @@ async def test_each_deep_link_leads_to_its_channel(database_url: str, tmp_path: 
         assert labels == ["English", "Українська"], (menu, labels)
 
         done = await _answer_and_send(river)
-        assert "receipt code" in done[1]
+        assert "receipt code" in done[1] and done[1].endswith(RIVER_CLOSING), done
         done = await _answer_and_send(hills)
-        assert "код відстеження" in done[1], done
+        assert "код відстеження" in done[1] and RIVER_CLOSING not in done[1], done
         rows = await list_reports(h.storage)
         assert len(rows) == 2
         by_channel: dict[str, str] = {}
@@ -184,3 +188,24 @@ async def test_the_chooser_lists_the_public_channels(database_url: str, tmp_path
         await linked.send_command("start", "river")
         [first] = await replies(linked)
         assert first.startswith(RIVER_EN), first
+
+
+def test_a_closing_text_too_long_is_named(tmp_path: Path) -> None:
+    """The questionnaire's `closing` is checked like a choice's reply: at most 1000 characters,
+    in the default language at least; the loader names the line."""
+    from bot.core import QuestionnaireError, load_questionnaire
+
+    shipped = DEFAULT_QUESTIONNAIRE.read_text(encoding="utf-8")
+    long = tmp_path / "long.toml"
+    long.write_text(shipped.replace('default_language = "en"\n',
+                                    f'default_language = "en"\nclosing.en = "{"x" * 1001}"\n'),
+                    encoding="utf-8")
+    with pytest.raises(QuestionnaireError, match="closing text is at most 1000"):
+        load_questionnaire(long)
+    fine = tmp_path / "fine.toml"
+    fine.write_text(shipped.replace('default_language = "en"\n',
+                                    'default_language = "en"\nclosing.en = "Bye"\n'),
+                    encoding="utf-8")
+    closing = load_questionnaire(fine).closing
+    assert closing is not None and closing.get("uk") == "Bye"
+    assert load_questionnaire(DEFAULT_QUESTIONNAIRE).closing is None
