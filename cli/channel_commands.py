@@ -59,10 +59,10 @@ def channel() -> None:
 _settings_options = [
     click.option("--questionnaire", type=click.Path(path_type=Path), default=None,
                  help=("The channel's questionnaire (TOML); unset: INTAKE_QUESTIONNAIRE. "
-                       "Stored, not used yet.")),
+                       "Read when the bot starts.")),
     click.option("--languages", default=None,
-                 help=("Languages offered, e.g. uk,ru,en; unset: all the questionnaire has. "
-                       "Not used yet.")),
+                 help=("Languages offered, e.g. uk,ru,en (those the questionnaire has); "
+                       "unset: all the questionnaire has.")),
     click.option("--retention", default=None,
                  help="STATUS=DAYS pairs, e.g. closed=90; unset: INTAKE_RETENTION_DAYS."),
     click.option("--reviewers-chat-id", type=int, default=None,
@@ -97,15 +97,16 @@ def _changes(
 @click.argument("slug")
 @click.option("--name", required=True, help="The partner organisation's name (for staff).")
 @_with_settings
-@click.option("--public", is_flag=True, help="List it in the bot's first question (not built yet).")
+@click.option("--public", is_flag=True,
+              help="List it by name in the bot's first question (INTAKE_CHANNEL_CHOOSER=true).")
 @actor_option
 @click.pass_obj
 def channel_add(
     settings: Settings, slug: str, name: str, questionnaire: Path | None, languages: str | None,
     retention: str | None, reviewers_chat_id: int | None, public: bool, actor: str,
 ) -> None:
-    """Make a channel (its witness side, deep links https://t.me/<bot>?start=SLUG, is not built
-    yet: every witness reaches the default channel; docs/channels.md)."""
+    """Make a channel; witnesses reach it by the deep link https://t.me/<bot>?start=SLUG
+    (or the first question, if public), from the bot's next start (docs/channels.md)."""
 
     async def run() -> None:
         changes = _changes(questionnaire, languages, retention, reviewers_chat_id)
@@ -164,7 +165,7 @@ def channel_show(settings: Settings, slug: str) -> None:
 @click.option("--name", default=None, help="A new name.")
 @_with_settings
 @click.option("--public/--link-only", default=None,
-              help="Whether the bot's first question lists it (not built yet).")
+              help="Whether the bot's first question lists it (INTAKE_CHANNEL_CHOOSER=true).")
 @click.option("--reset", type=click.Choice(_RESETTABLE), multiple=True,
               help="Go back to the deployment's setting (repeatable).")
 @actor_option
