@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import crypto
-from bot.core import DEFAULT_QUESTIONNAIRE
+from bot.core import DEFAULT_QUESTIONNAIRE, DraftClosed, Phase, Press, Reply, Start
+from bot.core.channels import ChannelConversations, ChannelEntry
 from review.channels import add_channel
 from review.queue import list_reports, open_report
 from review.recipients import add_reviewer
@@ -209,3 +210,57 @@ def test_a_closing_text_too_long_is_named(tmp_path: Path) -> None:
     closing = load_questionnaire(fine).closing
     assert closing is not None and closing.get("uk") == "Bye"
     assert load_questionnaire(DEFAULT_QUESTIONNAIRE).closing is None
+
+
+def _router(chooser: bool, public: tuple[str, ...]) -> ChannelConversations:
+    from bot.core import Conversation, load_questionnaire
+    from bot.i18n import translations
+
+    questionnaire = load_questionnaire(DEFAULT_QUESTIONNAIRE)
+    return ChannelConversations({
+        slug: ChannelEntry(Conversation(questionnaire, translations),
+                           slug.title() if slug in public else None)
+        for slug in ("default", "river", "hills")
+    }, chooser=chooser)
+
+
+def test_the_core_keeps_a_drafts_channel_and_guards_the_menu() -> None:
+    """Pure core: a draft stays in its channel whatever /start says later; the chooser's
+    buttons are one-prompt tokens (stale and forged ones are refused kindly); Cancel works."""
+    router = _router(chooser=True, public=("river", "hills"))
+    draft, effects = router.handle(None, Start("en", "river"))
+    assert draft is not None and draft.channel == "river"
+    draft, effects = router.handle(draft, Start("en", "hills"))
+    assert draft is not None and draft.channel == "river"
+    assert isinstance(effects[0], Reply) and effects[0].text.startswith("Welcome back")
+
+    menu_draft, effects = router.handle(None, Start("en"))
+    assert menu_draft is not None and menu_draft.phase is Phase.CHANNEL_MENU
+    menu = effects[-1]
+    assert isinstance(menu, Reply)
+    assert [b.label for row in menu.buttons for b in row] == ["River", "Hills", "Cancel"]
+    stale = menu.buttons[0][0].token
+    menu_draft, effects = router.handle(menu_draft, Start("en"))  # a new prompt, a new nonce
+    assert menu_draft is not None
+    menu_draft, effects = router.handle(menu_draft, Press(stale))
+    assert isinstance(effects[0], Reply) and "earlier question" in effects[0].text
+    menu_draft, effects = router.handle(menu_draft, Press(f"{menu_draft.prompt_nonce}.9"))
+    assert isinstance(effects[0], Reply) and "did not work" in effects[0].text
+    assert menu_draft is not None
+    chosen, _effects = router.handle(menu_draft, Press(f"{menu_draft.prompt_nonce}.1"))
+    assert chosen is not None and chosen.channel == "hills" and chosen.phase is Phase.ASKING
+
+    again, effects = router.handle(None, Start("en"))
+    assert again is not None
+    cancelled, effects = router.handle(again, Press(f"{again.prompt_nonce}.2"))
+    assert cancelled is None and any(isinstance(e, DraftClosed) for e in effects)
+
+
+def test_no_chooser_with_fewer_than_two_public_channels() -> None:
+    """A question with one answer is not asked: a plain /start goes to the default channel."""
+    for public in ((), ("river",)):
+        draft, _effects = _router(chooser=True, public=public).handle(None, Start("en"))
+        assert draft is not None and draft.channel == "default"
+        assert draft.phase is Phase.ASKING
+    draft, _effects = _router(chooser=False, public=("river", "hills")).handle(None, Start("en"))
+    assert draft is not None and draft.channel == "default"
