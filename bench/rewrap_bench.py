@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import crypto
 from crypto.custody import ManifestEntry, canonical_manifest, sign_manifest
 from review.audit import AuditTrail
-from review.keys import TargetSet, reencrypt_store, rewrap_header, rewrap_store
+from review.keys import TargetSet, rewrap_header, rewrap_store
 from review.recipients import add_recovery, add_reviewer, remove_reviewer
+from review.reencrypt import reencrypt_store
 from storage import ItemRole, NewItem, NewReport, Storage, StoredItem, default_sqlite_url
 from storage.server_keys import load_or_create_server_keys
 

@@ -27,13 +27,12 @@ from review.identities import IdentityFileError, load_identities
 from review.keys import (
     MIN_PASSPHRASE,
     KeyRotationError,
-    check_key_id,
     new_identity_file,
-    reencrypt_store,
     rewrap_store,
     write_private_file,
 )
 from review.recipients import RecipientError, add_recovery
+from review.reencrypt import check_key_id, reencrypt_store
 from review.retention import RetentionError, run_retention_by_channel
 from review.sealed_records import RecordsResult, reencrypt_records, rewrap_records
 from storage import DEFAULT_CHANNEL, Storage

@@ -37,8 +37,8 @@ from review.keys import (
     _stanza_count,
     _wrap_verified,
     channel_target,
-    check_key_id,
 )
+from review.reencrypt import check_key_id
 from storage import DEFAULT_CHANNEL, Storage
 from storage.triage import RECORD_KINDS, SealedRecordRef, SealedReplacement
 

@@ -240,7 +240,7 @@ class ReportRepository:
                     select(ReportRow.id, ReportRow.channel)
                     .where(ReportRow.id.in_(ids[start:start + 500]))
                 )
-                found.update({report_id: channel for report_id, channel in rows.tuples()})
+                found.update({report_id: channel for report_id, channel in rows})
         return found
 
     async def ids_in_channel(self, channel: str) -> list[str]:

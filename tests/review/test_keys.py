@@ -27,16 +27,15 @@ from crypto.custody import custody_public_key
 from review.audit import AuditTrail
 from review.keys import (
     KeyRotationError,
-    ReencryptResult,
     TargetSet,
     new_identity_file,
-    reencrypt_store,
     rewrap_header,
     rewrap_item,
     rewrap_store,
 )
 from review.queue import open_report
 from review.recipients import RecipientError, add_recovery, add_reviewer, remove_reviewer
+from review.reencrypt import ReencryptResult, reencrypt_store
 from storage import RecipientKind, Storage
 from storage.repositories import (
     HeaderConflictError,
