@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +36,17 @@ def _questionnaire(path: Path) -> str:
     except (OSError, QuestionnaireError) as error:
         raise ChannelError(f"--questionnaire: {error}") from None
     return str(path.resolve())
+
+
+def _check_offers(settings: Settings, record: ChannelRecord) -> None:
+    """Refuse settings the bot would refuse at start (languages the questionnaire lacks)."""
+    from bot.channel_loading import ChannelSetupError, channel_questionnaire
+    from cli.labels import questionnaire_for
+
+    try:
+        channel_questionnaire(record, questionnaire_for(settings))
+    except ChannelSetupError as error:
+        raise ChannelError(str(error)) from None
 
 
 def _languages(text: str) -> tuple[str, ...]:
@@ -111,6 +123,7 @@ def channel_add(
     async def run() -> None:
         changes = _changes(questionnaire, languages, retention, reviewers_chat_id)
         record = ChannelRecord(slug=slug, name=name, public=public, **changes)
+        _check_offers(settings, record)
         async with open_storage(settings) as storage:
             made = await add_channel(
                 storage, record, audit=audit_trail(settings, storage), actor=actor
@@ -186,6 +199,8 @@ def channel_set(
         for setting in reset:
             changes[{"retention": "retention_days"}.get(setting, setting.replace("-", "_"))] = None
         async with open_storage(settings) as storage:
+            current = await require_channel(storage, slug)
+            _check_offers(settings, dataclasses.replace(current, **changes))
             changed = await set_channel(
                 storage, slug, changes, audit=audit_trail(settings, storage), actor=actor
             )
