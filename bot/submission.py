@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from bot.core import AttachmentFacts, Conversation, Draft, MediaAnswer, MediaRef, report_document
+from bot.core.channels import ChannelConversations
 from bot.sealing import ItemSealer, NoRecipientsError, WorkSlots, signed_manifest
 from bot.working_copy import MAX_IMAGE_BYTES, may_get_copy, working_copy
 from crypto.receipts import new_receipt_code, receipt_keys, submission_key
@@ -220,7 +221,7 @@ class ReportSubmitter:
         self,
         storage: Storage,
         keys: ServerKeys,
-        conversation: Conversation,
+        conversation: Conversation | ChannelConversations,
         *,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         slots: WorkSlots | None = None,
@@ -242,6 +243,7 @@ class ReportSubmitter:
         If this raises, whatever it wrote is already deleted.
         """
         sealer = await ItemSealer.for_active_recipients(self._storage, draft.channel)
+        conversation = self._conversation_of(draft)
         now = self._clock()
         report_id = secrets.token_hex(16)
         written: list[NewItem] = []
@@ -251,9 +253,9 @@ class ReportSubmitter:
             )
             document = report_document(
                 report_id=report_id,
-                questionnaire=self._conversation.questionnaire,
+                questionnaire=conversation.questionnaire,
                 language=draft.language,
-                answers=self._conversation.visible_answers(draft),
+                answers=conversation.visible_answers(draft),
                 attachments=facts,
                 submitted_at=now,
                 software=SOFTWARE,
@@ -299,7 +301,13 @@ class ReportSubmitter:
     def _attachments(self, draft: Draft) -> list[MediaRef]:
         return [
             media
-            for _question, answer in self._conversation.visible_answers(draft)
+            for _question, answer in self._conversation_of(draft).visible_answers(draft)
             if isinstance(answer, MediaAnswer)
             for media in answer.files
         ]
+
+    def _conversation_of(self, draft: Draft) -> Conversation:
+        """The conversation of the draft's channel: its questionnaire is the report's."""
+        if isinstance(self._conversation, ChannelConversations):
+            return self._conversation.of(draft)
+        return self._conversation

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 from telegram.error import InvalidToken
 
+from bot.channel_loading import ChannelSetupError
 from bot.telegram.intake import DeleteReportHook
 from bot.telegram.runtime import BotOptions, WebhookOptions, running_bot
 from cli.config import ConfigError, Settings, parse_host_port
@@ -45,6 +46,7 @@ def bot_options(settings: Settings, token: str, *, webhook: bool = False) -> Bot
         reviewers_chat_id=settings.reviewers_chat_id,
         notify_interval_seconds=settings.notify_interval_minutes * 60.0,
         webhook=hook,
+        channel_chooser=settings.channel_chooser,
         # One polling process on SQLite: nothing else can be half-way through a submission.
         sweep_orphans_at_start=not webhook and settings.database_url is None,
     )
@@ -77,8 +79,9 @@ async def serve(settings: Settings, token: str, *, webhook: bool = False) -> Non
         )
     keyring = draft_keyring(settings)
     async with open_storage(settings) as storage:
-        # Witnesses reach the default channel (deep links to other channels are not built yet:
-        # docs/channels.md), so it is the one that must have someone to seal to.
+        # A plain /start (without the chooser) and every unknown deep link reach the default
+        # channel, so it is the one that must have someone to seal to; another channel without
+        # reviewers asks its witnesses to try later (docs/channels.md).
         if not await storage.recipients.active(DEFAULT_CHANNEL):
             raise ConfigError(
                 "no reviewer recipients are registered, so reports could not be sealed: run "
@@ -103,6 +106,8 @@ async def serve(settings: Settings, token: str, *, webhook: bool = False) -> Non
                 periodic_anchoring(settings, storage),
             ):
                 await stop.wait()
+        except ChannelSetupError as error:
+            raise ConfigError(str(error)) from None
         except InvalidToken:
             # python-telegram-bot's own message quotes the whole token; never let it out.
             raise ConfigError(

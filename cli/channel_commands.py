@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +38,17 @@ def _questionnaire(path: Path) -> str:
     return str(path.resolve())
 
 
+def _check_offers(settings: Settings, record: ChannelRecord) -> None:
+    """Refuse settings the bot would refuse at start (languages the questionnaire lacks)."""
+    from bot.channel_loading import ChannelSetupError, channel_questionnaire
+    from cli.labels import questionnaire_for
+
+    try:
+        channel_questionnaire(record, questionnaire_for(settings))
+    except ChannelSetupError as error:
+        raise ChannelError(str(error)) from None
+
+
 def _languages(text: str) -> tuple[str, ...]:
     from bot.i18n import LANGUAGE_NAMES
 
@@ -59,10 +71,10 @@ def channel() -> None:
 _settings_options = [
     click.option("--questionnaire", type=click.Path(path_type=Path), default=None,
                  help=("The channel's questionnaire (TOML); unset: INTAKE_QUESTIONNAIRE. "
-                       "Stored, not used yet.")),
+                       "Read when the bot starts.")),
     click.option("--languages", default=None,
-                 help=("Languages offered, e.g. uk,ru,en; unset: all the questionnaire has. "
-                       "Not used yet.")),
+                 help=("Languages offered, e.g. uk,ru,en (those the questionnaire has); "
+                       "unset: all the questionnaire has.")),
     click.option("--retention", default=None,
                  help="STATUS=DAYS pairs, e.g. closed=90; unset: INTAKE_RETENTION_DAYS."),
     click.option("--reviewers-chat-id", type=int, default=None,
@@ -97,19 +109,21 @@ def _changes(
 @click.argument("slug")
 @click.option("--name", required=True, help="The partner organisation's name (for staff).")
 @_with_settings
-@click.option("--public", is_flag=True, help="List it in the bot's first question (not built yet).")
+@click.option("--public", is_flag=True,
+              help="List it by name in the bot's first question (INTAKE_CHANNEL_CHOOSER=true).")
 @actor_option
 @click.pass_obj
 def channel_add(
     settings: Settings, slug: str, name: str, questionnaire: Path | None, languages: str | None,
     retention: str | None, reviewers_chat_id: int | None, public: bool, actor: str,
 ) -> None:
-    """Make a channel (its witness side, deep links https://t.me/<bot>?start=SLUG, is not built
-    yet: every witness reaches the default channel; docs/channels.md)."""
+    """Make a channel; witnesses reach it by the deep link https://t.me/<bot>?start=SLUG
+    (or the first question, if public), from the bot's next start (docs/channels.md)."""
 
     async def run() -> None:
         changes = _changes(questionnaire, languages, retention, reviewers_chat_id)
         record = ChannelRecord(slug=slug, name=name, public=public, **changes)
+        _check_offers(settings, record)
         async with open_storage(settings) as storage:
             made = await add_channel(
                 storage, record, audit=audit_trail(settings, storage), actor=actor
@@ -164,7 +178,7 @@ def channel_show(settings: Settings, slug: str) -> None:
 @click.option("--name", default=None, help="A new name.")
 @_with_settings
 @click.option("--public/--link-only", default=None,
-              help="Whether the bot's first question lists it (not built yet).")
+              help="Whether the bot's first question lists it (INTAKE_CHANNEL_CHOOSER=true).")
 @click.option("--reset", type=click.Choice(_RESETTABLE), multiple=True,
               help="Go back to the deployment's setting (repeatable).")
 @actor_option
@@ -185,6 +199,8 @@ def channel_set(
         for setting in reset:
             changes[{"retention": "retention_days"}.get(setting, setting.replace("-", "_"))] = None
         async with open_storage(settings) as storage:
+            current = await require_channel(storage, slug)
+            _check_offers(settings, dataclasses.replace(current, **changes))
             changed = await set_channel(
                 storage, slug, changes, audit=audit_trail(settings, storage), actor=actor
             )

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     api_listen: str | None = None
     # A Telegram chat for content-free "a new report arrived" notices, at most one per interval.
     reviewers_chat_id: int | None = None
+    # Whether a plain /start first asks which organisation to report to, listing the public
+    # channels (`intake channel set SLUG --public`); deep links work either way.
+    channel_chooser: bool = False
     notify_interval_minutes: int = Field(default=10, ge=1, le=24 * 60)
     delete_after_submit: bool = True
     # Whether a witness may delete their submitted report with /status and the receipt code.

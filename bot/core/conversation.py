@@ -90,6 +90,9 @@ class Conversation(AnswerInput):
             "the report's status, read questions from the reviewers and add to it. You can "
             "delete this message once you have noted the code."
         ).format(code=receipt_code)
+        closing = self.questionnaire.closing
+        if closing is not None:
+            text = f"{text}\n\n{closing.get(draft.language)}"
         return [Reply(text), DraftClosed()]
 
     def submit_failed(self, draft: Draft, reason: str) -> list[Effect]:

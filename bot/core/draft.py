@@ -13,6 +13,8 @@ class Phase(enum.StrEnum):
     EDIT_MENU = "edit_menu"
     LANGUAGE_MENU = "language_menu"
     SUBMITTING = "submitting"
+    # The first question listing the public channels (bot/core/channels.py).
+    CHANNEL_MENU = "channel_menu"
 
 
 @dataclass(frozen=True)

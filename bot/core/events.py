@@ -10,6 +10,8 @@ from bot.core.draft import MediaRef
 @dataclass(frozen=True)
 class Start:
     language: str | None = None
+    # The deep link's start parameter (`/start <slug>`), as sent: not yet checked.
+    channel: str | None = None
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,13 @@ class ConversationBase:
     def _gettext(self, draft: Draft) -> Callable[[str], str]:
         return self._translations(draft.language).gettext
 
+    def gettext_for(self, code: str | None) -> Callable[[str], str]:
+        """The catalog's gettext for a language code the witness's Telegram reports."""
+        return self._translations(self._language(code)).gettext
+
+    def language_for(self, code: str | None) -> str:
+        return self._language(code)
+
     def _language(self, code: str | None) -> str:
         base = (code or "").split("-")[0].lower()
         return base if base in self.questionnaire.languages else self.questionnaire.default_language

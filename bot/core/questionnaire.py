@@ -84,6 +84,9 @@ class Questionnaire:
     questions: tuple[Question, ...] = field(default_factory=tuple)
     # SHA-256 of the questionnaire file as loaded; recorded in each report (collection report).
     sha256: str | None = None
+    # Said after the receipt code (for example, when the organisation reads reports); a
+    # channel's own questionnaire gives each partner its own closing words.
+    closing: Texts | None = None
 
     def question(self, question_id: str) -> Question:
         return next(q for q in self.questions if q.id == question_id)
@@ -153,6 +156,7 @@ class _Parser:
                     f"show_if of {question.id!r} must refer to an earlier choice question",
                 )
             seen.add(question.id)
+        closing = self.closing(meta, languages, default)
         if self.problems:
             raise QuestionnaireError(self.path, self.problems)
         return Questionnaire(
@@ -161,7 +165,22 @@ class _Parser:
             default_language=default,
             languages=languages,
             questions=tuple(q for q in questions if q is not None),
+            closing=closing,
         )
+
+    def closing(
+        self, meta: dict[str, Any], languages: tuple[str, ...], default: str
+    ) -> Texts | None:
+        if "closing" not in meta:
+            return None
+        closing = self.texts(meta["closing"], "closing", languages, default)
+        if closing is not None and any(
+            len(text) > MAX_REPLY_LENGTH for text in closing.by_language.values()
+        ):
+            self.problem("closing", f"the closing text is at most {MAX_REPLY_LENGTH} "
+                                    "characters; shorten it")
+            return None
+        return closing
 
     def texts(
         self, value: Any, where: str, languages: tuple[str, ...], default: str

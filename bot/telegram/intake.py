@@ -23,7 +23,6 @@ from bot.chat_store import ChatStore
 from bot.core import (
     ChooseLanguage,
     ClearChat,
-    Conversation,
     Draft,
     DraftClosed,
     Effect,
@@ -34,6 +33,7 @@ from bot.core import (
     Start,
     SubmitRequested,
 )
+from bot.core.channels import ChannelConversations
 from bot.core.chat import ChatState, DeleteMessages, DeleteTrail, Outgoing, SendText
 from bot.core.status import (
     MAX_ATTEMPTS,
@@ -92,7 +92,7 @@ class IntakeProcessor:
         self,
         *,
         bot: Bot,
-        conversation: Conversation,
+        conversation: ChannelConversations,
         status: StatusConversation,
         submitter: ReportSubmitter,
         followup: FollowUpService,

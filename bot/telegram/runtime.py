@@ -20,6 +20,7 @@ from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, RetryAfter
 from telegram.request import HTTPXRequest
 
+from bot.channel_loading import load_channels
 from bot.chat_store import OUTBOX_LIFETIME_DAYS, ChatStore
 from bot.core import Conversation, Questionnaire
 from bot.core.status import StatusConversation
@@ -79,6 +80,8 @@ class BotOptions:
     per_chat_burst: int = 10
     # Files fetched and sealed at once, across all witnesses: keeps peak memory flat.
     max_concurrent_files: int = DEFAULT_CONCURRENT_FILES
+    # A plain /start first asks which public channel to report to (docs/channels.md).
+    channel_chooser: bool = False
 
 
 @dataclass
@@ -136,12 +139,17 @@ async def running_bot(
     keyring: DraftKeyring | None = None,
 ) -> AsyncIterator[BotRuntime]:
     """Start intake (polling, or the webhook); on exit, finish in-flight updates and stop."""
-    conversation = Conversation(
-        questionnaire,
-        translations,
-        max_file_bytes=options.max_file_bytes,
-        language_names=LANGUAGE_NAMES,
-    )
+    def conversation_for(channel_questionnaire: Questionnaire) -> Conversation:
+        return Conversation(
+            channel_questionnaire,
+            translations,
+            max_file_bytes=options.max_file_bytes,
+            language_names=LANGUAGE_NAMES,
+        )
+
+    # Every channel's questionnaire is loaded now; a channel added later, at the next start.
+    conversation = await load_channels(storage, questionnaire, conversation_for,
+                                       chooser=options.channel_chooser)
     # Without a key file, drafts are sealed with a key that lives only in this process.
     store = ChatStore(storage, keyring or DraftKeyring.ephemeral(),
                       ttl_seconds=options.draft_ttl_seconds)

@@ -22,7 +22,7 @@ from bot.core import (
 from bot.core.status import StatusRequested
 
 _COMMANDS: dict[str, Callable[[str, str], Event | StatusRequested]] = {
-    "start": lambda language, _arguments: Start(language),
+    "start": lambda language, arguments: Start(language, arguments.strip() or None),
     "cancel": lambda _language, _arguments: Cancel(),
     "forget": lambda _language, _arguments: Forget(),
     "language": lambda _language, _arguments: ChooseLanguage(),

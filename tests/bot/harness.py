@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,11 +81,16 @@ async def running_harness(
     *,
     max_file_bytes: int = 20 * 1024 * 1024,
     witness_may_delete: bool = False,
+    setup: Callable[[Storage], Awaitable[None]] | None = None,
+    channel_chooser: bool = False,
 ) -> AsyncIterator[Harness]:
+    """`setup` runs on the store before the bot starts (channels are loaded at start)."""
     reviewer = crypto.generate_identity()
     storage = await Storage.open(database_url, data_dir / "blobs")
     try:
         await add_reviewer(storage, "reviewer-a", str(reviewer.recipient))
+        if setup is not None:
+            await setup(storage)
         keys = load_or_create_server_keys(data_dir)
         draft_key = data_dir.parent / f"{data_dir.name}-draft.key"
         if not draft_key.exists():
@@ -98,6 +103,7 @@ async def running_harness(
                 options = BotOptions(
                     TOKEN, standin.root_url, poll_timeout=1, max_file_bytes=max_file_bytes,
                     per_chat_messages_per_second=50.0, per_chat_burst=50,
+                    channel_chooser=channel_chooser,
                 )
                 hook = None
                 if witness_may_delete:

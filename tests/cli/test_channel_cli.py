@@ -71,7 +71,15 @@ async def test_channel_mistakes_are_one_line(
     broken = tmp_path / "broken.toml"
     broken.write_text("not = [toml")
     reviewer = str(crypto.generate_identity().recipient)
+    english = tmp_path / "english.toml"
+    english.write_text(DEFAULT_QUESTIONNAIRE.read_text(encoding="utf-8").replace(
+        'languages = ["en", "uk", "ru", "ar", "es", "fr"]', 'languages = ["en"]'))
     cases = [
+        # Languages its questionnaire does not have: the bot would refuse to start.
+        (["channel", "add", "ok", "--name", "x", "--questionnaire", str(english), "--languages",
+          "uk"], "has only en"),
+        (["channel", "set", "default", "--questionnaire", str(english), "--languages", "uk,ru"],
+         "has only en"),
         (["channel", "add", "Bad Slug", "--name", "x"], "lower-case letters"),
         (["channel", "add", "ok", "--name", "x", "--languages", "de"], "not de"),
         (["channel", "add", "ok", "--name", "x", "--retention", "forever"], "STATUS=DAYS"),

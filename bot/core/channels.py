@@ -1,0 +1,151 @@
+"""Which channel (partner organisation) a witness reports to, and that channel's conversation.
+
+Pure like the rest of the core: the runtime loads the channels and their questionnaires and
+hands over one Conversation per channel slug; this module picks the one a witness reached (deep
+link `/start <slug>`, or the first question listing the public channels where the deployment
+allows it), records the choice in `Draft.channel`, and from then on passes every event of that
+draft to that channel's Conversation. docs/channels.md describes the behaviour.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.core.conversation import Conversation
+from bot.core.draft import Action, Draft, Phase
+from bot.core.events import (
+    Cancel,
+    ChooseLanguage,
+    Effect,
+    Event,
+    Forget,
+    Press,
+    Reply,
+    Start,
+)
+from bot.core.keyboard import PressProblem, render, resolve
+
+DEFAULT_CHANNEL = "default"
+# The same rule as `intake channel add` (review/channels.py); anything else is not a slug.
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+@dataclass(frozen=True)
+class ChannelEntry:
+    """One channel as the witness side sees it: its conversation, and its listing if public."""
+
+    conversation: Conversation
+    # The name shown in the first question; None: reached by its deep link only.
+    listed_as: str | None = None
+
+
+def is_slug(text: str) -> bool:
+    return _SLUG.fullmatch(text) is not None
+
+
+class ChannelConversations:
+    """The witness conversation across channels; the same calls as one Conversation."""
+
+    def __init__(self, channels: Mapping[str, ChannelEntry], *, chooser: bool = False) -> None:
+        if DEFAULT_CHANNEL not in channels:
+            raise ValueError("the default channel needs a conversation")
+        self._channels = dict(channels)
+        self._listed = [(slug, entry.listed_as) for slug, entry in self._channels.items()
+                        if entry.listed_as is not None]
+        # A chooser with one entry (or none) would ask a question with a single answer.
+        self._chooser = chooser and len(self._listed) >= 2
+
+    @property
+    def default(self) -> Conversation:
+        return self._channels[DEFAULT_CHANNEL].conversation
+
+    def of(self, draft: Draft | None) -> Conversation:
+        """The conversation of this draft's channel (the default one without a draft)."""
+        if draft is None:
+            return self.default
+        entry = self._channels.get(draft.channel)
+        # A channel whose conversation is gone (its slug is never removed, but a draft may
+        # outlive a restart that failed to load it) falls back to the default's, losing nothing.
+        return self.default if entry is None else entry.conversation
+
+    # -- the same entry points as Conversation -----------------------------------------------
+
+    def handle(self, draft: Draft | None, event: Event) -> tuple[Draft | None, list[Effect]]:
+        if draft is not None and draft.phase is Phase.CHANNEL_MENU:
+            return self._in_menu(draft, event)
+        if isinstance(event, Start) and draft is None:
+            return self._start(event)
+        return self.of(draft).handle(draft, event)
+
+    def submitted(self, draft: Draft, receipt_code: str) -> list[Effect]:
+        return self.of(draft).submitted(draft, receipt_code)
+
+    def submit_failed(self, draft: Draft, reason: str) -> list[Effect]:
+        return self.of(draft).submit_failed(draft, reason)
+
+    def edit_ignored(self, language: str) -> Reply:
+        return self.default.edit_ignored(language)
+
+    def slow_down(self, language: str) -> Reply:
+        return self.default.slow_down(language)
+
+    def already_received(self, language: str) -> Reply:
+        return self.default.already_received(language)
+
+    # -- choosing ----------------------------------------------------------------------------
+
+    def _start(self, event: Start) -> tuple[Draft | None, list[Effect]]:
+        wanted = event.channel
+        if wanted and is_slug(wanted) and wanted in self._channels:
+            return self._begin(wanted, event.language, [])
+        lead: list[Effect] = []
+        if wanted:
+            _ = self.default.gettext_for(event.language)
+            lead.append(Reply(_(
+                "The link you followed does not lead to an organisation this bot knows; it may "
+                "be mistyped or out of date. Nothing is lost: you can report here all the same.")))
+        if self._chooser:
+            draft = Draft(draft_id=secrets.token_hex(16),
+                          language=self.default.language_for(event.language),
+                          phase=Phase.CHANNEL_MENU)
+            return draft, [*lead, self._menu(draft)]
+        return self._begin(DEFAULT_CHANNEL, event.language, lead)
+
+    def _begin(
+        self, slug: str, language: str | None, lead: list[Effect]
+    ) -> tuple[Draft | None, list[Effect]]:
+        draft, effects = self._channels[slug].conversation.handle(None, Start(language))
+        if draft is not None:
+            draft.channel = slug
+        return draft, [*lead, *effects]
+
+    def _menu(self, draft: Draft, lead: str | None = None) -> Reply:
+        draft.prompt_nonce = secrets.token_hex(4)
+        _ = self.default.gettext_for(draft.language)
+        rows = [[(name, Action("channel", slug))] for slug, name in self._listed]
+        rows.append([(_("Cancel"), Action("cancel"))])
+        buttons, draft.prompt_actions = render(rows, draft.prompt_nonce)
+        text = _("Which organisation do you want to report to?")
+        return Reply(f"{lead}\n\n{text}" if lead else text, buttons)
+
+    def _in_menu(self, draft: Draft, event: Event) -> tuple[Draft | None, list[Effect]]:
+        if isinstance(event, Forget | Cancel):
+            return self.default.handle(draft, event)
+        _ = self.default.gettext_for(draft.language)
+        if isinstance(event, Press):
+            resolved = resolve(event.token, draft.prompt_nonce, draft.prompt_actions)
+            if isinstance(resolved, Action) and resolved.kind == "cancel":
+                return self.default.handle(draft, Cancel())
+            if isinstance(resolved, Action) and resolved.value in self._channels:
+                return self._begin(resolved.value, draft.language, [])
+            if resolved is PressProblem.STALE:
+                return draft, [self._menu(draft, _(
+                    "That button belongs to an earlier question. Here is where we are now:"))]
+            return draft, [self._menu(draft, _(
+                "That button did not work. Please use the buttons below."))]
+        if isinstance(event, Start | ChooseLanguage):
+            return draft, [self._menu(draft)]
+        return draft, [self._menu(draft, _("Please use the buttons below."))]
