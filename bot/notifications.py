@@ -6,6 +6,10 @@ seen by others, so the words are the same for every report. Notices are rate-lim
 one per interval; reports arriving in between are counted and told together ("3 new reports
 arrived.") when the interval ends. A failed notice is logged by type and never touches the
 witness's submission.
+
+With partner channels (docs/channels.md) each channel's reports are told only in that channel's
+reviewers' chat: `notice_chats` decides which chat that is; channels sharing a chat share its
+notices (one count, one interval).
 """
 
 from __future__ import annotations
@@ -14,10 +18,32 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
+from bot.core.channels import DEFAULT_CHANNEL
+
 log = logging.getLogger("intake.notifications")
+
+
+def notice_chats(
+    channel_chats: Iterable[tuple[str, int | None]], deployment_chat: int | None
+) -> dict[str, int]:
+    """The reviewers' chat of each channel that has one.
+
+    A channel's own chat if it set one; the default channel falls back to the deployment's
+    INTAKE_REVIEWERS_CHAT_ID. Other channels never do: that chat is the default channel's
+    reviewers', who must not learn when a partner's reports arrive.
+    """
+    chats: dict[str, int] = {}
+    for slug, chat in channel_chats:
+        if chat is None and slug == DEFAULT_CHANNEL:
+            chat = deployment_chat
+        if chat is not None:
+            chats[slug] = chat
+    if DEFAULT_CHANNEL not in chats and deployment_chat is not None:
+        chats[DEFAULT_CHANNEL] = deployment_chat
+    return chats
 
 
 def notice_text(count: int) -> str:
@@ -124,3 +150,12 @@ class ReviewerNotifier:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def notifiers_for(
+    chats: Mapping[str, int], interval_seconds: float
+) -> dict[str, ReviewerNotifier]:
+    """One notifier per chat, shared by the channels that post to it."""
+    by_chat: dict[int, ReviewerNotifier] = {}
+    return {slug: by_chat.setdefault(chat, ReviewerNotifier(chat, interval_seconds))
+            for slug, chat in chats.items()}

@@ -14,7 +14,7 @@ from cli.config import ConfigError, Settings, parse_retention
 from cli.keys_commands import actor_option, audit_trail
 from cli.store import open_storage
 from review.channels import ChannelError, add_channel, parse_languages, require_channel, set_channel
-from storage import ChannelRecord
+from storage import DEFAULT_CHANNEL, ChannelRecord
 
 T = TypeVar("T")
 _RESETTABLE = ("questionnaire", "languages", "retention", "reviewers-chat-id")
@@ -78,8 +78,8 @@ _settings_options = [
     click.option("--retention", default=None,
                  help="STATUS=DAYS pairs, e.g. closed=90; unset: INTAKE_RETENTION_DAYS."),
     click.option("--reviewers-chat-id", type=int, default=None,
-                 help=("Chat for new-report notices; unset: INTAKE_REVIEWERS_CHAT_ID. "
-                       "Not used yet.")),
+                 help=("Chat for this channel's new-report notices; unset: none (the default "
+                       "channel: INTAKE_REVIEWERS_CHAT_ID).")),
 ]
 
 
@@ -166,7 +166,8 @@ def channel_show(settings: Settings, slug: str) -> None:
         languages = ",".join(record.languages) if record.languages else None
         click.echo(f"languages: {languages or deployment}")
         click.echo(f"retention: {record.retention_days or deployment}")
-        click.echo(f"reviewers chat: {record.reviewers_chat_id or deployment}")
+        none = deployment if record.slug == DEFAULT_CHANNEL else "(none: no notices)"
+        click.echo(f"reviewers chat: {record.reviewers_chat_id or none}")
         for r in recipients:
             click.echo(f"recipient: {r.name}\t{r.kind.value}\t{r.key_id}")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from telegram import Bot, Update
@@ -103,7 +103,7 @@ class IntakeProcessor:
         flood: FloodControl | None = None,
         delete_report: DeleteReportHook | None = None,
         delete_after_submit: bool = True,
-        notifier: ReviewerNotifier | None = None,
+        notifiers: Mapping[str, ReviewerNotifier] | None = None,
     ) -> None:
         self._bot = bot
         self._conversation = conversation
@@ -117,7 +117,8 @@ class IntakeProcessor:
         self._flood = flood or FloodControl()
         self._delete_report = delete_report
         self._delete_after_submit = delete_after_submit
-        self.notifier = notifier
+        # Per channel: its reviewers' chat is told that a report arrived (bot/notifications.py).
+        self.notifiers: dict[str, ReviewerNotifier] = dict(notifiers or {})
         self._background: set[asyncio.Task[None]] = set()
 
     def admit(self, update: Update) -> bool:
@@ -217,8 +218,9 @@ class IntakeProcessor:
         if prepared is not None and work.submitted_by is not None:
             log.info("report.committed", extra={"items": len(prepared.items)})
             self._flood.submitted(work.submitted_by)
-            if self.notifier is not None:  # content-free, rate-limited, in the background
-                self.notifier.report_arrived(self._bot)
+            notifier = self.notifiers.get(prepared.report.channel)
+            if notifier is not None:  # content-free, rate-limited, in the background
+                notifier.report_arrived(self._bot)
 
     # -- the witness's report ---------------------------------------------------------------
 

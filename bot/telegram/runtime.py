@@ -26,7 +26,7 @@ from bot.core import Conversation, Questionnaire
 from bot.core.status import StatusConversation
 from bot.followup import FollowUpService
 from bot.i18n import LANGUAGE_NAMES, translations
-from bot.notifications import ReviewerNotifier
+from bot.notifications import notice_chats, notifiers_for
 from bot.sealing import DEFAULT_CONCURRENT_FILES, WorkSlots
 from bot.submission import ReportSubmitter
 from bot.telegram.delivery import OutboxRelay
@@ -174,10 +174,11 @@ async def running_bot(
         delete_report=delete_report,
         delete_after_submit=options.delete_after_submit,
     )
-    if options.reviewers_chat_id is not None:
-        processor.notifier = ReviewerNotifier(
-            options.reviewers_chat_id, options.notify_interval_seconds
-        )
+    channels = await storage.channels.all()
+    processor.notifiers = notifiers_for(
+        notice_chats(((c.slug, c.reviewers_chat_id) for c in channels), options.reviewers_chat_id),
+        options.notify_interval_seconds,
+    )
     if options.sweep_orphans_at_start:
         await _sweep_orphans(storage, dt.timedelta(0))
     stop = asyncio.Event()
@@ -218,8 +219,8 @@ async def running_bot(
         await relay.close(timeout_seconds=5.0)
         await processor.close()
         await files.aclose()
-        if processor.notifier is not None:
-            await processor.notifier.close()
+        for notifier in {id(n): n for n in processor.notifiers.values()}.values():
+            await notifier.close()
         with contextlib.suppress(Exception):
             await bot.shutdown()
         log.info("bot.stopped")

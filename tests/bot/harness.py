@@ -83,6 +83,7 @@ async def running_harness(
     witness_may_delete: bool = False,
     setup: Callable[[Storage], Awaitable[None]] | None = None,
     channel_chooser: bool = False,
+    reviewers_chat_id: int | None = None,
 ) -> AsyncIterator[Harness]:
     """`setup` runs on the store before the bot starts (channels are loaded at start)."""
     reviewer = crypto.generate_identity()
@@ -103,7 +104,7 @@ async def running_harness(
                 options = BotOptions(
                     TOKEN, standin.root_url, poll_timeout=1, max_file_bytes=max_file_bytes,
                     per_chat_messages_per_second=50.0, per_chat_burst=50,
-                    channel_chooser=channel_chooser,
+                    channel_chooser=channel_chooser, reviewers_chat_id=reviewers_chat_id,
                 )
                 hook = None
                 if witness_may_delete:

@@ -3,6 +3,7 @@ stack against the stand-in, sealed reports opened with each channel's reviewer k
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, DraftClosed, Phase, Press, Reply, Start
 from bot.core.channels import ChannelConversations, ChannelEntry
-from review.channels import add_channel
+from review.channels import add_channel, set_channel
 from review.queue import list_reports, open_report
 from review.recipients import add_reviewer
 from standin.client import FakeUser
@@ -135,6 +136,37 @@ async def test_each_deep_link_leads_to_its_channel(database_url: str, tmp_path: 
             for stranger in strangers:
                 with pytest.raises(crypto.DecryptionError):
                     await open_report(h.storage, report_id, [stranger])
+
+
+async def test_each_channels_reports_are_told_in_its_own_chat_only(
+    database_url: str, tmp_path: Path
+) -> None:
+    """River's report is told in river's reviewers' chat; hills set no chat, so its report is
+    told nowhere, and never in the deployment's chat (the default channel's reviewers')."""
+    office = Office(tmp_path)
+    river_chat, deployment_chat = 9_100_777, 9_100_888
+
+    async def setup(storage: Storage) -> None:
+        await office.setup(storage)
+        await set_channel(storage, "river", {"reviewers_chat_id": river_chat})
+
+    async with running_harness(database_url, tmp_path / "data", setup=setup,
+                               reviewers_chat_id=deployment_chat) as h:
+        river_reviewers = h.user(river_chat, "River reviewers")
+        default_reviewers = h.user(deployment_chat, "Default reviewers")
+        hills = h.user(9100012, language_code="en")
+        await hills.send_command("start", "hills")
+        await replies(hills)
+        await _answer_and_send(hills)
+        river = h.user(9100011, language_code="en")
+        await river.send_command("start", "river")
+        await replies(river)
+        await _answer_and_send(river)
+        notice = await river_reviewers.next_bot_message(timeout=10)
+        assert notice.text == "A new report arrived."
+        await asyncio.sleep(1.0)  # a notice for hills would have been sent by now
+        assert [m.text for m in river_reviewers.bot_messages()] == ["A new report arrived."]
+        assert default_reviewers.bot_messages() == []
 
 
 @pytest.mark.parametrize("slug", ["nosuch", "River", "river hills", "a" * 40, "../default"])
