@@ -17,6 +17,7 @@ from crypto.receipts import receipt_keys
 from review.opened import OpenedReport
 from review.queue import list_reports, open_report
 from review.recipients import add_reviewer
+from standin import BotApiStandIn
 from standin.witnesses import WitnessRecord
 from storage import Storage
 from storage.server_keys import load_or_create_server_keys
@@ -155,3 +156,58 @@ def canary_hits(paths: Sequence[Path], canaries: Sequence[str]) -> list[tuple[st
             if canary.encode() in data:
                 hits.append((str(path), canary))
     return hits
+
+
+def chat_timeline(standin: BotApiStandIn, chat_id: int) -> list[str]:
+    """The stand-in's view of one chat: its updates, and every Bot API call naming it (seconds
+    from the first call, method, status, fault, the start of the text), for a failure report."""
+    start = standin.calls[0].time if standin.calls else 0.0
+    lines = []
+    for update in standin.state.history:
+        kind, payload = next((k, v) for k, v in update.items() if k != "update_id")
+        message = payload.get("message", payload) if kind == "callback_query" else payload
+        if message.get("chat", {}).get("id") == chat_id:
+            what = payload.get("data") or message.get("text") or "media"
+            lines.append(f"update {update['update_id']} {kind} {str(what)[:40]!r}")
+    for call in standin.calls:
+        if call.params.get("chat_id") != chat_id:
+            continue
+        text = str(call.params.get("text", ""))[:50]
+        lines.append(
+            f"{call.time - start:7.2f} {call.method} {call.status} {call.fault or ''} "
+            f"{call.description or ''} {text!r}"
+        )
+    return lines
+
+
+def update_offsets(standin: BotApiStandIn) -> list[str]:
+    """When getUpdates' offset moved (seconds from the first call): a stuck offset shows."""
+    start = standin.calls[0].time if standin.calls else 0.0
+    lines: list[str] = []
+    last: object = None
+    for call in standin.calls_to("getUpdates"):
+        offset = call.params.get("offset")
+        if offset != last:
+            lines.append(f"{call.time - start:7.2f} offset={offset}")
+            last = offset
+    return lines
+
+
+def failure_report(
+    serve: ServeProcesses, standin: BotApiStandIn, records: Sequence[WitnessRecord]
+) -> str:
+    """What to print when witnesses stalled: each one's actions and chat, the offsets, the
+    serve processes' logs (content-free by design, so safe to print)."""
+    parts = []
+    for record in records:
+        if record.stalled is None and record.receipt_code is not None:
+            continue
+        parts.append(f"== witness {record.user_id}: {record.stalled}")
+        parts.append("actions: " + ", ".join(record.actions))
+        parts += chat_timeline(standin, record.user_id)
+    parts.append("== getUpdates offsets")
+    parts += update_offsets(standin)
+    for number, log in enumerate(serve.logs):
+        parts.append(f"== serve process {number} log")
+        parts.append(log.decode(errors="replace"))
+    return "\n".join(parts)

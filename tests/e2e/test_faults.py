@@ -14,7 +14,14 @@ from standin import BotApiStandIn
 from standin.faults import FaultKind, Faults
 from standin.witness_script import WitnessScript
 from standin.witnesses import run_witnesses
-from tests.e2e.serve_process import TOKEN, ServeProcesses, outcome, prepare_store, report_canaries
+from tests.e2e.serve_process import (
+    TOKEN,
+    ServeProcesses,
+    failure_report,
+    outcome,
+    prepare_store,
+    report_canaries,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +53,9 @@ async def test_every_witness_finishes_through_telegrams_faults(
             for _ in range(standin.faults_injected(kind))
         )
         await serve.stop_all()
+        if any(record.stalled is not None for record in records):
+            # The serve logs and the stand-in's view of the stalled chats say where it stuck.
+            print(failure_report(serve, standin, records))
     for record in records:
         assert record.stalled is None, (record.user_id, record.stalled, record.texts[-3:])
         assert record.receipt_code is not None
