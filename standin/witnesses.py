@@ -128,6 +128,8 @@ class ScriptedWitness:
         self._ticked: set[str] = set()
         self._send_pressed = False
         self._after_notice = False  # the previous message was a new notice
+        # Notices read so far; forgotten at each Send (see _choose).
+        self._notices: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
 
     async def run(self) -> WitnessRecord:
         """Report from /start to the receipt code, or until the bot stays silent too long."""
@@ -172,7 +174,10 @@ class ScriptedWitness:
 
         A message whose text and buttons equal one already seen is a second delivery and is
         ignored, unless a new notice came just before it (the bot re-asking on purpose, as in
-        "Welcome back" followed by the same question).
+        "Welcome back" followed by the same question). Notices are forgotten each time Send
+        is pressed: a Send that fails again is answered in the very words of the first failure
+        ("Sending…", "one of your files could not be fetched", the same summary), and that
+        answer is new, not a second delivery of the old one.
         """
         chosen: tuple[BotMessage, Reading] | None = None
         for message in batch:
@@ -186,6 +191,8 @@ class ScriptedWitness:
             self._seen.add(key)
             after_notice = self._after_notice
             self._after_notice = fresh and reading.seen is Seen.OTHER
+            if reading.seen is Seen.OTHER:
+                self._notices.add(key)
             if not fresh and not after_notice:
                 continue
             wanted = (Seen.PROMPT, Seen.SUMMARY, Seen.FILES_RECEIVED)
@@ -229,6 +236,8 @@ class ScriptedWitness:
             self._check_summary(message)
             if await self._press(message, self.script.buttons.send, fallback_first=True):
                 self._send_pressed = True
+                self._seen -= self._notices
+                self._notices.clear()
             return
         question = reading.question
         assert question is not None

@@ -42,11 +42,8 @@ async def test_every_witness_finishes_through_telegrams_faults(
     async with BotApiStandIn(TOKEN, faults=faults) as standin:
         serve = ServeProcesses(data_dir, database_url, standin.root_url, draft_key)
         await serve.start()
-        # 150 s, not 90: in two loaded full runs one witness's Send, pressed again after "one
-        # of your files could not be fetched", was not answered within 90 s. The cause is not
-        # known yet (issue 8's closing note); whether it is only slow is what this measures.
         records = await run_witnesses(
-            standin, WITNESSES, script=SCRIPT, seed=5, pause=(0.5, 1.0), patience=150.0
+            standin, WITNESSES, script=SCRIPT, seed=5, pause=(0.5, 1.0), patience=90.0
         )
         injected = collections.Counter(
             str(kind) for kind in FaultKind if standin.faults_injected(kind)

@@ -42,6 +42,7 @@ label.en = "Where"
 text.en = "Where did it happen?"
 """
 PROMPTS = ["Is it safe to use your phone now?", "What happened?", "Where did it happen?"]
+FETCH_FAILED = "Sorry, one of your files could not be fetched. Press Send to try again."
 RECEIPT = "Received. Thank you.\n\nYour receipt code is:\n1234-5678-9012-3456-7890"
 
 
@@ -63,6 +64,7 @@ class MiniBot:
     stale_reprompt_after_what: bool = False
     silent_before_summary: float = 0.0
     notice_mentioning_start: bool = False
+    failed_sends: int = 0
     chats: dict[int, Chat] = field(default_factory=dict)
     forgot: bool = False
 
@@ -120,7 +122,12 @@ class MiniBot:
                 await self.advance(chat_id, chat)
             elif action == "send" and chat.step == 3:
                 await self.say(chat_id, "Sending…")
-                await self.say(chat_id, RECEIPT)
+                if self.failed_sends:
+                    # As the real bot says it: the same words and the same summary each time.
+                    self.failed_sends -= 1
+                    await self.prompt(chat_id, chat, lead=FETCH_FAILED)
+                else:
+                    await self.say(chat_id, RECEIPT)
             return
         if message is not None and message.text and chat.step in (1, 2):
             chat.answers[chat.step] = message.text
@@ -256,3 +263,17 @@ async def test_a_notice_that_mentions_start_is_not_obeyed_when_a_question_follow
         record = await _witness(stand_in, script, patience=5, settle=2.0)
     assert record.receipt_code is not None
     assert record.actions.count("/start") == 1 and not record.repeated_questions
+
+
+async def test_a_send_that_fails_twice_in_the_same_words_is_pressed_again(
+    stand_in: BotApiStandIn, script: WitnessScript
+) -> None:
+    """The bot answers a second failed Send exactly as the first ("Sending…", the notice, the
+    same summary): that is an answer, not a message delivered twice, and the witness presses
+    Send again until the receipt comes (it used to wait in silence until its patience ran out)."""
+    async with mini_bot(stand_in, failed_sends=2):
+        record = await _witness(stand_in, script, patience=5, settle=0.5)
+    assert record.stalled is None, record.texts[-3:]
+    assert record.receipt_code is not None
+    assert record.actions[-3:] == ["press:Send"] * 3
+    assert record.texts.count(FETCH_FAILED) == 2
