@@ -128,6 +128,7 @@ class ScriptedWitness:
         self._ticked: set[str] = set()
         self._send_pressed = False
         self._after_notice = False  # the previous message was a new notice
+        self._last_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
         # Notices read so far; forgotten at each Send (see _choose).
         self._notices: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
 
@@ -174,10 +175,11 @@ class ScriptedWitness:
 
         A message whose text and buttons equal one already seen is a second delivery and is
         ignored, unless a new notice came just before it (the bot re-asking on purpose, as in
-        "Welcome back" followed by the same question). Notices are forgotten each time Send
-        is pressed: a Send that fails again is answered in the very words of the first failure
-        ("Sending…", "one of your files could not be fetched", the same summary), and that
-        answer is new, not a second delivery of the old one.
+        "Welcome back" followed by the same question; a second copy of that notice straight
+        after the first does not undo it). Notices are forgotten each time Send is pressed: a
+        Send that fails again is answered in the very words of the first failure ("Sending…",
+        "one of your files could not be fetched", the same summary), and that answer is new,
+        not a second delivery of the old one.
         """
         chosen: tuple[BotMessage, Reading] | None = None
         for message in batch:
@@ -190,7 +192,11 @@ class ScriptedWitness:
             fresh = key not in self._seen
             self._seen.add(key)
             after_notice = self._after_notice
-            self._after_notice = fresh and reading.seen is Seen.OTHER
+            if fresh or key != self._last_key:
+                # A second copy straight after the first (a send retried after a dropped
+                # connection) changes nothing: "Sorry…", "Sorry…", summary is still a re-ask.
+                self._after_notice = fresh and reading.seen is Seen.OTHER
+            self._last_key = key
             if reading.seen is Seen.OTHER:
                 self._notices.add(key)
             if not fresh and not after_notice:

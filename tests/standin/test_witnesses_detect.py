@@ -277,3 +277,16 @@ async def test_a_send_that_fails_twice_in_the_same_words_is_pressed_again(
     assert record.receipt_code is not None
     assert record.actions[-3:] == ["press:Send"] * 3
     assert record.texts.count(FETCH_FAILED) == 2
+
+
+async def test_a_notice_delivered_twice_still_announces_the_question_after_it(
+    stand_in: BotApiStandIn, script: WitnessScript
+) -> None:
+    """A failed Send answered with every message twice (a dropped connection after the effect,
+    then the retry): "Sorry…", "Sorry…", then the same summary twice. The notice's second copy
+    does not undo the first: the summary after it is the bot asking again, and is answered."""
+    async with mini_bot(stand_in, failed_sends=1, duplicate=True):
+        record = await _witness(stand_in, script, patience=5, settle=0.5)
+    assert record.stalled is None, record.texts[-3:]
+    assert record.receipt_code is not None
+    assert record.actions[-2:] == ["press:Send"] * 2
