@@ -20,7 +20,13 @@ import crypto
 from crypto.custody import custody_public_pem
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
-from review.custody.access import BULK_CHUNK, AccessError, access_details, bulk_details
+from review.custody.access import (
+    BULK_CHUNK,
+    Access,
+    AccessError,
+    access_details,
+    bulk_details,
+)
 from review.custody.chain import report_records, report_ref
 from storage import (
     InvalidCursorError,
@@ -229,7 +235,7 @@ class LocalBackend:
         if self.record_downloads is not None:
             try:
                 await self._record("access.downloaded", report_id, access_details(
-                    "downloaded", items=[seq], notes=(), messages=(), via=self.record_downloads,
+                    Access(report_id, "downloaded", items=[seq], via=self.record_downloads),
                     decrypted=False,
                 ))
             except BaseException:
@@ -274,27 +280,18 @@ class LocalBackend:
         await self.get_report(report_id)
         return report_records(await self.storage.audit.entries(), report_id)
 
-    async def record_access(
-        self,
-        report_id: str,
-        what: str,
-        *,
-        items: Sequence[int] = (),
-        notes: Sequence[str] = (),
-        messages: Sequence[str] = (),
-        via: str = "cli",
-    ) -> None:
+    async def record_access(self, access: Access) -> None:
         """Record that the actor opened, downloaded (decrypted) or exported these things."""
         try:
-            details = access_details(what, items=items, notes=notes, messages=messages, via=via)
+            details = access_details(access)
         except AccessError as error:
             raise InvalidRequestError(str(error)) from None
-        report = await self.get_report(report_id)
+        report = await self.get_report(access.report_id)
         known = {item.seq for item in report.items}
-        unknown = sorted(set(items) - known)
+        unknown = sorted(set(access.items) - known)
         if unknown:
-            raise NotFoundError(f"report {report_id} has no item {unknown[0]}")
-        await self._record(f"access.{what}", report_id, details)
+            raise NotFoundError(f"report {access.report_id} has no item {unknown[0]}")
+        await self._record(f"access.{access.what}", access.report_id, details)
 
     async def record_bulk_access(
         self, items: Sequence[tuple[str, int]], *, via: str = "console"

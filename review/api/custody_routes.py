@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from review.api.app import Route, context
+from review.custody.access import Access
 from review.local import InvalidRequestError
 from storage import Role
 
@@ -52,10 +53,10 @@ async def record_access(request: web.Request) -> web.Response:
         )
     if via == "api":
         raise InvalidRequestError("via \"api\" is what the server records itself")
-    await context(request).backend(request).record_access(
+    await context(request).backend(request).record_access(Access(
         request.match_info["report_id"], what, items=lists["items"], notes=lists["notes"],
         messages=lists["messages"], via=via,
-    )
+    ))
     return web.json_response({"ok": True}, status=201)
 
 
