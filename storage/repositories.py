@@ -43,6 +43,7 @@ from storage.records import (
     StoredItem,
     StoredReport,
 )
+from storage.scope import reports_of, rows_of
 
 
 class DuplicateSubmission(Exception):
@@ -266,7 +267,7 @@ class ReportRepository:
         query = (
             select(ItemRow)
             .where(_not_wrapped_exactly_to(target_key_ids), ItemRow.id > after)
-            .where(*_of_channel(channel))
+            .where(*rows_of(ItemRow.report_id, channel))
             .order_by(ItemRow.id)
             .limit(limit)
             .options(selectinload(ItemRow.recipients))
@@ -279,7 +280,7 @@ class ReportRepository:
         self, target_key_ids: Collection[str], *, channel: str | None = None
     ) -> int:
         query = select(func.count(ItemRow.id)).where(
-            _not_wrapped_exactly_to(target_key_ids), *_of_channel(channel)
+            _not_wrapped_exactly_to(target_key_ids), *rows_of(ItemRow.report_id, channel)
         )
         async with self._sessions() as session:
             return int(await session.scalar(query) or 0)
@@ -327,7 +328,7 @@ class ReportRepository:
         """Every item (of one channel's reports, or of all), or those whose header is wrapped
         to `key_id`: ids only, no headers."""
         query = select(ItemRow.report_id, ItemRow.seq, ItemRow.id).where(
-            *_of_channel(channel)
+            *rows_of(ItemRow.report_id, channel)
         ).order_by(ItemRow.report_id, ItemRow.seq)
         if key_id is not None:
             query = query.where(exists().where(
@@ -406,7 +407,7 @@ class ReportRepository:
         status has no period (reopened, say) loses its expiry date. Returns (scheduled, cleared).
         """
         scheduled = cleared = 0
-        scope = () if channel is None else (ReportRow.channel == channel,)
+        scope = reports_of(channel)
         async with self._sessions.begin() as session:
             for status, days in periods.items():
                 result = await session.execute(
@@ -445,7 +446,7 @@ class ReportRepository:
             query = (
                 select(ReportRow.expires_on, ReportRow.id)
                 .where(ReportRow.status.in_(list(statuses)), ReportRow.expires_on <= today)
-                .where(*(() if channel is None else (ReportRow.channel == channel,)))
+                .where(*reports_of(channel))
                 .order_by(ReportRow.expires_on, ReportRow.id)
                 .limit(page_size)
             )
@@ -528,13 +529,6 @@ def _stored_item(row: ItemRow) -> StoredItem:
         recipient_key_ids=tuple(r.key_id for r in row.recipients),
         parent_seq=row.parent_seq,
     )
-
-
-def _of_channel(channel: str | None) -> tuple[ColumnElement[bool], ...]:
-    """Items of one channel's reports (nothing to add when `channel` is None: all)."""
-    if channel is None:
-        return ()
-    return (ItemRow.report_id.in_(select(ReportRow.id).where(ReportRow.channel == channel)),)
 
 
 def _not_wrapped_exactly_to(target_key_ids: Collection[str]) -> ColumnElement[bool]:
