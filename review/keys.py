@@ -38,7 +38,7 @@ import crypto
 from review.audit import AuditTrail
 from review.custody.chain import report_ref
 from storage import DEFAULT_CHANNEL, RecipientRecord, Storage, StoredItem
-from storage.repositories import (
+from storage.header_swaps import (
     HeaderReplacement,
     header_sha256,
 )

@@ -38,7 +38,7 @@ from storage import (
     StoredReport,
 )
 from storage.audit import AuditRecord
-from storage.repositories import HeaderConflictError, ItemNotFoundError
+from storage.header_swaps import HeaderConflictError, ItemNotFoundError
 from storage.triage import NoteRecord, UnknownReportError, validate_label
 
 # Notes and witness questions are short texts; 256 KiB leaves room for many recipient stanzas.

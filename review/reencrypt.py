@@ -43,7 +43,7 @@ from review.keys import (
     channel_target,
 )
 from storage import DEFAULT_CHANNEL, NewItem, Storage, StoredItem
-from storage.repositories import (
+from storage.header_swaps import (
     HeaderConflictError,
     ItemNotFoundError,
     ItemRef,

@@ -19,6 +19,7 @@ from storage.conversations import (
 from storage.database import Storage, default_sqlite_url
 from storage.models import DEFAULT_CHANNEL, ItemRole, RecipientKind, Role
 from storage.queue import InvalidCursorError, QueueFilters, QueuePage
+from storage.recipients import RecipientExistsError, UnknownRecipientError
 from storage.records import (
     ChannelRecord,
     NewItem,
@@ -28,7 +29,7 @@ from storage.records import (
     StoredItem,
     StoredReport,
 )
-from storage.repositories import DuplicateSubmission, RecipientExistsError, UnknownRecipientError
+from storage.repositories import DuplicateSubmission
 
 __all__ = [
     "DEFAULT_CHANNEL",

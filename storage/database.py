@@ -24,7 +24,8 @@ from storage.locks import ChatLocks
 from storage.orphans import OrphanSweeper
 from storage.payload_table import PayloadTableStore
 from storage.queue import QueueRepository
-from storage.repositories import RecipientRepository, ReportRepository
+from storage.recipients import RecipientRepository
+from storage.repositories import ReportRepository
 from storage.triage import SealedRecordRepository, TriageRepository
 
 if TYPE_CHECKING:
