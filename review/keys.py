@@ -10,9 +10,10 @@ Re-encryption is for a key that was compromised while ciphertext may also have l
 holds that key and a copy of the old payload can read it whatever the header says, so the item
 gets a fresh file key and a new payload, and the old payload is deleted.
 
-The per-item steps (`rewrap_item`, `reencrypt_payload`, `verify_reencrypted`) are pure
-functions of bytes and keys, so a client working against the reviewer API can use them as they
-are; `rewrap_store` and `reencrypt_store` (review/reencrypt.py) drive them against a local Storage.
+The per-item steps (`rewrap_item`; `reencrypt_payload`, `verify_reencrypted` in
+review/reencrypt_item.py) are pure functions of bytes and keys, so a client working against the
+reviewer API can use them as they are; `rewrap_store` and `reencrypt_store` (review/reencrypt.py)
+drive them against a local Storage.
 
 Safety rules both drivers keep:
 - the old header (and payload) stays in place until the new one is verified and swapped in by
