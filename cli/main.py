@@ -38,10 +38,10 @@ _LAZY = {
                 "retention."),
     "keys": ("cli.keys_commands:keys_group",
              "Reviewer keys, the recovery key, and re-wrapping or re-encrypting after a change."),
-    "audit": ("cli.keys_commands:audit_group",
+    "audit": ("cli.audit_commands:audit_group",
               "Read and check the audit trail (hash-chained, signed with the server's custody "
               "key)."),
-    "retention": ("cli.keys_commands:retention_group",
+    "retention": ("cli.retention_commands:retention_group",
                   "Crypto-shred reports kept longer than INTAKE_RETENTION_DAYS allows."),
     "review": ("cli.review_commands:review",
                "Work with the sealed queue (decryption happens here, with your own key)."),
