@@ -146,6 +146,19 @@ def check_key_id(key_id: str | None) -> None:
         )
 
 
+async def reencrypt_target(storage: Storage, key_id: str | None, channel: str) -> TargetSet:
+    """The channel's active recipients, to seal new copies to; refused while `key_id` (the key
+    being retired) is still one of them."""
+    check_key_id(key_id)
+    target = await channel_target(storage, channel)
+    if key_id is not None and key_id in target.key_ids:
+        raise KeyRotationError(
+            f"key {key_id} is still an active recipient, so new copies would be sealed to it "
+            "again: remove it first with `intake reviewer remove NAME`"
+        )
+    return target
+
+
 async def reencrypt_store(
     storage: Storage,
     identities: Sequence[crypto.Identity],
@@ -167,14 +180,8 @@ async def reencrypt_store(
     is interrupted continues where it stopped, and deletes any old blob it left behind.
     """
     progress = progress or _NoProgress()
-    check_key_id(key_id)
     # One channel at a time: its items get its recipients, never another channel's.
-    target = await channel_target(storage, channel)
-    if key_id is not None and key_id in target.key_ids:
-        raise KeyRotationError(
-            f"key {key_id} is still an active recipient, so new copies would be sealed to it "
-            "again: remove it first with `intake reviewer remove NAME`"
-        )
+    target = await reencrypt_target(storage, key_id, channel)
     custody_public = custody_public_key(custody_key)
     plan = _read_plan(plan_path)
     resumed = plan is not None

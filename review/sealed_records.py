@@ -40,7 +40,7 @@ from review.keys import (
     rewrap_each,
     rewrap_header,
 )
-from review.reencrypt import check_key_id
+from review.reencrypt import reencrypt_target
 from storage import DEFAULT_CHANNEL, Storage
 from storage.triage import RECORD_KINDS, SealedRecordRef, SealedReplacement
 
@@ -218,13 +218,7 @@ async def reencrypt_records(
     wrapped to `key_id`) again under fresh file keys, to that channel's active recipients.
     Running it again is harmless."""
     progress = progress or _NoProgress()
-    check_key_id(key_id)
-    target = await channel_target(storage, channel)
-    if key_id is not None and key_id in target.key_ids:
-        raise KeyRotationError(
-            f"key {key_id} is still an active recipient, so new copies would be sealed to it "
-            "again: remove it first with `intake reviewer remove NAME`"
-        )
+    target = await reencrypt_target(storage, key_id, channel)
     refs = [
         (kind, record_id)
         for kind in RECORD_KINDS
