@@ -47,7 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,10 +170,17 @@ class Round:
     users: int
     stalled: list[str]
     receipts: list[float] = field(default_factory=list)
+    # Bot API calls the bot made during the round, by method (getUpdates left out).
+    calls: Counter[str] = field(default_factory=Counter)
 
     @property
     def throughput(self) -> float:
         return self.answered / self.seconds
+
+    def calls_per_action(self) -> str:
+        per = {m: n / max(1, self.answered) for m, n in self.calls.most_common()}
+        total = sum(per.values())
+        return f"{total:.2f} calls/action: " + ", ".join(f"{m} {v:.2f}" for m, v in per.items())
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -257,6 +264,7 @@ async def run_round(
     log: Path | None = None,
 ) -> Round:
     before = len(standin.calls_to("getUpdates"))
+    calls_before = len(standin.calls)
     if bot == "intake":
         process = await _start_intake(standin, work, profile)
     else:
@@ -288,6 +296,7 @@ async def run_round(
                    default=time.monotonic())
     finally:
         err = await _stop(process)
+    calls = Counter(c.method for c in standin.calls[calls_before:] if c.method != "getUpdates")
     ordinary: list[float] = []
     send: list[float] = []
     unanswered = 0
@@ -303,7 +312,7 @@ async def run_round(
             out.write(err)
     receipts = [t for u in users if (t := u.timeline.send_to_receipt()) is not None]
     return Round(bot, last - started, len(ordinary) + len(send), ordinary, send, unanswered,
-                 finished, count, stalled, receipts)
+                 finished, count, stalled, receipts, calls)
 
 
 def _show(r: Round) -> str:
@@ -345,6 +354,7 @@ async def main(args: argparse.Namespace) -> int:
                         echo_actions = round(result.answered / max(1, result.users))
                     rounds.append(result)
                     print(f"round {number + 1} {_show(result)}", flush=True)
+                    print(f"    {result.calls_per_action()}", flush=True)
                     for reason in result.stalled[:3]:
                         print(f"    stalled: {reason}")
     intake = [r for r in rounds if r.bot == "intake"]
