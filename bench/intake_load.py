@@ -29,6 +29,9 @@ a bot that keeps up finishes its round as soon as the people do. The figures:
   steps and for Send separately. Send's first answer is whatever the bot shows first (the
   summary's buttons taken away); "Send to receipt" is the whole of it: sealing and storing the
   report, then the message with the receipt code.
+- calls per action: the Bot API calls each bot made in its round (getUpdates left out), by
+  method, per answered action. Under a cap of 30 messages a second every message-sending call
+  beyond one per action lowers the throughput a compliant bot can reach in proportion.
 
 Targets (issue 8): throughput at least 0.85 of the echo bot's, p99 first answer under 1 s for
 ordinary steps and under 2 s for Send. `--profile FILE` runs intake under cProfile (through
