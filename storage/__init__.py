@@ -34,7 +34,11 @@ if TYPE_CHECKING:
         StoredItem,
         StoredReport,
     )
-    from storage.repositories import DuplicateSubmission, RecipientExistsError, UnknownRecipientError
+    from storage.repositories import (
+        DuplicateSubmission,
+        RecipientExistsError,
+        UnknownRecipientError,
+    )
 
 # Each name is imported from its module when first asked for (PEP 562), so `from storage import
 # Storage` does not load every repository's module: `intake review list` stays quick to start.
@@ -55,13 +59,15 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'storage' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"storage.{module}"), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # mypy reads the imports above, and still flags a name that is not here
+
+    def __getattr__(name: str) -> Any:
+        module = _MODULES.get(name)
+        if module is None:
+            raise AttributeError(f"module 'storage' has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"storage.{module}"), name)
+        globals()[name] = value
+        return value
 
 
 __all__ = [
