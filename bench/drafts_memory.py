@@ -76,6 +76,8 @@ async def main(chats: int, limit_mb: float, settle: float) -> int:
             await storage.close()
         async with BotApiStandIn(TOKEN) as standin:
             env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
+            # As deploy/ runs it: two glibc malloc arenas, not one per aiosqlite thread.
+            env.setdefault("MALLOC_ARENA_MAX", "2")
             env |= {"INTAKE_DATA_DIR": str(data_dir), "INTAKE_BOT_TOKEN": TOKEN,
                     "INTAKE_TELEGRAM_API_URL": standin.root_url,
                     "INTAKE_DRAFT_KEY_FILE": str(draft_key), "INTAKE_LOG_LEVEL": "WARNING"}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from cli.lazy import LazyGroup
+from cli.lazy import LazyGroup, import_for_the_run
 from cli.logging_policy import configure_logging
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ _LAZY = {
 @click.pass_context
 def main(context: click.Context, config_file: Path | None) -> None:
     """incident-intake: a Telegram bot that seals witness reports to reviewers' age keys."""
+    import_for_the_run("cli.config")  # pydantic and pydantic-settings
     from cli.config import ConfigError, load_settings
 
     try:
