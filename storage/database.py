@@ -54,10 +54,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
-    # 512 KiB of page cache per connection instead of SQLite's 2 MiB: the pool keeps several
-    # connections, each filling its cache as drafts and outbox rows grow, and the operating
-    # system caches the file anyway (bench/drafts_memory.py: about 7 MB less at 10,000 drafts).
-    cursor.execute("PRAGMA cache_size=-512")
     cursor.close()
 
 
