@@ -8,12 +8,30 @@ from pathlib import Path
 import pytest
 
 from storage import Storage, default_sqlite_url
-from tests.support import fresh_postgres_database
+from tests.support import drop_templates, fresh_postgres_database, migrated_sqlite_file
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_templates()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """Every storage-backed test runs on a real SQLite file and on a real PostgreSQL database."""
+    """Every storage-backed test runs on a real SQLite file and on a real PostgreSQL database,
+    each already brought to the newest schema (a copy of one store the real migrations built)."""
+    if request.param == "sqlite":
+        await migrated_sqlite_file(tmp_path / "data" / "intake.db")
+        yield default_sqlite_url(tmp_path / "data")
+    else:
+        async with fresh_postgres_database(migrated=True) as url:
+            yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[str]:
+    """An empty SQLite file or PostgreSQL database: for the tests that run the migrations."""
     if request.param == "sqlite":
         yield default_sqlite_url(tmp_path / "data")
     else:

@@ -29,7 +29,7 @@ DAY = dt.date(2026, 3, 2)
 
 
 async def test_migration_0008_moves_a_store_into_the_default_channel(
-    database_url: str, tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
     """A store at 0005 with a report, a reviewer, a recovery key and a credential upgrades: all
     belong to `default`, which falls back to the deployment's settings; credentials stay global."""
@@ -39,7 +39,7 @@ async def test_migration_0008_moves_a_store_into_the_default_channel(
     from storage.database import _alembic_config
 
     (tmp_path / "data").mkdir(exist_ok=True)
-    engine = create_async_engine(database_url)
+    engine = create_async_engine(empty_database_url)
     async with engine.begin() as connection:
         await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0005"))
         await connection.execute(text(
@@ -58,7 +58,7 @@ async def test_migration_0008_moves_a_store_into_the_default_channel(
             "('alice', 'reviewer', :h, :day)"
         ), {"h": b"t" * 32, "day": DAY})
     await engine.dispose()
-    storage = await Storage.open(database_url, tmp_path / "blobs")
+    storage = await Storage.open(empty_database_url, tmp_path / "blobs")
     try:
         assert await storage.reports.channel_of("ab" * 16) == "default"
         assert await storage.reports.ids_in_channel("default") == ["ab" * 16]

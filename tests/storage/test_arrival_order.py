@@ -146,18 +146,18 @@ async def test_a_copied_sqlite_file_keeps_no_order_of_arrival(tmp_path: Path) ->
 
 
 async def test_upgrading_an_existing_database_keeps_every_row(
-    database_url: str, tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
     """A store made before 0004 keeps its rows, keys, indexes and cascades after the rebuild."""
     (tmp_path / "data").mkdir(exist_ok=True)  # where the SQLite variant's file goes
-    engine = create_async_engine(database_url)
+    engine = create_async_engine(empty_database_url)
     async with engine.begin() as connection:
         await connection.run_sync(
             lambda sync: command.upgrade(_alembic_config(sync), "0003")
         )
     await engine.dispose()
     # Write with the pre-0004 schema, then run 0004 alone and compare, then on to the head.
-    old = await Storage.open(database_url, tmp_path / "blobs", migrate=False)
+    old = await Storage.open(empty_database_url, tmp_path / "blobs", migrate=False)
     reports = [_report(secrets.token_hex(16)) for _ in range(5)]
     try:
         for report in reports:
@@ -178,15 +178,15 @@ async def test_upgrading_an_existing_database_keeps_every_row(
                 ), {"i": secrets.token_hex(16), "r": report.report_id, "d": DAY, "s": b"question"})
     finally:
         await old.close()
-    before = await _schema_objects(database_url)
-    engine = create_async_engine(database_url)
+    before = await _schema_objects(empty_database_url)
+    engine = create_async_engine(empty_database_url)
     async with engine.begin() as connection:  # 0004 alone: the rebuild keeps the schema
         await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0004"))
     await engine.dispose()
-    after_rebuild = await _schema_objects(database_url)
-    storage = await Storage.open(database_url, tmp_path / "blobs")  # and on to the head
+    after_rebuild = await _schema_objects(empty_database_url)
+    storage = await Storage.open(empty_database_url, tmp_path / "blobs")  # and on to the head
     try:
-        if database_url.startswith("sqlite"):
+        if empty_database_url.startswith("sqlite"):
             assert after_rebuild == before, "indexes or tables changed"
             async with storage.engine.connect() as connection:
                 for table in TABLES:

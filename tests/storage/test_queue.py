@@ -181,7 +181,7 @@ async def test_queue_indexes_exist(storage: Storage) -> None:
 
 
 async def test_migration_0005_keeps_labels_and_dates_them(
-    database_url: str, tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
     """A store at revision 0002 with a labelled report upgrades: the label row gets its report's
     day and the label filter finds the report."""
@@ -191,7 +191,7 @@ async def test_migration_0005_keeps_labels_and_dates_them(
     from storage.database import _alembic_config
 
     (tmp_path / "data").mkdir(exist_ok=True)  # where the SQLite URL points
-    engine = create_async_engine(database_url)
+    engine = create_async_engine(empty_database_url)
     async with engine.begin() as connection:
         await connection.run_sync(
             lambda sync: command.upgrade(_alembic_config(sync), "0002")
@@ -206,7 +206,7 @@ async def test_migration_0005_keeps_labels_and_dates_them(
             "INSERT INTO report_labels (report_id, label) VALUES (:id, 'old')"
         ), {"id": "ab" * 16})
     await engine.dispose()
-    storage = await Storage.open(database_url, tmp_path / "blobs")
+    storage = await Storage.open(empty_database_url, tmp_path / "blobs")
     try:
         [found] = (await storage.queue.page(QueueFilters(label="old"))).reports
         assert found.report_id == "ab" * 16 and found.received_day == DAYS[1]
