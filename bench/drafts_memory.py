@@ -22,9 +22,9 @@ send, so the welcomes kept up and no backlog of delivery tasks built up.
 The serve process runs with MALLOC_ARENA_MAX=2 unless the environment sets it, as deploy/
 does: glibc otherwise gives each aiosqlite thread its own arena. Measured after Pillow,
 aiohttp, rfc3161-client and the PostgreSQL dialect became lazy: idle 86.8 MB; 10,000 drafts
-115.0 MB with glibc's default arenas, 102.0 and 105.4 MB (two runs) with two. tracemalloc shows the live Python
-objects growing by about 1.2 KB a draft during the surge, most of it requests in flight; what
-stays is the flood-control bucket (about 0.2 KB a witness a day).
+115.0 MB with glibc's default arenas, 102.0 and 105.4 MB (two runs) with two. tracemalloc
+shows the live Python objects growing by about 1.2 KB a draft during the surge, most of it
+requests in flight; what stays is the flood-control bucket (about 0.2 KB a witness a day).
 """
 
 from __future__ import annotations
