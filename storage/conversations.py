@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -312,9 +311,15 @@ async def _write_state(
     values = {"chat_key": chat_key, "sealed": state, "expires_hour": expiry_hour(expires)}
     replace = {"sealed": state, "expires_hour": values["expires_hour"]}
     if session.get_bind().dialect.name == "postgresql":
+        # Each dialect's module is loaded by its engine already; importing it here, not at the
+        # top, keeps PostgreSQL's (about 2 MB) out of a process that runs on SQLite.
+        from sqlalchemy.dialects import postgresql
+
         pg = postgresql.insert(ChatStateRow).values(values)
         await session.execute(pg.on_conflict_do_update(index_elements=["chat_key"], set_=replace))
     else:
+        from sqlalchemy.dialects import sqlite
+
         lite = sqlite.insert(ChatStateRow).values(values)
         await session.execute(
             lite.on_conflict_do_update(index_elements=["chat_key"], set_=replace)
