@@ -29,6 +29,9 @@ a bot that keeps up finishes its round as soon as the people do. The figures:
   steps and for Send separately. Send's first answer is whatever the bot shows first (the
   summary's buttons taken away); "Send to receipt" is the whole of it: sealing and storing the
   report, then the message with the receipt code.
+- calls per action: the Bot API calls each bot made in its round (getUpdates left out), by
+  method, per answered action. Under a cap of 30 messages a second every message-sending call
+  beyond one per action lowers the throughput a compliant bot can reach in proportion.
 
 Targets (issue 8): throughput at least 0.85 of the echo bot's, p99 first answer under 1 s for
 ordinary steps and under 2 s for Send. `--profile FILE` runs intake under cProfile (through
@@ -47,7 +50,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,10 +173,17 @@ class Round:
     users: int
     stalled: list[str]
     receipts: list[float] = field(default_factory=list)
+    # Bot API calls the bot made during the round, by method (getUpdates left out).
+    calls: Counter[str] = field(default_factory=Counter)
 
     @property
     def throughput(self) -> float:
         return self.answered / self.seconds
+
+    def calls_per_action(self) -> str:
+        per = {m: n / max(1, self.answered) for m, n in self.calls.most_common()}
+        total = sum(per.values())
+        return f"{total:.2f} calls/action: " + ", ".join(f"{m} {v:.2f}" for m, v in per.items())
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -257,6 +267,7 @@ async def run_round(
     log: Path | None = None,
 ) -> Round:
     before = len(standin.calls_to("getUpdates"))
+    calls_before = len(standin.calls)
     if bot == "intake":
         process = await _start_intake(standin, work, profile)
     else:
@@ -288,6 +299,7 @@ async def run_round(
                    default=time.monotonic())
     finally:
         err = await _stop(process)
+    calls = Counter(c.method for c in standin.calls[calls_before:] if c.method != "getUpdates")
     ordinary: list[float] = []
     send: list[float] = []
     unanswered = 0
@@ -303,7 +315,7 @@ async def run_round(
             out.write(err)
     receipts = [t for u in users if (t := u.timeline.send_to_receipt()) is not None]
     return Round(bot, last - started, len(ordinary) + len(send), ordinary, send, unanswered,
-                 finished, count, stalled, receipts)
+                 finished, count, stalled, receipts, calls)
 
 
 def _show(r: Round) -> str:
@@ -345,6 +357,7 @@ async def main(args: argparse.Namespace) -> int:
                         echo_actions = round(result.answered / max(1, result.users))
                     rounds.append(result)
                     print(f"round {number + 1} {_show(result)}", flush=True)
+                    print(f"    {result.calls_per_action()}", flush=True)
                     for reason in result.stalled[:3]:
                         print(f"    stalled: {reason}")
     intake = [r for r in rounds if r.bot == "intake"]

@@ -41,6 +41,17 @@ class PendingMessage:
     outgoing: Outgoing
 
 
+@dataclass(frozen=True)
+class Committed:
+    """What one update's commit stored: its messages, in order, and the chat's sealed state
+    exactly as written (None: no state row). `after_others`: older messages of the chat were
+    still waiting, so these are not the next to send."""
+
+    messages: list[PendingMessage]
+    sealed_state: bytes | None
+    after_others: bool
+
+
 class ChatStore:
     def __init__(
         self,
@@ -67,7 +78,16 @@ class ChatStore:
 
     async def load(self, chat_key: str) -> ChatState:
         """The chat's state, or a fresh one if there is none, it expired or cannot be read."""
-        sealed = await self._conversations.load(chat_key)
+        return self._open_state(chat_key, await self._conversations.load(chat_key))
+
+    async def begin(
+        self, chat_key: str, update_keys: Sequence[bytes]
+    ) -> tuple[set[bytes], ChatState]:
+        """Before an update runs, in one read: which of its marks exist, and the chat's state."""
+        marked, sealed = await self._conversations.snapshot(chat_key, update_keys)
+        return marked, self._open_state(chat_key, sealed)
+
+    def _open_state(self, chat_key: str, sealed: bytes | None) -> ChatState:
         if sealed is None:
             return ChatState()
         try:
@@ -95,19 +115,32 @@ class ChatStore:
         state: ChatState,
         outgoing: Sequence[Outgoing],
         report: NewReport | None = None,
-    ) -> None:
+    ) -> Committed:
         """State, messages to send, the updates' marks and the report: one transaction."""
         state.last_active = self._clock()
         day = self._today()
-        await self._conversations.commit_update(
+        sealed_state = self._seal_state(chat_key, state, day)
+        entries = await self._conversations.commit_update(
             chat_key=chat_key,
             update_key=update_keys[0] if update_keys else None,
             more_update_keys=update_keys[1:],
-            state=self._seal_state(chat_key, state, day),
+            state=sealed_state,
             expires=self._expires(),
             outbox=[self._keyring.seal(_OUTBOX, chat_key, encode(o), day=day) for o in outgoing],
             report=report,
         )
+        messages = [
+            PendingMessage(entry.entry_id, message)
+            for entry, message in zip(entries, outgoing, strict=True)
+        ]
+        return Committed(messages, sealed_state, bool(entries) and entries[0].seq != 0)
+
+    async def head(self, chat_key: str) -> tuple[str | None, bytes | None]:
+        """The chat's oldest waiting message's id and its sealed state as stored."""
+        return await self._conversations.head(chat_key)
+
+    async def has_pending(self, chat_key: str) -> bool:
+        return await self._conversations.has_pending(chat_key)
 
     async def pending(self, chat_key: str) -> list[PendingMessage]:
         messages: list[PendingMessage] = []
@@ -128,14 +161,14 @@ class ChatStore:
     async def chats_with_pending(self, limit: int = 100, *, after: str = "") -> list[str]:
         return await self._conversations.chats_with_pending(limit, after=after)
 
-    async def delivered(self, entry_id: str, chat_key: str, state: ChatState) -> None:
-        """Forget a delivered message and keep the trail it added, in one transaction."""
+    async def delivered(self, entry_id: str, chat_key: str, state: ChatState) -> bytes | None:
+        """Forget a delivered message and keep the trail it added, in one transaction; returns
+        the chat's sealed state as written (None: no state row)."""
+        sealed = self._seal_state(chat_key, state, self._today())
         await self._conversations.delivered(
-            entry_id,
-            chat_key=chat_key,
-            state=self._seal_state(chat_key, state, self._today()),
-            expires=self._expires(),
+            entry_id, chat_key=chat_key, state=sealed, expires=self._expires()
         )
+        return sealed
 
     def _seal_state(self, chat_key: str, state: ChatState, day: dt.date) -> bytes | None:
         if state.is_empty:

@@ -17,7 +17,7 @@ from crypto.receipts import pseudonym
 _DAY = 86_400
 
 
-@dataclass
+@dataclass(slots=True)  # one per witness seen today: no __dict__ each (bench/drafts_memory.py)
 class _Bucket:
     tokens: float
     updated: float

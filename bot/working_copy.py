@@ -18,10 +18,13 @@ import io
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import PIL
-from PIL import ExifTags, Image, ImageOps
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow is imported when the first image is copied, not when the bot starts: an idle `intake
+# serve` does not hold it in memory (bench/drafts_memory.py).
 
 log = logging.getLogger("intake.working_copy")
 
@@ -64,6 +67,8 @@ _DECODING_INFO = frozenset({
 
 def _exif_names(image: Image.Image) -> list[str]:
     """The names of the EXIF tags in `image`, GPS and camera sub-directories included."""
+    from PIL import ExifTags
+
     exif = image.getexif()
     names = [ExifTags.TAGS.get(tag, f"tag-{tag:#06x}") for tag in exif]
     for directory, table in ((ExifTags.IFD.Exif, ExifTags.TAGS),
@@ -103,7 +108,7 @@ def processing_record(
                  else f"re-encoded as {image_format}")
     return {
         "tool": "Pillow",
-        "tool_version": PIL.__version__,
+        "tool_version": _pillow_version(),
         "steps": steps,
         "removed": removed,
         "original_sha256": hashlib.sha256(original).hexdigest(),
@@ -111,9 +116,17 @@ def processing_record(
     }
 
 
+def _pillow_version() -> str:
+    import PIL
+
+    return PIL.__version__
+
+
 def working_copy(data: bytes) -> WorkingCopy | None:
     """A metadata-free copy of an image with its processing record; None if it is not an image
     we know (or too large to decode safely)."""
+    from PIL import Image, ImageOps
+
     try:
         with warnings.catch_warnings():
             # A decompression bomb warning becomes an error: such a file gets no working copy.

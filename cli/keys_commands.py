@@ -1,4 +1,5 @@
-"""`intake keys`, `intake audit` and `intake retention`: the administrator's key lifecycle.
+"""`intake keys`: the administrator's key lifecycle (`intake audit` and `intake retention` are
+in cli/audit_commands.py and cli/retention_commands.py, and use the helpers here).
 
 `keys new` runs on a reviewer's own machine and needs no data directory. The others read the
 data directory (or database) like every other command; `keys rewrap` and `keys reencrypt` also
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import re
 import sys
 from collections.abc import Callable, Coroutine
@@ -20,7 +20,7 @@ import click
 
 import crypto
 from cli.channel_options import channel_option
-from cli.config import ConfigError, Settings, parse_retention
+from cli.config import ConfigError, Settings
 from cli.store import open_storage, require_data_dir
 from review.audit import AuditTrail
 from review.identities import IdentityFileError, load_identities
@@ -33,7 +33,7 @@ from review.keys import (
 )
 from review.recipients import RecipientError, add_recovery
 from review.reencrypt import check_key_id, reencrypt_store
-from review.retention import RetentionError, run_retention_by_channel
+from review.retention import RetentionError
 from review.sealed_records import RecordsResult, reencrypt_records, rewrap_records
 from storage import DEFAULT_CHANNEL, Storage
 from storage.server_keys import load_or_create_server_keys
@@ -362,108 +362,3 @@ def _echo_records(done: str, records: RecordsResult) -> None:
                    "identity and were left as they are")
     if records.conflicts:
         click.echo(f"{records.conflicts} note(s) or message(s) changed meanwhile")
-
-
-# --- intake audit ----------------------------------------------------------------------------
-
-
-@click.group("audit")
-def audit_group() -> None:
-    """Read and check the audit trail (hash-chained, signed with the server's custody key)."""
-
-
-def _custody_key_present(settings: Settings) -> None:
-    if not (settings.data_dir / "keys" / "custody.key").is_file():
-        raise click.ClickException(
-            f"{settings.data_dir / 'keys' / 'custody.key'} is missing, so the trail cannot be "
-            "checked: set INTAKE_DATA_DIR to the server's data directory, or restore the key "
-            "from backup"
-        )
-
-
-@audit_group.command("verify")
-@click.pass_obj
-def audit_verify(settings: Settings) -> None:
-    """Check the chain and every signature; exit 1 naming the first broken entry."""
-    _custody_key_present(settings)
-
-    async def run() -> None:
-        async with open_storage(settings, must_exist=True) as storage:
-            result = await audit_trail(settings, storage).verify()
-        if not result.ok:
-            raise click.ClickException(
-                f"audit trail broken at entry {result.first_broken} of {result.entries}: "
-                f"{result.problem}. Entries from there on cannot be trusted; compare with a "
-                "backup of the database"
-            )
-        click.echo(f"audit trail intact: {result.entries} entries, chain and signatures valid")
-
-    _run(run())
-
-
-@audit_group.command("show")
-@click.option("--last", type=click.IntRange(1), default=None, help="Only the newest N entries.")
-@click.option("--report", "report_id", default=None, help="Only entries about this report id.")
-@click.pass_obj
-def audit_show(settings: Settings, last: int | None, report_id: str | None) -> None:
-    """Print the entries: number, time, who, what, which report, details."""
-    _custody_key_present(settings)
-
-    async def run() -> None:
-        async with open_storage(settings, must_exist=True) as storage:
-            entries = await audit_trail(settings, storage).entries()
-        if report_id is not None:
-            entries = [e for e in entries if e.report_id == report_id]
-        if last is not None:
-            entries = entries[-last:]
-        if not entries:
-            click.echo("no audit entries")
-        for e in entries:
-            details = json.dumps(e.details, sort_keys=True, separators=(",", ":"))
-            click.echo(f"{e.seq}\t{e.at}\t{e.actor}\t{e.action}\t{e.report_id or '-'}\t{details}")
-
-    _run(run())
-
-
-# --- intake retention ------------------------------------------------------------------------
-
-
-@click.group("retention")
-def retention_group() -> None:
-    """Crypto-shred reports kept longer than INTAKE_RETENTION_DAYS allows."""
-
-
-@retention_group.command("run")
-@click.option("--dry-run", is_flag=True, help="Only list the reports that are due; change nothing.")
-@actor_option
-@click.pass_obj
-def retention_run(settings: Settings, dry_run: bool, actor: str) -> None:
-    """Give reports in a retention status an expiry date, and shred those whose date has come.
-
-    Headers are deleted first (one transaction per report), then the payload files; each
-    shred is recorded in the audit trail. Run it daily.
-    """
-
-    async def run() -> None:
-        async with open_storage(settings, must_exist=True) as storage:
-            # Each channel by its own periods; unset: the deployment's INTAKE_RETENTION_DAYS.
-            periods = {
-                c.slug: parse_retention(c.retention_days) if c.retention_days is not None
-                else settings.retention_periods
-                for c in await storage.channels.all()
-            }
-            result = await run_retention_by_channel(
-                storage, periods, audit=audit_trail(settings, storage),
-                actor=actor, dry_run=dry_run,
-            )
-        if dry_run:
-            click.echo(f"{len(result.due)} report(s) are due for shredding")
-            for report_id in result.due:
-                click.echo(report_id)
-            return
-        click.echo(f"{result.scheduled} report(s) given an expiry date, {result.cleared} "
-                   f"cleared (reopened); {len(result.shredded)} report(s) shredded")
-        for report_id in result.shredded:
-            click.echo(f"shredded {report_id}")
-
-    _run(run())

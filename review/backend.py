@@ -42,10 +42,8 @@ class SealedQuestion:
     sealed: bytes
 
 
-class ReviewBackend(Protocol):
-    """The reviewer side's view of the server. `actor` is who every change is recorded as."""
-
-    actor: str
+class SealedReader(Protocol):
+    """The reading part of a backend: all that opening and pulling need."""
 
     async def list_reports(
         self, filters: QueueFilter, *, page: int = 1, page_size: int = 50
@@ -63,6 +61,12 @@ class ReviewBackend(Protocol):
     async def get_report(self, report_id: str) -> StoredReport: ...
 
     async def read_payload(self, report_id: str, seq: int) -> bytes: ...
+
+
+class ReviewBackend(SealedReader, Protocol):
+    """The reviewer side's view of the server. `actor` is who every change is recorded as."""
+
+    actor: str
 
     async def set_status(self, report_id: str, status: str) -> None: ...
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from review.audit import AuditTrail
 from storage import ChannelExistsError, ChannelRecord, Storage, UnknownChannelError
+from storage.channels import channel_settings
 
 # Telegram's deep-link payload allows A-Z a-z 0-9 _ - (up to 64); we keep slugs short and lower.
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -59,7 +60,7 @@ async def add_channel(
             f"a channel {record.slug!r} exists: choose another slug, or change it with "
             f"`intake channel set {record.slug} ...`"
         ) from None
-    await _record(audit, actor, "channel.add", made.slug, _shown(made))
+    await _record(audit, actor, "channel.add", made.slug, channel_settings(made))
     return made
 
 
@@ -75,7 +76,7 @@ async def set_channel(
         changed = await storage.channels.update(slug, **changes)
     except UnknownChannelError:
         raise ChannelError(f"there is no channel {slug!r}: see `intake channel list`") from None
-    await _record(audit, actor, "channel.set", slug, _shown(changed))
+    await _record(audit, actor, "channel.set", slug, channel_settings(changed))
     return changed
 
 
@@ -84,17 +85,6 @@ async def require_channel(storage: Storage, slug: str) -> ChannelRecord:
     if found is None:
         raise ChannelError(f"there is no channel {slug!r}: see `intake channel list`")
     return found
-
-
-def _shown(record: ChannelRecord) -> dict[str, Any]:
-    return {
-        "name": record.name,
-        "questionnaire": record.questionnaire,
-        "languages": None if record.languages is None else ",".join(record.languages),
-        "retention_days": record.retention_days,
-        "reviewers_chat_id": record.reviewers_chat_id,
-        "public": record.public,
-    }
 
 
 async def _record(

@@ -10,9 +10,10 @@ Re-encryption is for a key that was compromised while ciphertext may also have l
 holds that key and a copy of the old payload can read it whatever the header says, so the item
 gets a fresh file key and a new payload, and the old payload is deleted.
 
-The per-item steps (`rewrap_item`, `reencrypt_payload`, `verify_reencrypted`) are pure
-functions of bytes and keys, so a client working against the reviewer API can use them as they
-are; `rewrap_store` and `reencrypt_store` (review/reencrypt.py) drive them against a local Storage.
+The per-item steps (`rewrap_item`; `reencrypt_payload`, `verify_reencrypted` in
+review/reencrypt_item.py) are pure functions of bytes and keys, so a client working against the
+reviewer API can use them as they are; `rewrap_store` and `reencrypt_store` (review/reencrypt.py)
+drive them against a local Storage.
 
 Safety rules both drivers keep:
 - the old header (and payload) stays in place until the new one is verified and swapped in by
@@ -29,16 +30,16 @@ import contextlib
 import datetime as dt
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import crypto
 from review.audit import AuditTrail
 from review.custody.chain import report_ref
 from storage import DEFAULT_CHANNEL, RecipientRecord, Storage, StoredItem
-from storage.repositories import (
+from storage.header_swaps import (
     HeaderReplacement,
     header_sha256,
 )
@@ -47,6 +48,9 @@ from storage.repositories import (
 # do not dominate, small enough that an interruption repeats little work.
 DEFAULT_BATCH: Final = 200
 MIN_PASSPHRASE: Final = 8
+
+_Ref = TypeVar("_Ref")
+_Replacement = TypeVar("_Replacement")
 
 
 class KeyRotationError(Exception):
@@ -219,19 +223,38 @@ class RewrapResult:
         return self.unopenable == 0 and self.conflicts == 0
 
 
+def rewrap_each(
+    refs: Iterable[_Ref],
+    rewrap: Callable[[_Ref], _Replacement],
+    *,
+    skip: tuple[type[Exception], ...] = (),
+) -> tuple[list[_Replacement], list[Exception]]:
+    """`rewrap` (a verified re-wrap of one stored thing) applied to each of `refs`.
+
+    What it cannot open (crypto.DecryptionError: not wrapped to these identities, or damaged),
+    or refuses with one of `skip`, is left as it is and returned among the refusals, for the
+    caller to count: someone holding a key that opens it runs the re-wrap again.
+    """
+    replacements: list[_Replacement] = []
+    refused: list[Exception] = []
+    refusals: tuple[type[Exception], ...] = (crypto.DecryptionError, *skip)
+    for ref in refs:
+        try:
+            replacements.append(rewrap(ref))
+        except refusals as error:
+            refused.append(error)
+    return replacements, refused
+
+
 def _rewrap_page(
     page: Sequence[tuple[str, StoredItem]],
     identities: Sequence[crypto.Identity],
     target: TargetSet,
 ) -> tuple[list[HeaderReplacement], int]:
-    replacements: list[HeaderReplacement] = []
-    unopenable = 0
-    for report_id, item in page:
-        try:
-            replacements.append(rewrap_item(report_id, item, identities, target))
-        except crypto.DecryptionError:
-            unopenable += 1
-    return replacements, unopenable
+    replacements, refused = rewrap_each(
+        page, lambda entry: rewrap_item(entry[0], entry[1], identities, target)
+    )
+    return replacements, len(refused)
 
 
 async def rewrap_store(

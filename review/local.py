@@ -20,7 +20,30 @@ import crypto
 from crypto.custody import custody_public_pem
 from review.audit import AuditTrail
 from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
-from review.custody.access import BULK_CHUNK, AccessError, access_details, bulk_details
+from review.checks import (
+    MAX_SEALED_TEXT_BYTES,
+    MIN_ID_PREFIX,
+    AccessDeniedError,
+    BodyTooLargeError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ReviewError,
+    check_choice,
+    check_filters,
+    check_id_prefix,
+    check_label,
+    check_name,
+    check_report_id,
+    check_sealed_file,
+)
+from review.custody.access import (
+    BULK_CHUNK,
+    Access,
+    AccessError,
+    access_details,
+    bulk_details,
+)
 from review.custody.chain import report_records, report_ref
 from storage import (
     InvalidCursorError,
@@ -32,98 +55,34 @@ from storage import (
     StoredReport,
 )
 from storage.audit import AuditRecord
-from storage.repositories import HeaderConflictError, ItemNotFoundError
-from storage.triage import NoteRecord, UnknownReportError, validate_label
+from storage.header_swaps import HeaderConflictError, ItemNotFoundError
+from storage.triage import NoteRecord, UnknownReportError
 
-# Notes and witness questions are short texts; 256 KiB leaves room for many recipient stanzas.
-MAX_SEALED_TEXT_BYTES = 256 * 1024
 # A header is one line per recipient stanza plus a MAC: a few hundred bytes each.
 MAX_HEADER_BYTES = 64 * 1024
 MAX_PAGE_SIZE = 500
-_REPORT_ID = re.compile(r"[0-9a-f]{32}")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-# The smallest age payload: a 16-byte nonce and one empty chunk's 16-byte tag.
-_MIN_PAYLOAD = 32
 
 T = TypeVar("T")
 
+# Names other modules import from here; they live in review/checks.py.
+__all__ = [
+    "MAX_SEALED_TEXT_BYTES",
+    "MIN_ID_PREFIX",
+    "AccessDeniedError",
+    "BodyTooLargeError",
+    "ConflictError",
+    "InvalidRequestError",
+    "LocalBackend",
+    "NotFoundError",
+    "ReviewError",
+    "check_name",
+    "check_report_id",
+]
 
-class ReviewError(Exception):
-    """A request the backend refused; the message says what was wrong and how to fix it."""
-
-
-class NotFoundError(ReviewError, LookupError):
-    """No such report or item (it never existed, or retention has shredded it)."""
-
-
-class InvalidRequestError(ReviewError, ValueError):
-    """A value that is not allowed: an unknown status, a malformed label, a damaged age file."""
-
-
-class BodyTooLargeError(ReviewError):
-    """A request body over its limit (HTTP 413); the message states that limit."""
-
-
-class ConflictError(ReviewError):
-    """The thing changed under the caller (a header re-wrapped by someone else first)."""
-
-
-class AccessDeniedError(ReviewError):
-    """The credentials are missing, wrong, revoked, or lack the role (remote backends only)."""
-
-
-def check_report_id(report_id: str) -> str:
-    if not _REPORT_ID.fullmatch(report_id):
-        raise InvalidRequestError("a report id is 32 lowercase hexadecimal characters")
-    return report_id
-
-
-# `review show abcd`: at least this many characters of an id, as typed (git's minimum).
-MIN_ID_PREFIX = 4
-_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_ID_PREFIX},32}}")
 # Enough ids to show three of an ambiguous prefix and that there are more.
 MAX_PREFIX_MATCHES = 4
-
-
-def check_id_prefix(prefix: str) -> str:
-    if not _ID_PREFIX.fullmatch(prefix):
-        raise InvalidRequestError(
-            f"an id prefix is {MIN_ID_PREFIX} to 32 lowercase hexadecimal characters"
-        )
-    return prefix
-
-
-def check_name(name: str, what: str = "name") -> str:
-    if not _NAME.fullmatch(name):
-        raise InvalidRequestError(
-            f"a {what} is 1-64 letters, digits, spaces, dots, dashes or underscores"
-        )
-    return name
-
-
-def check_sealed_file(sealed: bytes, what: str, limit: int = MAX_SEALED_TEXT_BYTES) -> None:
-    """Refuse anything that is not a binary age file of reasonable size (cannot decrypt it)."""
-    if len(sealed) > limit:
-        raise InvalidRequestError(f"the {what} is larger than {limit} bytes")
-    try:
-        _header, offset = crypto.split_header(sealed)
-    except crypto.DecryptionError:
-        raise InvalidRequestError(
-            f"the {what} is not a binary age file (age-encryption.org/v1 header)"
-        ) from None
-    if len(sealed) - offset < _MIN_PAYLOAD:
-        raise InvalidRequestError(f"the {what} has an age header but no payload")
-
-
-def _check_filters(filters: QueueFilter) -> None:
-    if filters.status is not None:
-        _check_choice(filters.status, STATUSES, "status")
-    if filters.priority is not None:
-        _check_choice(filters.priority, PRIORITIES, "priority")
-    if filters.label is not None:
-        _check_label(filters.label)
 
 
 def _today() -> dt.date:
@@ -168,7 +127,7 @@ class LocalBackend:
             raise InvalidRequestError("page numbers start at 1")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidRequestError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        _check_filters(filters)
+        check_filters(filters)
         return await self.storage.queue.page_at_offset(
             self._scoped(filters), offset=(page - 1) * page_size, limit=page_size
         )
@@ -184,7 +143,7 @@ class LocalBackend:
         """A keyset page of the queue after `cursor`; its cost does not grow with the queue."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidRequestError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        _check_filters(filters)
+        check_filters(filters)
         try:
             return await self.storage.queue.page(
                 self._scoped(filters), cursor=cursor, limit=page_size, with_total=with_total
@@ -229,7 +188,7 @@ class LocalBackend:
         if self.record_downloads is not None:
             try:
                 await self._record("access.downloaded", report_id, access_details(
-                    "downloaded", items=[seq], notes=(), messages=(), via=self.record_downloads,
+                    Access(report_id, "downloaded", items=[seq], via=self.record_downloads),
                     decrypted=False,
                 ))
             except BaseException:
@@ -274,27 +233,18 @@ class LocalBackend:
         await self.get_report(report_id)
         return report_records(await self.storage.audit.entries(), report_id)
 
-    async def record_access(
-        self,
-        report_id: str,
-        what: str,
-        *,
-        items: Sequence[int] = (),
-        notes: Sequence[str] = (),
-        messages: Sequence[str] = (),
-        via: str = "cli",
-    ) -> None:
+    async def record_access(self, access: Access) -> None:
         """Record that the actor opened, downloaded (decrypted) or exported these things."""
         try:
-            details = access_details(what, items=items, notes=notes, messages=messages, via=via)
+            details = access_details(access)
         except AccessError as error:
             raise InvalidRequestError(str(error)) from None
-        report = await self.get_report(report_id)
+        report = await self.get_report(access.report_id)
         known = {item.seq for item in report.items}
-        unknown = sorted(set(items) - known)
+        unknown = sorted(set(access.items) - known)
         if unknown:
-            raise NotFoundError(f"report {report_id} has no item {unknown[0]}")
-        await self._record(f"access.{what}", report_id, details)
+            raise NotFoundError(f"report {access.report_id} has no item {unknown[0]}")
+        await self._record(f"access.{access.what}", access.report_id, details)
 
     async def record_bulk_access(
         self, items: Sequence[tuple[str, int]], *, via: str = "console"
@@ -320,13 +270,13 @@ class LocalBackend:
     # --- changing ------------------------------------------------------------------------
 
     async def set_status(self, report_id: str, status: str) -> None:
-        _check_choice(status, STATUSES, "status")
+        check_choice(status, STATUSES, "status")
         triage = self.storage.triage
         previous = await self._guard(report_id, lambda: triage.set_status(report_id, status))
         await self._record("report.status", report_id, {"from": previous, "to": status})
 
     async def set_priority(self, report_id: str, priority: str) -> None:
-        _check_choice(priority, PRIORITIES, "priority")
+        check_choice(priority, PRIORITIES, "priority")
         previous = await self._guard(
             report_id, lambda: self.storage.triage.set_priority(report_id, priority)
         )
@@ -341,7 +291,7 @@ class LocalBackend:
         await self._record("report.assign", report_id, {"from": previous, "to": assignee})
 
     async def add_label(self, report_id: str, label: str) -> None:
-        _check_label(label)
+        check_label(label)
         triage = self.storage.triage
         added = await self._guard(report_id, lambda: triage.add_label(report_id, label))
         # The label text stays out of the trail: the trail outlives retention, and a label can
@@ -349,7 +299,7 @@ class LocalBackend:
         await self._record("report.label_add", report_id, {"changed": added})
 
     async def remove_label(self, report_id: str, label: str) -> None:
-        _check_label(label)
+        check_label(label)
         triage = self.storage.triage
         removed = await self._guard(report_id, lambda: triage.remove_label(report_id, label))
         await self._record("report.label_remove", report_id, {"changed": removed})
@@ -459,15 +409,3 @@ def _note(record: NoteRecord) -> SealedNote:
         created_on=record.created_on,
         sealed=record.sealed,
     )
-
-
-def _check_choice(value: str, allowed: tuple[str, ...], what: str) -> None:
-    if value not in allowed:
-        raise InvalidRequestError(f"{what} must be one of: {', '.join(allowed)}")
-
-
-def _check_label(label: str) -> None:
-    try:
-        validate_label(label)
-    except ValueError as error:
-        raise InvalidRequestError(str(error)) from None

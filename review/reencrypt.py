@@ -2,9 +2,10 @@
 
 Whoever holds that key and a copy of an old payload can read it whatever the header says, so
 each affected item gets a fresh file key and a new payload, and the old payload is deleted.
-`reencrypt_payload` and `verify_reencrypted` are pure functions of bytes and keys;
-`reencrypt_store` drives them against a local Storage, with the safety rules review/keys.py
-states for both drivers (verify, then compare-and-swap; resumable through a plan file; audited).
+`reencrypt_payload` and `verify_reencrypted` (review/reencrypt_item.py) are pure functions of
+bytes and keys; `reencrypt_store` drives them against a local Storage, with the safety rules
+review/keys.py states for both drivers (verify, then compare-and-swap; resumable through a plan
+file; audited).
 """
 
 from __future__ import annotations
@@ -14,19 +15,15 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import re
 import secrets
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final, Protocol
+from typing import Final
 
 import crypto
 from crypto.custody import (
-    ManifestEntry,
-    canonical_manifest,
     custody_public_key,
     sign_manifest,
     verify_manifest,
@@ -37,13 +34,18 @@ from review.keys import (
     Progress,
     TargetSet,
     _channel_detail,
-    _KnownFileKey,
     _NoProgress,
-    _wrap_verified,
     channel_target,
 )
+from review.reencrypt_item import (
+    ReencryptedPayload,
+    manifest_lists,
+    rebuild_manifest,
+    reencrypt_payload,
+    verify_reencrypted,
+)
 from storage import DEFAULT_CHANNEL, NewItem, Storage, StoredItem
-from storage.repositories import (
+from storage.header_swaps import (
     HeaderConflictError,
     ItemNotFoundError,
     ItemRef,
@@ -53,183 +55,6 @@ from storage.repositories import (
 
 _KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
 PLAN_FORMAT: Final = "incident-intake/reencrypt-plan/v1"
-
-
-class _Writable(Protocol):
-    def write(self, data: bytes, /) -> object: ...
-
-
-class _Cancelled(Exception):
-    pass
-
-
-_END: Final = object()
-
-
-class _PlaintextPipe:
-    """Plaintext handed from the decrypting thread to the encrypting one, a few chunks at a
-    time: it never sits in memory whole (attachments may be large) and never touches disk."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=4)
-        self._buffer = bytearray()
-        self._finished = False
-        self._cancelled = threading.Event()
-        self.sha256 = hashlib.sha256()
-
-    # producer side (the decrypting thread)
-    def write(self, data: bytes, /) -> int:
-        self.sha256.update(data)
-        self._put(bytes(data))
-        return len(data)
-
-    def finish(self, error: BaseException | None = None) -> None:
-        self._put(_END if error is None else error)
-
-    def _put(self, item: object) -> None:
-        while not self._cancelled.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-        raise _Cancelled()
-
-    # consumer side (crypto.seal in the calling thread)
-    def read(self, size: int, /) -> bytes:
-        while len(self._buffer) < size and not self._finished:
-            item = self._queue.get()
-            if item is _END:
-                self._finished = True
-            elif isinstance(item, BaseException):
-                self._finished = True
-                raise item
-            else:
-                assert isinstance(item, bytes)
-                self._buffer += item
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-
-class _HashingReader:
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self.sha256 = hashlib.sha256()
-
-    def read(self, size: int, /) -> bytes:
-        data = self._source.read(size)
-        self.sha256.update(data)
-        return data
-
-
-@dataclass(frozen=True)
-class ReencryptedPayload:
-    new_header: bytes
-    old_payload_sha256: str
-    plaintext_sha256: str
-    _file_key: bytes = field(repr=False)
-
-
-def reencrypt_payload(
-    header: bytes,
-    payload_in: BinaryIO,
-    payload_out: _Writable,
-    identities: Sequence[crypto.Identity],
-    target: TargetSet,
-) -> ReencryptedPayload:
-    """Decrypt one item and encrypt it again under a fresh file key, streaming.
-
-    The new payload goes to `payload_out`; the returned header wraps the new file key to
-    `target` and is verified. Raises crypto.DecryptionError if `identities` cannot open the
-    item or its payload is damaged; whatever was written to `payload_out` must then be
-    discarded.
-    """
-    old_key = crypto.header_file_key(header, identities)
-    reader = _HashingReader(payload_in)
-    pipe = _PlaintextPipe()
-
-    def decrypt() -> None:
-        try:
-            crypto.open_sealed(header, reader, pipe, [_KnownFileKey(old_key)])
-        except _Cancelled:
-            return
-        except BaseException as error:
-            with contextlib.suppress(_Cancelled):
-                pipe.finish(error)
-            return
-        with contextlib.suppress(_Cancelled):
-            pipe.finish()
-
-    # crypto.seal picks the fresh file key and does not return it; sealing to a throwaway
-    # identity first lets us recover it, then wrap it to the real recipients and verify.
-    throwaway = crypto.generate_identity()
-    worker = threading.Thread(target=decrypt, name="reencrypt-decrypt", daemon=True)
-    worker.start()
-    try:
-        interim = crypto.seal(pipe, payload_out, [throwaway.recipient])
-    finally:
-        pipe.cancel()
-        worker.join()
-    new_key = crypto.header_file_key(interim, [throwaway])
-    return ReencryptedPayload(
-        new_header=_wrap_verified(new_key, interim, target),
-        old_payload_sha256=reader.sha256.hexdigest(),
-        plaintext_sha256=pipe.sha256.hexdigest(),
-        _file_key=new_key,
-    )
-
-
-def verify_reencrypted(result: ReencryptedPayload, new_payload: BinaryIO) -> None:
-    """Decrypt the new payload as written and check it is the same plaintext, byte for byte.
-
-    Raises crypto.DecryptionError otherwise. Runs before the old copy is given up.
-    """
-    digest = _DigestSink()
-    crypto.open_sealed(result.new_header, new_payload, digest, [_KnownFileKey(result._file_key)])
-    if digest.sha256.hexdigest() != result.plaintext_sha256:
-        raise crypto.DecryptionError("payload")
-
-
-class _DigestSink:
-    def __init__(self) -> None:
-        self.sha256 = hashlib.sha256()
-
-    def write(self, data: bytes, /) -> int:
-        self.sha256.update(data)
-        return len(data)
-
-
-def rebuild_manifest(manifest: bytes, seq: int, payload_size: int, payload_sha256: str) -> bytes:
-    """The custody manifest with one item's payload size and hash replaced."""
-    document = json.loads(manifest)
-    entries = [
-        ManifestEntry(e["seq"], e["role"], e["payload_size"], e["payload_sha256"])
-        for e in document["items"]
-    ]
-    if sum(e.seq == seq for e in entries) != 1:
-        raise KeyRotationError(
-            f"the custody manifest of report {document.get('report')} does not list item {seq} "
-            "exactly once: check it with `intake review show` before re-encrypting"
-        )
-    entries = [
-        ManifestEntry(e.seq, e.role, payload_size, payload_sha256) if e.seq == seq else e
-        for e in entries
-    ]
-    return canonical_manifest(document["report"], document["received_day"], entries)
-
-
-def _manifest_lists(manifest: bytes, seq: int, payload_sha256: str, payload_size: int) -> bool:
-    for entry in json.loads(manifest)["items"]:
-        if entry["seq"] == seq:
-            return bool(
-                entry["payload_sha256"] == payload_sha256
-                and entry["payload_size"] == payload_size
-            )
-    return False
 
 
 @dataclass
@@ -321,6 +146,19 @@ def check_key_id(key_id: str | None) -> None:
         )
 
 
+async def reencrypt_target(storage: Storage, key_id: str | None, channel: str) -> TargetSet:
+    """The channel's active recipients, to seal new copies to; refused while `key_id` (the key
+    being retired) is still one of them."""
+    check_key_id(key_id)
+    target = await channel_target(storage, channel)
+    if key_id is not None and key_id in target.key_ids:
+        raise KeyRotationError(
+            f"key {key_id} is still an active recipient, so new copies would be sealed to it "
+            "again: remove it first with `intake reviewer remove NAME`"
+        )
+    return target
+
+
 async def reencrypt_store(
     storage: Storage,
     identities: Sequence[crypto.Identity],
@@ -342,14 +180,8 @@ async def reencrypt_store(
     is interrupted continues where it stopped, and deletes any old blob it left behind.
     """
     progress = progress or _NoProgress()
-    check_key_id(key_id)
     # One channel at a time: its items get its recipients, never another channel's.
-    target = await channel_target(storage, channel)
-    if key_id is not None and key_id in target.key_ids:
-        raise KeyRotationError(
-            f"key {key_id} is still an active recipient, so new copies would be sealed to it "
-            "again: remove it first with `intake reviewer remove NAME`"
-        )
+    target = await reencrypt_target(storage, key_id, channel)
     custody_public = custody_public_key(custody_key)
     plan = _read_plan(plan_path)
     resumed = plan is not None
@@ -418,7 +250,7 @@ async def _reencrypt_one(
         return
     where = f"{ref.report_id}:{ref.seq}"
     if not verify_manifest(custody_public, report.manifest, report.manifest_signature) or (
-        not _manifest_lists(report.manifest, item.seq, item.payload_sha256, item.payload_size)
+        not manifest_lists(report.manifest, item.seq, item.payload_sha256, item.payload_size)
     ):
         result.custody_failures.append(where)
         return

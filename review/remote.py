@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from review.backend import QueueFilter, SealedNote, SealedQuestion
+from review.custody.access import BULK_CHUNK, Access
 from review.local import (
     AccessDeniedError,
     ConflictError,
@@ -269,20 +270,11 @@ class RemoteBackend:
     async def custody_public_pem(self) -> bytes:
         return await self._call("GET", "/v1/custody-key")
 
-    async def record_access(
-        self,
-        report_id: str,
-        what: str,
-        *,
-        items: Sequence[int] = (),
-        notes: Sequence[str] = (),
-        messages: Sequence[str] = (),
-        via: str = "cli",
-    ) -> None:
+    async def record_access(self, access: Access) -> None:
         """Tell the server what was decrypted here; it records it under this credential."""
-        await self._json("POST", self._report(report_id, "/access"), json={
-            "what": what, "items": list(items), "notes": list(notes),
-            "messages": list(messages), "via": via,
+        await self._json("POST", self._report(access.report_id, "/access"), json={
+            "what": access.what, "items": list(access.items), "notes": list(access.notes),
+            "messages": list(access.messages), "via": access.via,
         })
 
     async def record_bulk_access(
@@ -290,9 +282,9 @@ class RemoteBackend:
     ) -> None:
         """Tell the server which items were decrypted here, in chunks the server accepts."""
         listed = sorted({(check_report_id(r), int(s)) for r, s in items})
-        for start in range(0, len(listed), 500):
+        for start in range(0, len(listed), BULK_CHUNK):
             await self._json("POST", "/v1/access", json={
-                "items": [[r, s] for r, s in listed[start:start + 500]], "via": via,
+                "items": [[r, s] for r, s in listed[start:start + BULK_CHUNK]], "via": via,
             })
 
     async def custody_records(self, report_id: str) -> list[AuditRecord]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from review.audit import AuditTrail
 from storage import DEFAULT_CHANNEL, Storage
-from storage.repositories import ShreddedReport
+from storage.retention import ShreddedReport
 
 
 class RetentionError(Exception):

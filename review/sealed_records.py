@@ -37,8 +37,10 @@ from review.keys import (
     _stanza_count,
     _wrap_verified,
     channel_target,
+    rewrap_each,
+    rewrap_header,
 )
-from review.reencrypt import check_key_id
+from review.reencrypt import reencrypt_target
 from storage import DEFAULT_CHANNEL, Storage
 from storage.triage import RECORD_KINDS, SealedRecordRef, SealedReplacement
 
@@ -82,8 +84,7 @@ def rewrap_record(
     no reviewer was ever meant to read.
     """
     header, payload = _split(record)
-    file_key = crypto.header_file_key(header, identities)
-    new_header = _wrap_verified(file_key, header, _record_target(record, target))
+    new_header = rewrap_header(header, identities, _record_target(record, target))
     return SealedReplacement(
         record.kind, record.record_id, record.sealed, new_header + payload, wrapped_to(target)
     )
@@ -143,14 +144,12 @@ def _rewrap_page(
     target: TargetSet,
     result: RecordsResult,
 ) -> list[SealedReplacement]:
-    replacements = []
-    for record in page:
-        try:
-            replacements.append(rewrap_record(record, identities, target))
-        except _WitnessOnly:
-            result.witness_only += 1
-        except crypto.DecryptionError:
-            result.unopenable += 1
+    replacements, refused = rewrap_each(
+        page, lambda record: rewrap_record(record, identities, target), skip=(_WitnessOnly,)
+    )
+    witness_only = sum(isinstance(error, _WitnessOnly) for error in refused)
+    result.witness_only += witness_only
+    result.unopenable += len(refused) - witness_only
     return replacements
 
 
@@ -219,13 +218,7 @@ async def reencrypt_records(
     wrapped to `key_id`) again under fresh file keys, to that channel's active recipients.
     Running it again is harmless."""
     progress = progress or _NoProgress()
-    check_key_id(key_id)
-    target = await channel_target(storage, channel)
-    if key_id is not None and key_id in target.key_ids:
-        raise KeyRotationError(
-            f"key {key_id} is still an active recipient, so new copies would be sealed to it "
-            "again: remove it first with `intake reviewer remove NAME`"
-        )
+    target = await reencrypt_target(storage, key_id, channel)
     refs = [
         (kind, record_id)
         for kind in RECORD_KINDS

@@ -19,12 +19,11 @@ from typing import Any, Protocol, TypeVar
 
 import crypto
 from crypto.custody import verify_manifest
-from review.backend import QueueFilter, ReviewBackend, SealedNote
+from review.backend import QueueFilter, ReviewBackend, SealedNote, SealedReader
 from review.local import MIN_ID_PREFIX, InvalidRequestError, NotFoundError, ReviewError
 from review.opened import REPORT_ID, OpenedAttachment, OpenedReport, item_file_name
 from storage import (
     ItemRole,
-    QueuePage,
     RecipientRecord,
     ReportSummary,
     StoredItem,
@@ -38,27 +37,6 @@ MIN_PREFIX = MIN_ID_PREFIX
 _PREFIX = re.compile(rf"[0-9a-f]{{{MIN_PREFIX},32}}")
 # An Ed25519 SubjectPublicKeyInfo is this fixed DER prefix followed by the 32-byte key.
 _ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
-
-
-class SealedReader(Protocol):
-    """The reading part of a backend: all that opening and pulling need."""
-
-    async def list_reports(
-        self, filters: QueueFilter, *, page: int = 1, page_size: int = 50
-    ) -> list[ReportSummary]: ...
-
-    async def queue_page(
-        self,
-        filters: QueueFilter,
-        *,
-        cursor: str | None = None,
-        page_size: int = 50,
-        with_total: bool = False,
-    ) -> QueuePage: ...
-
-    async def get_report(self, report_id: str) -> StoredReport: ...
-
-    async def read_payload(self, report_id: str, seq: int) -> bytes: ...
 
 
 class IdLookup(Protocol):

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import AdditionMarkRow, ItemRow, ReportRow
 from storage.records import NewItem
-from storage.repositories import item_row
+from storage.rows import item_row
 
 _LIVE_KEY_BYTES = 32
 

@@ -92,6 +92,10 @@ class BlobStore:
         self.root = root
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
+    async def aclose(self) -> None:
+        """Nothing to release here (each call opens and closes its own file); stores that hold
+        connections (storage/payload_table.py) close them."""
+
     def _path(self, name: str) -> Path:
         check_blob_name(name)
         return self.root / name[:2] / name

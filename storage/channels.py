@@ -35,7 +35,7 @@ class ChannelRepository:
         self._sessions = sessions
 
     async def add(self, record: ChannelRecord, today: dt.date) -> ChannelRecord:
-        row = ChannelRow(slug=record.slug, created_on=today, **_columns(record))
+        row = ChannelRow(slug=record.slug, created_on=today, **channel_settings(record))
         try:
             async with self._sessions.begin() as session:
                 session.add(row)
@@ -71,7 +71,8 @@ class ChannelRepository:
         return _record(row)
 
 
-def _columns(record: ChannelRecord) -> dict[str, Any]:
+def channel_settings(record: ChannelRecord) -> dict[str, Any]:
+    """A channel's settings, as stored in its row (and as the audit trail records them)."""
     return {
         "name": record.name,
         "questionnaire": record.questionnaire,

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -103,6 +102,50 @@ class ConversationRepository:
             )
         return found is not None
 
+    async def snapshot(
+        self, chat_key: str, update_keys: Sequence[bytes], *, now: dt.datetime | None = None
+    ) -> tuple[set[bytes], bytes | None]:
+        """Which of `update_keys` are marked processed, and the chat's sealed state (as `load`).
+
+        What an update reads before it runs, on one connection: the hot path of every update.
+        """
+        hour = _current_hour(now or _utc_now())
+        async with self._sessions() as session:
+            marked = set((await session.scalars(
+                select(ProcessedUpdateRow.update_key).where(
+                    ProcessedUpdateRow.update_key.in_(list(update_keys))
+                )
+            )).all()) if update_keys else set()
+            sealed: bytes | None = await session.scalar(
+                select(ChatStateRow.sealed).where(
+                    ChatStateRow.chat_key == chat_key, ChatStateRow.expires_hour > hour
+                )
+            )
+        return marked, sealed
+
+    async def head(self, chat_key: str) -> tuple[str | None, bytes | None]:
+        """The id of the chat's oldest waiting message and its sealed state as stored (expired
+        or not), in one query: enough to tell whether what this process last wrote for the
+        chat is still what the database holds."""
+        first = (
+            select(OutboxRow.id).where(OutboxRow.chat_key == chat_key)
+            .order_by(OutboxRow.seq).limit(1).scalar_subquery()
+        )
+        state = select(ChatStateRow.sealed).where(
+            ChatStateRow.chat_key == chat_key
+        ).scalar_subquery()
+        async with self._sessions() as session:
+            row = (await session.execute(select(first, state))).one()
+        return row[0], row[1]
+
+    async def has_pending(self, chat_key: str) -> bool:
+        """Whether anything of the chat's waits in the outbox."""
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(OutboxRow.id).where(OutboxRow.chat_key == chat_key).limit(1)
+            )
+        return found is not None
+
     async def commit_update(
         self,
         *,
@@ -123,12 +166,16 @@ class ConversationRepository:
         report's submission key exists; nothing is written then. `today` (the UTC day by
         default) is the day recorded on the outbox rows and the mark. `more_update_keys`
         marks further updates processed with this one (the other parts of an album).
+
+        The first entry's `seq` is 0 exactly when nothing of the chat's was waiting before.
         """
         day = today or _utc_now().date()
+        marks = [
+            {"update_key": key, "day": day}
+            for key in (update_key, *more_update_keys) if key is not None
+        ]
         try:
             async with self._sessions.begin() as session:
-                if update_key is not None and await _marked(session, update_key):
-                    raise AlreadyProcessed()
                 if report is not None:
                     existing = await _report_with_submission_key(session, report.submission_key)
                     if existing is not None:
@@ -137,16 +184,17 @@ class ConversationRepository:
                         if update_key is not None and await _marked(session, update_key):
                             raise AlreadyProcessed()
                         raise DuplicateSubmission(existing)
+                # The marks first: a mark already stored (this update was committed before,
+                # by us or another worker) fails here, and the transaction writes nothing.
+                if marks:
+                    await session.execute(insert(ProcessedUpdateRow), marks)
                 await _write_state(session, chat_key, state, expires)
                 entries = await _append_outbox(session, chat_key, outbox, day)
-                for key in (update_key, *more_update_keys):
-                    if key is not None:
-                        session.add(ProcessedUpdateRow(update_key=key, day=day))
                 if report is not None:
                     session.add(report_row(report))
         except IntegrityError:
-            # Another worker committed the same update or submission between our check and
-            # our commit; say which, as if we had seen it first.
+            # The update was committed before (its mark exists), or another worker committed
+            # the same submission between our check and our commit; say which.
             if update_key is not None and await self.is_processed(update_key):
                 raise AlreadyProcessed() from None
             if report is not None:
@@ -160,10 +208,12 @@ class ConversationRepository:
     async def pending(self, chat_key: str) -> list[OutboxEntry]:
         """The chat's messages waiting to be sent, in order."""
         async with self._sessions() as session:
-            rows = (await session.scalars(
-                select(OutboxRow).where(OutboxRow.chat_key == chat_key).order_by(OutboxRow.seq)
+            rows = (await session.execute(
+                select(OutboxRow.id, OutboxRow.seq, OutboxRow.sealed, OutboxRow.day)
+                .where(OutboxRow.chat_key == chat_key).order_by(OutboxRow.seq)
             )).all()
-        return [_entry(row) for row in rows]
+        return [OutboxEntry(entry_id=row.id, chat_key=chat_key, seq=row.seq, sealed=row.sealed,
+                            day=row.day) for row in rows]
 
     async def chats_with_pending(self, limit: int = 100, *, after: str = "") -> list[str]:
         """Up to `limit` chats with something in the outbox, in pseudonym order (not age).
@@ -261,9 +311,15 @@ async def _write_state(
     values = {"chat_key": chat_key, "sealed": state, "expires_hour": expiry_hour(expires)}
     replace = {"sealed": state, "expires_hour": values["expires_hour"]}
     if session.get_bind().dialect.name == "postgresql":
+        # Each dialect's module is loaded by its engine already; importing it here, not at the
+        # top, keeps PostgreSQL's (about 2 MB) out of a process that runs on SQLite.
+        from sqlalchemy.dialects import postgresql
+
         pg = postgresql.insert(ChatStateRow).values(values)
         await session.execute(pg.on_conflict_do_update(index_elements=["chat_key"], set_=replace))
     else:
+        from sqlalchemy.dialects import sqlite
+
         lite = sqlite.insert(ChatStateRow).values(values)
         await session.execute(
             lite.on_conflict_do_update(index_elements=["chat_key"], set_=replace)
@@ -279,21 +335,18 @@ async def _append_outbox(
         select(func.max(OutboxRow.seq)).where(OutboxRow.chat_key == chat_key)
     )
     first = 0 if last is None else last + 1
-    rows = [
-        OutboxRow(
-            id=secrets.token_hex(16), chat_key=chat_key, seq=first + offset, sealed=sealed,
-            day=day,
+    entries = [
+        OutboxEntry(
+            entry_id=secrets.token_hex(16), chat_key=chat_key, seq=first + offset,
+            sealed=sealed, day=day,
         )
         for offset, sealed in enumerate(outbox)
     ]
-    session.add_all(rows)
-    return [_entry(row) for row in rows]
-
-
-def _entry(row: OutboxRow) -> OutboxEntry:
-    return OutboxEntry(
-        entry_id=row.id, chat_key=row.chat_key, seq=row.seq, sealed=row.sealed, day=row.day
-    )
+    await session.execute(insert(OutboxRow), [
+        {"id": e.entry_id, "chat_key": chat_key, "seq": e.seq, "sealed": e.sealed, "day": day}
+        for e in entries
+    ])
+    return entries
 
 
 def _rowcount(result: Result[Any]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,22 +14,23 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from storage.additions import AdditionRepository
-from storage.audit import AuditRepository
 from storage.blobs import BlobStore
-from storage.channels import ChannelRepository
-from storage.conversations import ConversationRepository
-from storage.credentials import CredentialRepository
-from storage.evidence import EvidenceRepository
 from storage.locks import ChatLocks
-from storage.orphans import OrphanSweeper
-from storage.payload_table import PayloadTableStore
-from storage.queue import QueueRepository
-from storage.repositories import RecipientRepository, ReportRepository
-from storage.triage import SealedRecordRepository, TriageRepository
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+    from storage.additions import AdditionRepository
+    from storage.audit import AuditRepository
+    from storage.channels import ChannelRepository
+    from storage.conversations import ConversationRepository
+    from storage.credentials import CredentialRepository
+    from storage.evidence import EvidenceRepository
+    from storage.orphans import OrphanSweeper
+    from storage.queue import QueueRepository
+    from storage.recipients import RecipientRepository
+    from storage.repositories import ReportRepository
+    from storage.triage import SealedRecordRepository, TriageRepository
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Connections kept for PostgreSQL chat locks: at most this many chats are processed at once per
@@ -115,19 +117,83 @@ class Storage:
         self.blobs = blobs
         self._lock_engine = lock_engine
         self._locks = ChatLocks(lock_engine)
-        sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self.conversations = ConversationRepository(sessions)
-        self._orphans = OrphanSweeper(sessions, blobs)
-        self.reports = ReportRepository(sessions)
-        self.recipients = RecipientRepository(sessions)
-        self.audit = AuditRepository(sessions)
-        self.additions = AdditionRepository(sessions)
-        self.triage = TriageRepository(sessions)
-        self.sealed_records = SealedRecordRepository(sessions)
-        self.queue = QueueRepository(sessions)
-        self.credentials = CredentialRepository(sessions)
-        self.channels = ChannelRepository(sessions)
-        self.evidence = EvidenceRepository(sessions)
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    # Each repository's module is imported when the repository is first used: a command such as
+    # `intake review list` then loads the queue's code, not the bot's conversations (with the
+    # PostgreSQL dialect they use) nor the evidence or payload-table code (bench/cli_startup.py).
+
+    @functools.cached_property
+    def conversations(self) -> ConversationRepository:
+        from storage.conversations import ConversationRepository
+
+        return ConversationRepository(self._sessions)
+
+    @functools.cached_property
+    def _orphans(self) -> OrphanSweeper:
+        from storage.orphans import OrphanSweeper
+
+        return OrphanSweeper(self._sessions, self.blobs)
+
+    @functools.cached_property
+    def reports(self) -> ReportRepository:
+        from storage.repositories import ReportRepository
+
+        return ReportRepository(self._sessions)
+
+    @functools.cached_property
+    def recipients(self) -> RecipientRepository:
+        from storage.recipients import RecipientRepository
+
+        return RecipientRepository(self._sessions)
+
+    @functools.cached_property
+    def audit(self) -> AuditRepository:
+        from storage.audit import AuditRepository
+
+        return AuditRepository(self._sessions)
+
+    @functools.cached_property
+    def additions(self) -> AdditionRepository:
+        from storage.additions import AdditionRepository
+
+        return AdditionRepository(self._sessions)
+
+    @functools.cached_property
+    def triage(self) -> TriageRepository:
+        from storage.triage import TriageRepository
+
+        return TriageRepository(self._sessions)
+
+    @functools.cached_property
+    def sealed_records(self) -> SealedRecordRepository:
+        from storage.triage import SealedRecordRepository
+
+        return SealedRecordRepository(self._sessions)
+
+    @functools.cached_property
+    def queue(self) -> QueueRepository:
+        from storage.queue import QueueRepository
+
+        return QueueRepository(self._sessions)
+
+    @functools.cached_property
+    def credentials(self) -> CredentialRepository:
+        from storage.credentials import CredentialRepository
+
+        return CredentialRepository(self._sessions)
+
+    @functools.cached_property
+    def channels(self) -> ChannelRepository:
+        from storage.channels import ChannelRepository
+
+        return ChannelRepository(self._sessions)
+
+    @functools.cached_property
+    def evidence(self) -> EvidenceRepository:
+        from storage.evidence import EvidenceRepository
+
+        return EvidenceRepository(self._sessions)
 
     @classmethod
     async def open(
@@ -176,6 +242,8 @@ class Storage:
             )
         blobs = BlobStore(blob_dir)
         if payloads == "database":
+            from storage.payload_table import PayloadTableStore
+
             blobs = PayloadTableStore(url, blobs)
         return cls(engine, blobs, lock_engine=lock_engine)
 
@@ -190,8 +258,7 @@ class Storage:
         return await self._orphans.sweep(grace)
 
     async def close(self) -> None:
-        if isinstance(self.blobs, PayloadTableStore):
-            await self.blobs.aclose()
+        await self.blobs.aclose()
         if self._lock_engine is not None:
             await self._lock_engine.dispose()
         await self.engine.dispose()

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import ItemRow, LabelRow, ReportRow
 from storage.records import ReportSummary
+from storage.scope import reports_of
 
 _CURSOR_BODY = re.compile(r"(\d{4}-\d{2}-\d{2})\.([0-9a-f]{32})")
 _MAX_CURSOR_CHARS = 96
@@ -108,8 +109,7 @@ def _filtered(query: _Columns, filters: QueueFilters) -> _Columns:
         query = query.where(ReportRow.assignee == filters.assignee)
     if filters.received_day is not None:
         query = query.where(ReportRow.received_day == filters.received_day)
-    if filters.channel is not None:
-        query = query.where(ReportRow.channel == filters.channel)
+    query = query.where(*reports_of(filters.channel))
     if filters.label is not None:
         query = query.join(LabelRow, LabelRow.report_id == ReportRow.id).where(
             LabelRow.label == filters.label
@@ -144,7 +144,7 @@ class QueueRepository:
         query = (
             select(ReportRow.id)
             .where(ReportRow.id >= prefix, ReportRow.id < prefix + "g")
-            .where(*(() if channel is None else (ReportRow.channel == channel,)))
+            .where(*reports_of(channel))
             .order_by(ReportRow.id)
             .limit(limit)
         )

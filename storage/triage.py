@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import LabelRow, NoteRow, ReportRow, WitnessMessageRow
+from storage.scope import rows_of
 
 # Short, lowercase, and free of punctuation that could smuggle structure (commas, slashes,
 # quotes) into listings or filters. The column holds 48 characters.
@@ -214,15 +215,6 @@ def _table(kind: str) -> type[NoteRow] | type[WitnessMessageRow]:
     raise ValueError(f"unknown sealed record kind {kind!r}")
 
 
-def _of_channel(
-    table: type[NoteRow] | type[WitnessMessageRow], channel: str | None
-) -> tuple[ColumnElement[bool], ...]:
-    """Records of one channel's reports (nothing to add when `channel` is None: all)."""
-    if channel is None:
-        return ()
-    return (table.report_id.in_(select(ReportRow.id).where(ReportRow.channel == channel)),)
-
-
 class SealedRecordRepository:
     """Notes and messages for the witness, paged for re-wrapping and swapped by compare-and-swap.
 
@@ -240,7 +232,7 @@ class SealedRecordRepository:
         async with self._sessions() as session:
             found = await session.scalar(
                 select(func.count()).select_from(table)
-                .where(_not_wrapped_to(table, wrapped_to), *_of_channel(table, channel))
+                .where(_not_wrapped_to(table, wrapped_to), *rows_of(table.report_id, channel))
             )
         return int(found or 0)
 
@@ -255,7 +247,7 @@ class SealedRecordRepository:
                        ReportRow.witness_recipient)
                 .join(ReportRow, ReportRow.id == table.report_id)
                 .where(_not_wrapped_to(table, wrapped_to), table.id > after)
-                .where(*_of_channel(table, channel))
+                .where(*rows_of(table.report_id, channel))
                 .order_by(table.id)
                 .limit(limit)
             )).all()
@@ -267,7 +259,7 @@ class SealedRecordRepository:
         """Ids of every record (of one channel's reports, when given), or of those that may be
         wrapped to `key_id` (or not known)."""
         table = _table(kind)
-        query = select(table.id).where(*_of_channel(table, channel)).order_by(table.id)
+        query = select(table.id).where(*rows_of(table.report_id, channel)).order_by(table.id)
         if key_id is not None:
             query = query.where(
                 or_(table.wrapped_to.is_(None), table.wrapped_to.contains(key_id))

@@ -4,6 +4,13 @@ Messages to a witness are written in the same transaction as the state change th
 (the transactional outbox), so a crash between the commit and the send re-delivers and never
 loses; a crash between the send and the delete may send one message twice, which a witness can
 shrug off. The caller holds the chat's lock, so two workers never deliver the same chat at once.
+
+An update hands what it committed (its messages, the chat's state and its sealed bytes) to the
+relay, so the relay need not read back and open what it already has. Before sending it checks,
+in one query under the chat's lock, that the database still holds exactly that: the first
+waiting message is the handed one and the sealed state is byte for byte the one written (a
+seal is never made twice: it carries a random nonce). Anything else (another worker took the
+chat, a restart, a failure) falls back to reading the outbox.
 """
 
 from __future__ import annotations
@@ -11,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot.chat_store import ChatStore, PendingMessage
+from bot.chat_store import ChatStore, Committed, PendingMessage
 from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
 from bot.telegram.sender import BotApiSender
 from storage import Storage
@@ -35,6 +43,15 @@ def keyboard(message: SendText) -> InlineKeyboardMarkup | None:
     ])
 
 
+@dataclass
+class _Handed:
+    """A chat's waiting messages and state as this process last wrote them."""
+
+    state: ChatState
+    sealed_state: bytes | None
+    messages: list[PendingMessage]
+
+
 class OutboxRelay:
     def __init__(self, bot: Bot, sender: BotApiSender, store: ChatStore, storage: Storage) -> None:
         self._bot = bot
@@ -42,6 +59,7 @@ class OutboxRelay:
         self._store = store
         self._storage = storage
         self._draining: dict[str, asyncio.Task[None]] = {}
+        self._handed: dict[str, _Handed] = {}
         self._again: set[str] = set()
         self._closed = False
 
@@ -59,6 +77,17 @@ class OutboxRelay:
             return
         if not message.keep:
             state.remember(sent.message_id)
+
+    def hand_over(self, chat_key: str, state: ChatState, committed: Committed) -> None:
+        """Called under the chat's lock right after an update's commit: keep what it wrote.
+
+        Only when its messages are the next to send; messages of earlier updates still
+        waiting are read from the outbox as before.
+        """
+        if committed.after_others or not committed.messages:
+            self._handed.pop(chat_key, None)
+            return
+        self._handed[chat_key] = _Handed(state, committed.sealed_state, list(committed.messages))
 
     def kick(self, chat_key: str) -> None:
         """Deliver this chat's waiting messages in the background, in order.
@@ -82,8 +111,10 @@ class OutboxRelay:
                 if not more and chat_key not in self._again:
                     return
         except asyncio.CancelledError:
+            self._handed.pop(chat_key, None)
             raise
-        except Exception as error:  # the relay's next round tries again
+        except Exception as error:  # the relay's next round tries again, from the outbox
+            self._handed.pop(chat_key, None)
             log.warning("outbox.deferred", extra={"error": type(error)})
         finally:
             if self._draining.get(chat_key) is asyncio.current_task():
@@ -96,26 +127,29 @@ class OutboxRelay:
         (a 429's `retry_after`, a 5xx back-off) do run under the lock: that holds up only this
         chat, whose next message must wait for this one anyway.
         """
-        pending = await self._store.pending(chat_key)
+        handed = self._handed.get(chat_key)
+        if handed is not None:
+            pending = handed.messages
+        else:
+            pending = await self._store.pending(chat_key)
         if not pending:
             return False
         first = pending[0]
         if isinstance(first.outgoing, SendText):
             await self._sender.reserve(first.outgoing.chat_id)
         async with self._storage.chat_lock(chat_key):
-            pending = await self._store.pending(chat_key)
+            pending, state = await self._waiting(chat_key)
             if not pending:
                 return False
             message = pending[0]
             reserved = message.entry_id == first.entry_id
-            state = await self._store.load(chat_key)
             try:
                 await self._perform(message.outgoing, state, reserved=reserved)
             except Forbidden:
                 # The witness blocked the bot or deleted the chat: nothing can reach them.
                 log.info("chat.unreachable")
                 for unreachable in pending:
-                    await self._store.delivered(unreachable.entry_id, chat_key, state)
+                    await self._delivered(chat_key, unreachable.entry_id, state)
                 return False
             except BadRequest as error:
                 log.warning("outbox.refused", extra={"error": type(error)})
@@ -125,15 +159,44 @@ class OutboxRelay:
                     await self._drop_next_clear(chat_key, pending[1:], state)
             # Other errors (still failing after the sender's retries) leave the message for
             # the relay's next round.
-            await self._store.delivered(message.entry_id, chat_key, state)
-            return len(pending) > 1
+            more = len(pending) > 1
+            await self._delivered(chat_key, message.entry_id, state)
+            return more
+
+    async def _waiting(self, chat_key: str) -> tuple[list[PendingMessage], ChatState]:
+        """Under the chat's lock: its waiting messages, in order, and its state.
+
+        What an update handed over, if the database still holds exactly that (one query);
+        otherwise read from the outbox and opened.
+        """
+        handed = self._handed.get(chat_key)
+        if handed is not None:
+            first_id, sealed_state = await self._store.head(chat_key)
+            if first_id == handed.messages[0].entry_id and sealed_state == handed.sealed_state:
+                return list(handed.messages), handed.state
+            del self._handed[chat_key]
+        pending = await self._store.pending(chat_key)
+        if not pending:
+            return [], ChatState()
+        return pending, await self._store.load(chat_key)
+
+    async def _delivered(self, chat_key: str, entry_id: str, state: ChatState) -> None:
+        sealed_state = await self._store.delivered(entry_id, chat_key, state)
+        handed = self._handed.get(chat_key)
+        if handed is None:
+            return
+        handed.messages = [m for m in handed.messages if m.entry_id != entry_id]
+        if handed.messages:
+            handed.state, handed.sealed_state = state, sealed_state
+        else:
+            del self._handed[chat_key]
 
     async def _drop_next_clear(
         self, chat_key: str, later: list[PendingMessage], state: ChatState
     ) -> None:
         for following in later:
             if isinstance(following.outgoing, DeleteTrail):
-                await self._store.delivered(following.entry_id, chat_key, state)
+                await self._delivered(chat_key, following.entry_id, state)
                 return
 
     async def close(self, timeout_seconds: float) -> None:
@@ -171,7 +234,8 @@ class OutboxRelay:
             # deleted; that must not stop the rest.
             with contextlib.suppress(BadRequest):
                 await self._sender.call(
-                    chat_id, lambda b=batch: self._bot.delete_messages(chat_id, b)  # type: ignore[misc]
+                    chat_id, lambda b=batch: self._bot.delete_messages(chat_id, b),  # type: ignore[misc]
+                    sends_message=False,
                 )
 
     async def run(self, interval_seconds: float = 2.0) -> None:

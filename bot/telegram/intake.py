@@ -159,18 +159,14 @@ class IntakeProcessor:
         async with self._storage.chat_lock(chat_key):
             # Parts processed before a crash or by another worker (an album may have been
             # split differently then) are left out; if nothing is left, only finish delivering.
-            fresh: list[Update] = []
-            marks: list[bytes] = []
-            for update in updates:
-                mark = self._store.update_key(self._bot.id, update.update_id)
-                if not await self._store.is_processed(mark):
-                    fresh.append(update)
-                    marks.append(mark)
+            keys = [self._store.update_key(self._bot.id, u.update_id) for u in updates]
+            marked, state = await self._store.begin(chat_key, keys)
+            fresh = [(u, k) for u, k in zip(updates, keys, strict=True) if k not in marked]
             if not fresh:
                 self._relay.kick(chat_key)
                 return
-            updates, first = fresh, fresh[0]
-            state = await self._store.load(chat_key)
+            updates, first = [u for u, _k in fresh], fresh[0][0]
+            marks = [k for _u, k in fresh]
             for update in updates:
                 message = update.effective_message
                 if update.callback_query is None and message is not None:
@@ -189,7 +185,7 @@ class IntakeProcessor:
     async def _commit(self, chat_key: str, marks: list[bytes], work: _Work) -> None:
         prepared = work.prepared
         try:
-            await self._store.commit(
+            committed = await self._store.commit(
                 chat_key, marks, work.state, work.outgoing,
                 prepared.report if prepared else None,
             )
@@ -211,10 +207,13 @@ class IntakeProcessor:
             reply = self._conversation.already_received(language)
             chat_id = work.submitted_by or 0
             work.outgoing = [SendText(chat_id, reply.text)]
-            await self._store.commit(chat_key, marks, work.state, work.outgoing)
+            committed = await self._store.commit(chat_key, marks, work.state, work.outgoing)
+            self._relay.hand_over(chat_key, work.state, committed)
             return
         # Any other failure may have happened after the commit reached the database: the
         # payloads stay, and the orphan sweep removes them if no report refers to them.
+        # Still under the chat's lock: what was just written is what the database holds.
+        self._relay.hand_over(chat_key, work.state, committed)
         if prepared is not None and work.submitted_by is not None:
             log.info("report.committed", extra={"items": len(prepared.items)})
             self._flood.submitted(work.submitted_by)
@@ -271,7 +270,7 @@ class IntakeProcessor:
                 # What was said so far ("Sending…") goes out now, before the long sealing; it
                 # is not durable: if this update is processed again, it is said again. Not
                 # while earlier messages still wait: it would overtake them.
-                if not await self._store.pending(work.chat_key):
+                if not await self._store.has_pending(work.chat_key):
                     for message in work.outgoing:
                         if isinstance(message, SendText):
                             await self._relay.send_now(message, work.state)

@@ -34,7 +34,6 @@ from bot.telegram.download import TelegramFiles
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
 from bot.telegram.polling import AtLeastOncePoller
 from bot.telegram.sender import BotApiSender
-from bot.telegram.webhook import running_webhook
 from crypto.drafts import DraftKeyring
 from storage import Storage
 from storage.server_keys import ServerKeys
@@ -191,6 +190,9 @@ async def running_bot(
         async with contextlib.AsyncExitStack() as stack:
             webhook_port: int | None = None
             if options.webhook is not None:
+                # aiohttp's server: loaded only in webhook mode, a polling bot never holds it.
+                from bot.telegram.webhook import running_webhook
+
                 hook = options.webhook
                 webhook_port = await stack.enter_async_context(running_webhook(
                     bot, processor.process, secret=hook.secret, host=hook.host,

@@ -116,11 +116,16 @@ class BotApiSender:
         *,
         counts: bool = True,
         reserved: bool = False,
+        sends_message: bool = True,
     ) -> T:
         """Run one Bot API call (made fresh by `make` for every attempt) within the limits.
 
         `chat_id` None: a call that sends nothing to a chat (getFile, getMe). `counts` False:
         a call Telegram does not count against message rates (answerCallbackQuery).
+        `sends_message` False: a call about one chat that sends no message (deleteMessages):
+        paced by the chat's bucket only. Telegram's published overall limit is on messages
+        sent ("not more than 30 messages per second or so", Bot FAQ), so such a call does not
+        spend that budget, which the witnesses' answers need.
         Raises the last error once the attempts are used up, or at once for a refusal.
         """
         retrying = AsyncRetrying(
@@ -137,6 +142,9 @@ class BotApiSender:
                         return await make()
                 if not counts:
                     return await make()
+                if chat_id is not None and not sends_message:
+                    async with self._chat_limiter(chat_id):
+                        return await make()
                 # The chat's own bucket first, so waiting for it holds no overall capacity.
                 if chat_id is not None:
                     async with self._chat_limiter(chat_id), self._overall:

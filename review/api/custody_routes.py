@@ -12,12 +12,13 @@ The payload download route records `access.downloaded` itself (review/local.py).
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from aiohttp import web
 
 from review.api.app import Route, context
+from review.api.wire import json_object
+from review.custody.access import Access
 from review.local import InvalidRequestError
 from storage import Role
 
@@ -26,17 +27,7 @@ _MAX_BODY = 64 * 1024
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    # The whole body: content.read(n) would return only what has arrived so far.
-    raw = await request.read()
-    if len(raw) > _MAX_BODY:
-        raise InvalidRequestError(f"the body is larger than {_MAX_BODY} bytes")
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise InvalidRequestError("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidRequestError("the body must be a JSON object")
-    return body
+    return await json_object(request, max_bytes=_MAX_BODY)
 
 
 async def record_access(request: web.Request) -> web.Response:
@@ -52,10 +43,10 @@ async def record_access(request: web.Request) -> web.Response:
         )
     if via == "api":
         raise InvalidRequestError("via \"api\" is what the server records itself")
-    await context(request).backend(request).record_access(
+    await context(request).backend(request).record_access(Access(
         request.match_info["report_id"], what, items=lists["items"], notes=lists["notes"],
         messages=lists["messages"], via=via,
-    )
+    ))
     return web.json_response({"ok": True}, status=201)
 
 

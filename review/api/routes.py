@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import datetime as dt
-import json
 import os
-import re
 from typing import Any
 
 from aiohttp import web
@@ -21,172 +18,29 @@ from aiohttp import web
 from review.api.app import Route, context, credential
 from review.api.credentials import create_credential, parse_role, revoke_credential
 from review.api.custody_routes import CUSTODY_ROUTES
+from review.api.wire import (
+    b64,
+    credential_json,
+    day_query,
+    done,
+    flag_query,
+    int_query,
+    item_seq,
+    json_object,
+    recipient_json,
+    report_json,
+    sealed_body,
+    string_field,
+    summary_json,
+)
 from review.audit import decode_entry
 from review.backend import QueueFilter
-from review.local import (
-    MAX_SEALED_TEXT_BYTES,
-    AccessDeniedError,
-    BodyTooLargeError,
-    InvalidRequestError,
-)
-from storage import RecipientRecord, ReportSummary, Role, StoredReport
-from storage.credentials import CredentialRecord
+from review.local import AccessDeniedError, InvalidRequestError
+from storage import Role
 
 PREFIX = "/v1"
 _CHUNK = 256 * 1024
-_SEQ = re.compile(r"\d{1,6}")
 _AUDIT_PAGE = 1000
-
-
-# --- parsing requests ----------------------------------------------------------------------
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidRequestError("the body is not valid JSON") from None
-    except RecursionError:
-        raise InvalidRequestError("the JSON body is nested too deeply") from None
-    except ValueError:
-        # Python refuses to convert integers of more than 4,300 digits (a denial-of-service
-        # guard); no field of ours is a number that long.
-        raise InvalidRequestError("the JSON body holds a number too long to read") from None
-    if not isinstance(body, dict):
-        raise InvalidRequestError("the body must be a JSON object")
-    return body
-
-
-def _field(body: dict[str, Any], name: str, *, nullable: bool = False) -> Any:
-    if name not in body:
-        raise InvalidRequestError(f"the JSON body needs the field {name!r}")
-    value = body[name]
-    if value is None and nullable:
-        return None
-    if not isinstance(value, str):
-        raise InvalidRequestError(f"{name!r} must be a string" + (" or null" if nullable else ""))
-    return value
-
-
-def _seq(request: web.Request) -> int:
-    text = request.match_info["seq"]
-    if not _SEQ.fullmatch(text):
-        raise InvalidRequestError("an item sequence number is a small whole number")
-    return int(text)
-
-
-def _int_query(request: web.Request, name: str, default: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not re.fullmatch(r"\d{1,9}", text):
-        raise InvalidRequestError(f"{name} must be a whole number")
-    return int(text)
-
-
-def _flag_query(request: web.Request, name: str) -> bool:
-    text = request.query.get(name, "false")
-    if text not in ("true", "false"):
-        raise InvalidRequestError(f"{name} must be true or false")
-    return text == "true"
-
-
-def _day_query(request: web.Request) -> dt.date | None:
-    text = request.query.get("received_day")
-    if text is None:
-        return None
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            pass
-    raise InvalidRequestError("received_day must be a date, YYYY-MM-DD")
-
-
-async def _sealed_body(request: web.Request, what: str) -> bytes:
-    too_large = BodyTooLargeError(
-        f"the {what} is larger than {MAX_SEALED_TEXT_BYTES // 1024} KiB "
-        f"({MAX_SEALED_TEXT_BYTES} bytes)"
-    )
-    # Refuse by the declared length before reading anything; the read itself is capped too.
-    if request.content_length is not None and request.content_length > MAX_SEALED_TEXT_BYTES:
-        raise too_large
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large from None
-    if len(body) > MAX_SEALED_TEXT_BYTES:
-        raise too_large
-    return body
-
-
-# --- shaping responses ---------------------------------------------------------------------
-
-
-def summary_json(s: ReportSummary) -> dict[str, Any]:
-    return {
-        "id": s.report_id,
-        "received_day": s.received_day.isoformat(),
-        "status": s.status,
-        "priority": s.priority,
-        "assignee": s.assignee,
-        "item_count": s.item_count,
-        "labels": list(s.labels),
-        "channel": s.channel,
-    }
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def report_json(r: StoredReport) -> dict[str, Any]:
-    return {
-        "summary": summary_json(r.summary),
-        "manifest": _b64(r.manifest),
-        "manifest_signature": _b64(r.manifest_signature),
-        "witness_recipient": r.witness_recipient,
-        "items": [
-            {
-                "item_id": i.item_id,
-                "seq": i.seq,
-                "role": i.role.value,
-                "header": _b64(i.header),
-                "payload_size": i.payload_size,
-                "payload_sha256": i.payload_sha256,
-                "recipient_key_ids": list(i.recipient_key_ids),
-                "parent_seq": i.parent_seq,
-            }
-            for i in r.items
-        ],
-    }
-
-
-def recipient_json(r: RecipientRecord) -> dict[str, Any]:
-    return {
-        "name": r.name,
-        "recipient": r.recipient,
-        "key_id": r.key_id,
-        "kind": r.kind.value,
-        "added_on": r.added_on.isoformat(),
-        "removed_on": None if r.removed_on is None else r.removed_on.isoformat(),
-        "channel": r.channel,
-    }
-
-
-def credential_json(c: CredentialRecord) -> dict[str, Any]:
-    return {
-        "name": c.name,
-        "role": c.role.value,
-        "channel": c.channel,
-        "created_on": c.created_on.isoformat(),
-        "revoked_on": None if c.revoked_on is None else c.revoked_on.isoformat(),
-    }
-
-
-def _done() -> web.Response:
-    return web.json_response({"ok": True})
 
 
 # --- reviewer endpoints --------------------------------------------------------------------
@@ -203,7 +57,7 @@ async def me(request: web.Request) -> web.Response:
 
 async def list_reports(request: web.Request) -> web.Response:
     """A keyset page after `cursor` (answering `next_cursor`), or with `page` a numbered one."""
-    day = _day_query(request)
+    day = day_query(request)
     filters = QueueFilter(
         status=request.query.get("status"),
         priority=request.query.get("priority"),
@@ -211,15 +65,15 @@ async def list_reports(request: web.Request) -> web.Response:
         label=request.query.get("label"),
         received_day=day,
     )
-    page_size = _int_query(request, "page_size", 50)
+    page_size = int_query(request, "page_size", 50)
     backend = context(request).backend(request)
     if "page" in request.query and "cursor" not in request.query:
-        page = _int_query(request, "page", 1)
+        page = int_query(request, "page", 1)
         found = await backend.list_reports(filters, page=page, page_size=page_size)
         return web.json_response({
             "reports": [summary_json(s) for s in found], "page": page, "page_size": page_size
         })
-    with_total = _flag_query(request, "total")
+    with_total = flag_query(request, "total")
     result = await backend.queue_page(
         filters, cursor=request.query.get("cursor"), page_size=page_size, with_total=with_total
     )
@@ -248,7 +102,7 @@ async def get_report(request: web.Request) -> web.Response:
 
 async def get_header(request: web.Request) -> web.Response:
     item = await context(request).backend(request).item(
-        request.match_info["report_id"], _seq(request)
+        request.match_info["report_id"], item_seq(request)
     )
     return web.Response(body=item.header, content_type="application/octet-stream")
 
@@ -256,7 +110,7 @@ async def get_header(request: web.Request) -> web.Response:
 async def get_payload(request: web.Request) -> web.StreamResponse:
     """Stream the payload blob in chunks: attachments can be large, memory stays flat."""
     _item, handle = await context(request).backend(request).open_payload(
-        request.match_info["report_id"], _seq(request)
+        request.match_info["report_id"], item_seq(request)
     )
     try:
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
@@ -275,41 +129,41 @@ async def get_payload(request: web.Request) -> web.StreamResponse:
 
 
 async def set_status(request: web.Request) -> web.Response:
-    body = await _json_object(request)
+    body = await json_object(request)
     await context(request).backend(request).set_status(
-        request.match_info["report_id"], _field(body, "status")
+        request.match_info["report_id"], string_field(body, "status")
     )
-    return _done()
+    return done()
 
 
 async def set_priority(request: web.Request) -> web.Response:
-    body = await _json_object(request)
+    body = await json_object(request)
     await context(request).backend(request).set_priority(
-        request.match_info["report_id"], _field(body, "priority")
+        request.match_info["report_id"], string_field(body, "priority")
     )
-    return _done()
+    return done()
 
 
 async def set_assignee(request: web.Request) -> web.Response:
-    body = await _json_object(request)
+    body = await json_object(request)
     await context(request).backend(request).assign(
-        request.match_info["report_id"], _field(body, "assignee", nullable=True)
+        request.match_info["report_id"], string_field(body, "assignee", nullable=True)
     )
-    return _done()
+    return done()
 
 
 async def add_label(request: web.Request) -> web.Response:
     await context(request).backend(request).add_label(
         request.match_info["report_id"], request.match_info["label"]
     )
-    return _done()
+    return done()
 
 
 async def remove_label(request: web.Request) -> web.Response:
     await context(request).backend(request).remove_label(
         request.match_info["report_id"], request.match_info["label"]
     )
-    return _done()
+    return done()
 
 
 async def list_notes(request: web.Request) -> web.Response:
@@ -319,14 +173,14 @@ async def list_notes(request: web.Request) -> web.Response:
             "note_id": n.note_id,
             "author": n.author,
             "created_on": n.created_on.isoformat(),
-            "sealed": _b64(n.sealed),
+            "sealed": b64(n.sealed),
         }
         for n in notes
     ]})
 
 
 async def add_note(request: web.Request) -> web.Response:
-    sealed = await _sealed_body(request, "note")
+    sealed = await sealed_body(request, "note")
     note = await context(request).backend(request).add_note(
         request.match_info["report_id"], sealed
     )
@@ -337,7 +191,7 @@ async def add_note(request: web.Request) -> web.Response:
 
 
 async def add_witness_message(request: web.Request) -> web.Response:
-    sealed = await _sealed_body(request, "message for the witness")
+    sealed = await sealed_body(request, "message for the witness")
     await context(request).backend(request).leave_witness_message(
         request.match_info["report_id"], sealed
     )
@@ -350,25 +204,25 @@ async def list_witness_messages(request: web.Request) -> web.Response:
     )
     return web.json_response({"messages": [
         {"message_id": m.message_id, "created_on": m.created_on.isoformat(),
-         "sealed": _b64(m.sealed)}
+         "sealed": b64(m.sealed)}
         for m in found
     ]})
 
 
 async def replace_header(request: web.Request) -> web.Response:
-    body = await _json_object(request)
+    body = await json_object(request)
     key_ids = body.get("recipient_key_ids")
     if not isinstance(key_ids, list) or not all(isinstance(k, str) for k in key_ids):
         raise InvalidRequestError("'recipient_key_ids' must be a list of key id strings")
     try:
-        header = base64.b64decode(_field(body, "header"), validate=True)
+        header = base64.b64decode(string_field(body, "header"), validate=True)
     except binascii.Error:
         raise InvalidRequestError("'header' must be base64") from None
     await context(request).backend(request).replace_header(
-        request.match_info["report_id"], _seq(request), _field(body, "expected_old_sha256"),
-        header, tuple(key_ids),
+        request.match_info["report_id"], item_seq(request),
+        string_field(body, "expected_old_sha256"), header, tuple(key_ids),
     )
-    return _done()
+    return done()
 
 
 async def active_recipients(request: web.Request) -> web.Response:
@@ -393,7 +247,7 @@ async def list_credentials(request: web.Request) -> web.Response:
 
 
 async def add_credential(request: web.Request) -> web.Response:
-    body = await _json_object(request)
+    body = await json_object(request)
     ctx = context(request)
     who = credential(request)
     channel = body.get("channel")
@@ -406,8 +260,8 @@ async def add_credential(request: web.Request) -> web.Response:
             )
         channel = who.channel
     record, token = await create_credential(
-        ctx.storage, ctx.audit, who.name, _field(body, "name"),
-        parse_role(_field(body, "role")), channel,
+        ctx.storage, ctx.audit, who.name, string_field(body, "name"),
+        parse_role(string_field(body, "role")), channel,
     )
     return web.json_response({**credential_json(record), "token": token}, status=201)
 
@@ -434,8 +288,8 @@ async def audit_trail(request: web.Request) -> web.Response:
         raise AccessDeniedError(
             "the audit trail covers every channel: it needs an admin credential of no channel"
         )
-    after = _int_query(request, "after", 0)
-    limit = min(_int_query(request, "limit", _AUDIT_PAGE), _AUDIT_PAGE)
+    after = int_query(request, "after", 0)
+    limit = min(int_query(request, "limit", _AUDIT_PAGE), _AUDIT_PAGE)
     records = await context(request).storage.audit.entries(after=after, limit=limit)
     return web.json_response({"entries": [
         {**decode_entry(r.entry).__dict__, "entry_hash": r.entry_hash} for r in records

@@ -14,6 +14,7 @@ Entries name the actor, the report, the items (sequence numbers), note or messag
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final, Protocol, runtime_checkable
 
 import crypto
@@ -63,37 +64,39 @@ async def record_bulk_access(
     await backend.record_bulk_access(items, via=via)
 
 
+@dataclass(frozen=True)
+class Access:
+    """One access to record, as the reviewer's tool or the API request states it (unchecked:
+    `access_details` checks it where it is recorded)."""
+
+    report_id: str
+    what: str
+    items: Sequence[int] = ()
+    notes: Sequence[str] = ()
+    messages: Sequence[str] = ()
+    via: str = "cli"
+
+    def named(self) -> bool:
+        """Whether it names anything at all (an access of nothing is not recorded)."""
+        return bool(self.items or self.notes or self.messages)
+
+
 @runtime_checkable
 class AccessRecorder(Protocol):
     """A backend that records accesses (LocalBackend and RemoteBackend both do)."""
 
-    async def record_access(
-        self,
-        report_id: str,
-        what: str,
-        *,
-        items: Sequence[int] = (),
-        notes: Sequence[str] = (),
-        messages: Sequence[str] = (),
-        via: str = "cli",
-    ) -> None: ...
+    async def record_access(self, access: Access) -> None: ...
 
 
-def access_details(
-    what: str,
-    *,
-    items: Sequence[int],
-    notes: Sequence[str],
-    messages: Sequence[str],
-    via: str,
-    decrypted: bool = True,
-) -> dict[str, object]:
+def access_details(access: Access, *, decrypted: bool = True) -> dict[str, object]:
     """The audit details of one access, checked; AccessError naming the rule otherwise."""
+    what, via = access.what, access.via
+    items, notes, messages = access.items, access.notes, access.messages
     if what not in ACCESS_ACTIONS:
         raise AccessError(f"what must be one of: {', '.join(ACCESS_ACTIONS)}")
     if via not in VIA:
         raise AccessError(f"via must be one of: {', '.join(VIA)}")
-    if not (items or notes or messages):
+    if not access.named():
         raise AccessError("an access names at least one item, note or message")
     for listed in (items, notes, messages):
         if len(listed) > MAX_LISTED:
@@ -132,13 +135,12 @@ async def record_access(
     Every backend of ours records; a backend that cannot (a test double, an older server) is a
     programming error, so this raises rather than silently skipping the record.
     """
-    if not (items or notes or messages):
+    access = Access(report_id, what, items, notes, messages, via)
+    if not access.named():
         return
     if not isinstance(backend, AccessRecorder):
         raise TypeError(f"{type(backend).__name__} cannot record accesses")
-    await backend.record_access(
-        report_id, what, items=items, notes=notes, messages=messages, via=via
-    )
+    await backend.record_access(access)
 
 
 class _MessageSource(Protocol):

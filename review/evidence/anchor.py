@@ -16,13 +16,16 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from crypto import merkle
 from review.audit import decode_entry
-from review.evidence.tsa import TsaConfig, TsaFailure, request_timestamp
 from storage.evidence import DayRecord, EvidenceRepository, LeafRecord, TokenRecord
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from review.evidence.tsa import TsaConfig
 
 log = logging.getLogger("intake.evidence")
 
@@ -147,6 +150,10 @@ class Anchorer:
         due = [d for d in await self._evidence.queued_days() if d.next_attempt <= now]
         if not due:
             return
+        # The HTTP client and the RFC 3161 code load only when a day is due: `intake serve`
+        # builds trees every few minutes but keeps neither in memory until it timestamps.
+        import aiohttp
+
         async with aiohttp.ClientSession() as session:
             for day in due:
                 if not await self._evidence.claim(day.day, now, now + self._policy.lease):
@@ -168,6 +175,8 @@ class Anchorer:
 
     async def _timestamp(self, session: aiohttp.ClientSession, day: DayRecord) -> str | None:
         """Ask every authority; None when at least one token was kept, else the first failure."""
+        from review.evidence.tsa import TsaFailure, request_timestamp
+
         failures = []
         for tsa in self._tsas:
             try:

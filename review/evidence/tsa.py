@@ -11,18 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aiohttp
 from cryptography import x509
-from rfc3161_client import (
-    HashAlgorithm,
-    TimestampRequestBuilder,
-    VerificationError,
-    VerifierBuilder,
-    decode_timestamp_response,
-)
 
-_TIMEOUT = aiohttp.ClientTimeout(total=30)
+if TYPE_CHECKING:
+    import aiohttp
+
+# aiohttp and rfc3161-client are imported where a timestamp is requested or verified: reading
+# the configuration (`intake serve` at start) needs neither in memory (bench/drafts_memory.py).
+_TIMEOUT_SECONDS = 30
 _MAX_RESPONSE = 1 << 20
 
 
@@ -64,6 +62,8 @@ def load_tsa_configs(urls: list[str], ca_files: list[Path]) -> list[TsaConfig]:
 def verify_response(response: bytes, root: bytes, ca_pem: bytes, nonce: int | None = None
                     ) -> dt.datetime:
     """The token's genTime if `response` timestamps `root` under these CAs; else TsaFailure."""
+    from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
+
     try:
         decoded = decode_timestamp_response(response)
     except ValueError as error:
@@ -82,12 +82,15 @@ def verify_response(response: bytes, root: bytes, ca_pem: bytes, nonce: int | No
 async def request_timestamp(
     session: aiohttp.ClientSession, tsa: TsaConfig, root: bytes
 ) -> Timestamp:
+    import aiohttp
+    from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
+
     request = TimestampRequestBuilder(
         data=root, hash_algorithm=HashAlgorithm.SHA256, nonce=True, cert_req=True
     ).build()
     try:
         async with session.post(
-            tsa.url, data=request.as_bytes(), timeout=_TIMEOUT,
+            tsa.url, data=request.as_bytes(), timeout=aiohttp.ClientTimeout(total=_TIMEOUT_SECONDS),
             headers={"Content-Type": "application/timestamp-query"},
         ) as reply:
             if reply.status != 200:

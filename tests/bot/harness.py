@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from storage import Storage
 from storage.server_keys import ServerKeys, load_or_create_server_keys
 
 TOKEN = "987654321:TEST-token-for-the-stand-in-only-xyz"
+# A receipt code as the bot shows it: five groups of four digits.
+RECEIPT_CODE = re.compile(r"\d{4}(?:-\d{4}){4}")
 
 
 class CapturedLogs(logging.Handler):
@@ -163,3 +166,24 @@ async def finish_and_send(user: FakeUser, *, evidence_sent: bool) -> list[str]:
     await press(user, "Skip")
     await user.press(button(user, "Send"))
     return await replies(user, 2)
+
+
+def receipt_code(receipt: str) -> str:
+    """The receipt code in the bot's receipt message."""
+    code = RECEIPT_CODE.search(receipt)
+    assert code is not None, "no receipt code in the receipt"
+    return code.group()
+
+
+async def report_for_code(user: FakeUser, *, evidence_sent: bool = False) -> str:
+    """A whole report the shortest way, from /start to the receipt; returns its code."""
+    await to_evidence(user)
+    return receipt_code((await finish_and_send(user, evidence_sent=evidence_sent))[1])
+
+
+async def start_addition(user: FakeUser, code: str) -> str:
+    """/status with `code`, then "Add information or files"; returns the status shown."""
+    await user.send_command("status", code)
+    (status,) = await replies(user)
+    await press(user, "Add information or files")
+    return status

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import secrets
 import struct
 from collections.abc import Awaitable, Callable
@@ -20,9 +19,17 @@ from crypto.custody import custody_public_key
 from review.queue import list_reports, open_report
 from storage import ItemRole
 from storage.models import Base
-from tests.bot.harness import TOKEN, Harness, button, press, replies, running_harness
+from tests.bot.harness import (
+    TOKEN,
+    Harness,
+    button,
+    press,
+    receipt_code,
+    replies,
+    running_harness,
+    start_addition,
+)
 
-_CODE = re.compile(r"\d{4}(?:-\d{4}){4}")
 NAMES = (
     "first_name", "last_name", "username", "answer", "perpetrators", "caption", "doc_name",
     "pdf_author", "exif", "jpeg_name", "photo_body", "video_name", "video_body", "voice_body",
@@ -104,11 +111,8 @@ async def _witness_reports(
     await half_way()  # everything answered, nothing sent: the draft and outbox are at rest
     await witness.press(button(witness, "Send"))
     receipt = (await replies(witness, 2))[1]
-    code = _CODE.search(receipt)
-    assert code is not None
-    await witness.send_command("status", code.group())
-    await replies(witness)
-    await press(witness, "Add information or files")
+    code = receipt_code(receipt)
+    await start_addition(witness, code)
     await witness.send_text(f"Also: {c['followup_text']}")
     await replies(witness)
     await witness.send_document(c["followup_body"].encode(), file_name=f"{c['followup_name']}.txt",
@@ -116,7 +120,7 @@ async def _witness_reports(
     await replies(witness)
     await witness.press(button(witness, "Send"))
     assert "added to your report" in (await replies(witness, 2))[1]
-    return code.group()
+    return code
 
 
 async def test_no_canary_at_rest_or_in_logs(database_url: str, tmp_path: Path) -> None:

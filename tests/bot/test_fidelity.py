@@ -15,10 +15,11 @@ from tests.bot.harness import (
     finish_and_send,
     press,
     replies,
+    report_for_code,
     running_harness,
+    start_addition,
     to_evidence,
 )
-from tests.bot.test_status_followup import _CODE
 
 NOTICE = fidelity_notice(gettext.NullTranslations().gettext)
 JPEG = b"\xff\xd8\xff" + b"pixels" * 50 + b"\xff\xd9"
@@ -94,12 +95,7 @@ async def test_told_once_in_a_status_session_too(database_url: str, tmp_path: Pa
     both are added to the report (the processing record of the photo's copy included)."""
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(8300003)
-        await to_evidence(witness)
-        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
-        assert code is not None
-        await witness.send_command("status", code.group())
-        await replies(witness)
-        await press(witness, "Add information or files")
+        await start_addition(witness, await report_for_code(witness))
         await witness.send_photo(JPEG)
         (first,) = await replies(witness)
         assert first == "Added 1 item(s). Send more, or press Send.\n\n" + NOTICE

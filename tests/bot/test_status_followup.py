@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,13 @@ from tests.bot.harness import (
     button,
     finish_and_send,
     press,
+    receipt_code,
     replies,
+    report_for_code,
     running_harness,
+    start_addition,
     to_evidence,
 )
-
-_CODE = re.compile(r"\d{4}(?:-\d{4}){4}")
 
 
 async def test_status_question_and_answer(database_url: str, tmp_path: Path) -> None:
@@ -42,18 +42,12 @@ async def test_status_question_and_answer(database_url: str, tmp_path: Path) -> 
     and the witness's answer with a file is sealed into the same report for the reviewers."""
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(7200001)
-        await to_evidence(witness)
-        receipt = (await finish_and_send(witness, evidence_sent=False))[1]
-        code = _CODE.search(receipt)
-        assert code is not None
+        code = await report_for_code(witness)
         [row] = await list_reports(h.storage)
         report = await h.storage.reports.get(row.report_id)
         assert report is not None and report.witness_recipient is not None
-        question = io.BytesIO()
-        crypto.encrypt(io.BytesIO("When exactly did it start? — Коли саме?".encode()), question,
-                       [crypto.parse_recipient(report.witness_recipient)])
-        await h.storage.triage.add_witness_message(
-            row.report_id, "ab" * 16, row.received_day, question.getvalue()
+        await _question_for(
+            h, row.report_id, report.witness_recipient, "When exactly did it start? — Коли саме?"
         )
         await h.storage.triage.set_status(row.report_id, "needs_info")
 
@@ -63,7 +57,7 @@ async def test_status_question_and_answer(database_url: str, tmp_path: Path) -> 
         assert "No report matches" in (await replies(witness))[0]
         await witness.send_text("not a code at all")
         assert "20 digits" in (await replies(witness))[0]
-        code_message = await witness.send_text(code.group().replace("-", " "))
+        code_message = await witness.send_text(code.replace("-", " "))
         shown = (await replies(witness))[0]
         assert "question for you" in shown and "When exactly did it start? — Коли саме?" in shown
         assert code_message not in {m.message_id for m in witness.visible_messages()}
@@ -90,12 +84,7 @@ async def test_status_addition_readable(database_url: str, tmp_path: Path) -> No
     """The sealed addition document holds the witness's text, readable by the reviewer only."""
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(7200002)
-        await to_evidence(witness)
-        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
-        assert code is not None
-        await witness.send_command("status", code.group())
-        assert "not reviewed yet" in (await replies(witness))[0]
-        await press(witness, "Add information or files")
+        assert "not reviewed yet" in await start_addition(witness, await report_for_code(witness))
         await witness.send_text("One more detail")
         await replies(witness)
         await witness.press(button(witness, "Send"))
@@ -118,12 +107,7 @@ async def test_addition_redelivered_after_a_crash_is_stored_once(
     witness is told the addition arrived."""
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(7200003)
-        await to_evidence(witness)
-        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
-        assert code is not None
-        await witness.send_command("status", code.group())
-        await replies(witness)
-        await press(witness, "Add information or files")
+        await start_addition(witness, await report_for_code(witness))
         await witness.send_text("One more detail")
         await replies(witness)
         [row] = await list_reports(h.storage)
@@ -157,9 +141,9 @@ async def test_witness_deletes_report_when_allowed(database_url: str, tmp_path: 
         await to_evidence(witness)
         await witness.send_photo(b"\xff\xd8\xffphoto\xff\xd9")
         await replies(witness)
-        code = _CODE.search((await finish_and_send(witness, evidence_sent=True))[1])
-        assert code is not None and h.storage.blobs.names()
-        await witness.send_command("status", code.group())
+        code = receipt_code((await finish_and_send(witness, evidence_sent=True))[1])
+        assert h.storage.blobs.names()
+        await witness.send_command("status", code)
         await replies(witness)
         await press(witness, "Delete this report")
         kept = await press(witness, "No, keep it")
@@ -170,7 +154,7 @@ async def test_witness_deletes_report_when_allowed(database_url: str, tmp_path: 
         assert h.storage.blobs.names() == []
         entries = [r.entry for r in await h.storage.audit.entries()]
         assert any(b"report.shred" in e and b"witness_request" in e for e in entries)
-        await witness.send_command("status", code.group())
+        await witness.send_command("status", code)
         assert "No report matches" in (await replies(witness))[0]
 
 
@@ -178,10 +162,8 @@ async def test_deleting_is_not_offered_by_default(database_url: str, tmp_path: P
     """Without the organisation's permission there is no delete button."""
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(7200004)
-        await to_evidence(witness)
-        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
-        assert code is not None
-        await witness.send_command("status", code.group())
+        code = await report_for_code(witness)
+        await witness.send_command("status", code)
         await replies(witness)
         labels = [label for m in witness.bot_messages() for row in m.buttons for label, _d in row]
         assert "Delete this report" not in labels
@@ -193,12 +175,7 @@ async def test_review_show_includes_additions(database_url: str, tmp_path: Path)
 
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = h.user(7200005)
-        await to_evidence(witness)
-        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
-        assert code is not None
-        await witness.send_command("status", code.group())
-        await replies(witness)
-        await press(witness, "Add information or files")
+        await start_addition(witness, await report_for_code(witness))
         await witness.send_text("The van was grey.")
         await replies(witness)
         await witness.send_document(b"later", file_name="later.txt", mime_type="text/plain")
@@ -257,16 +234,14 @@ async def test_new_codes_never_run_scrypt(
     async with running_harness(database_url, tmp_path / "data") as h:
         calls = _counting_scrypt(monkeypatch)
         witness = h.user(7200007)
-        await to_evidence(witness)
-        code = _CODE.search((await finish_and_send(witness, evidence_sent=False))[1])
-        assert code is not None
+        code = await report_for_code(witness)
         [row] = await list_reports(h.storage)
         report = await h.storage.reports.get(row.report_id)
         assert report is not None and report.witness_recipient is not None
         await _question_for(h, row.report_id, report.witness_recipient, "Which street?")
         await witness.send_command("status", "1111-2222-3333-4444-5555")
         assert "No report matches" in (await replies(witness))[0]
-        await witness.send_command("status", code.group())
+        await witness.send_command("status", code)
         assert "Which street?" in (await replies(witness))[0]
     assert calls == []
 
@@ -307,11 +282,9 @@ async def test_codes_from_earlier_versions_still_work(
         await replies(witness)
 
         other = h.user(7200009)
-        await to_evidence(other)
-        new_code = _CODE.search((await finish_and_send(other, evidence_sent=False))[1])
-        assert new_code is not None
+        new_code = await report_for_code(other)
         calls.clear()
-        await other.send_command("status", new_code.group())
+        await other.send_command("status", new_code)
         assert "not reviewed yet" in (await replies(other))[0]
         assert calls == []
 

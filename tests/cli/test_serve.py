@@ -47,6 +47,39 @@ async def test_serve_takes_a_report_and_stops_on_sigterm(tmp_path: Path) -> None
     assert GOOD.split(":")[1] not in err.decode()
 
 
+async def test_idle_polling_bot_holds_no_library_it_does_not_use_yet(tmp_path: Path) -> None:
+    """A polling bot on SQLite that has answered /start has not loaded Pillow (images only),
+    aiohttp (webhook, reviewer API, time-stamp authorities), rfc3161-client, Alembic (the schema
+    is current), the reviewer's charts and hashes, nor the PostgreSQL dialect: each would be
+    resident memory of every idle bot (bench/drafts_memory.py)."""
+    identity = crypto.generate_identity()
+    env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_BOT_TOKEN": GOOD}
+    async with BotApiStandIn(GOOD) as standin:
+        env["INTAKE_TELEGRAM_API_URL"] = standin.root_url
+        added = await _intake(env, "reviewer", "add", "--name", "a",
+                              "--recipient", str(identity.recipient))
+        assert await added.wait() == 0
+        # -X importtime writes one line per module imported, on standard error, as it loads.
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-X", "importtime", "-m", "cli.main", "serve",
+            env={**os.environ, **env},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        witness = standin.user(9100002, "W")
+        await witness.send_command("start")
+        assert "is it safe" in (await replies(witness, timeout=30))[0]
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        _out, err = await process.communicate()
+    loaded = {line.split("|")[-1].strip() for line in err.decode().splitlines()
+              if line.startswith("import time:")}
+    assert {"telegram", "sqlalchemy.dialects.sqlite", "bot.telegram.runtime"} <= loaded
+    unwanted = {m for m in loaded if m.split(".")[0] in {
+        "PIL", "aiohttp", "rfc3161_client", "alembic", "matplotlib", "numpy", "imagehash",
+        "jinja2"} or m.startswith("sqlalchemy.dialects.postgresql")}
+    assert not unwanted, sorted(unwanted)
+
+
 async def test_wrong_token_stops_with_one_line_and_no_token(tmp_path: Path) -> None:
     """A token the server refuses ends start-up with one line naming the fix, never the token."""
     identity = crypto.generate_identity()

@@ -95,3 +95,22 @@ def test_review_list_imports_neither_the_questionnaire_nor_the_export_code(tmp_p
                 or m.startswith(("review.monitoring", "review.export", "review.render"))}
     assert not unwanted, unwanted
     assert "storage.queue" in loaded
+
+
+def test_review_list_loads_only_the_repositories_it_reads(tmp_path: Path) -> None:
+    """On SQLite, `review list` loads the queue's repository, not the bot's conversations, the
+    evidence or payload-table code, the PostgreSQL dialect or Pillow (storage/database.py opens
+    each repository's module on first use)."""
+    _modules_after(tmp_path, "reviewer", "list")  # makes the store
+    probe = _PROBE.replace('m.split(".")[0] for m in sys.modules', "m for m in sys.modules")
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data")}
+    env.pop("INTAKE_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "review", "list"], capture_output=True, text=True,
+        env=env, check=True, timeout=120,
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    unwanted = {"storage.conversations", "storage.evidence", "storage.payload_table",
+                "storage.additions", "sqlalchemy.dialects.postgresql", "PIL"} & loaded
+    assert not unwanted, unwanted
+    assert {"storage.queue", "sqlalchemy.dialects.sqlite"} <= loaded

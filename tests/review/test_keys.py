@@ -37,7 +37,7 @@ from review.queue import open_report
 from review.recipients import RecipientError, add_recovery, add_reviewer, remove_reviewer
 from review.reencrypt import ReencryptResult, reencrypt_store
 from storage import RecipientKind, Storage
-from storage.repositories import (
+from storage.header_swaps import (
     HeaderConflictError,
     HeaderReplacement,
     ItemNotFoundError,

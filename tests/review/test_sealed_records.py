@@ -23,23 +23,17 @@ from review.recipients import add_recovery, add_reviewer, remove_reviewer
 from review.sealed_records import reencrypt_records, rewrap_records
 from storage import Storage
 from storage.models import ReportRow
-from storage.server_keys import ServerKeys, load_or_create_server_keys
-from tests.review.test_keys import Key, age_open, intake_key, keygen_key, submit
+from storage.server_keys import load_or_create_server_keys
+from tests.review.test_keys import Key, Office, age_open, intake_key, keygen_key, submit
 from tests.review.test_keys_cli import intake
 
 DAY = dt.date(2026, 6, 1)
 
 
 @dataclass
-class Desk:
-    storage: Storage
-    keys: ServerKeys
-    audit: AuditTrail
-    alice: Key
-    bob: Key
-    recovery: Key
-    report_ids: list[str]
-    scratch: Path
+class Desk(Office):
+    """An Office (tests/review/test_keys.py) kept in a data directory the CLI can open."""
+
     data_dir: Path
 
     async def records(self) -> dict[str, bytes]:

@@ -135,6 +135,42 @@ async def test_outbox_appends_in_order_per_chat(storage: Storage) -> None:
     ]
 
 
+async def test_snapshot_and_head_read_what_an_update_and_the_relay_need(
+    storage: Storage,
+) -> None:
+    """`snapshot`: which marks exist and the live state, in one read; `head`: the oldest
+    waiting message and the stored state; a first `seq` of 0 says nothing was waiting."""
+    conversations = storage.conversations
+    done, fresh = secrets.token_bytes(32), secrets.token_bytes(32)
+    assert await conversations.snapshot(CHAT, [done, fresh], now=NOW) == (set(), None)
+    assert await conversations.head(CHAT) == (None, None)
+    assert not await conversations.has_pending(CHAT)
+    (first,) = await conversations.commit_update(
+        chat_key=CHAT, update_key=done, state=b"s1", expires=LATER, outbox=[b"m1"], today=TODAY
+    )
+    assert first.seq == 0
+    assert await conversations.snapshot(CHAT, [done, fresh], now=NOW) == ({done}, b"s1")
+    assert await conversations.snapshot(CHAT, [], now=NOW) == (set(), b"s1")
+    # An expired state is no state to an update, but `head` shows the bytes as stored.
+    late = NOW + dt.timedelta(hours=3)
+    assert await conversations.snapshot(CHAT, [fresh], now=late) == (set(), None)
+    assert await conversations.head(CHAT) == (first.entry_id, b"s1")
+    assert await conversations.has_pending(CHAT)
+    (second,) = await conversations.commit_update(
+        chat_key=CHAT, update_key=None, state=b"s2", expires=LATER, outbox=[b"m2"]
+    )
+    assert second.seq != 0  # m1 still waits
+    assert await conversations.head(CHAT) == (first.entry_id, b"s2")
+    await conversations.delivered(first.entry_id, chat_key=CHAT, state=None)
+    assert await conversations.head(CHAT) == (second.entry_id, None)
+    await conversations.delivered(second.entry_id, chat_key=CHAT)
+    (third,) = await conversations.commit_update(
+        chat_key=CHAT, update_key=None, state=None, expires=LATER, outbox=[b"m3"]
+    )
+    assert third.seq == 0
+    assert not await conversations.has_pending(OTHER)
+
+
 async def test_update_mark_makes_a_redelivery_write_nothing(storage: Storage) -> None:
     """A second commit of the same update raises AlreadyProcessed and changes nothing."""
     mark = secrets.token_bytes(32)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from pathlib import Path
 
 import pytest
@@ -11,39 +10,19 @@ from sqlalchemy import inspect, text
 
 from storage import (
     InvalidCursorError,
-    ItemRole,
-    NewItem,
     NewReport,
     QueueFilters,
     Storage,
 )
 from storage.models import Base
 from storage.queue import encode_cursor
+from tests.storage.builders import new_report
 
 DAYS = (dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22))
 
 
 def _report(day: dt.date, items: int = 1, report_id: str | None = None) -> NewReport:
-    return NewReport(
-        report_id=report_id or secrets.token_hex(16),
-        received_day=day,
-        receipt_hash=secrets.token_bytes(33),
-        submission_key=secrets.token_bytes(32),
-        manifest=b'{"items":[]}',
-        manifest_signature=b"\x01" * 64,
-        items=tuple(
-            NewItem(
-                item_id=secrets.token_hex(16),
-                seq=seq,
-                role=ItemRole.ANSWERS if seq == 0 else ItemRole.ATTACHMENT,
-                header=b"age-encryption.org/v1\n" + bytes([seq]) * 40,
-                payload_size=100,
-                payload_sha256="ab" * 32,
-                recipient_key_ids=("0123456789abcdef",),
-            )
-            for seq in range(items)
-        ),
-    )
+    return new_report(day, items=items, report_id=report_id, receipt_hash_bytes=33)
 
 
 async def _fill(storage: Storage, per_day: int = 7) -> list[NewReport]:

@@ -8,32 +8,17 @@ import secrets
 import pytest
 from sqlalchemy import inspect
 
-from storage import DuplicateSubmission, ItemRole, NewItem, NewReport, QueueFilters, Storage
+from storage import DuplicateSubmission, ItemRole, NewReport, QueueFilters, Storage
 from storage.models import Base
+from tests.storage.builders import new_report
 
 DAY = dt.date(2026, 11, 24)
 
 
 def _report(submission: bytes = b"s" * 32, items: int = 2) -> NewReport:
-    return NewReport(
-        report_id=secrets.token_hex(16),
-        received_day=DAY,
-        receipt_hash=secrets.token_bytes(32),
-        submission_key=submission,
-        manifest=b'{"items":[]}',
-        manifest_signature=b"\x01" * 64,
-        items=tuple(
-            NewItem(
-                item_id=secrets.token_hex(16),
-                seq=seq,
-                role=ItemRole.ANSWERS if seq == 0 else ItemRole.ATTACHMENT,
-                header=b"age-encryption.org/v1\n" + bytes([seq]) * 40,
-                payload_size=100 + seq,
-                payload_sha256="ab" * 32,
-                recipient_key_ids=("0123456789abcdef", "fedcba9876543210"),
-            )
-            for seq in range(items)
-        ),
+    return new_report(
+        DAY, items=items, submission_key=submission, size_grows_by_seq=True,
+        recipient_key_ids=("0123456789abcdef", "fedcba9876543210"),
     )
 
 

@@ -1,0 +1,69 @@
+"""`intake audit`: read the audit trail and check its chain and signatures."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cli.config import Settings
+from cli.keys_commands import _run, audit_trail
+from cli.store import open_storage
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Read and check the audit trail (hash-chained, signed with the server's custody key)."""
+
+
+def _custody_key_present(settings: Settings) -> None:
+    if not (settings.data_dir / "keys" / "custody.key").is_file():
+        raise click.ClickException(
+            f"{settings.data_dir / 'keys' / 'custody.key'} is missing, so the trail cannot be "
+            "checked: set INTAKE_DATA_DIR to the server's data directory, or restore the key "
+            "from backup"
+        )
+
+
+@audit_group.command("verify")
+@click.pass_obj
+def audit_verify(settings: Settings) -> None:
+    """Check the chain and every signature; exit 1 naming the first broken entry."""
+    _custody_key_present(settings)
+
+    async def run() -> None:
+        async with open_storage(settings, must_exist=True) as storage:
+            result = await audit_trail(settings, storage).verify()
+        if not result.ok:
+            raise click.ClickException(
+                f"audit trail broken at entry {result.first_broken} of {result.entries}: "
+                f"{result.problem}. Entries from there on cannot be trusted; compare with a "
+                "backup of the database"
+            )
+        click.echo(f"audit trail intact: {result.entries} entries, chain and signatures valid")
+
+    _run(run())
+
+
+@audit_group.command("show")
+@click.option("--last", type=click.IntRange(1), default=None, help="Only the newest N entries.")
+@click.option("--report", "report_id", default=None, help="Only entries about this report id.")
+@click.pass_obj
+def audit_show(settings: Settings, last: int | None, report_id: str | None) -> None:
+    """Print the entries: number, time, who, what, which report, details."""
+    _custody_key_present(settings)
+
+    async def run() -> None:
+        async with open_storage(settings, must_exist=True) as storage:
+            entries = await audit_trail(settings, storage).entries()
+        if report_id is not None:
+            entries = [e for e in entries if e.report_id == report_id]
+        if last is not None:
+            entries = entries[-last:]
+        if not entries:
+            click.echo("no audit entries")
+        for e in entries:
+            details = json.dumps(e.details, sort_keys=True, separators=(",", ":"))
+            click.echo(f"{e.seq}\t{e.at}\t{e.actor}\t{e.action}\t{e.report_id or '-'}\t{details}")
+
+    _run(run())
