@@ -158,7 +158,7 @@ async def running_bot(
                           per_chat_burst=options.per_chat_burst)
     relay = OutboxRelay(bot, sender, store, storage)
     slots = WorkSlots(options.max_concurrent_files)
-    files = TelegramFiles(bot, max_bytes=options.max_file_bytes)
+    files = TelegramFiles(bot, max_bytes=options.max_file_bytes, sender=sender)
     processor = IntakeProcessor(
         bot=bot,
         conversation=conversation,

@@ -42,8 +42,10 @@ from bot.submission import (
     seal_attachments,
 )
 from bot.telegram.download import TelegramFiles
+from bot.telegram.sender import BotApiSender
 from cli.logging_policy import SafeFilter, SafeFormatter
 from review.recipients import add_reviewer
+from standin.faults import DOWNLOAD, Faults
 from standin.server import BotApiStandIn
 from storage import BlobStore, ItemRole, NewItem, Storage
 from storage.blobs import BlobWriter
@@ -476,3 +478,23 @@ async def test_an_injected_client_is_used_and_left_open(tmp_path: Path) -> None:
         for _ in range(2):
             assert b"".join([c async for c in files.stream(_document(stored.file_id))]) == data
         assert not client.is_closed
+
+
+async def test_passing_failures_of_getfile_and_the_download_are_tried_again(
+    tmp_path: Path,
+) -> None:
+    """With half of all getFile calls and file downloads answered 502 or dropped, every file
+    still arrives whole: both are tried again, as every other Bot API call is."""
+    files = {f"doc-{n}": os.urandom(200_000 + n) for n in range(6)}
+    faults = Faults(bad_gateway_rate=0.3, drop_before_rate=0.2, methods={"getFile", DOWNLOAD},
+                    seed=20261129)
+    async with BotApiStandIn(TOKEN, faults=faults) as standin, _bot(standin) as bot:
+        stored = {name: standin.state.add_file("documents", "bin", data, len(data))
+                  for name, data in files.items()}
+        sender = BotApiSender(max_backoff_seconds=0.2)
+        telegram = TelegramFiles(bot, max_bytes=20 * MB, sender=sender)
+        for name, data in files.items():
+            chunks = [c async for c in telegram.stream(_document(stored[name].file_id))]
+            assert b"".join(chunks) == data
+        assert standin.faults_injected(method="getFile") >= 2
+        assert standin.faults_injected(method=DOWNLOAD) >= 2
