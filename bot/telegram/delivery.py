@@ -32,6 +32,11 @@ log = logging.getLogger("intake.outbox")
 
 # Telegram deletes at most 100 messages per call.
 _DELETE_BATCH = 100
+# Chats whose hand-over is kept at once. In a surge, thousands of chats wait for Telegram's
+# 30 messages a second, and each hand-over holds the chat's plaintext state; past this many,
+# a chat's messages are read back from the outbox when their turn comes, as without it, so
+# memory stays bounded (bench/drafts_memory.py).
+_MAX_HANDED = 1000
 
 
 def keyboard(message: SendText) -> InlineKeyboardMarkup | None:
@@ -81,10 +86,12 @@ class OutboxRelay:
     def hand_over(self, chat_key: str, state: ChatState, committed: Committed) -> None:
         """Called under the chat's lock right after an update's commit: keep what it wrote.
 
-        Only when its messages are the next to send; messages of earlier updates still
-        waiting are read from the outbox as before.
+        Only when its messages are the next to send and fewer than `_MAX_HANDED` chats hold
+        one; otherwise the messages are read from the outbox when their turn comes.
         """
-        if committed.after_others or not committed.messages:
+        if committed.after_others or not committed.messages or (
+            chat_key not in self._handed and len(self._handed) >= _MAX_HANDED
+        ):
             self._handed.pop(chat_key, None)
             return
         self._handed[chat_key] = _Handed(state, committed.sealed_state, list(committed.messages))
