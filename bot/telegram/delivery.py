@@ -37,6 +37,10 @@ _DELETE_BATCH = 100
 # a chat's messages are read back from the outbox when their turn comes, as without it, so
 # memory stays bounded (bench/drafts_memory.py).
 _MAX_HANDED = 1000
+# Chats delivered at once. The rest wait as a key in a queue, not as a task parked on the rate
+# limiter: a surge of 10,000 witnesses costs 10,000 keys, not 10,000 tasks with their frames
+# (bench/drafts_memory.py). 30 messages a second overall need far fewer at once.
+MAX_DELIVERING = 256
 
 
 def keyboard(message: SendText) -> InlineKeyboardMarkup | None:
@@ -64,6 +68,7 @@ class OutboxRelay:
         self._store = store
         self._storage = storage
         self._draining: dict[str, asyncio.Task[None]] = {}
+        self._queued: dict[str, None] = {}  # chats waiting for a delivery slot, in order
         self._handed: dict[str, _Handed] = {}
         self._again: set[str] = set()
         self._closed = False
@@ -108,7 +113,16 @@ class OutboxRelay:
         if task is not None and not task.done():
             self._again.add(chat_key)
             return
+        if len(self._draining) >= MAX_DELIVERING:
+            self._queued[chat_key] = None
+            return
         self._draining[chat_key] = asyncio.create_task(self._drain(chat_key))
+
+    def _start_queued(self) -> None:
+        while self._queued and len(self._draining) < MAX_DELIVERING and not self._closed:
+            chat_key = next(iter(self._queued))
+            del self._queued[chat_key]
+            self.kick(chat_key)
 
     async def _drain(self, chat_key: str) -> None:
         try:
@@ -126,6 +140,7 @@ class OutboxRelay:
         finally:
             if self._draining.get(chat_key) is asyncio.current_task():
                 del self._draining[chat_key]
+            self._start_queued()
 
     async def deliver_next(self, chat_key: str) -> bool:
         """Deliver the chat's oldest waiting message; True if more may be waiting.

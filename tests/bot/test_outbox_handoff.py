@@ -6,6 +6,7 @@ Real SQLite and PostgreSQL, the real sealing keyring, the real PTB Bot against t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from telegram import Bot
 
 from bot.chat_store import ChatStore
 from bot.core.chat import ChatState, DeleteTrail, SendText
+from bot.telegram import delivery
 from bot.telegram.delivery import OutboxRelay
 from bot.telegram.sender import BotApiSender
 from crypto.drafts import DraftKeyring
@@ -108,3 +110,25 @@ async def test_a_handed_message_another_worker_sent_is_not_sent_again(rig: Rig) 
     assert rig.sent_texts() == []
     assert [c.method for c in rig.standin.calls if c.method != "getMe"] == ["deleteMessages"]
     assert await rig.store.pending(rig.chat_key) == []
+
+
+async def test_a_surge_waits_as_queued_chats_not_as_tasks(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With more chats waiting than may be delivered at once, the rest wait in a queue (no task
+    each), and every chat still gets its messages, in order."""
+    monkeypatch.setattr(delivery, "MAX_DELIVERING", 2)
+    chats = {n: rig.standin.user(n, f"Witness {n}") for n in range(7001, 7008)}
+    for chat_id in chats:
+        chat_key = rig.store.chat_key(chat_id)
+        messages = [SendText(chat_id, f"welcome {chat_id}"), SendText(chat_id, "next")]
+        await rig.store.commit(chat_key, [chat_id.to_bytes(32, "big")], ChatState(), messages)
+        rig.relay.kick(chat_key)
+        assert len(rig.relay._draining) <= 2
+    for _ in range(200):
+        if all(len(user.bot_messages()) == 2 for user in chats.values()):
+            break
+        await asyncio.sleep(0.05)
+    for chat_id, user in chats.items():
+        assert [m.text for m in user.bot_messages()] == [f"welcome {chat_id}", "next"]
+    assert not rig.relay._queued and not rig.relay._draining
