@@ -31,7 +31,9 @@ to the relay): idle 86.4 MB; 10,000 drafts 159.2 MB, then 148.1 MB once at most 
 keep a hand-over. The drafts now open at 50 to 67 a second, faster than the welcomes may go
 out (30 a second), so 4,000 to 5,500 chats still wait for their welcome when the last draft
 is open, each with a delivery task parked on the overall rate limiter: that backlog, not the
-drafts, is most of the growth. A bounded pool of delivery workers would remove it.
+drafts, is most of the growth. With the relay delivering at most 256 chats at once (the
+others wait as a key in a queue): 10,000 drafts 106.8 MB, +20.3 MB over idle 86.5 MB, with
+5,352 welcomes still waiting.
 """
 
 from __future__ import annotations
