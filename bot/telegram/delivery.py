@@ -71,7 +71,8 @@ class OutboxRelay:
         self._queued: dict[str, None] = {}  # chats waiting for a delivery slot, in order
         self._handed: dict[str, _Handed] = {}
         self._again: set[str] = set()
-        self._closed = False
+        self._closed = False  # stopping: no new kicks; queued chats still get their turn
+        self._stopped = False  # past the stop's grace: nothing more starts
 
     async def send_now(
         self, message: SendText, state: ChatState, *, wait_for_rate: bool = True
@@ -119,10 +120,14 @@ class OutboxRelay:
         self._draining[chat_key] = asyncio.create_task(self._drain(chat_key))
 
     def _start_queued(self) -> None:
-        while self._queued and len(self._draining) < MAX_DELIVERING and not self._closed:
+        while self._queued and len(self._draining) < MAX_DELIVERING and not self._stopped:
             chat_key = next(iter(self._queued))
             del self._queued[chat_key]
-            self.kick(chat_key)
+            task = self._draining.get(chat_key)
+            if task is not None and not task.done():
+                self._again.add(chat_key)
+            else:
+                self._draining[chat_key] = asyncio.create_task(self._drain(chat_key))
 
     async def _drain(self, chat_key: str) -> None:
         try:
@@ -222,15 +227,22 @@ class OutboxRelay:
                 return
 
     async def close(self, timeout_seconds: float) -> None:
-        """On stop: give what is being delivered a moment to finish, then stop delivering;
-        what is left waits in the outbox for the next start."""
+        """On stop: give what is being delivered, and the chats queued behind it, a moment to
+        finish, then stop delivering; what is left waits in the outbox for the next start."""
         self._closed = True
-        tasks = [t for t in self._draining.values() if not t.done()]
-        if tasks:
-            _done, late = await asyncio.wait(tasks, timeout=timeout_seconds)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_seconds
+        # Chats queued in a surge start as others finish, so wait until none is left running.
+        while tasks := [t for t in self._draining.values() if not t.done()]:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        self._stopped = True
+        late = [t for t in self._draining.values() if not t.done()]
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _perform(
         self, outgoing: Outgoing, state: ChatState, *, reserved: bool = False

@@ -132,3 +132,21 @@ async def test_a_surge_waits_as_queued_chats_not_as_tasks(
     for chat_id, user in chats.items():
         assert [m.text for m in user.bot_messages()] == [f"welcome {chat_id}", "next"]
     assert not rig.relay._queued and not rig.relay._draining
+
+
+async def test_a_stop_still_delivers_the_queued_chats_within_its_grace(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping in a surge: chats still queued for a delivery slot get their turn within the
+    stop's grace, as the chats being delivered do."""
+    monkeypatch.setattr(delivery, "MAX_DELIVERING", 2)
+    chats = {n: rig.standin.user(n, f"Witness {n}") for n in range(7101, 7108)}
+    for chat_id in chats:
+        chat_key = rig.store.chat_key(chat_id)
+        await rig.store.commit(chat_key, [chat_id.to_bytes(32, "big")], ChatState(),
+                               [SendText(chat_id, f"receipt {chat_id}")])
+        rig.relay.kick(chat_key)
+    assert rig.relay._queued
+    await rig.relay.close(timeout_seconds=10.0)
+    for chat_id, user in chats.items():
+        assert [m.text for m in user.bot_messages()] == [f"receipt {chat_id}"]
