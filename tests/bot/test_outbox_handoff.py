@@ -123,10 +123,12 @@ async def test_a_surge_waits_as_queued_chats_not_as_tasks(
         chat_key = rig.store.chat_key(chat_id)
         messages = [SendText(chat_id, f"welcome {chat_id}"), SendText(chat_id, "next")]
         await rig.store.commit(chat_key, [chat_id.to_bytes(32, "big")], ChatState(), messages)
-        rig.relay.kick(chat_key)
+    for chat_id in chats:  # all at once, as a surge's updates commit
+        rig.relay.kick(rig.store.chat_key(chat_id))
         assert len(rig.relay._draining) <= 2
-    for _ in range(200):
-        if all(len(user.bot_messages()) == 2 for user in chats.values()):
+    assert len(rig.relay._queued) == len(chats) - 2
+    for _ in range(200):  # until every chat has both messages and the relay is idle
+        if not rig.relay._draining and all(len(u.bot_messages()) == 2 for u in chats.values()):
             break
         await asyncio.sleep(0.05)
     for chat_id, user in chats.items():
@@ -145,8 +147,9 @@ async def test_a_stop_still_delivers_the_queued_chats_within_its_grace(
         chat_key = rig.store.chat_key(chat_id)
         await rig.store.commit(chat_key, [chat_id.to_bytes(32, "big")], ChatState(),
                                [SendText(chat_id, f"receipt {chat_id}")])
-        rig.relay.kick(chat_key)
-    assert rig.relay._queued
+    for chat_id in chats:
+        rig.relay.kick(rig.store.chat_key(chat_id))
+    assert len(rig.relay._queued) == len(chats) - 2
     await rig.relay.close(timeout_seconds=10.0)
     for chat_id, user in chats.items():
         assert [m.text for m in user.bot_messages()] == [f"receipt {chat_id}"]
