@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import ChatStateRow, OutboxRow, ProcessedUpdateRow, ReportRow
 from storage.records import NewReport
 from storage.repositories import DuplicateSubmission, report_row
+from storage.rows import release_freed_space
 
 _SECONDS_PER_HOUR: Final = 3600
 
@@ -269,21 +270,8 @@ class ConversationRepository:
 
 
     async def release_freed_space(self) -> None:
-        """Push deleted conversation rows out of the database files where the database lets us.
-
-        SQLite (secure_delete is on) zeroes them in the database file but keeps older page
-        images in the write-ahead log until a checkpoint, which this forces and truncates.
-        PostgreSQL keeps them as dead tuples until VACUUM, which this runs on the three tables;
-        the space is then reused, not wiped, and WAL archives and backups keep their copies.
-        """
-        async with self._sessions() as session:
-            connection = await session.connection(
-                execution_options={"isolation_level": "AUTOCOMMIT"}
-            )
-            if connection.dialect.name == "sqlite":
-                await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            elif connection.dialect.name == "postgresql":
-                await connection.exec_driver_sql("VACUUM chat_states, outbox, processed_updates")
+        """Push deleted conversation rows out of the database files (rows.release_freed_space)."""
+        await release_freed_space(self._sessions, ("chat_states", "outbox", "processed_updates"))
 
 
 async def _marked(session: AsyncSession, update_key: bytes) -> bool:

@@ -10,8 +10,14 @@ from sqlalchemy import ColumnElement, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import ItemRecipientRow, ItemRow, ReportRow
-from storage.rows import rowcount
+from storage.rows import release_freed_space, rowcount
 from storage.scope import reports_of
+
+# Every table a shredded report leaves rows in.
+_SHREDDED_TABLES = (
+    "items", "item_recipients", "reports", "notes", "witness_messages", "report_labels",
+    "payloads", "payload_chunks",
+)
 
 
 @dataclass(frozen=True)
@@ -129,20 +135,5 @@ class ReportRetention:
         return ShreddedReport(report_id, status, item_ids)
 
     async def release_freed_space(self) -> None:
-        """Push deleted rows out of the database files where the database lets us.
-
-        SQLite (secure_delete is on) still has the old pages in its write-ahead log until a
-        checkpoint; PostgreSQL keeps deleted rows as dead tuples until VACUUM. Neither reaches
-        backups or PostgreSQL's own WAL archive.
-        """
-        async with self._sessions() as session:
-            connection = await session.connection(
-                execution_options={"isolation_level": "AUTOCOMMIT"}
-            )
-            if connection.dialect.name == "sqlite":
-                await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            elif connection.dialect.name == "postgresql":
-                await connection.exec_driver_sql(
-                    "VACUUM items, item_recipients, reports, notes, witness_messages, "
-                    "report_labels, payloads, payload_chunks"
-                )
+        """Push shredded reports' rows out of the database files (see rows.release_freed_space)."""
+        await release_freed_space(self._sessions, _SHREDDED_TABLES)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import DEFAULT_CHANNEL, ItemRecipientRow, ItemRole, ItemRow, ReportRow
 from storage.records import NewItem, NewReport, ReportSummary, StoredItem
@@ -63,6 +65,24 @@ def stored_item(row: ItemRow) -> StoredItem:
 def rowcount(result: Result[Any]) -> int:
     # UPDATE and DELETE results are cursor results, which know how many rows matched.
     return cast(CursorResult[Any], result).rowcount
+
+
+async def release_freed_space(
+    sessions: async_sessionmaker[AsyncSession], tables: Sequence[str]
+) -> None:
+    """Push rows deleted from `tables` out of the database files where the database lets us.
+
+    SQLite (secure_delete is on) zeroes them in the database file but keeps older page images
+    in the write-ahead log until a checkpoint, which this forces and truncates. PostgreSQL
+    keeps them as dead tuples until VACUUM, which this runs on `tables`; the space is then
+    reused, not wiped, and WAL archives and backups keep their copies.
+    """
+    async with sessions() as session:
+        connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        if connection.dialect.name == "sqlite":
+            await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        elif connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql(f"VACUUM {', '.join(tables)}")
 
 
 def report_summary(row: ReportRow, item_count: int) -> ReportSummary:
