@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,8 @@ from storage.audit import AuditConflict, AuditRecord, AuditRepository
 
 GENESIS = "0" * 64
 _RETRIES = 20
+# Entries read at once when walking the trail: a trail of millions is never all in memory.
+PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -86,12 +88,30 @@ class AuditTrail:
         raise RuntimeError("the audit trail is too busy to append; try again")
 
     async def entries(self) -> list[AuditEntry]:
-        return [decode_entry(r.entry) for r in await self._repository.entries()]
+        return [decode_entry(r.entry) async for r in self.records()]
 
-    async def verify(self) -> VerifyResult:
-        return verify_records(
-            await self._repository.entries(), custody_public_key(self._signing_key)
-        )
+    async def records(self, *, after: int = 0, page: int = PAGE) -> AsyncIterator[AuditRecord]:
+        """The records after number `after`, in order, read `page` at a time."""
+        while batch := await self._repository.entries(after=after, limit=page):
+            for record in batch:
+                yield record
+            after = batch[-1].seq
+
+    async def newest_records(self, count: int) -> AsyncIterator[AuditRecord]:
+        """The last `count` records, in order (numbers run from 1 without gaps; `verify`
+        names any gap)."""
+        last = await self._repository.last()
+        if last is not None:
+            async for record in self.records(after=max(0, last.seq - count)):
+                yield record
+
+    async def verify(self, *, page: int = PAGE) -> VerifyResult:
+        """Check the whole trail a page at a time; stop at the first broken entry."""
+        check = ChainCheck(custody_public_key(self._signing_key))
+        async for record in self.records(page=page):
+            if not check.add(record):
+                return check.result(total=await self._repository.count())
+        return check.result()
 
 
 def encode_entry(entry: AuditEntry) -> bytes:
@@ -102,15 +122,34 @@ def decode_entry(encoded: bytes) -> AuditEntry:
     return AuditEntry(**json.loads(encoded))
 
 
-def verify_records(records: list[AuditRecord], public_key: bytes) -> VerifyResult:
-    """Check order, chain, stored hashes and signatures; report the first broken entry."""
-    previous = GENESIS
-    for expected_seq, record in enumerate(records, start=1):
-        problem = _problem(record, expected_seq, previous, public_key)
+class ChainCheck:
+    """Checks order, chain, stored hashes and signatures one record at a time, in trail order,
+    so that a trail of any length is verified in pages; remembers the first broken entry."""
+
+    def __init__(self, public_key: bytes) -> None:
+        self._public_key = public_key
+        self._previous = GENESIS
+        self._checked = 0
+        self._broken: tuple[int, str] | None = None
+
+    def add(self, record: AuditRecord) -> bool:
+        """Check the next record; False once the chain is broken (later ones are not checked)."""
+        if self._broken is not None:
+            return False
+        self._checked += 1
+        problem = _problem(record, self._checked, self._previous, self._public_key)
         if problem is not None:
-            return VerifyResult(False, len(records), record.seq, problem)
-        previous = record.entry_hash
-    return VerifyResult(True, len(records))
+            self._broken = (record.seq, problem)
+            return False
+        self._previous = record.entry_hash
+        return True
+
+    def result(self, *, total: int | None = None) -> VerifyResult:
+        """The outcome; `total` is the trail's length when checking stopped before its end."""
+        entries = self._checked if total is None else total
+        if self._broken is None:
+            return VerifyResult(True, entries)
+        return VerifyResult(False, entries, *self._broken)
 
 
 def _problem(record: AuditRecord, expected_seq: int, previous: str, key: bytes) -> str | None:
