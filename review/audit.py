@@ -4,6 +4,9 @@ Each entry is canonical JSON holding the SHA-256 of the previous entry, signed w
 server's Ed25519 custody key. Changing, removing or reordering any entry breaks the chain or a
 signature, and `verify` names the first entry where that happens. Entries never hold witness
 data: actors are reviewer or administrator names, subjects are random report ids.
+
+The store indexes each entry under the reports it concerns (`concerned_refs`, written with the
+entry), so a report's chain of custody is read without reading the whole trail.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from crypto.custody import custody_public_key, sign_manifest, verify_manifest
 from storage.audit import AuditConflict, AuditRecord, AuditRepository
 
 GENESIS = "0" * 64
 _RETRIES = 20
+# Audit actions with no report id that still concern a report's items (details list them).
+BATCH_ACTIONS: Final = ("keys.rewrap.batch", "access.opened.batch")
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class AuditTrail:
                     entry=encoded,
                     entry_hash=hashlib.sha256(encoded).hexdigest(),
                     signature=sign_manifest(self._signing_key, encoded),
-                ))
+                ), about=[bytes.fromhex(ref) for ref in sorted(concerned_refs(entry))])
             except AuditConflict:
                 continue
             return entry
@@ -92,6 +97,40 @@ class AuditTrail:
         return verify_records(
             await self._repository.entries(), custody_public_key(self._signing_key)
         )
+
+
+def report_ref(report_id: str) -> str:
+    """How a batch entry names a report: the SHA-256 of its id. A bundle carries the batches
+    that re-wrapped its report, and they must not hand out the ids of the other reports in the
+    same batch; the reader of a bundle knows its own report's id, so can match its own."""
+    return hashlib.sha256(report_id.encode("ascii")).hexdigest()
+
+
+def concerned_refs(entry: AuditEntry) -> frozenset[str]:
+    """The `report_ref` of every report the entry concerns: what the store indexes it under.
+
+    The same rule as review.custody.chain.concerns, turned around: for every report id,
+    `concerns(entry, id)` holds exactly when `report_ref(id)` is in this set (a test checks
+    it). Refs, not ids, because a batch names its reports only by ref; a ref that is no
+    report_ref (not 64 lowercase hex digits) can match no report, so it is left out.
+    Storage/migrations/versions/0011_audit_reports.py keeps a copy of this rule for the
+    entries written before the index (migrations import nothing of ours).
+    """
+    if isinstance(entry.report_id, str):
+        return frozenset({report_ref(entry.report_id)} if entry.report_id.isascii() else ())
+    if entry.report_id is not None or entry.action not in BATCH_ACTIONS:
+        return frozenset()
+    listed = entry.details.get("items", []) if isinstance(entry.details, dict) else []
+    if not isinstance(listed, list):
+        return frozenset()
+    return frozenset(
+        pair[0] for pair in listed
+        if isinstance(pair, list) and pair and isinstance(pair[0], str) and _is_ref(pair[0])
+    )
+
+
+def _is_ref(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def encode_entry(entry: AuditEntry) -> bytes:

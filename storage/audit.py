@@ -1,14 +1,20 @@
-"""The audit trail's rows: append-only, each entry naming the hash of the one before."""
+"""The audit trail's rows: append-only, each entry naming the hash of the one before.
+
+Beside each entry, in the same transaction, the keys of the reports it concerns (given by the
+caller, which knows what an entry means; storage/ does not): `entries_about` reads one report's
+entries through them, without reading the rest of the trail.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import AuditRow
+from storage.models import AuditReportRow, AuditRow
 
 
 class AuditConflict(Exception):
@@ -32,8 +38,10 @@ class AuditRepository:
             row = await session.scalar(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1))
         return None if row is None else _record(row)
 
-    async def append(self, record: AuditRecord) -> None:
-        """Insert one entry; the primary key on seq makes concurrent appends collide, not fork."""
+    async def append(self, record: AuditRecord, *, about: Collection[bytes]) -> None:
+        """Insert one entry, indexed under `about` (the keys of the reports it concerns; may be
+        empty). The primary key on seq makes concurrent appends collide, not fork; the entry
+        and its index rows commit together or not at all."""
         try:
             async with self._sessions.begin() as session:
                 session.add(AuditRow(
@@ -42,8 +50,24 @@ class AuditRepository:
                     entry_hash=record.entry_hash,
                     signature=record.signature,
                 ))
+                session.add_all(
+                    AuditReportRow(report_ref=key, seq=record.seq) for key in sorted(set(about))
+                )
         except IntegrityError:
             raise AuditConflict() from None
+
+    async def entries_about(self, report_ref: bytes) -> list[AuditRecord]:
+        """The entries indexed under `report_ref`, in trail order: one range of the index's
+        primary key, then each entry by its seq."""
+        query = (
+            select(AuditRow)
+            .join(AuditReportRow, AuditReportRow.seq == AuditRow.seq)
+            .where(AuditReportRow.report_ref == report_ref)
+            .order_by(AuditReportRow.seq)
+        )
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [_record(row) for row in rows]
 
     async def entries(self, *, after: int = 0, limit: int | None = None) -> list[AuditRecord]:
         query = select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq)
