@@ -94,9 +94,13 @@ class AuditTrail:
         return [decode_entry(r.entry) for r in await self._repository.entries()]
 
     async def verify(self) -> VerifyResult:
-        return verify_records(
-            await self._repository.entries(), custody_public_key(self._signing_key)
-        )
+        """The chain and signatures, then the index by report: a row missing there would leave
+        an entry out of its report's chain of custody, which the chain alone cannot show."""
+        records = await self._repository.entries()
+        result = verify_records(records, custody_public_key(self._signing_key))
+        if not result.ok:
+            return result
+        return verify_index(records, await self._repository.index())
 
 
 def report_ref(report_id: str) -> str:
@@ -150,6 +154,23 @@ def verify_records(records: list[AuditRecord], public_key: bytes) -> VerifyResul
             return VerifyResult(False, len(records), record.seq, problem)
         previous = record.entry_hash
     return VerifyResult(True, len(records))
+
+
+def verify_index(records: list[AuditRecord], index: list[tuple[bytes, int]]) -> VerifyResult:
+    """Whether the index by report holds exactly what each (well-formed) entry concerns; else
+    the first entry whose rows are missing or extra."""
+    expected = {
+        (bytes.fromhex(ref), record.seq)
+        for record in records for ref in concerned_refs(decode_entry(record.entry))
+    }
+    wrong = expected.symmetric_difference(index)
+    if not wrong:
+        return VerifyResult(True, len(records))
+    return VerifyResult(
+        False, len(records), min(seq for _key, seq in wrong),
+        "the index of the trail by report (audit_reports) does not match it, so a report's "
+        "chain of custody would leave it out or show it where it does not belong",
+    )
 
 
 def _problem(record: AuditRecord, expected_seq: int, previous: str, key: bytes) -> str | None:

@@ -77,6 +77,14 @@ class AuditRepository:
             rows = (await session.scalars(query)).all()
         return [_record(row) for row in rows]
 
+    async def index(self) -> list[tuple[bytes, int]]:
+        """Every (report key, seq) pair of the index, for `intake audit verify` to check."""
+        async with self._sessions() as session:
+            rows = (await session.execute(
+                select(AuditReportRow.report_ref, AuditReportRow.seq)
+            )).all()
+        return [(bytes(key), seq) for key, seq in rows]
+
     async def count(self) -> int:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count(AuditRow.seq))) or 0)

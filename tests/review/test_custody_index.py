@@ -185,3 +185,30 @@ def test_concerned_refs_is_the_rule_of_concerns() -> None:
         refs = concerned_refs(entry)
         for report_id in ids:
             assert concerns(entry, report_id) == (ref(report_id) in refs), (encoded, report_id)
+
+
+async def test_audit_verify_names_an_entry_the_index_misses_or_misplaces(
+    storage: Storage,
+) -> None:
+    """A deleted index row would drop an entry from its report's chain without breaking the
+    hash chain; `intake audit verify` checks the index too, and names that entry. So does a
+    row that puts an entry into another report's chain."""
+    trail = AuditTrail(storage.audit, secrets.token_bytes(32))
+    mine, other = secrets.token_hex(16), secrets.token_hex(16)
+    await trail.record("alice", "report.status", mine, {"status": "closed"})
+    batch = await trail.record(
+        "ada", "keys.rewrap.batch", None, {"items": [[ref(mine), 0], [ref(other), 0]]}
+    )
+    stranger = await trail.record("alice", "report.status", other, {"status": "closed"})
+    assert (await trail.verify()).ok
+    remove = text("DELETE FROM audit_reports WHERE report_ref = :k AND seq = :s")
+    add = text("INSERT INTO audit_reports (report_ref, seq) VALUES (:k, :s)")
+    for change, undo, seq in ((remove, add, batch.seq), (add, remove, stranger.seq)):
+        async with storage.engine.begin() as connection:
+            await connection.execute(change, {"k": _key(mine), "s": seq})
+        result = await trail.verify()
+        assert not result.ok and result.first_broken == seq
+        assert "audit_reports" in (result.problem or "")
+        async with storage.engine.begin() as connection:
+            await connection.execute(undo, {"k": _key(mine), "s": seq})
+        assert (await trail.verify()).ok
