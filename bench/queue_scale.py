@@ -44,15 +44,17 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Select, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from review.custody.chain import report_records
 from storage import QueueFilters, Storage, default_sqlite_url
+from storage.audit import about_query
 from storage.models import AuditReportRow, AuditRow, ReportRow
 from storage.queue import encode_cursor, page_query
 
@@ -197,25 +199,26 @@ def _fake_entry(seq: int, action: str, report_id: str | None, details: object) -
 
 async def fill_audit(connection: AsyncConnection, report_ids: list[str]) -> None:
     """About two audit entries per report, in random trail order, with their index rows."""
-    refs = {r: hashlib.sha256(r.encode("ascii")).hexdigest() for r in report_ids}
-    # What each entry will be: (action, report id or None, the reports a batch names).
-    plan: list[tuple[str, str | None, list[str]]] = [
-        (action, r, []) for r in report_ids for action in ("report.status", "access.opened")
-    ]
-    plan += [("keys.rewrap.batch", None, report_ids[i:i + BATCH])
-             for i in range(0, len(report_ids), BATCH)]
+    refs = [hashlib.sha256(r.encode("ascii")).hexdigest() for r in report_ids]
+    # Each entry as a number (small, so that 2M of them fit): 2i and 2i+1 are report i's own
+    # entries, -b-1 the batch naming reports 100b to 100b+99.
+    plan = list(range(2 * len(report_ids)))
+    plan += [-b - 1 for b in range((len(report_ids) + BATCH - 1) // BATCH)]
     random.shuffle(plan)
     after = int(await connection.scalar(select(func.max(AuditRow.seq))) or 0)
     entries: list[dict[str, object]] = []
     index: list[dict[str, object]] = []
-    for seq, (action, report_id, named) in enumerate(plan, start=after + 1):
-        if report_id is not None:
-            details: object = {"status": "closed"} if action == "report.status" else {"items": [0]}
-            index.append({"report_ref": bytes.fromhex(refs[report_id]), "seq": seq})
+    for seq, slot in enumerate(plan, start=after + 1):
+        if slot >= 0:
+            report = slot // 2
+            action, details = (("report.status", {"status": "closed"}) if slot % 2 == 0
+                               else ("access.opened", {"items": [0]}))
+            entry = _fake_entry(seq, action, report_ids[report], details)
+            index.append({"report_ref": bytes.fromhex(refs[report]), "seq": seq})
         else:
-            details = {"items": [[refs[r], 1] for r in named]}
-            index += [{"report_ref": bytes.fromhex(refs[r]), "seq": seq} for r in named]
-        entry = _fake_entry(seq, action, report_id, details)
+            named = refs[(-slot - 1) * BATCH:(-slot) * BATCH]
+            entry = _fake_entry(seq, "keys.rewrap.batch", None, {"items": [[r, 1] for r in named]})
+            index += [{"report_ref": bytes.fromhex(r), "seq": seq} for r in named]
         entries.append({"seq": seq, "entry": entry, "entry_hash": secrets.token_hex(32),
                         "signature": b"\0" * 64})
         if len(entries) >= AUDIT_CHUNK:
@@ -245,14 +248,14 @@ async def best_seconds(operation: Callable[[], Awaitable[object]], repeat: int) 
     return min(times)
 
 
-async def explain(storage: Storage, filters: QueueFilters) -> str:
-    """The database's plan for a filter's first page, on one line."""
-    query = page_query(filters, None, PAGE + 1)
+async def explain(storage: Storage, query: Select[*tuple[Any, ...]]) -> str:
+    """The database's plan for a query, on one line."""
     dialect = storage.engine.dialect
-    sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    compiled = query.compile(dialect=dialect)
+    parameters = tuple(compiled.params[name] for name in compiled.positiontup or ())
     prefix = "EXPLAIN QUERY PLAN " if dialect.name == "sqlite" else "EXPLAIN "
     async with storage.engine.connect() as connection:
-        rows = (await connection.exec_driver_sql(prefix + sql)).all()
+        rows = (await connection.exec_driver_sql(prefix + str(compiled), parameters)).all()
     return " | ".join(str(row[-1]).strip() for row in rows)
 
 
@@ -299,7 +302,8 @@ async def measure(
     ):
         results[name] = await best_seconds(lambda f=filters: page(f), repeat)  # type: ignore[misc]
         if plans:
-            print(f"   plan {name}: {await explain(storage, filters)}")
+            plan = await explain(storage, page_query(filters, None, PAGE + 1))
+            print(f"   plan {name}: {plan}")
 
     async def full_listing() -> None:
         listed = 0
@@ -319,6 +323,8 @@ async def measure(
         assert len(found) == 3, len(found)  # its two entries and its batch
 
     results["custody records of one report"] = await best_seconds(custody, repeat)
+    if plans:
+        print(f"   plan custody: {await explain(storage, about_query(ref))}")
     if whole_trail:
         async def before() -> None:
             found = report_records(await storage.audit.entries(), sample)

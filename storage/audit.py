@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -59,14 +59,8 @@ class AuditRepository:
     async def entries_about(self, report_ref: bytes) -> list[AuditRecord]:
         """The entries indexed under `report_ref`, in trail order: one range of the index's
         primary key, then each entry by its seq."""
-        query = (
-            select(AuditRow)
-            .join(AuditReportRow, AuditReportRow.seq == AuditRow.seq)
-            .where(AuditReportRow.report_ref == report_ref)
-            .order_by(AuditReportRow.seq)
-        )
         async with self._sessions() as session:
-            rows = (await session.scalars(query)).all()
+            rows = (await session.scalars(about_query(report_ref))).all()
         return [_record(row) for row in rows]
 
     async def entries(self, *, after: int = 0, limit: int | None = None) -> list[AuditRecord]:
@@ -88,6 +82,16 @@ class AuditRepository:
     async def count(self) -> int:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count(AuditRow.seq))) or 0)
+
+
+def about_query(report_ref: bytes) -> Select[AuditRow]:
+    """The entries indexed under `report_ref` (bench/queue_scale.py prints its plan)."""
+    return (
+        select(AuditRow)
+        .join(AuditReportRow, AuditReportRow.seq == AuditRow.seq)
+        .where(AuditReportRow.report_ref == report_ref)
+        .order_by(AuditReportRow.seq)
+    )
 
 
 def _record(row: AuditRow) -> AuditRecord:
