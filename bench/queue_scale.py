@@ -23,7 +23,8 @@ read: one report's entries of the audit trail, through the index `audit_reports`
 (storage/audit.py `entries_about`). The trail is filled beside the reports, about 2 entries
 per report: two of each report's own (a status change, an opening) in random places of the
 trail, and one re-wrap batch per 100 reports naming an item of each; fake entries with the
-real layout (canonical JSON, no real hashes or signatures: reading does not check them).
+real layout (canonical JSON, no real hashes or signatures: reading does not check them),
+bulk-inserted from Python with their index rows (SQLite has no SHA-256 to do it in place).
 "custody, whole trail (before)" is how the chain was found before the index, decoding every
 entry (review/custody/chain.py `report_records`); it runs once per size, and only up to
 100,000 reports unless --whole-trail, since at 1M it takes many seconds.
