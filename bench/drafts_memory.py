@@ -11,8 +11,8 @@ stand-in's memory is not counted. Its resident set (VmRSS) is read idle after st
 gets a welcome through the outbox. RSS is read again once every draft is in the database (every
 chat then has had its lock, queue, rate bucket and flood counter; welcomes not yet delivered
 still have their delivery tasks), and a last time once `--settle` seconds have passed.
-Printed: MB and the ratio to idle. Exits 1 if the surge RSS exceeds `--limit-mb` above idle
-(issue 8: under 100 MB for 10,000 drafts).
+Printed: MB and the ratio to idle. Exits 1 if the whole process's RSS with the drafts open
+exceeds `--limit-mb` (issue 8: memory for 10,000 open drafts under 100 MB).
 
 Measured (2-core machine shared with other work, before the sender forgot idle chats' rate
 buckets): idle 98.7 MB; 10,000 drafts open 122.4 MB = 1.24 x idle, +23.7 MB; the same 30 s
@@ -34,6 +34,12 @@ is open, each with a delivery task parked on the overall rate limiter: that back
 drafts, is most of the growth. With the relay delivering at most 256 chats at once (the
 others wait as a key in a queue): 10,000 drafts 106.8 MB, +20.3 MB over idle 86.5 MB, with
 5,352 welcomes still waiting.
+
+Measured after the settings moved from pydantic-settings to msgspec (pydantic no longer
+imported): idle 78.2 MB; 10,000 drafts 98.4 and 98.6 MB (two runs; +20.3 MB), 99.6 MB 60 s
+later. 2,000 drafts: 94.7 MB (+16.5 MB): most of what a surge adds is a fixed cost of the
+activity (Python's object arenas and the heap: smaps shows +14.6 MB anonymous, +5.5 MB heap
+for 10,000 drafts), about 0.5 KB a draft on top.
 """
 
 from __future__ import annotations
@@ -129,8 +135,8 @@ async def main(chats: int, limit_mb: float, settle: float) -> int:
           f"{surge:6.1f} MB = {surge / idle:.2f} x idle, +{surge - idle:.1f} MB")
     print(f"{settle:.0f} s later ({later_sent} welcomes delivered): {later:6.1f} MB = "
           f"{later / idle:.2f} x idle, +{later - idle:.1f} MB")
-    print(f"target: under {limit_mb:.0f} MB above idle")
-    return 0 if surge - idle <= limit_mb else 1
+    print(f"target: under {limit_mb:.0f} MB in all, drafts open")
+    return 0 if max(surge, later) <= limit_mb else 1
 
 
 if __name__ == "__main__":

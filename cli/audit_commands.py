@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 
 import click
 
 from cli.config import Settings
 from cli.keys_commands import _run, audit_trail
 from cli.store import open_storage
+from review.audit import AuditEntry, decode_entry
 
 
 @click.group("audit")
@@ -54,16 +56,31 @@ def audit_show(settings: Settings, last: int | None, report_id: str | None) -> N
     _custody_key_present(settings)
 
     async def run() -> None:
+        shown = 0
         async with open_storage(settings, must_exist=True) as storage:
-            entries = await audit_trail(settings, storage).entries()
-        if report_id is not None:
-            entries = [e for e in entries if e.report_id == report_id]
-        if last is not None:
-            entries = entries[-last:]
-        if not entries:
+            trail = audit_trail(settings, storage)
+            # Read a page at a time, never the whole trail at once: it may hold millions.
+            if report_id is None:
+                records = trail.records() if last is None else trail.newest_records(last)
+                async for record in records:
+                    click.echo(_line(decode_entry(record.entry)))
+                    shown += 1
+            else:
+                # Through the index by report: only this report's entries are read. It holds
+                # the batches naming the report too; `show --report` lists its own entries.
+                about: deque[AuditEntry] = deque(maxlen=last)
+                for entry in await trail.entries_about(report_id):
+                    if entry.report_id == report_id:
+                        about.append(entry)
+                for entry in about:
+                    click.echo(_line(entry))
+                    shown += 1
+        if not shown:
             click.echo("no audit entries")
-        for e in entries:
-            details = json.dumps(e.details, sort_keys=True, separators=(",", ":"))
-            click.echo(f"{e.seq}\t{e.at}\t{e.actor}\t{e.action}\t{e.report_id or '-'}\t{details}")
 
     _run(run())
+
+
+def _line(e: AuditEntry) -> str:
+    details = json.dumps(e.details, sort_keys=True, separators=(",", ":"))
+    return f"{e.seq}\t{e.at}\t{e.actor}\t{e.action}\t{e.report_id or '-'}\t{details}"

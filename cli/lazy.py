@@ -17,7 +17,7 @@ import click
 
 
 def import_for_the_run(name: str) -> ModuleType:
-    """Import a command's module, whose objects (and those of SQLAlchemy, pydantic and the rest
+    """Import a command's module, whose objects (and those of SQLAlchemy, msgspec and the rest
     it imports) live until the process ends, without the garbage collector walking them.
 
     Left to itself, the collector runs again and again as the imports pile up hundreds of

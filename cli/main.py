@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # When the interpreter exits, its last garbage collections walk every object the imports made
-# (SQLAlchemy's and pydantic's classes, tables, schemas): about a third of a short command such
+# (SQLAlchemy's classes and tables, the libraries' modules): about a third of a short command such
 # as `intake review list` (bench/cli_startup.py). Objects frozen here are skipped by those
 # collections; the process is ending, so nothing is lost: atexit hooks (registered later, so
 # run earlier) still run, standard streams are still flushed, and the commands close their
@@ -80,7 +80,7 @@ _LAZY = {
 @click.pass_context
 def main(context: click.Context, config_file: Path | None) -> None:
     """incident-intake: a Telegram bot that seals witness reports to reviewers' age keys."""
-    import_for_the_run("cli.config")  # pydantic and pydantic-settings
+    import_for_the_run("cli.config")  # msgspec
     from cli.config import ConfigError, load_settings
 
     try:

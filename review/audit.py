@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,8 +23,15 @@ from storage.audit import AuditConflict, AuditRecord, AuditRepository
 
 GENESIS = "0" * 64
 _RETRIES = 20
+# Entries read at once when walking the trail: a trail of millions is never all in memory.
+PAGE = 1000
 # Audit actions with no report id that still concern a report's items (details list them).
 BATCH_ACTIONS: Final = ("keys.rewrap.batch", "access.opened.batch")
+# What `verify` says of an entry that lacks a row of the index by report.
+INDEX_PROBLEM: Final = (
+    "the index of the trail by report (audit_reports) lacks it, so the chain of custody of a "
+    "report it concerns would leave it out"
+)
 
 
 @dataclass(frozen=True)
@@ -91,16 +98,67 @@ class AuditTrail:
         raise RuntimeError("the audit trail is too busy to append; try again")
 
     async def entries(self) -> list[AuditEntry]:
-        return [decode_entry(r.entry) for r in await self._repository.entries()]
+        return [decode_entry(r.entry) async for r in self.records()]
 
-    async def verify(self) -> VerifyResult:
-        """The chain and signatures, then the index by report: a row missing there would leave
-        an entry out of its report's chain of custody, which the chain alone cannot show."""
-        records = await self._repository.entries()
-        result = verify_records(records, custody_public_key(self._signing_key))
-        if not result.ok:
-            return result
-        return verify_index(records, await self._repository.index())
+    async def entries_about(self, report_id: str) -> list[AuditEntry]:
+        """The well-formed entries indexed under this report, in trail order: its own and the
+        batches naming it (review.custody.chain.report_records is the exact rule)."""
+        if not report_id.isascii():
+            return []  # no entry is indexed under an id no report can have
+        found = []
+        for record in await self._repository.entries_about(bytes.fromhex(report_ref(report_id))):
+            try:
+                found.append(decode_entry(record.entry))
+            except (ValueError, TypeError):
+                continue  # `verify` names it
+        return found
+
+    async def records(self, *, after: int = 0, page: int = PAGE) -> AsyncIterator[AuditRecord]:
+        """The records after number `after`, in order, read `page` at a time."""
+        while batch := await self._repository.entries(after=after, limit=page):
+            for record in batch:
+                yield record
+            after = batch[-1].seq
+
+    async def newest_records(self, count: int) -> AsyncIterator[AuditRecord]:
+        """The last `count` records, in order (numbers run from 1 without gaps; `verify`
+        names any gap)."""
+        last = await self._repository.last()
+        if last is not None:
+            async for record in self.records(after=max(0, last.seq - count)):
+                yield record
+
+    async def verify(self, *, page: int = PAGE) -> VerifyResult:
+        """Check the whole trail a page at a time; stop at the first broken entry. Each page's
+        rows in the index by report are looked up too: a row missing there would leave an
+        entry out of its report's chain of custody, which the hash chain alone cannot show."""
+        check = ChainCheck(custody_public_key(self._signing_key))
+        missing: int | None = None
+        after = 0
+        while batch := await self._repository.entries(after=after, limit=page):
+            for record in batch:
+                if not check.add(record):
+                    return check.result(total=await self._repository.count())
+            if missing is None:
+                missing = await self._first_unindexed(batch, after)
+            after = batch[-1].seq
+        result = check.result()
+        if missing is not None:
+            return VerifyResult(False, result.entries, missing, INDEX_PROBLEM)
+        return result
+
+    async def _first_unindexed(self, records: Sequence[AuditRecord], after: int) -> int | None:
+        """The first of these (well-formed) records that lacks a row of the index by report.
+        A row too many is harmless (custody_records asks concerns() of every entry it reads)
+        and is not looked for."""
+        expected = {
+            (bytes.fromhex(ref), record.seq)
+            for record in records for ref in concerned_refs(decode_entry(record.entry))
+        }
+        found = await self._repository.indexed(
+            {key for key, _seq in expected}, after=after, up_to=records[-1].seq
+        )
+        return min((seq for _key, seq in expected - found), default=None)
 
 
 def report_ref(report_id: str) -> str:
@@ -145,32 +203,34 @@ def decode_entry(encoded: bytes) -> AuditEntry:
     return AuditEntry(**json.loads(encoded))
 
 
-def verify_records(records: list[AuditRecord], public_key: bytes) -> VerifyResult:
-    """Check order, chain, stored hashes and signatures; report the first broken entry."""
-    previous = GENESIS
-    for expected_seq, record in enumerate(records, start=1):
-        problem = _problem(record, expected_seq, previous, public_key)
+class ChainCheck:
+    """Checks order, chain, stored hashes and signatures one record at a time, in trail order,
+    so that a trail of any length is verified in pages; remembers the first broken entry."""
+
+    def __init__(self, public_key: bytes) -> None:
+        self._public_key = public_key
+        self._previous = GENESIS
+        self._checked = 0
+        self._broken: tuple[int, str] | None = None
+
+    def add(self, record: AuditRecord) -> bool:
+        """Check the next record; False once the chain is broken (later ones are not checked)."""
+        if self._broken is not None:
+            return False
+        self._checked += 1
+        problem = _problem(record, self._checked, self._previous, self._public_key)
         if problem is not None:
-            return VerifyResult(False, len(records), record.seq, problem)
-        previous = record.entry_hash
-    return VerifyResult(True, len(records))
+            self._broken = (record.seq, problem)
+            return False
+        self._previous = record.entry_hash
+        return True
 
-
-def verify_index(records: list[AuditRecord], index: list[tuple[bytes, int]]) -> VerifyResult:
-    """Whether the index by report holds exactly what each (well-formed) entry concerns; else
-    the first entry whose rows are missing or extra."""
-    expected = {
-        (bytes.fromhex(ref), record.seq)
-        for record in records for ref in concerned_refs(decode_entry(record.entry))
-    }
-    wrong = expected.symmetric_difference(index)
-    if not wrong:
-        return VerifyResult(True, len(records))
-    return VerifyResult(
-        False, len(records), min(seq for _key, seq in wrong),
-        "the index of the trail by report (audit_reports) does not match it, so a report's "
-        "chain of custody would leave it out or show it where it does not belong",
-    )
+    def result(self, *, total: int | None = None) -> VerifyResult:
+        """The outcome; `total` is the trail's length when checking stopped before its end."""
+        entries = self._checked if total is None else total
+        if self._broken is None:
+            return VerifyResult(True, entries)
+        return VerifyResult(False, entries, *self._broken)
 
 
 def _problem(record: AuditRecord, expected_seq: int, previous: str, key: bytes) -> str | None:

@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import AuditReportRow, AuditRow
 
+# Bound parameters per query, well under SQLite's and asyncpg's limits.
+_KEYS_PER_QUERY = 500
+
 
 class AuditConflict(Exception):
     """Another writer appended the same sequence number first; rebuild the entry and retry."""
@@ -71,13 +74,23 @@ class AuditRepository:
             rows = (await session.scalars(query)).all()
         return [_record(row) for row in rows]
 
-    async def index(self) -> list[tuple[bytes, int]]:
-        """Every (report key, seq) pair of the index, for `intake audit verify` to check."""
+    async def indexed(
+        self, keys: Collection[bytes], *, after: int, up_to: int
+    ) -> set[tuple[bytes, int]]:
+        """Which rows (key, seq) the index holds for these keys and entries numbered after
+        `after` and up to `up_to`: one range of its primary key per key, for `intake audit
+        verify` to check a page of entries against."""
+        found: set[tuple[bytes, int]] = set()
+        ordered = sorted(set(keys))
         async with self._sessions() as session:
-            rows = (await session.execute(
-                select(AuditReportRow.report_ref, AuditReportRow.seq)
-            )).all()
-        return [(bytes(key), seq) for key, seq in rows]
+            for start in range(0, len(ordered), _KEYS_PER_QUERY):
+                query = select(AuditReportRow.report_ref, AuditReportRow.seq).where(
+                    AuditReportRow.report_ref.in_(ordered[start:start + _KEYS_PER_QUERY]),
+                    AuditReportRow.seq > after,
+                    AuditReportRow.seq <= up_to,
+                )
+                found.update((bytes(key), seq) for key, seq in (await session.execute(query)))
+        return found
 
     async def count(self) -> int:
         async with self._sessions() as session:

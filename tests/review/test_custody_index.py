@@ -9,20 +9,24 @@ before the index existed (migration 0011 backfills them).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
 from pathlib import Path
 
+from click.testing import CliRunner
 from sqlalchemy import text
 
 import crypto
+from cli.main import main
 from review.audit import AuditTrail, concerned_refs, decode_entry
 from review.audit import report_ref as ref
 from review.custody.chain import CHAIN_FILE, concerns, custody_files, report_records, up_to_export
 from review.local import LocalBackend
 from storage import Storage
 from storage.audit import AuditRecord
+from storage.server_keys import load_or_create_server_keys
 from tests.review.sealed_reports import sealed_report
 
 
@@ -187,28 +191,64 @@ def test_concerned_refs_is_the_rule_of_concerns() -> None:
             assert concerns(entry, report_id) == (ref(report_id) in refs), (encoded, report_id)
 
 
-async def test_audit_verify_names_an_entry_the_index_misses_or_misplaces(
-    storage: Storage,
-) -> None:
+async def test_audit_verify_names_an_entry_the_index_misses(storage: Storage) -> None:
     """A deleted index row would drop an entry from its report's chain without breaking the
-    hash chain; `intake audit verify` checks the index too, and names that entry. So does a
-    row that puts an entry into another report's chain."""
+    hash chain; `intake audit verify` looks each entry's rows up too (a page at a time), and
+    names that entry. A row too many puts nothing into a chain: concerns() still decides."""
     trail = AuditTrail(storage.audit, secrets.token_bytes(32))
     mine, other = secrets.token_hex(16), secrets.token_hex(16)
     await trail.record("alice", "report.status", mine, {"status": "closed"})
+    await trail.record("alice", "report.status", other, {"status": "closed"})
     batch = await trail.record(
         "ada", "keys.rewrap.batch", None, {"items": [[ref(mine), 0], [ref(other), 0]]}
     )
-    stranger = await trail.record("alice", "report.status", other, {"status": "closed"})
-    assert (await trail.verify()).ok
+    stranger = await trail.record("alice", "report.status", other, {"status": "new"})
+    await trail.record("alice", "report.status", mine, {"status": "new"})
+    assert (await trail.verify(page=2)).ok
     remove = text("DELETE FROM audit_reports WHERE report_ref = :k AND seq = :s")
     add = text("INSERT INTO audit_reports (report_ref, seq) VALUES (:k, :s)")
-    for change, undo, seq in ((remove, add, batch.seq), (add, remove, stranger.seq)):
-        async with storage.engine.begin() as connection:
-            await connection.execute(change, {"k": _key(mine), "s": seq})
-        result = await trail.verify()
-        assert not result.ok and result.first_broken == seq
-        assert "audit_reports" in (result.problem or "")
-        async with storage.engine.begin() as connection:
-            await connection.execute(undo, {"k": _key(mine), "s": seq})
-        assert (await trail.verify()).ok
+    async with storage.engine.begin() as connection:
+        await connection.execute(remove, {"k": _key(mine), "s": batch.seq})
+    result = await trail.verify(page=2)
+    assert (result.ok, result.entries, result.first_broken) == (False, 5, batch.seq)
+    assert "audit_reports" in (result.problem or "")
+    async with storage.engine.begin() as connection:
+        await connection.execute(add, {"k": _key(mine), "s": batch.seq})
+        await connection.execute(add, {"k": _key(mine), "s": stranger.seq})
+    assert (await trail.verify(page=2)).ok
+    assert stranger.seq in await _seqs_about(storage, mine)
+    chain = report_records(await storage.audit.entries_about(_key(mine)), mine)
+    assert [r.seq for r in chain] == await _seqs_of_whole_trail(storage, mine) == [1, 3, 5]
+
+
+async def test_audit_show_report_lists_its_own_entries_through_the_index(
+    storage: Storage, database_url: str, tmp_path: Path
+) -> None:
+    """`intake audit show --report ID` reads the report's entries through the index and lists
+    its own (not the batches naming it, as before), the newest N with --last."""
+    data_dir = tmp_path / "data"
+    trail = AuditTrail(storage.audit, load_or_create_server_keys(data_dir).custody_key)
+    mine, other = secrets.token_hex(16), secrets.token_hex(16)
+    for status in ("triaged", "closed"):
+        await trail.record("alice", "report.status", mine, {"status": status})
+        await trail.record("alice", "report.status", other, {"status": status})
+    await trail.record("ada", "keys.rewrap.batch", None, {"items": [[ref(mine), 0]]})
+    env = {"INTAKE_DATA_DIR": str(data_dir), "INTAKE_DATABASE_URL": database_url}
+
+    def show(*args: str) -> list[str]:
+        result = CliRunner().invoke(main, ["audit", "show", *args], env=env,
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    lines = await asyncio.to_thread(show, "--report", mine)
+    assert [line.split("\t")[:5] for line in lines] == [
+        [str(seq), lines[0].split("\t")[1], "alice", "report.status", mine] for seq in (1, 3)
+    ]
+    assert '{"status":"closed"}' in lines[1]
+    assert [line.split("\t")[0] for line in await asyncio.to_thread(
+        show, "--report", mine, "--last", "1"
+    )] == ["3"]
+    assert await asyncio.to_thread(show, "--report", secrets.token_hex(16)) == [
+        "no audit entries"
+    ]

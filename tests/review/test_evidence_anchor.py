@@ -176,7 +176,7 @@ def test_authorities_without_ca_certificates_are_refused_with_the_fix(tmp_path: 
     not_pem.write_text("not a certificate")
     with pytest.raises(ConfigError, match="INTAKE_TSA_CA_FILES: cannot use"):
         Settings(tsa_urls="https://tsa.example/tsr", tsa_ca_files=str(not_pem)).tsa_configs()
-    with pytest.raises(ValueError, match=r"is not an http\(s\) URL"):
+    with pytest.raises(ConfigError, match=r"^INTAKE_TSA_URLS 'ftp://[^']+' is not an http\(s\)"):
         Settings(tsa_urls="ftp://tsa.example")
 
 
