@@ -229,11 +229,8 @@ class LocalBackend:
         return custody_public_pem(self._custody_key)
 
     async def custody_records(self, report_id: str) -> list[AuditRecord]:
-        """The audit records about this report, in trail order (its chain of custody).
-
-        Read through the store's index of the trail, so its cost follows the length of this
-        report's chain, not the trail's; concerns() still decides each entry, so a wrong index
-        row could only drop an entry, never put another report's into the chain."""
+        """The audit records about this report, in trail order (its chain of custody), read
+        through the trail's index by report; concerns() still decides each entry read."""
         await self.get_report(report_id)
         about = await self.storage.audit.entries_about(bytes.fromhex(report_ref(report_id)))
         return report_records(about, report_id)
