@@ -66,9 +66,10 @@ def audit_show(settings: Settings, last: int | None, report_id: str | None) -> N
                     click.echo(_line(decode_entry(record.entry)))
                     shown += 1
             else:
+                # Through the index by report: only this report's entries are read. It holds
+                # the batches naming the report too; `show --report` lists its own entries.
                 about: deque[AuditEntry] = deque(maxlen=last)
-                async for record in trail.records():
-                    entry = decode_entry(record.entry)
+                for entry in await trail.entries_about(report_id):
                     if entry.report_id == report_id:
                         about.append(entry)
                 for entry in about:

@@ -4,6 +4,9 @@ Each entry is canonical JSON holding the SHA-256 of the previous entry, signed w
 server's Ed25519 custody key. Changing, removing or reordering any entry breaks the chain or a
 signature, and `verify` names the first entry where that happens. Entries never hold witness
 data: actors are reviewer or administrator names, subjects are random report ids.
+
+The store indexes each entry under the reports it concerns (`concerned_refs`, written with the
+entry), so a report's chain of custody is read without reading the whole trail.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from crypto.custody import custody_public_key, sign_manifest, verify_manifest
 from storage.audit import AuditConflict, AuditRecord, AuditRepository
@@ -22,6 +25,13 @@ GENESIS = "0" * 64
 _RETRIES = 20
 # Entries read at once when walking the trail: a trail of millions is never all in memory.
 PAGE = 1000
+# Audit actions with no report id that still concern a report's items (details list them).
+BATCH_ACTIONS: Final = ("keys.rewrap.batch", "access.opened.batch")
+# What `verify` says of an entry that lacks a row of the index by report.
+INDEX_PROBLEM: Final = (
+    "the index of the trail by report (audit_reports) lacks it, so the chain of custody of a "
+    "report it concerns would leave it out"
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ class AuditTrail:
                     entry=encoded,
                     entry_hash=hashlib.sha256(encoded).hexdigest(),
                     signature=sign_manifest(self._signing_key, encoded),
-                ))
+                ), about=[bytes.fromhex(ref) for ref in sorted(concerned_refs(entry))])
             except AuditConflict:
                 continue
             return entry
@@ -89,6 +99,19 @@ class AuditTrail:
 
     async def entries(self) -> list[AuditEntry]:
         return [decode_entry(r.entry) async for r in self.records()]
+
+    async def entries_about(self, report_id: str) -> list[AuditEntry]:
+        """The well-formed entries indexed under this report, in trail order: its own and the
+        batches naming it (review.custody.chain.report_records is the exact rule)."""
+        if not report_id.isascii():
+            return []  # no entry is indexed under an id no report can have
+        found = []
+        for record in await self._repository.entries_about(bytes.fromhex(report_ref(report_id))):
+            try:
+                found.append(decode_entry(record.entry))
+            except (ValueError, TypeError):
+                continue  # `verify` names it
+        return found
 
     async def records(self, *, after: int = 0, page: int = PAGE) -> AsyncIterator[AuditRecord]:
         """The records after number `after`, in order, read `page` at a time."""
@@ -106,12 +129,70 @@ class AuditTrail:
                 yield record
 
     async def verify(self, *, page: int = PAGE) -> VerifyResult:
-        """Check the whole trail a page at a time; stop at the first broken entry."""
+        """Check the whole trail a page at a time; stop at the first broken entry. Each page's
+        rows in the index by report are looked up too: a row missing there would leave an
+        entry out of its report's chain of custody, which the hash chain alone cannot show."""
         check = ChainCheck(custody_public_key(self._signing_key))
-        async for record in self.records(page=page):
-            if not check.add(record):
-                return check.result(total=await self._repository.count())
-        return check.result()
+        missing: int | None = None
+        after = 0
+        while batch := await self._repository.entries(after=after, limit=page):
+            for record in batch:
+                if not check.add(record):
+                    return check.result(total=await self._repository.count())
+            if missing is None:
+                missing = await self._first_unindexed(batch, after)
+            after = batch[-1].seq
+        result = check.result()
+        if missing is not None:
+            return VerifyResult(False, result.entries, missing, INDEX_PROBLEM)
+        return result
+
+    async def _first_unindexed(self, records: Sequence[AuditRecord], after: int) -> int | None:
+        """The first of these (well-formed) records that lacks a row of the index by report.
+        A row too many is harmless (custody_records asks concerns() of every entry it reads)
+        and is not looked for."""
+        expected = {
+            (bytes.fromhex(ref), record.seq)
+            for record in records for ref in concerned_refs(decode_entry(record.entry))
+        }
+        found = await self._repository.indexed(
+            {key for key, _seq in expected}, after=after, up_to=records[-1].seq
+        )
+        return min((seq for _key, seq in expected - found), default=None)
+
+
+def report_ref(report_id: str) -> str:
+    """How a batch entry names a report: the SHA-256 of its id. A bundle carries the batches
+    that re-wrapped its report, and they must not hand out the ids of the other reports in the
+    same batch; the reader of a bundle knows its own report's id, so can match its own."""
+    return hashlib.sha256(report_id.encode("ascii")).hexdigest()
+
+
+def concerned_refs(entry: AuditEntry) -> frozenset[str]:
+    """The `report_ref` of every report the entry concerns: what the store indexes it under.
+
+    The same rule as review.custody.chain.concerns, turned around: for every report id,
+    `concerns(entry, id)` holds exactly when `report_ref(id)` is in this set (a test checks
+    it). Refs, not ids, because a batch names its reports only by ref; a ref that is no
+    report_ref (not 64 lowercase hex digits) can match no report, so it is left out.
+    Storage/migrations/versions/0011_audit_reports.py keeps a copy of this rule for the
+    entries written before the index (migrations import nothing of ours).
+    """
+    if isinstance(entry.report_id, str):
+        return frozenset({report_ref(entry.report_id)} if entry.report_id.isascii() else ())
+    if entry.report_id is not None or entry.action not in BATCH_ACTIONS:
+        return frozenset()
+    listed = entry.details.get("items", []) if isinstance(entry.details, dict) else []
+    if not isinstance(listed, list):
+        return frozenset()
+    return frozenset(
+        pair[0] for pair in listed
+        if isinstance(pair, list) and pair and isinstance(pair[0], str) and _is_ref(pair[0])
+    )
+
+
+def _is_ref(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def encode_entry(entry: AuditEntry) -> bytes:

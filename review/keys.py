@@ -36,8 +36,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
 
 import crypto
-from review.audit import AuditTrail
-from review.custody.chain import report_ref
+from review.audit import AuditTrail, report_ref
 from storage import DEFAULT_CHANNEL, RecipientRecord, Storage, StoredItem
 from storage.header_swaps import (
     HeaderReplacement,

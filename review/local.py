@@ -18,7 +18,7 @@ from typing import BinaryIO, TypeVar
 
 import crypto
 from crypto.custody import custody_public_pem
-from review.audit import AuditTrail
+from review.audit import AuditTrail, report_ref
 from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
 from review.checks import (
     MAX_SEALED_TEXT_BYTES,
@@ -44,7 +44,7 @@ from review.custody.access import (
     access_details,
     bulk_details,
 )
-from review.custody.chain import report_records, report_ref
+from review.custody.chain import report_records
 from storage import (
     InvalidCursorError,
     QueuePage,
@@ -229,9 +229,11 @@ class LocalBackend:
         return custody_public_pem(self._custody_key)
 
     async def custody_records(self, report_id: str) -> list[AuditRecord]:
-        """The audit records about this report, in trail order (its chain of custody)."""
+        """The audit records about this report, in trail order (its chain of custody), read
+        through the trail's index by report; concerns() still decides each entry read."""
         await self.get_report(report_id)
-        return report_records(await self.storage.audit.entries(), report_id)
+        about = await self.storage.audit.entries_about(bytes.fromhex(report_ref(report_id)))
+        return report_records(about, report_id)
 
     async def record_access(self, access: Access) -> None:
         """Record that the actor opened, downloaded (decrypted) or exported these things."""

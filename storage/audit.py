@@ -1,14 +1,23 @@
-"""The audit trail's rows: append-only, each entry naming the hash of the one before."""
+"""The audit trail's rows: append-only, each entry naming the hash of the one before.
+
+Beside each entry, in the same transaction, the keys of the reports it concerns (given by the
+caller, which knows what an entry means; storage/ does not): `entries_about` reads one report's
+entries through them, without reading the rest of the trail.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import AuditRow
+from storage.models import AuditReportRow, AuditRow
+
+# Bound parameters per query, well under SQLite's and asyncpg's limits.
+_KEYS_PER_QUERY = 500
 
 
 class AuditConflict(Exception):
@@ -32,8 +41,10 @@ class AuditRepository:
             row = await session.scalar(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1))
         return None if row is None else _record(row)
 
-    async def append(self, record: AuditRecord) -> None:
-        """Insert one entry; the primary key on seq makes concurrent appends collide, not fork."""
+    async def append(self, record: AuditRecord, *, about: Collection[bytes]) -> None:
+        """Insert one entry, indexed under `about` (the keys of the reports it concerns; may be
+        empty). The primary key on seq makes concurrent appends collide, not fork; the entry
+        and its index rows commit together or not at all."""
         try:
             async with self._sessions.begin() as session:
                 session.add(AuditRow(
@@ -42,8 +53,18 @@ class AuditRepository:
                     entry_hash=record.entry_hash,
                     signature=record.signature,
                 ))
+                session.add_all(
+                    AuditReportRow(report_ref=key, seq=record.seq) for key in sorted(set(about))
+                )
         except IntegrityError:
             raise AuditConflict() from None
+
+    async def entries_about(self, report_ref: bytes) -> list[AuditRecord]:
+        """The entries indexed under `report_ref`, in trail order: one range of the index's
+        primary key, then each entry by its seq."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(about_query(report_ref))).all()
+        return [_record(row) for row in rows]
 
     async def entries(self, *, after: int = 0, limit: int | None = None) -> list[AuditRecord]:
         query = select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq)
@@ -53,9 +74,37 @@ class AuditRepository:
             rows = (await session.scalars(query)).all()
         return [_record(row) for row in rows]
 
+    async def indexed(
+        self, keys: Collection[bytes], *, after: int, up_to: int
+    ) -> set[tuple[bytes, int]]:
+        """Which rows (key, seq) the index holds for these keys and entries numbered after
+        `after` and up to `up_to`: one range of its primary key per key, for `intake audit
+        verify` to check a page of entries against."""
+        found: set[tuple[bytes, int]] = set()
+        ordered = sorted(set(keys))
+        async with self._sessions() as session:
+            for start in range(0, len(ordered), _KEYS_PER_QUERY):
+                query = select(AuditReportRow.report_ref, AuditReportRow.seq).where(
+                    AuditReportRow.report_ref.in_(ordered[start:start + _KEYS_PER_QUERY]),
+                    AuditReportRow.seq > after,
+                    AuditReportRow.seq <= up_to,
+                )
+                found.update((bytes(key), seq) for key, seq in (await session.execute(query)))
+        return found
+
     async def count(self) -> int:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count(AuditRow.seq))) or 0)
+
+
+def about_query(report_ref: bytes) -> Select[AuditRow]:
+    """The entries indexed under `report_ref` (bench/queue_scale.py prints its plan)."""
+    return (
+        select(AuditRow)
+        .join(AuditReportRow, AuditReportRow.seq == AuditRow.seq)
+        .where(AuditReportRow.report_ref == report_ref)
+        .order_by(AuditReportRow.seq)
+    )
 
 
 def _record(row: AuditRow) -> AuditRecord:

@@ -255,6 +255,19 @@ class AuditRow(Base):
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
 
 
+class AuditReportRow(Base):
+    """Which reports an audit entry concerns, written with the entry (migration 0011): a
+    report's chain of custody is then read by its key, not by decoding the whole trail."""
+
+    __tablename__ = "audit_reports"
+    __table_args__ = WITHOUT_ROWID
+
+    # SHA-256 of the report id: a batch entry names its reports only so (review/audit.py).
+    report_ref: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    # No foreign key: the trail is append-only, and a row whose entry is gone joins nothing.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 # --- Conversations between updates (storage/conversations.py) ------------------------------
 # Sealed with the draft key, which is not in the database; keyed by keyed pseudonyms; no exact
 # times. WITHOUT ROWID on SQLite, so rows are stored in key order, never in arrival order.

@@ -23,12 +23,11 @@ its seq and prev. Consecutive entries link: the next one's prev is this one's SH
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
-from review.audit import AuditEntry, decode_entry
+from review.audit import BATCH_ACTIONS, AuditEntry, decode_entry, report_ref
 from review.custody.access import record_access
 from storage import StoredReport
 from storage.audit import AuditRecord
@@ -36,8 +35,6 @@ from storage.audit import AuditRecord
 CHAIN_FILE: Final = "custody/chain.jsonl"
 TIMELINE_FILE: Final = "custody/timeline.txt"
 ENTRIES_DIR: Final = "custody"
-# Audit actions with no report id that still concern a report's items (details list them).
-BATCH_ACTIONS: Final = ("keys.rewrap.batch", "access.opened.batch")
 
 
 @runtime_checkable
@@ -47,19 +44,16 @@ class CustodyChainSource(Protocol):
     async def custody_records(self, report_id: str) -> list[AuditRecord]: ...
 
 
-def report_ref(report_id: str) -> str:
-    """How a batch entry names a report: the SHA-256 of its id. A bundle carries the batches
-    that re-wrapped its report, and they must not hand out the ids of the other reports in the
-    same batch; the reader of a bundle knows its own report's id, so can match its own."""
-    return hashlib.sha256(report_id.encode("ascii")).hexdigest()
-
-
 def concerns(entry: AuditEntry, report_id: str) -> bool:
-    """Whether an audit entry is about `report_id` (its own, or a batch naming its items)."""
+    """Whether an audit entry is about `report_id` (its own, or a batch naming its items).
+
+    The store indexes entries by the same rule (review.audit.concerned_refs); this one stays
+    the judge of what goes into a chain and what a bundle's verifier accepts."""
     if entry.report_id == report_id:
         return True
     if entry.report_id is None and entry.action in BATCH_ACTIONS:
-        listed = entry.details.get("items", [])
+        # Details that are no object are malformed, and concern no report.
+        listed = entry.details.get("items", []) if isinstance(entry.details, dict) else []
         ref = report_ref(report_id)
         return isinstance(listed, list) and any(
             isinstance(pair, list) and pair[:1] == [ref] for pair in listed

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 import crypto
 from cli.main import main
-from review.custody.chain import report_ref
+from review.audit import report_ref
 from review.custody.verify import CHECKS, check_custody_chain, verify_lines
 from review.evidence import bundle as evidence_bundle
 from review.evidence.verify import CHECKS as EVIDENCE_CHECKS
