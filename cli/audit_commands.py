@@ -10,7 +10,7 @@ import click
 from cli.config import Settings
 from cli.keys_commands import _run, audit_trail
 from cli.store import open_storage
-from review.audit import AuditEntry, decode_entry
+from review.audit import INDEX_PROBLEM, AuditEntry, decode_entry
 
 
 @click.group("audit")
@@ -36,6 +36,13 @@ def audit_verify(settings: Settings) -> None:
     async def run() -> None:
         async with open_storage(settings, must_exist=True) as storage:
             result = await audit_trail(settings, storage).verify()
+        if result.problem == INDEX_PROBLEM:
+            raise click.ClickException(
+                f"audit trail index incomplete at entry {result.first_broken} of "
+                f"{result.entries}: the entries and their signatures are intact, but "
+                f"{INDEX_PROBLEM}; only a change made to the database outside intake does this: "
+                "compare with a backup of the database"
+            )
         if not result.ok:
             raise click.ClickException(
                 f"audit trail broken at entry {result.first_broken} of {result.entries}: "

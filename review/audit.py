@@ -132,6 +132,8 @@ class AuditTrail:
         """Check the whole trail a page at a time; stop at the first broken entry. Each page's
         rows in the index by report are looked up too: a row missing there would leave an
         entry out of its report's chain of custody, which the hash chain alone cannot show."""
+        if page < 1:
+            raise ValueError("page must be at least 1")
         check = ChainCheck(custody_public_key(self._signing_key))
         missing: int | None = None
         after = 0

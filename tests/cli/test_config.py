@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,35 @@ def test_the_bot_token_is_never_in_the_settings_repr() -> None:
     assert settings.token() == token
     assert token not in repr(settings) and "123456" not in repr(settings)
 
+
+@pytest.mark.parametrize(("spelled", "meant"), [
+    ("yes", True), ("On", True), ("t", True), ("1", True), ("TRUE", True),
+    ("no", False), ("OFF", False), ("f", False), ("0", False), (" false ", False),
+])
+def test_the_spellings_of_true_and_false_operators_used_before_still_work(
+    spelled: str, meant: bool
+) -> None:
+    """pydantic-settings read yes/no/on/off too; a file written for it must still start."""
+    assert Settings(delete_after_submit=spelled).delete_after_submit is meant
+
+
+def test_whole_numbers_as_python_writes_them() -> None:
+    """A sign or digit groups are whole numbers too; the bounds still apply."""
+    assert Settings(max_file_mb="+5", reviewers_chat_id="-1_001").max_file_mb == 5
+    assert Settings(max_file_mb="1_000").max_file_mb == 1000
+    with pytest.raises(ConfigError, match=r"^INTAKE_MAX_FILE_MB must be a whole number"):
+        Settings(max_file_mb="+0")
+
+
+def test_a_value_of_the_wrong_kind_from_code_is_a_config_error_too() -> None:
+    """Not a bare exception from the conversion library."""
+    with pytest.raises(ConfigError, match=r"^INTAKE_DATA_DIR must be a valid value"):
+        Settings(data_dir=5)  # type: ignore[arg-type]
+
+
+def test_every_default_passes_its_own_checks() -> None:
+    """Settings skips the checks for a value that is the default: each default must pass."""
+    from cli import config
+
+    for field in dataclasses.fields(Settings):
+        assert config._checked(field.name, field.default) == field.default, field.name

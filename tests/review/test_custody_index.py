@@ -252,3 +252,25 @@ async def test_audit_show_report_lists_its_own_entries_through_the_index(
     assert await asyncio.to_thread(show, "--report", secrets.token_hex(16)) == [
         "no audit entries"
     ]
+
+
+async def test_audit_verify_says_the_index_lacks_an_entry_not_that_the_chain_broke(
+    storage: Storage, database_url: str, tmp_path: Path
+) -> None:
+    """The entries and signatures are intact: the one line says the index is incomplete."""
+    data_dir = tmp_path / "data"
+    trail = AuditTrail(storage.audit, load_or_create_server_keys(data_dir).custody_key)
+    mine = secrets.token_hex(16)
+    first = await trail.record("alice", "report.status", mine, {"status": "closed"})
+    await trail.record("alice", "report.status", mine, {"status": "new"})
+    async with storage.engine.begin() as connection:
+        await connection.execute(
+            text("DELETE FROM audit_reports WHERE report_ref = :k AND seq = :s"),
+            {"k": _key(mine), "s": first.seq},
+        )
+    env = {"INTAKE_DATA_DIR": str(data_dir), "INTAKE_DATABASE_URL": database_url}
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["audit", "verify"], env=env)
+    assert result.exit_code == 1, result.exception
+    [line] = result.output.splitlines()
+    assert line.startswith("Error: audit trail index incomplete at entry 1 of 2: the entries "
+                           "and their signatures are intact"), line
