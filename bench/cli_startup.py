@@ -15,11 +15,13 @@ more for `review list`).
 
 "SQLAlchemy floor" is a 20-line script that imports SQLAlchemy's asyncio ORM with aiosqlite
 and click, maps one table and runs one SELECT on the same store: the least a command reading
-the store through the storage layer the design card fixes can cost. Measured (quiet 2-core
-machine, 9 runs): python -c pass 0.022 s, `--help` 0.047 s, `review list` 0.332 s, the floor
-about 0.32 s: `review list` is 1.05 x the floor (whole-process pairs, 11 runs), so the 0.3 s
-target would take a read path without SQLAlchemy. Before the settings left pydantic-settings
-for msgspec, `review list` took 0.371 s.
+the store through the storage layer the design card fixes can cost. Measured on the 2-core
+machine with nothing else running, three runs of 9 to 11 rounds: python -c pass 0.022 to
+0.027 s, `--help` 0.047 to 0.055 s, `review list` 0.33 to 0.41 s and the floor 0.32 to 0.41 s
+(the machine's speed drifts between runs; the ratio does not): `review list` is 1.02 to 1.06 x
+the floor, so the 0.3 s target would take a read path without SQLAlchemy. Before the settings
+left pydantic-settings for msgspec, `review list` took 0.371 s in a run where it now takes
+0.332 s.
 
 Where the time goes: `python -X importtime -m cli.main review list`. What is left for
 `review list` is SQLAlchemy's core, ORM and asyncio extension (the store is read through
