@@ -13,9 +13,10 @@ from telegram.error import InvalidToken
 from bot.channel_loading import ChannelSetupError
 from bot.telegram.intake import DeleteReportHook
 from bot.telegram.runtime import BotOptions, WebhookOptions, running_bot
-from cli.config import ConfigError, Settings, parse_host_port
+from cli.config import ConfigError, Settings
 from cli.evidence_commands import periodic_anchoring
 from cli.labels import labels_for, questionnaire_for, reviewer_labels
+from cli.setting_checks import parse_host_port
 from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from crypto.drafts import DraftKeyFileError, DraftKeyring
 from review.audit import AuditTrail

@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from cli.config import ConfigError, Settings, parse_retention
+from cli.config import ConfigError, Settings
 from cli.keys_commands import actor_option, audit_trail
+from cli.setting_checks import parse_retention
 from cli.store import open_storage
 from review.channels import ChannelError, add_channel, parse_languages, require_channel, set_channel
 from storage import DEFAULT_CHANNEL, ChannelRecord

@@ -17,24 +17,20 @@ import functools
 import os
 import re
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
+
+from cli.setting_checks import CHECKS, parse_retention, split_list
 
 if TYPE_CHECKING:
     from review.evidence.tsa import TsaConfig
 
 TELEGRAM_API = "https://api.telegram.org"
 _TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
-# A century: beyond that "keep for ever" is meant, which is simply leaving the status out.
-MAX_RETENTION_DAYS = 36500
 _PREFIX = "INTAKE_"
-
-
-def _split_list(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _within(low: int, high: int) -> msgspec.Meta:
@@ -114,13 +110,13 @@ class Settings:
 
     @property
     def tsa_url_list(self) -> list[str]:
-        return _split_list(self.tsa_urls)
+        return split_list(self.tsa_urls)
 
     def tsa_configs(self) -> list[TsaConfig]:
         """The configured authorities with the CA certificates to verify their tokens."""
         from review.evidence.tsa import load_tsa_configs
 
-        files = [Path(f) for f in _split_list(self.tsa_ca_files)]
+        files = [Path(f) for f in split_list(self.tsa_ca_files)]
         if self.tsa_url_list and not files:
             raise ConfigError(
                 "INTAKE_TSA_CA_FILES is not set: point it at the PEM CA certificate(s) of the "
@@ -231,7 +227,7 @@ def _checked(name: str, value: object) -> object:
         converted = msgspec.convert(value, hint, strict=False, dec_hook=_path)
     except msgspec.ValidationError:
         raise ConfigError(_wrong(name, hint, value)) from None
-    check = _CHECKS.get(name)
+    check = CHECKS.get(name)
     if check is None:
         return converted
     try:
@@ -288,131 +284,3 @@ def _wrong(name: str, hint: Any, value: object) -> str:
 def _shown(value: object) -> str:
     text = str(value)
     return repr(text if len(text) <= 40 else text[:40] + "...")
-
-
-# --- What each field's value must be, beyond its type; ValueError says it ("must be ...") ---
-
-
-def _tsa_urls(value: str) -> str:
-    for url in _split_list(value):
-        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
-            raise ValueError(f"{url!r} is not an http(s) URL of a time-stamp authority")
-    return value.strip()
-
-
-def _one_of(*choices: str, why: str = "") -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value.strip().lower() not in choices:
-            raise ValueError(f"must be {' or '.join(choices)}{why}")
-        return value.strip().lower()
-
-    return check
-
-
-def _webhook_listen(value: str) -> str:
-    if parse_host_port(value) is None:
-        raise ValueError("must be HOST:PORT, for example 127.0.0.1:8080")
-    return value.strip()
-
-
-def _webhook_url(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    if not re.fullmatch(r"https://[^/\s]+(/\S*)?", value.strip()):
-        raise ValueError("must be the public https:// URL of the webhook (Telegram calls "
-                         "https only)")
-    return value.strip()
-
-
-def _reviewer_language(value: str) -> str:
-    language = value.strip().lower()
-    if language == "en":
-        return language  # the default: no need to load the translation catalogs
-    from bot.i18n import LANGUAGE_NAMES
-
-    if language not in LANGUAGE_NAMES:
-        raise ValueError(f"must be one of {', '.join(LANGUAGE_NAMES)}")
-    return language
-
-
-def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError("must be an http(s) URL such as https://api.telegram.org")
-    return value.rstrip("/")
-
-
-def _api_listen(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    if parse_host_port(value) is None:
-        raise ValueError("must be HOST:PORT, for example 127.0.0.1:8443")
-    return value.strip()
-
-
-def _database_url(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    if value.startswith(("postgresql://", "postgres://")):
-        return "postgresql+asyncpg://" + value.split("://", 1)[1]
-    if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
-        raise ValueError(
-            "must start with postgresql:// (or postgresql+asyncpg://) or sqlite+aiosqlite://"
-        )
-    return value
-
-
-def _log_level(value: str) -> str:
-    level = value.strip().upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
-    return level
-
-
-def _retention_days(value: str) -> str:
-    parse_retention(value)
-    return value.strip()
-
-
-_CHECKS: dict[str, Callable[[Any], Any]] = {
-    "tsa_urls": _tsa_urls,
-    "drafts": _one_of("sealed", "ephemeral"),
-    "payloads": _one_of("directory", "database", why=" (database needs PostgreSQL)"),
-    "webhook_listen": _webhook_listen,
-    "webhook_url": _webhook_url,
-    "reviewer_language": _reviewer_language,
-    "telegram_api_url": _http_url,
-    "api_listen": _api_listen,
-    "database_url": _database_url,
-    "log_level": _log_level,
-    "retention_days": _retention_days,
-}
-
-
-def parse_host_port(text: str) -> tuple[str, int] | None:
-    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})", text.strip())
-    if match is None or not 0 < int(match.group(2)) < 65536:
-        return None
-    return match.group(1).strip("[]"), int(match.group(2))
-
-
-def parse_retention(text: str) -> dict[str, int]:
-    """Parse "closed=90,rejected=30"; ValueError naming the fix for anything else."""
-    from review.backend import STATUSES
-
-    usage = (
-        "must be STATUS=DAYS pairs separated by commas, such as closed=90,rejected=30 "
-        f"(statuses: {', '.join(STATUSES)}; 1 to {MAX_RETENTION_DAYS} days; each status once)"
-    )
-    periods: dict[str, int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        status, equals, days = (s.strip() for s in part.partition("="))
-        if (
-            not equals
-            or status not in STATUSES
-            or status in periods
-            or not days.isdigit()
-            or not 1 <= int(days) <= MAX_RETENTION_DAYS
-        ):
-            raise ValueError(f"{usage}; fix {part!r}")
-        periods[status] = int(days)
-    return periods

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from cli.config import Settings, parse_retention
+from cli.config import Settings
 from cli.keys_commands import _run, actor_option, audit_trail
+from cli.setting_checks import parse_retention
 from cli.store import open_storage
 from review.retention import run_retention_by_channel
 

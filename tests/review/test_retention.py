@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 import crypto
-from cli.config import parse_retention
 from cli.main import main
+from cli.setting_checks import parse_retention
 from review.audit import AuditTrail
 from review.retention import RetentionError, run_retention, shred_report
 from storage import Storage
