@@ -85,6 +85,30 @@ def check_sealed_file(sealed: bytes, what: str, limit: int = MAX_SEALED_TEXT_BYT
         raise InvalidRequestError(f"the {what} has an age header but no payload")
 
 
+# A header is one line per recipient stanza plus a MAC: a few hundred bytes each.
+MAX_HEADER_BYTES = 64 * 1024
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_header_swap(
+    expected_old_sha256: str, new_header: bytes, recipient_key_ids: tuple[str, ...]
+) -> None:
+    """A re-wrapped header sent to replace an item's: well-formed, exactly one age header."""
+    if not _SHA256.fullmatch(expected_old_sha256):
+        raise InvalidRequestError("expected_old_sha256 is 64 lowercase hexadecimal characters")
+    if not recipient_key_ids or not all(_KEY_ID.fullmatch(k) for k in recipient_key_ids):
+        raise InvalidRequestError("recipient key ids are 16 lowercase hexadecimal characters")
+    if len(new_header) > MAX_HEADER_BYTES:
+        raise InvalidRequestError(f"the header is larger than {MAX_HEADER_BYTES} bytes")
+    try:
+        _parsed, offset = crypto.split_header(new_header)
+    except crypto.DecryptionError:
+        offset = -1
+    if offset != len(new_header):
+        raise InvalidRequestError("the new header is not exactly one age v1 header")
+
+
 def check_filters(filters: QueueFilter) -> None:
     if filters.status is not None:
         check_choice(filters.status, STATUSES, "status")

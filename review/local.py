@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import BinaryIO, TypeVar
 
-import crypto
 from crypto.custody import custody_public_pem
 from review.audit import AuditTrail, report_ref
 from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
@@ -31,6 +29,7 @@ from review.checks import (
     ReviewError,
     check_choice,
     check_filters,
+    check_header_swap,
     check_id_prefix,
     check_label,
     check_name,
@@ -58,11 +57,7 @@ from storage.audit import AuditRecord
 from storage.header_swaps import HeaderConflictError, ItemNotFoundError
 from storage.triage import NoteRecord, UnknownReportError
 
-# A header is one line per recipient stanza plus a MAC: a few hundred bytes each.
-MAX_HEADER_BYTES = 64 * 1024
 MAX_PAGE_SIZE = 500
-_KEY_ID = re.compile(r"[0-9a-f]{16}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 T = TypeVar("T")
 
@@ -337,18 +332,7 @@ class LocalBackend:
         recipient_key_ids: tuple[str, ...],
     ) -> None:
         check_report_id(report_id)
-        if not _SHA256.fullmatch(expected_old_sha256):
-            raise InvalidRequestError("expected_old_sha256 is 64 lowercase hexadecimal characters")
-        if not recipient_key_ids or not all(_KEY_ID.fullmatch(k) for k in recipient_key_ids):
-            raise InvalidRequestError("recipient key ids are 16 lowercase hexadecimal characters")
-        if len(new_header) > MAX_HEADER_BYTES:
-            raise InvalidRequestError(f"the header is larger than {MAX_HEADER_BYTES} bytes")
-        try:
-            _parsed, offset = crypto.split_header(new_header)
-        except crypto.DecryptionError:
-            offset = -1
-        if offset != len(new_header):
-            raise InvalidRequestError("the new header is not exactly one age v1 header")
+        check_header_swap(expected_old_sha256, new_header, recipient_key_ids)
         await self.item(report_id, seq)  # a clear 404 before the repository's own checks
         try:
             await self.storage.reports.replace_header(
