@@ -40,8 +40,8 @@ def audit_verify(settings: Settings) -> None:
             raise click.ClickException(
                 f"audit trail index incomplete at entry {result.first_broken} of "
                 f"{result.entries}: the entries and their signatures are intact, but "
-                f"{INDEX_PROBLEM}; only a change made to the database outside intake does this: "
-                "compare with a backup of the database"
+                f"{INDEX_PROBLEM}: run `intake audit reindex` (a worker still on an older "
+                "version while the store was upgraded leaves such entries), then verify again"
             )
         if not result.ok:
             raise click.ClickException(
@@ -50,6 +50,21 @@ def audit_verify(settings: Settings) -> None:
                 "backup of the database"
             )
         click.echo(f"audit trail intact: {result.entries} entries, chain and signatures valid")
+
+    _run(run())
+
+
+@audit_group.command("reindex")
+@click.pass_obj
+def audit_reindex(settings: Settings) -> None:
+    """Add what the trail's index by report lacks (after an upgrade that ran beside old workers)."""
+    _custody_key_present(settings)
+
+    async def run() -> None:
+        async with open_storage(settings, must_exist=True) as storage:
+            added = await audit_trail(settings, storage).reindex()
+        click.echo(f"audit trail index: {added} rows added" if added else
+                   "audit trail index: complete, nothing to add")
 
     _run(run())
 

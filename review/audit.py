@@ -85,13 +85,15 @@ class AuditTrail:
                 prev=last.entry_hash if last else GENESIS,
             )
             encoded = encode_entry(entry)
+            # Indexed by what the stored bytes say, as concerns() will read them back.
+            about = [bytes.fromhex(ref) for ref in sorted(concerned_refs(decode_entry(encoded)))]
             try:
                 await self._repository.append(AuditRecord(
                     seq=entry.seq,
                     entry=encoded,
                     entry_hash=hashlib.sha256(encoded).hexdigest(),
                     signature=sign_manifest(self._signing_key, encoded),
-                ), about=[bytes.fromhex(ref) for ref in sorted(concerned_refs(entry))])
+                ), about=about)
             except AuditConflict:
                 continue
             return entry
@@ -149,18 +151,40 @@ class AuditTrail:
             return VerifyResult(False, result.entries, missing, INDEX_PROBLEM)
         return result
 
+    async def reindex(self, *, page: int = PAGE) -> int:
+        """Add the rows of the index by report that entries lack (those a worker on an older
+        version appended during an upgrade); returns how many. Rows already there are kept."""
+        added = 0
+        after = 0
+        while batch := await self._repository.entries(after=after, limit=page):
+            missing = await self._unindexed(batch, after)
+            await self._repository.add_index_rows(missing)
+            added += len(missing)
+            after = batch[-1].seq
+        return added
+
     async def _first_unindexed(self, records: Sequence[AuditRecord], after: int) -> int | None:
         """The first of these (well-formed) records that lacks a row of the index by report.
         A row too many is harmless (custody_records asks concerns() of every entry it reads)
         and is not looked for."""
-        expected = {
-            (bytes.fromhex(ref), record.seq)
-            for record in records for ref in concerned_refs(decode_entry(record.entry))
-        }
+        return min((seq for _key, seq in await self._unindexed(records, after)), default=None)
+
+    async def _unindexed(
+        self, records: Sequence[AuditRecord], after: int
+    ) -> set[tuple[bytes, int]]:
+        """The (key, seq) rows of the index by report that these records call for and it lacks;
+        malformed records call for none."""
+        expected: set[tuple[bytes, int]] = set()
+        for record in records:
+            try:
+                refs = concerned_refs(decode_entry(record.entry))
+            except (ValueError, TypeError):
+                continue  # `verify` names it
+            expected.update((bytes.fromhex(ref), record.seq) for ref in refs)
         found = await self._repository.indexed(
             {key for key, _seq in expected}, after=after, up_to=records[-1].seq
         )
-        return min((seq for _key, seq in expected - found), default=None)
+        return expected - found
 
 
 def report_ref(report_id: str) -> str:
@@ -202,7 +226,12 @@ def encode_entry(entry: AuditEntry) -> bytes:
 
 
 def decode_entry(encoded: bytes) -> AuditEntry:
-    return AuditEntry(**json.loads(encoded))
+    """The entry; ValueError or TypeError for bytes that are not one."""
+    try:
+        fields = json.loads(encoded)
+    except RecursionError:  # nested deeper than json reads: tampering, not an entry
+        raise ValueError("nested too deeply to be an audit entry") from None
+    return AuditEntry(**fields)
 
 
 class ChainCheck:

@@ -92,6 +92,12 @@ class AuditRepository:
                 found.update((bytes(key), seq) for key, seq in (await session.execute(query)))
         return found
 
+    async def add_index_rows(self, rows: Collection[tuple[bytes, int]]) -> None:
+        """Add rows (key, seq) to the index by report, for entries already in the trail."""
+        if rows:
+            async with self._sessions.begin() as session:
+                session.add_all(AuditReportRow(report_ref=key, seq=seq) for key, seq in rows)
+
     async def count(self) -> int:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count(AuditRow.seq))) or 0)

@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-# The lead rechains this after the highest revision on main when merging.
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -35,13 +34,18 @@ _PAGE = 5000
 
 
 def upgrade() -> None:
+    bind = op.get_bind()
+    # SQLite commits the CREATE at once and the backfill apart from it: a backfill cut short
+    # (a kill, a start-up timeout on a long trail) leaves the table behind at revision 0008.
+    # Start again from nothing rather than fail on every later start.
+    if sa.inspect(bind).has_table("audit_reports"):
+        op.drop_table("audit_reports")
     index = op.create_table(
         "audit_reports",
         sa.Column("report_ref", sa.LargeBinary(32), primary_key=True),
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
         sqlite_with_rowid=False,
     )
-    bind = op.get_bind()
     after = 0
     while True:
         page = bind.execute(
@@ -63,7 +67,7 @@ def _refs(entry: bytes) -> Iterator[str]:
     """The SHA-256 (hex) of each report the stored entry concerns; none if it is malformed."""
     try:
         fields: Any = json.loads(entry)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can read
         return
     # review.audit.decode_entry accepts exactly these keys; anything else concerns no report.
     if not isinstance(fields, dict) or set(fields) != _ENTRY_FIELDS:
