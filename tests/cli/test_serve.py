@@ -25,15 +25,20 @@ async def _intake(env: dict[str, str], *args: str) -> asyncio.subprocess.Process
     )
 
 
+async def _add_a_reviewer(env: dict[str, str]) -> None:
+    """`intake reviewer add` (which also makes the store), as an administrator does first."""
+    identity = crypto.generate_identity()
+    added = await _intake(env, "reviewer", "add", "--name", "a",
+                          "--recipient", str(identity.recipient))
+    assert await added.wait() == 0
+
+
 async def test_serve_takes_a_report_and_stops_on_sigterm(tmp_path: Path) -> None:
     """The real command polls the stand-in, answers /start, and exits 0 soon after SIGTERM."""
-    identity = crypto.generate_identity()
     env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_BOT_TOKEN": GOOD}
     async with BotApiStandIn(GOOD) as standin:
         env["INTAKE_TELEGRAM_API_URL"] = standin.root_url
-        added = await _intake(env, "reviewer", "add", "--name", "a",
-                              "--recipient", str(identity.recipient))
-        assert await added.wait() == 0
+        await _add_a_reviewer(env)
         process = await _intake(env, "serve")
         witness = standin.user(9100001, "W")
         await witness.send_command("start")
@@ -52,13 +57,10 @@ async def test_idle_polling_bot_holds_no_library_it_does_not_use_yet(tmp_path: P
     aiohttp (webhook, reviewer API, time-stamp authorities), rfc3161-client, Alembic (the schema
     is current), the reviewer's charts and hashes, nor the PostgreSQL dialect: each would be
     resident memory of every idle bot (bench/drafts_memory.py)."""
-    identity = crypto.generate_identity()
     env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_BOT_TOKEN": GOOD}
     async with BotApiStandIn(GOOD) as standin:
         env["INTAKE_TELEGRAM_API_URL"] = standin.root_url
-        added = await _intake(env, "reviewer", "add", "--name", "a",
-                              "--recipient", str(identity.recipient))
-        assert await added.wait() == 0
+        await _add_a_reviewer(env)
         # -X importtime writes one line per module imported, on standard error, as it loads.
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-X", "importtime", "-m", "cli.main", "serve",
@@ -82,13 +84,10 @@ async def test_idle_polling_bot_holds_no_library_it_does_not_use_yet(tmp_path: P
 
 async def test_wrong_token_stops_with_one_line_and_no_token(tmp_path: Path) -> None:
     """A token the server refuses ends start-up with one line naming the fix, never the token."""
-    identity = crypto.generate_identity()
     env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_BOT_TOKEN": WRONG}
     async with BotApiStandIn(GOOD) as standin:
         env["INTAKE_TELEGRAM_API_URL"] = standin.root_url
-        added = await _intake(env, "reviewer", "add", "--name", "a",
-                              "--recipient", str(identity.recipient))
-        assert await added.wait() == 0
+        await _add_a_reviewer(env)
         process = await _intake(env, "serve")
         _out, err = await asyncio.wait_for(process.communicate(), 60)
     text = err.decode()
@@ -129,14 +128,11 @@ def _free_port() -> int:
 async def test_unreachable_bot_api_is_named_and_retried(tmp_path: Path) -> None:
     """No Bot API at start-up: one line names the URL and what to check, the bot keeps trying
     instead of crashing, and serves as soon as the API is reachable."""
-    identity = crypto.generate_identity()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_BOT_TOKEN": GOOD,
            "INTAKE_TELEGRAM_API_URL": url}
-    added = await _intake(env, "reviewer", "add", "--name", "a",
-                          "--recipient", str(identity.recipient))
-    assert await added.wait() == 0
+    await _add_a_reviewer(env)
     process = await _intake(env, "serve")
     assert process.stderr is not None
     line = (await asyncio.wait_for(process.stderr.readline(), 30)).decode()

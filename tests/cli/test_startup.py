@@ -27,12 +27,16 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 """
 
 
-def _modules_after(tmp_path: Path, *args: str) -> set[str]:
-    """Top-level modules loaded by a fresh interpreter after `import cli.main` and the command."""
+def _modules_after(tmp_path: Path, *args: str, whole_names: bool = False) -> set[str]:
+    """Top-level modules (every module, with `whole_names`) loaded by a fresh interpreter after
+    `import cli.main` and the command."""
+    probe = _PROBE
+    if whole_names:
+        probe = probe.replace('m.split(".")[0] for m in sys.modules', "m for m in sys.modules")
     env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data")}
     env.pop("INTAKE_DATABASE_URL", None)
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, env=env,
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env,
         check=True, timeout=120,
     )
     return set(json.loads(done.stdout.splitlines()[-1]))
@@ -84,14 +88,7 @@ def test_review_list_imports_neither_the_questionnaire_nor_the_export_code(tmp_p
     """`review list` shows no answers: the questionnaire (bot/), the statistics and the export
     code are imported only by the commands that decrypt and show."""
     _modules_after(tmp_path, "reviewer", "list")  # makes the store
-    probe = _PROBE.replace('m.split(".")[0] for m in sys.modules', "m for m in sys.modules")
-    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data")}
-    env.pop("INTAKE_DATABASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", probe, "review", "list"], capture_output=True, text=True,
-        env=env, check=True, timeout=120,
-    )
-    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    loaded = _modules_after(tmp_path, "review", "list", whole_names=True)
     unwanted = {m for m in loaded if m.split(".")[0] == "bot"
                 or m.startswith(("review.monitoring", "review.export", "review.render"))}
     assert not unwanted, unwanted
@@ -103,14 +100,7 @@ def test_review_list_loads_only_the_repositories_it_reads(tmp_path: Path) -> Non
     evidence or payload-table code, the PostgreSQL dialect or Pillow (storage/database.py opens
     each repository's module on first use)."""
     _modules_after(tmp_path, "reviewer", "list")  # makes the store
-    probe = _PROBE.replace('m.split(".")[0] for m in sys.modules', "m for m in sys.modules")
-    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data")}
-    env.pop("INTAKE_DATABASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", probe, "review", "list"], capture_output=True, text=True,
-        env=env, check=True, timeout=120,
-    )
-    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    loaded = _modules_after(tmp_path, "review", "list", whole_names=True)
     unwanted = {"storage.conversations", "storage.evidence", "storage.payload_table",
                 "storage.additions", "sqlalchemy.dialects.postgresql", "PIL"} & loaded
     assert not unwanted, unwanted
