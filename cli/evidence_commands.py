@@ -18,7 +18,13 @@ import click
 
 from cli.config import ConfigError, Settings
 from cli.store import open_storage
-from review.evidence.anchor import Anchorer, AnchorPolicy, DayStatus, evidence_status
+from review.evidence.anchor import (
+    Anchorer,
+    AnchorPolicy,
+    DayStatus,
+    evidence_status,
+    failure_fix,
+)
 from storage import Storage
 
 log = logging.getLogger("intake.evidence")
@@ -92,9 +98,10 @@ def anchor_command(settings: Settings) -> None:
                    "(and INTAKE_TSA_CA_FILES) to the time-stamp authorities to use")
     if failed:
         for day, kind in failed:
-            click.echo(f"{day}: no authority timestamped it ({kind}); it stays queued", err=True)
-        raise click.ClickException("timestamping failed: check INTAKE_TSA_URLS, "
-                                   "INTAKE_TSA_CA_FILES and the network, then run again")
+            click.echo(f"{day}: no authority timestamped it ({kind}); it stays queued: "
+                       f"{failure_fix(kind)}", err=True)
+        raise click.ClickException("timestamping failed: fix what is named above, then run "
+                                   "again")
 
 
 def _duration(delta: dt.timedelta) -> str:
