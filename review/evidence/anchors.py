@@ -19,17 +19,19 @@ SHA-256 of the certificate's DER, what `openssl x509 -noout -fingerprint -sha256
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from crypto.custody import custody_fingerprint as raw_custody_fingerprint
+from crypto.custody import custody_public_from_pem
 from review.evidence.reading import DEFAULT_MAX_FILE
 
 DEFAULT_MAX_GAP = dt.timedelta(hours=48)
@@ -57,27 +59,23 @@ class Anchors:
 
 def custody_fingerprint(pem: bytes) -> str:
     """SHA-256 (hex) of the Ed25519 key's DER SubjectPublicKeyInfo; ValueError if not one."""
-    key = serialization.load_pem_public_key(pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
-    der = key.public_bytes(serialization.Encoding.DER,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
+    return raw_custody_fingerprint(custody_public_from_pem(pem))
 
 
-def raw_custody_fingerprint(public: bytes) -> str:
-    """custody_fingerprint of a raw 32-byte Ed25519 public key."""
-    der = Ed25519PublicKey.from_public_bytes(public).public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----")
 
 
 def certificate_fingerprints(pem: bytes) -> list[tuple[str, str]]:
     """(subject, SHA-256 fingerprint as openssl prints it) of each certificate in `pem`."""
     out = []
-    for certificate in x509.load_pem_x509_certificates(pem):
-        digest = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
-        out.append((certificate.subject.rfc4514_string(), ":".join(f"{b:02X}" for b in digest)))
+    for block in _PEM_CERTIFICATE.findall(pem):
+        der = base64.b64decode(b"".join(block.split()))
+        subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
+        digest = hashlib.sha256(der).digest()
+        out.append((subject, ":".join(f"{b:02X}" for b in digest)))
+    if not out:
+        raise ValueError("no PEM certificate")
     return out
 
 
