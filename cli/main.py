@@ -61,8 +61,7 @@ _LAZY = {
     "evidence": ("cli.evidence_commands:evidence_group",
                  "Trusted time: anchor closed days with RFC 3161 authorities; see the queue."),
     "verify": ("cli.evidence_commands:verify_command",
-               "Check every file of an evidence bundle (`intake review export`); names what "
-               "fails."),
+               "Check an evidence bundle against anchors from outside it; names what fails."),
     "api": ("cli.credentials_commands:api",
             "The reviewer API (plain HTTP on 127.0.0.1:8443 unless INTAKE_API_LISTEN says "
             "otherwise)."),

@@ -7,6 +7,7 @@ Anyone can check it with `openssl pkeyutl -verify -pubin -inkey custody.pub.pem 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,3 +59,20 @@ def custody_public_key(custody_key: bytes) -> bytes:
 
 def custody_public_pem(custody_key: bytes) -> bytes:
     return _primitives.ed25519_public_pem(_primitives.ed25519_public(custody_key))
+
+
+# DER SubjectPublicKeyInfo of an Ed25519 key: this prefix, then the 32 raw bytes (RFC 8410).
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+def custody_public_from_pem(pem: bytes) -> bytes:
+    """The raw public key of a PEM Ed25519 public key; ValueError if it is not one."""
+    return _primitives.ed25519_public_from_pem(pem)
+
+
+def custody_fingerprint(custody_public: bytes) -> str:
+    """SHA-256 (hex) of the key's DER SubjectPublicKeyInfo: what the organisation publishes,
+    and what `openssl pkey -pubin -in custody.pub.pem -outform DER | sha256sum` prints."""
+    if len(custody_public) != 32:
+        raise ValueError("an Ed25519 public key has 32 bytes")
+    return hashlib.sha256(_ED25519_SPKI_PREFIX + custody_public).hexdigest()

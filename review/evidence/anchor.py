@@ -49,6 +49,27 @@ class AnchorRun:
     failed: list[tuple[dt.date, str]] = field(default_factory=list)
 
 
+# A network failure and a refused answer need different fixes: telling one for the other sends
+# an administrator to the wrong place.
+NETWORK_FAILURES = frozenset({"unreachable", "http_error"})
+
+
+def failure_fix(kind: str) -> str:
+    """The one-line fix for a timestamping failure of this kind."""
+    if kind in NETWORK_FAILURES:
+        return ("the authority could not be reached (a network or server failure, not a "
+                "verification one): check INTAKE_TSA_URLS and the network")
+    return ("the authority answered but its reply did not verify (not a network failure): "
+            "check INTAKE_TSA_CA_FILES holds that authority's CA certificate")
+
+
+_DELAYED = {
+    network: "evidence.anchor_delayed: no time-stamp authority timestamped a closed day; it "
+             f"stays queued and is retried: {failure_fix(kind)} (intake evidence status)"
+    for network, kind in ((True, "unreachable"), (False, "invalid_token"))
+}
+
+
 def closed_through(now: dt.datetime, grace: dt.timedelta) -> dt.date:
     """The last day whose tree may be built at `now`."""
     return (now - grace).date() - dt.timedelta(days=1)
@@ -166,12 +187,8 @@ class Anchorer:
                 await self._evidence.record_failure(
                     day.day, kind, now + backoff(attempts, self._policy))
                 run.failed.append((day.day, kind))
-                log.warning(
-                    "evidence.anchor_delayed: no time-stamp authority timestamped a closed "
-                    "day; it stays queued and is retried: check INTAKE_TSA_URLS, "
-                    "INTAKE_TSA_CA_FILES and the network (intake evidence status)",
-                    extra={"reason": kind, "count": attempts},
-                )
+                log.warning(_DELAYED[kind in NETWORK_FAILURES],
+                            extra={"reason": kind, "count": attempts})
 
     async def _timestamp(self, session: aiohttp.ClientSession, day: DayRecord) -> str | None:
         """Ask every authority; None when at least one token was kept, else the first failure."""

@@ -119,10 +119,14 @@ def verify_text(files: Mapping[str, bytes], sums_digest: str | None = None) -> s
         "     sha256sum -c SHA256SUMS",
         "",
         "2. The server signed the custody record (sizes and SHA-256 of each sealed payload) when",
-        "   the report arrived; check the signature with the server's custody public key:",
+        "   the report arrived. A key inside this folder proves nothing by itself: anyone can",
+        "   make a key and sign a made-up report. First compare custody.pub.pem with the",
+        "   fingerprint the organisation publishes (on its website, in its reports; not here):",
+        "     openssl pkey -pubin -in custody.pub.pem -outform DER | sha256sum",
+        f"   # {_custody_print(files)}",
+        "   only if that is the published fingerprint, check the signature with it:",
         "     openssl pkeyutl -verify -pubin -inkey custody.pub.pem -rawin \\",
         "       -in manifest.json -sigfile manifest.sig",
-        "   Compare custody.pub.pem with the key the organisation publishes.",
         "",
         "3. Each sealed file is the age header followed by the payload named in manifest.json;",
         "   the payload's SHA-256 must equal its payload_sha256 there:",
@@ -157,19 +161,52 @@ def _timestamp_lines(files: Mapping[str, bytes], proofs: list[dict[str, Any]]) -
         "5. Trusted time. Once a day the server puts that day's custody records and audit",
         "   entries into a Merkle tree (RFC 6962) and has its root timestamped by RFC 3161",
         "   time-stamp authorities. The inclusion proof shows manifest.json is in the tree",
-        "   whose root is timestamps/DAY/root.bin:",
+        "   whose root is timestamps/DAY/root.bin; its leaf hash is",
+        "     (printf '\\000'; cat manifest.json) | sha256sum",
+        "   and verify_merkle.py recomputes each path up to the root. The script is a",
+        "   convenience shipped inside this bundle, so read it before relying on it (about 80",
+        "   lines, Python standard library only; the tree is RFC 6962, section 2.1):",
         "     python3 verify_merkle.py",
-        "   and each authority's token shows that root existed at the token's time:",
+        "   Each authority's token shows that root existed at the token's time. Check it against",
+        "   the CA certificate you obtained from the authority itself, saved as tsa-ca.pem next",
+        "   to this file, never against the copies in timestamps/ (anyone can make a look-alike",
+        "   authority). Its fingerprint, to compare with the one the authority publishes:",
+        "     openssl x509 -in tsa-ca.pem -noout -fingerprint -sha256",
+        *(f"   # {subject}: {print_}" for subject, print_ in _ca_prints(files)),
+        "   then:",
     ]
     days = sorted({str(p["day"]) for p in proofs})
     for day in days:
         tokens = sorted(n for n in files if n.startswith(f"timestamps/{day}/")
                         and n.endswith(".tsr"))
         for token in tokens:
-            ca = token.removesuffix(".tsr") + "-ca.pem"
             lines += [f"     openssl ts -verify -in {token} \\",
-                      f"       -data timestamps/{day}/root.bin -CAfile {ca}"]
+                      f"       -data timestamps/{day}/root.bin -CAfile tsa-ca.pem"]
         if not tokens:
             lines.append(f"     (the tree of {day} was still waiting for an authority's token)")
-    lines += ["   Compare each -ca.pem with the certificate the authority publishes.", ""]
+    lines += ["   The token's time is when the root, and so manifest.json, existed at the latest;",
+              "   `intake verify` prints it for each item beside the claimed receipt day.", ""]
     return lines
+
+
+def _custody_print(files: Mapping[str, bytes]) -> str:
+    from review.evidence.anchors import custody_fingerprint
+
+    try:
+        return custody_fingerprint(files["custody.pub.pem"])
+    except (KeyError, ValueError):
+        return "(custody.pub.pem is missing or not an Ed25519 key)"
+
+
+def _ca_prints(files: Mapping[str, bytes]) -> list[tuple[str, str]]:
+    """The distinct CA certificates the bundle's tokens were checked against on arrival."""
+    from review.evidence.anchors import certificate_fingerprints
+
+    found: dict[str, str] = {}
+    for name in sorted(files):
+        if name.startswith("timestamps/") and name.endswith("-ca.pem"):
+            try:
+                found.update((p, s) for s, p in certificate_fingerprints(files[name]))
+            except ValueError:
+                continue
+    return sorted((s, p) for p, s in found.items())
