@@ -74,6 +74,11 @@ class Reader:
         # Keyed by report id alone: re-wrapping or re-encrypting never changes what a report says.
         self._previews: dict[str, Preview] = {}
 
+    @property
+    def identities(self) -> list[crypto.Identity]:
+        """The reviewer's identities this console decrypts with."""
+        return self._identities
+
     # --- items -----------------------------------------------------------------------------
 
     async def item(self, report: StoredReport, seq: int, *, record: bool = True) -> Opened:
