@@ -172,9 +172,7 @@ def follow_up_entries(
             "submitted_at": _text(document.get("submitted_at")),
             "texts": [t for t in texts if isinstance(t, str)] if isinstance(texts, list) else [],
             "attachments": [
-                {"item": f["seq"], "sha256": _text(f.get("sha256"))}
-                for f in (files if isinstance(files, list) else [])
-                if isinstance(f, dict) and isinstance(f.get("seq"), int)
+                {"item": a.seq, "sha256": a.sha256} for a in _attachments(files, "seq", None)
             ],
         })
     ordered = in_conversation_order(
@@ -194,9 +192,11 @@ def _attachments(
         return []
     found = []
     for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get(key), int):
+        # An addition's files were documented under "seq"; the bot writes "item" there too.
+        seq = next((entry[k] for k in (key, "item") if isinstance(entry, dict)
+                    and isinstance(entry.get(k), int)), None)
+        if seq is None:
             continue
-        seq = entry[key]
         size = entry.get("size")
         found.append(AttachmentRecord(
             seq=seq, kind=_text(entry.get("kind")) or "file", sha256=_text(entry.get("sha256")),

@@ -242,7 +242,9 @@ def _fixed_rows(counts: Counter[str], order: tuple[str, ...]) -> tuple[Row, ...]
 
 
 def figure_csv_rows(figure: Figure) -> list[list[Cell]]:
-    return [["key", "label", "reports"], *([r.key, r.label, r.count] for r in figure.rows)]
+    rows: list[list[Cell]] = [["key", "label", "reports"]]
+    rows.extend([r.key, r.label, r.count] for r in figure.rows)
+    return rows
 
 
 def overview_csv_rows(result: Overview) -> list[list[Cell]]:

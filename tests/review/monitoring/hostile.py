@@ -9,7 +9,6 @@ bot's FollowUpService, all into a real SQLite data directory that `intake review
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,9 +65,7 @@ async def _build(data_dir: Path, reviewer: crypto.X25519Identity) -> SmallQueue:
         backend = LocalBackend(storage, AuditTrail(storage.audit, keys.custody_key), "alice",
                                custody_key=keys.custody_key)
         await ask_witness(backend, followed, QUESTION)
-        await FollowUpService(
-            storage, keys, clock=lambda: dt.datetime(2026, 6, 2, 9, 30, tzinfo=dt.UTC),
-        ).add(followed, [REPLY], [MediaRef("document", "later", len(ADDED_FILE), "later.pdf",
+        await FollowUpService(storage, keys).add(followed, [REPLY], [MediaRef("document", "later", len(ADDED_FILE), "later.pdf",
                                            "application/pdf", None)],
               fetch_from_memory({"later": ADDED_FILE}),
               submission_key=b"s" * 32)

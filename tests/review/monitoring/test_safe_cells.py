@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -32,17 +32,12 @@ from review.monitoring.cells import BOM, csv_text, is_formula
 from storage import Storage
 from tests.review.monitoring.hostile import (
     FORMULAS,
+    QUESTION,
     UKRAINIAN,
     SmallQueue,
-    build_small_queue,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmallQueue]:
-    yield build_small_queue(tmp_path_factory.mktemp("hostile"))
 
 
 def _cells(data: bytes, *, bom: bool = True) -> list[list[str]]:
@@ -171,3 +166,5 @@ async def test_console_csv_files_neutralise_formulas(console: Console, small: Sm
         for report_id, formula in small.formula_reports.items():
             assert rows[report_id]["what"] == "'" + formula
         assert rows[small.ukrainian_report]["what"] == UKRAINIAN
+        # The console's export has the follow-up too (tests/.../test_follow_up_exports.py).
+        assert QUESTION in rows[small.followed_up]["follow_up"]
