@@ -65,10 +65,10 @@ async def _build(data_dir: Path, reviewer: crypto.X25519Identity) -> SmallQueue:
         backend = LocalBackend(storage, AuditTrail(storage.audit, keys.custody_key), "alice",
                                custody_key=keys.custody_key)
         await ask_witness(backend, followed, QUESTION)
-        await FollowUpService(storage, keys).add(followed, [REPLY], [MediaRef("document", "later", len(ADDED_FILE), "later.pdf",
-                                           "application/pdf", None)],
-              fetch_from_memory({"later": ADDED_FILE}),
-              submission_key=b"s" * 32)
+        later = MediaRef("document", "later", len(ADDED_FILE), "later.pdf", "application/pdf")
+        await FollowUpService(storage, keys).add(
+            followed, [REPLY], [later], fetch_from_memory({"later": ADDED_FILE}),
+            submission_key=b"s" * 32)
     finally:
         await storage.close()
     identity_file = data_dir.parent / "alice.key"
