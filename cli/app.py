@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import signal
 from collections.abc import AsyncIterator, Callable
 
 from telegram.error import InvalidToken
@@ -17,6 +15,7 @@ from cli.config import ConfigError, Settings
 from cli.evidence_commands import periodic_anchoring
 from cli.labels import labels_for, questionnaire_for, reviewer_labels
 from cli.setting_checks import parse_host_port
+from cli.stopping import Stopping, run_until_stopped
 from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from crypto.drafts import DraftKeyFileError, DraftKeyring
 from review.audit import AuditTrail
@@ -70,7 +69,14 @@ def draft_keyring(settings: Settings) -> DraftKeyring:
 
 
 async def serve(settings: Settings, token: str, *, webhook: bool = False) -> None:
-    """Run the bot (long polling, or a webhook) until SIGTERM or Ctrl-C, then stop cleanly."""
+    """Run the bot (long polling, or a webhook) until SIGTERM or Ctrl-C, then stop cleanly.
+
+    A signal ends it within ten seconds at any point, start-up retries included (cli/stopping.py).
+    """
+    await run_until_stopped(lambda stopping: _serve(settings, token, webhook, stopping))
+
+
+async def _serve(settings: Settings, token: str, webhook: bool, stopping: Stopping) -> None:
     questionnaire = questionnaire_for(settings)
     options = bot_options(settings, token, webhook=webhook)
     if settings.drafts == "ephemeral" and webhook:
@@ -89,10 +95,6 @@ async def serve(settings: Settings, token: str, *, webhook: bool = False) -> Non
                 "`intake reviewer add --name NAME --recipient age1...` first"
             )
         keys = load_or_create_server_keys(settings.data_dir)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signal_number, stop.set)
         try:
             async with (
                 running_bot(
@@ -106,7 +108,8 @@ async def serve(settings: Settings, token: str, *, webhook: bool = False) -> Non
                 api_if_configured(settings, storage),
                 periodic_anchoring(settings, storage),
             ):
-                await stop.wait()
+                stopping.mark_started()
+                await stopping.requested.wait()
         except ChannelSetupError as error:
             raise ConfigError(str(error)) from None
         except InvalidToken:
@@ -153,18 +156,19 @@ def api_if_configured(
 
 async def serve_api(settings: Settings, on_ready: Callable[[str], None]) -> None:
     """Run the reviewer API alone until SIGTERM or Ctrl-C; `on_ready(url)` once it listens."""
-    async with open_storage(settings) as storage, running_reviewer_api(
-        settings, storage
-    ) as bound:
-        from review.api import DEFAULT_LISTEN, parse_listen
 
-        host, _port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
-        on_ready(f"http://{f'[{host}]' if ':' in host else host}:{bound}")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signal_number, stop.set)
-        await stop.wait()
+    async def api(stopping: Stopping) -> None:
+        async with open_storage(settings) as storage, running_reviewer_api(
+            settings, storage
+        ) as bound:
+            from review.api import DEFAULT_LISTEN, parse_listen
+
+            host, _port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
+            on_ready(f"http://{f'[{host}]' if ':' in host else host}:{bound}")
+            stopping.mark_started()
+            await stopping.requested.wait()
+
+    await run_until_stopped(api)
 
 
 def witness_deletion(
