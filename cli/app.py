@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from telegram.error import InvalidToken
 
 from bot.channel_loading import ChannelSetupError
+from bot.telegram.health import HealthListenError
 from bot.telegram.intake import DeleteReportHook
 from bot.telegram.runtime import BotOptions, WebhookOptions, running_bot
 from cli.config import ConfigError, Settings
@@ -36,8 +37,10 @@ def bot_options(settings: Settings, token: str, *, webhook: bool = False) -> Bot
             public_url=settings.webhook_url,
             max_connections=settings.webhook_max_connections,
         )
+    health = parse_host_port(settings.health_listen) if settings.health_listen else None
     return BotOptions(
         token=token,
+        health_listen=None if webhook else health,
         api_root=settings.telegram_api_url,
         draft_ttl_seconds=settings.draft_ttl_minutes * 60.0,
         max_file_bytes=settings.max_file_mb * 1024 * 1024,
@@ -112,6 +115,11 @@ async def _serve(settings: Settings, token: str, webhook: bool, stopping: Stoppi
                 await stopping.requested.wait()
         except ChannelSetupError as error:
             raise ConfigError(str(error)) from None
+        except HealthListenError as error:
+            raise ConfigError(
+                f"INTAKE_HEALTH_LISTEN: cannot listen on {settings.health_listen} ({error}): set "
+                "it to a free HOST:PORT, or stop what holds that port"
+            ) from None
         except InvalidToken:
             # python-telegram-bot's own message quotes the whole token; never let it out.
             raise ConfigError(
