@@ -88,6 +88,9 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret_file: Path | None = None
     webhook_max_connections: Annotated[int, _within(1, 100)] = 40
+    # Where a polling bot serves /healthz, /readyz and /metrics, e.g. 127.0.0.1:9464 (deploy/
+    # sets it); unset: nowhere. Webhook workers serve them on INTAKE_WEBHOOK_LISTEN instead.
+    health_listen: str | None = None
     # Where sealed payloads live: "directory" (<data dir>/blobs, the default) or "database"
     # (PostgreSQL only: every worker, on any machine, reaches them).
     payloads: str = "directory"

@@ -111,6 +111,10 @@ def serve_command(settings: Settings, webhook: bool) -> None:
         _run(serve(settings, token, webhook=webhook))
     except click.ClickException:
         raise
+    except KeyboardInterrupt:
+        # Ctrl-C before the stop handlers were in place (cli/stopping.py): nothing ran yet.
+        click.echo("intake serve: stopped before it started", err=True)
+        sys.exit(130)
     except Exception:
         # A traceback's messages can quote the token or witness input; log it through the
         # safe formatter (type and place only) instead of letting Python print it.
