@@ -66,6 +66,7 @@ def backup_command(settings: Settings, dest: Path, draft_key_to: Path | None) ->
     one moment, its payloads, server.key and custody.key (never the draft key)."""
     from storage.backup import make_backup
 
+    os.umask(0o077)  # everything in the backup readable by its owner only
     draft_key = _draft_key_bytes(settings)
     if draft_key_to is not None:
         if _inside(draft_key_to, dest):
@@ -129,6 +130,7 @@ def restore_command(settings: Settings, source: Path, draft_key_file: Path | Non
         restore_payloads,
     )
 
+    os.umask(0o077)  # the restored store readable by its owner only, as the bot makes it
     data_dir = settings.data_dir
     if data_dir.exists() and any(data_dir.iterdir()):
         raise click.ClickException(
@@ -161,6 +163,10 @@ def restore_command(settings: Settings, source: Path, draft_key_file: Path | Non
                                             storage.blobs)
             click.echo(f"restored into {data_dir}: {contents.tables.get('reports', 0)} reports, "
                        f"{copied.copied} payloads, keys; checking it ...")
+            if copied.damaged:
+                shown = ", ".join(copied.damaged[:5])
+                click.echo(f"  PROBLEM: {len(copied.damaged)} payloads damaged in the backup: "
+                           f"{shown} (not restored)")
             await _check(settings, storage, keyring)
 
     _run(run())
@@ -196,12 +202,13 @@ def migrate_command(settings: Settings, target_url: str, payloads: str) -> None:
     INTAKE_DATABASE_URL (and INTAKE_PAYLOADS), start it. Keys and the draft key stay where
     they are; drafts go on."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from storage.backup import sqlite_file
 
     try:
         url = make_url(target_url)
-    except Exception:  # noqa: BLE001 - SQLAlchemy raises several kinds for a malformed URL
+    except ArgumentError:
         raise click.ClickException("--to is not a database URL: postgresql+asyncpg://...") from None
     if url.get_backend_name() != "postgresql":
         raise click.ClickException("--to must be a PostgreSQL URL: postgresql+asyncpg://...")

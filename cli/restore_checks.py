@@ -137,7 +137,8 @@ async def check_installation(
         result.problems.append(
             f"audit trail broken at entry {audit.first_broken}: {audit.problem}"
         )
-    _check_drafts(result, states, outbox, draft_key)
+    _check_drafts(result, [(str(c), bytes(s), int(e)) for c, s, e in states],
+                  [(str(c), bytes(s)) for c, s in outbox], draft_key)
     return result
 
 

@@ -36,6 +36,7 @@ from storage.transfer import (
     PAYLOAD_TABLES,
     PayloadCopy,
     TransferError,
+    as_one_file,
     copy_payloads,
     copy_rows,
     payload_hashes,
@@ -160,6 +161,7 @@ async def _snapshot_database(database_url: str, target: Path) -> None:
     finally:
         await source.dispose()
         await copy.close()
+    as_one_file(target)
 
 
 async def make_backup(

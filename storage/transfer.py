@@ -87,8 +87,9 @@ async def copy_rows(source: AsyncConnection, target: AsyncConnection) -> dict[st
     unknown = await table_names(source) - known - _BOOKKEEPING
     if unknown:
         raise TransferError(
-            f"the source store has tables this version does not know ({', '.join(sorted(unknown))}):"
-            " run the copy with the version of intake that wrote them"
+            "the source store has tables this version does not know "
+            f"({', '.join(sorted(unknown))}): run the copy with the version of intake that "
+            "wrote them"
         )
     theirs, ours = await schema_revision(source), await schema_revision(target)
     if theirs != ours:
@@ -118,9 +119,9 @@ async def copy_rows(source: AsyncConnection, target: AsyncConnection) -> dict[st
     return counts
 
 
-def _portable(row: Mapping[str, Any]) -> dict[str, Any]:
+def _portable(row: Mapping[Any, Any]) -> dict[str, Any]:
     """SQLite keeps times without a zone (they are UTC); PostgreSQL wants them with one."""
-    values = dict(row)
+    values = {str(name): value for name, value in row.items()}
     for name, value in values.items():
         if isinstance(value, dt.datetime):
             values[name] = (value.replace(tzinfo=dt.UTC) if value.tzinfo is None
@@ -141,10 +142,10 @@ async def _advance_sequences(target: AsyncConnection, tables: Iterable[Any]) -> 
         )
         if sequence is None:
             continue
+        largest = await target.scalar(select(func.coalesce(func.max(table.c[column]), 0)))
         await target.execute(
-            text(f'SELECT setval(:sequence, (SELECT COALESCE(MAX("{column}"), 0) + 1 '
-                 f'FROM "{table.name}"), false)'),
-            {"sequence": sequence},
+            text("SELECT setval(:sequence, :next, false)"),
+            {"sequence": sequence, "next": int(largest or 0) + 1},
         )
 
 
@@ -224,12 +225,21 @@ def sqlite_online_backup(source_file: Path, target_file: Path) -> None:
         target = sqlite3.connect(target_file)
         try:
             source.backup(target)
-            target.execute("PRAGMA journal_mode=DELETE")
-            target.commit()
         finally:
             target.close()
     finally:
         source.close()
+    as_one_file(target_file)
+
+
+def as_one_file(database_file: Path) -> None:
+    """Leave a SQLite database as one file: its WAL checkpointed and the journal mode DELETE."""
+    connection = sqlite3.connect(database_file)
+    try:
+        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.commit()
+    finally:
+        connection.close()
 
 
 async def sqlite_backup(source_file: Path, target_file: Path) -> None:
