@@ -23,7 +23,14 @@ from crypto.custody import custody_public_key, verify_manifest
 from crypto.drafts import PURPOSE_CHAT_STATE, PURPOSE_OUTBOX, DraftKeyring
 from review.audit import AuditTrail
 from storage import Storage
-from storage.models import ChatStateRow, NoteRow, OutboxRow, ReportRow, WitnessMessageRow
+from storage.models import (
+    ChatStateRow,
+    NoteRow,
+    OutboxRow,
+    ReportRow,
+    SupersededHeaderRow,
+    WitnessMessageRow,
+)
 from storage.transfer import check_payloads, payload_hashes
 
 # Drafts live at most INTAKE_DRAFT_TTL_MINUTES (up to a week); a row still unexpired was sealed
@@ -84,6 +91,8 @@ async def check_installation(
             *(await connection.execute(
                 select(WitnessMessageRow.id, WitnessMessageRow.sealed))).all(),
         ]
+        kept_headers = (await connection.execute(
+            select(SupersededHeaderRow.item_id, SupersededHeaderRow.header))).all()
         states = (await connection.execute(
             select(ChatStateRow.chat_key, ChatStateRow.sealed, ChatStateRow.expires_hour)
         )).all()
@@ -118,6 +127,11 @@ async def check_installation(
             result.custody_valid += 1
         else:
             bad_custody.append(report_id)
+    for item_id, header in kept_headers:  # headers replaced earlier, kept to be put back
+        try:
+            crypto.split_header(header)
+        except crypto.DecryptionError:
+            bad_headers.append(f"{item_id} (superseded)")
     if bad_headers:
         result.problems.append(_named("items whose age header does not parse", bad_headers))
     if bad_custody:
