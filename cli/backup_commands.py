@@ -62,8 +62,10 @@ def _write_private(path: Path, data: bytes) -> None:
               "it on another medium than the backup).")
 @click.pass_obj
 def backup_command(settings: Settings, dest: Path, draft_key_to: Path | None) -> None:
-    """Copy the installation into the new folder DEST while the bot runs: the database as of
-    one moment, its payloads, server.key and custody.key (never the draft key)."""
+    """Copy the installation into a new folder while the bot runs (never the draft key).
+
+    DEST receives the database as of one moment, its payloads, server.key and custody.key.
+    """
     from storage.backup import make_backup
 
     os.umask(0o077)  # everything in the backup readable by its owner only
@@ -120,8 +122,11 @@ def backup_command(settings: Settings, dest: Path, draft_key_to: Path | None) ->
               "say (INTAKE_DRAFT_KEY_FILE, or keys/draft.key in the data directory).")
 @click.pass_obj
 def restore_command(settings: Settings, source: Path, draft_key_file: Path | None) -> None:
-    """Restore the backup SOURCE into a new, empty INTAKE_DATA_DIR (and INTAKE_DATABASE_URL,
-    an empty PostgreSQL database if set), then check everything in it."""
+    """Restore a backup into a new data directory and check everything in it.
+
+    SOURCE goes into a new, empty INTAKE_DATA_DIR (and INTAKE_DATABASE_URL, an empty
+    PostgreSQL database, if set).
+    """
     from storage.backup import (
         BackupContents,
         draft_key_fingerprint,
@@ -198,9 +203,11 @@ async def _check(settings: Settings, storage: object, keyring: DraftKeyring | No
               "or the database (for workers on several machines).")
 @click.pass_obj
 def migrate_command(settings: Settings, target_url: str, payloads: str) -> None:
-    """Carry the whole installation from SQLite into PostgreSQL: stop the bot, run this, set
-    INTAKE_DATABASE_URL (and INTAKE_PAYLOADS), start it. Keys and the draft key stay where
-    they are; drafts go on."""
+    """Carry a SQLite installation into PostgreSQL (stop the bot first).
+
+    Then set INTAKE_DATABASE_URL (and INTAKE_PAYLOADS) and start it. Keys and the draft key
+    stay where they are; drafts go on.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 

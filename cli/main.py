@@ -64,7 +64,7 @@ _LAZY = {
                "Check every file of an evidence bundle (`intake review export`); names what "
                "fails."),
     "backup": ("cli.backup_commands:backup_command",
-               "Copy the installation into a new folder while the bot runs (not the draft "
+               "Copy the installation into a new folder while the bot runs (never the draft "
                "key)."),
     "restore": ("cli.backup_commands:restore_command",
                 "Restore a backup into a new data directory and check everything in it."),
