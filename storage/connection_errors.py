@@ -50,14 +50,14 @@ def describe_database_error(error: BaseException, database_url: str) -> str | No
                 "and reload the server")
     if state == "28000":
         return (f"PostgreSQL at {where} has no role {user!r}: create it (`sudo -u postgres "
-                f"createuser --pwprompt {user}`; {_CREATE}), or fix the user in the URL")
+                f"createuser -P {user}`; {_CREATE}), or fix the user in the URL")
     if state == "28P01":
         return (f"PostgreSQL at {where} refused the password of role {user!r}: put the role's "
                 "password in the URL (hex, or percent-encoded), or set it anew with `ALTER ROLE "
                 f"{user} PASSWORD '...'`")
     if state == "3D000":
         return (f"PostgreSQL at {where} has no database {database!r}: create it (`sudo -u "
-                f"postgres createdb --owner {user} {database}`; {_CREATE}), or fix the name")
+                f"postgres createdb -O {user} {database}`; {_CREATE}), or fix the name")
     if state == "42501":
         return (f"role {user!r} lacks a privilege it needs in database {database!r} (permission "
                 f"denied): make it the owner (`ALTER DATABASE {database} OWNER TO {user}` as "

@@ -84,7 +84,7 @@ async def test_no_role(tmp_path: Path) -> None:
     """A role that does not exist: createuser, and where the README shows it."""
     role = f"intake_nobody_{secrets.token_hex(3)}"
     await _one_line(tmp_path, _url(_base(), username=role, password=None),
-                    f"has no role '{role}'", f"createuser --pwprompt {role}", "deploy/README.md")
+                    f"has no role '{role}'", f"createuser -P {role}", "deploy/README.md")
 
 
 async def test_no_database(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ async def test_no_database(tmp_path: Path) -> None:
     base = _base()
     user = make_url(base).username
     await _one_line(tmp_path, _url(base, database=name),
-                    f"has no database '{name}'", f"createdb --owner {user} {name}")
+                    f"has no database '{name}'", f"createdb -O {user} {name}")
 
 
 @contextlib.asynccontextmanager
