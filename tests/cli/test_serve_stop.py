@@ -109,3 +109,15 @@ async def test_sigterm_mid_conversation_keeps_what_was_committed(tmp_path: Path)
         again.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(again.wait(), _STOP_TIMEOUT) == 0
     assert "We continue where you left off" in answer[0]
+
+
+async def test_a_misspelled_database_url_stops_serve_with_one_line(tmp_path: Path) -> None:
+    """The issue's case, as a real process: INTAKE_DATABSE_URL must not start on SQLite."""
+    env = _env(tmp_path, INTAKE_DATABSE_URL="postgresql://intake@127.0.0.1/intake")
+    process = await _intake(env, "serve")
+    _out, err = await asyncio.wait_for(process.communicate(), 60)
+    lines = err.decode().strip().splitlines()
+    assert process.returncode == 1
+    assert lines == ["Error: INTAKE_DATABSE_URL in the environment is not a setting: did you "
+                     "mean INTAKE_DATABASE_URL? Fix its name, or remove it"]
+    assert not (tmp_path / "data" / "intake.db").exists()
