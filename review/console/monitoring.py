@@ -41,7 +41,7 @@ from review.monitoring.stats import (
     reviewer_names,
 )
 from review.monitoring.tables import PLAINTEXT_WARNING, export_text
-from storage import StoredItem, StoredReport
+from storage import ItemRole, StoredItem, StoredReport
 from storage.triage import validate_label
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ class MonitoringPages:
             web.get("/export/reports.{fmt:csv|jsonl}", self.export_file),
             web.get("/corroboration", self.corroboration),
             web.get(report + "/similar", self.similar),
+            web.get(report + "/items/{seq:[0-9]{1,6}}/thumbnail.png", self.thumbnail),
         ])
 
         async def forget(_app: web.Application) -> None:
@@ -317,6 +318,33 @@ class MonitoringPages:
         return self.views.render(
             "similar.html", report_id=report_id, matches=similar_to(report_id, records),
         )
+
+
+    async def thumbnail(self, request: web.Request) -> web.Response:
+        """A small PNG of an image attachment, whatever type Telegram said it had.
+
+        Photos sent "as a file" are served by the report page as downloads; here the bytes
+        decide (`similar.thumbnail` decodes them within fixed bounds and re-encodes a small
+        PNG without their metadata), so the corroboration pages can show every image.
+        """
+        from review.monitoring.similar import thumbnail
+
+        reader = self.views.reader
+        report = await reader.backend.get_report(request.match_info["report_id"])
+        seq = int(request.match_info["seq"])
+        if not any(i.seq == seq and i.role is ItemRole.ATTACHMENT for i in report.items):
+            raise LookupError(seq)
+        try:
+            opened = await reader.item(report, seq)
+        except CannotOpen:
+            raise web.HTTPNotFound() from None
+        data = await asyncio.to_thread(thumbnail, opened.data)
+        if data is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=data, headers={
+            "Content-Type": "image/png", "Content-Security-Policy": ATTACHMENT_CSP,
+            "Content-Disposition": "inline",
+        })
 
 
 def _csv_response(rows: list[list[Cell]], name: str) -> web.Response:

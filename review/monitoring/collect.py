@@ -18,7 +18,13 @@ import crypto
 from review.backend import QueueFilter, ReviewBackend
 from review.custody.access import record_access
 from review.local import LocalBackend
-from review.monitoring.records import Content, Question, Record, content_from_documents
+from review.monitoring.records import (
+    IMAGE_TYPES,
+    Content,
+    Question,
+    Record,
+    content_from_documents,
+)
 from storage import ItemRole, ReportSummary, StoredItem, StoredReport
 
 PAGE_SIZE = 500
@@ -129,23 +135,38 @@ async def read_content(
                 addition_items.append(item.seq)
     asked = list(await questions(summary.report_id)) if questions is not None else []
     phashes: dict[int, str] | None = None
+    sniffed: dict[int, str] = {}
     if images:
         # Imported here: imagehash brings numpy and scipy, which a count does not need.
         from review.monitoring.similar import perceptual_hash
 
         phashes = {}
-        draft = content_from_documents(count, document, additions, addition_items=addition_items)
-        by_seq = {i.seq: i for i in report.items if i.role is ItemRole.ATTACHMENT}
-        for attachment in draft.attachments:
-            image = by_seq.get(attachment.seq)
-            if image is None or not attachment.is_image or image.payload_size > MAX_IMAGE_BYTES:
+        # Every attachment, whatever Telegram said it was: a photo sent "as a file" arrives as
+        # application/octet-stream, and a "photo" may be anything. The bytes decide.
+        for item in report.items:
+            if item.role is not ItemRole.ATTACHMENT or item.payload_size > MAX_IMAGE_BYTES:
                 continue
-            data = await open_item(report, image)
-            digest = None if data is None else await asyncio.to_thread(perceptual_hash, data)
-            if digest is not None:
-                phashes[attachment.seq] = digest
+            data = await open_item(report, item)
+            if data is None:
+                continue
+            kind = sniff_type(data)
+            if kind is not None:
+                sniffed[item.seq] = kind
+            if kind in IMAGE_TYPES:
+                digest = await asyncio.to_thread(perceptual_hash, data)
+                if digest is not None:
+                    phashes[item.seq] = digest
     return content_from_documents(count, document, additions, phashes,
-                                  addition_items=addition_items, questions=asked)
+                                  addition_items=addition_items, questions=asked,
+                                  sniffed=sniffed)
+
+
+def sniff_type(data: bytes) -> str | None:
+    """The MIME type the bytes themselves show (filetype reads their magic numbers)."""
+    import filetype
+
+    found = filetype.guess_mime(data[:8192])
+    return "image/png" if found == "image/apng" else found
 
 
 async def collect(

@@ -23,7 +23,7 @@ _ANSWER_KEYS: dict[str, type | tuple[type, ...]] = {
     "date": str, "time": str, "unknown": bool, "latitude": (int, float),
     "longitude": (int, float), "approximate": bool, "files": int,
 }
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")  # what is hashed and shown
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,13 @@ class AttachmentRecord:
     size: int | None
     mime_type: str | None
     phash: str | None = None  # 16 hex digits, when images were hashed
+    # The type the decrypted bytes show (when images were looked for), not what Telegram said.
+    sniffed: str | None = None
 
     @property
     def is_image(self) -> bool:
+        if self.sniffed is not None:
+            return self.sniffed in IMAGE_TYPES
         return self.kind == "photo" or (self.mime_type or "").lower() in IMAGE_TYPES
 
 
@@ -117,6 +121,7 @@ def content_from_documents(
     *,
     addition_items: Sequence[int] = (),
     questions: Sequence[Question] = (),
+    sniffed: dict[int, str] | None = None,
 ) -> Content:
     """The monitoring view of a decrypted answers document and its additions.
 
@@ -140,8 +145,9 @@ def content_from_documents(
         answers[entry["question"]] = kept
         order.append(entry["question"])
     attachments = [
-        *_attachments(document.get("attachments"), "item", phashes),
-        *(a for added in additions for a in _attachments(added.get("attachments"), "seq", phashes)),
+        *_attachments(document.get("attachments"), "item", phashes, sniffed),
+        *(a for added in additions
+          for a in _attachments(added.get("attachments"), "seq", phashes, sniffed)),
     ]
     texts = tuple(
         t for added in additions if isinstance(added.get("texts"), list)
@@ -186,7 +192,8 @@ def follow_up_entries(
 
 
 def _attachments(
-    entries: object, key: str, phashes: dict[int, str] | None
+    entries: object, key: str, phashes: dict[int, str] | None,
+    sniffed: dict[int, str] | None = None,
 ) -> list[AttachmentRecord]:
     if not isinstance(entries, list):
         return []
@@ -202,7 +209,7 @@ def _attachments(
             seq=seq, kind=_text(entry.get("kind")) or "file", sha256=_text(entry.get("sha256")),
             size=size if isinstance(size, int) else None,
             mime_type=_text(entry.get("mime_type")),
-            phash=(phashes or {}).get(seq),
+            phash=(phashes or {}).get(seq), sniffed=(sniffed or {}).get(seq),
         ))
     return found
 
