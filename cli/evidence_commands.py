@@ -149,6 +149,46 @@ def status_command(settings: Settings) -> None:
                    "and the network, then run `intake evidence anchor`")
 
 
+@evidence_group.command("rotate-custody-key")
+@click.pass_obj
+def rotate_custody_key_command(settings: Settings) -> None:
+    """Replace keys/custody.key with a new key; the old one signs the hand-over (stop intake
+    first). Appends to keys/custody-rotations.jsonl, which the organisation publishes."""
+    import os
+    import secrets
+
+    from crypto.custody import custody_fingerprint, custody_public_key, rotation_record
+
+    keys = settings.data_dir / "keys"
+    current = keys / "custody.key"
+    try:
+        old = current.read_bytes()
+    except OSError:
+        raise click.ClickException(f"{current} is missing: there is no custody key to rotate "
+                                   "(check INTAKE_DATA_DIR)") from None
+    new = secrets.token_bytes(32)
+    old_print = custody_fingerprint(custody_public_key(old))
+    new_print = custody_fingerprint(custody_public_key(new))
+    record = rotation_record(old, new, dt.datetime.now(dt.UTC).date().isoformat())
+    retired = keys / f"custody.key.retired-{old_print[:16]}"
+    temporary = keys / f".custody.key.{secrets.token_hex(8)}"
+    for path, data in ((retired, old), (temporary, new)):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    with (keys / "custody-rotations.jsonl").open("ab") as rotations:
+        rotations.write(record)
+        rotations.flush()
+        os.fsync(rotations.fileno())
+    os.replace(temporary, current)
+    click.echo(f"custody key rotated: {old_print} -> {new_print}")
+    click.echo(f"the previous key is kept as {retired}; publish {keys / 'custody-rotations.jsonl'}"
+               " and the new fingerprint beside the old one (docs/evidence-bundle.md); restart "
+               "`intake serve` and review sessions so they sign with the new key")
+
+
 @click.command("verify")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--custody-key", "custody_keys", multiple=True,
@@ -157,6 +197,10 @@ def status_command(settings: Settings) -> None:
                    "the bundle; repeatable.")
 @click.option("--custody-fingerprint", "custody_fingerprints", multiple=True,
               help="Or its published SHA-256 fingerprint (64 hex digits); repeatable.")
+@click.option("--custody-rotations", "rotations", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The organisation's custody-rotations.jsonl: keys linked to a pinned one "
+                   "by a rotation signed by both are accepted too; repeatable.")
 @click.option("--tsa-ca", "tsa_cas", multiple=True,
               type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="PEM CA certificate(s) a time-stamp authority publishes; repeatable.")
@@ -172,8 +216,8 @@ def status_command(settings: Settings) -> None:
                    "(default 4 GiB).")
 def verify_command(
     folder: Path, custody_keys: tuple[Path, ...], custody_fingerprints: tuple[str, ...],
-    tsa_cas: tuple[Path, ...], anchors: Path | None, max_gap_hours: float | None,
-    max_file_size: int | None,
+    rotations: tuple[Path, ...], tsa_cas: tuple[Path, ...], anchors: Path | None,
+    max_gap_hours: float | None, max_file_size: int | None,
 ) -> None:
     """Check an evidence bundle against anchors from outside it; names what fails.
 
@@ -186,8 +230,8 @@ def verify_command(
     try:
         pinned = load_anchors(
             custody_key_files=custody_keys, custody_fingerprints=custody_fingerprints,
-            tsa_ca_files=tsa_cas, config=anchors, max_gap_hours=max_gap_hours,
-            max_file_size=max_file_size)
+            custody_rotations=rotations, tsa_ca_files=tsa_cas, config=anchors,
+            max_gap_hours=max_gap_hours, max_file_size=max_file_size)
     except AnchorError as error:
         raise click.UsageError(str(error)) from None
     verdict = examine(folder, pinned)

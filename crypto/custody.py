@@ -76,3 +76,46 @@ def custody_fingerprint(custody_public: bytes) -> str:
     if len(custody_public) != 32:
         raise ValueError("an Ed25519 public key has 32 bytes")
     return hashlib.sha256(_ED25519_SPKI_PREFIX + custody_public).hexdigest()
+
+
+ROTATION_FORMAT = "incident-intake/custody-rotation/v1"
+
+
+def rotation_record(previous_key: bytes, next_key: bytes, day: str) -> bytes:
+    """One line of custody-rotations.jsonl: the statement "`next` succeeds `previous`" (canonical
+    JSON), signed by both private keys. The previous key's signature says its holder handed
+    over; the next key's that its holder claims that predecessor. A verifier that pins either
+    key accepts the other through this line, and old bundles keep verifying after a rotation."""
+    previous_public, next_public = custody_public_key(previous_key), custody_public_key(next_key)
+    statement = json.dumps({
+        "format": ROTATION_FORMAT, "day": day,
+        "previous": custody_fingerprint(previous_public), "previous_key": previous_public.hex(),
+        "next": custody_fingerprint(next_public), "next_key": next_public.hex(),
+    }, sort_keys=True, separators=(",", ":"))
+    data = statement.encode("ascii")
+    return json.dumps({
+        "statement": statement,
+        "previous_signature": sign_manifest(previous_key, data).hex(),
+        "next_signature": sign_manifest(next_key, data).hex(),
+    }, sort_keys=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def rotation_link(line: bytes) -> tuple[str, str] | None:
+    """(previous fingerprint, next fingerprint) of a rotation line whose two signatures both
+    verify, or None."""
+    try:
+        record = json.loads(line)
+        data = str(record["statement"]).encode("ascii")
+        statement = json.loads(data)
+        previous = bytes.fromhex(statement["previous_key"])
+        successor = bytes.fromhex(statement["next_key"])
+        signatures = (bytes.fromhex(record["previous_signature"]),
+                      bytes.fromhex(record["next_signature"]))
+        if statement.get("format") != ROTATION_FORMAT:
+            return None
+        if not (verify_manifest(previous, data, signatures[0])
+                and verify_manifest(successor, data, signatures[1])):
+            return None
+        return custody_fingerprint(previous), custody_fingerprint(successor)
+    except (ValueError, KeyError, TypeError, UnicodeEncodeError):
+        return None

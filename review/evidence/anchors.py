@@ -8,6 +8,7 @@ come from `intake verify` flags or a TOML file (`--anchors FILE`, INTAKE_VERIFY_
 
     custody_key_files = ["org-custody.pub.pem"]          # the organisation's published key(s)
     custody_fingerprints = ["3f5c...e1"]                 # or just their SHA-256 fingerprints
+    custody_rotations = ["custody-rotations.jsonl"]      # the organisation's key rotations
     tsa_ca_files = ["freetsa-cacert.pem"]                # each authority's published CA
     max_gap_hours = 48                                   # warn above this receipt-to-proof gap
     max_file_size = 4294967296                           # refuse bigger files unread
@@ -31,7 +32,7 @@ from pathlib import Path
 from cryptography import x509
 
 from crypto.custody import custody_fingerprint as raw_custody_fingerprint
-from crypto.custody import custody_public_from_pem
+from crypto.custody import custody_public_from_pem, rotation_link
 from review.evidence.reading import DEFAULT_MAX_FILE
 
 DEFAULT_MAX_GAP = dt.timedelta(hours=48)
@@ -44,9 +45,26 @@ class AnchorError(ValueError):
 @dataclass(frozen=True)
 class Anchors:
     custody_fingerprints: frozenset[str] = frozenset()
+    # Lines of custody-rotations.jsonl (crypto.custody.rotation_record): each links a key to
+    # its successor, signed by both; a key linked to a pinned one is accepted too.
+    custody_rotations: tuple[bytes, ...] = ()
     tsa_ca_pem: bytes = b""
     max_gap: dt.timedelta = DEFAULT_MAX_GAP
     max_file_size: int = DEFAULT_MAX_FILE
+
+    def accepted_custody(self) -> frozenset[str]:
+        """The pinned custody fingerprints and every key linked to one by rotations."""
+        links = [link for line in self.custody_rotations
+                 if (link := rotation_link(line)) is not None]
+        accepted = set(self.custody_fingerprints)
+        grew = True
+        while grew:
+            grew = False
+            for previous, successor in links:
+                if (previous in accepted) != (successor in accepted):
+                    accepted.update((previous, successor))
+                    grew = True
+        return frozenset(accepted)
 
     @property
     def custody_pinned(self) -> bool:
@@ -90,6 +108,7 @@ def load_anchors(
     *,
     custody_key_files: Sequence[Path] = (),
     custody_fingerprints: Sequence[str] = (),
+    custody_rotations: Sequence[Path] = (),
     tsa_ca_files: Sequence[Path] = (),
     config: Path | None = None,
     max_gap_hours: float | None = None,
@@ -97,6 +116,7 @@ def load_anchors(
 ) -> Anchors:
     """Flags and the config file together (flags add to the file's pins and override limits)."""
     keys, prints, cas = list(custody_key_files), list(custody_fingerprints), list(tsa_ca_files)
+    rotation_files = list(custody_rotations)
     gap, size = DEFAULT_MAX_GAP, DEFAULT_MAX_FILE
     if config is not None:
         try:
@@ -107,6 +127,7 @@ def load_anchors(
         keys += [base / str(p) for p in document.get("custody_key_files", [])]
         prints += [str(p) for p in document.get("custody_fingerprints", [])]
         cas += [base / str(p) for p in document.get("tsa_ca_files", [])]
+        rotation_files += [base / str(p) for p in document.get("custody_rotations", [])]
         gap = dt.timedelta(hours=float(document.get("max_gap_hours", 48)))
         size = int(document.get("max_file_size", DEFAULT_MAX_FILE))
     if max_gap_hours is not None:
@@ -128,4 +149,14 @@ def load_anchors(
         except (OSError, ValueError) as error:
             raise AnchorError(f"{path}: not PEM CA certificates: {error}") from None
         pem += data if data.endswith(b"\n") else data + b"\n"
-    return Anchors(frozenset(pinned), pem, gap, size)
+    rotations: list[bytes] = []
+    for path in rotation_files:
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError as error:
+            raise AnchorError(f"{path}: cannot read the custody rotations: {error}") from None
+        if any(rotation_link(line) is None for line in lines if line.strip()):
+            raise AnchorError(f"{path}: a line is not a rotation signed by both keys: get the "
+                              "file again from the organisation")
+        rotations += [line for line in lines if line.strip()]
+    return Anchors(frozenset(pinned), tuple(rotations), pem, gap, size)

@@ -79,12 +79,13 @@ def _custody_anchor(folder: Path, anchors: Anchors) -> tuple[str | None, list[Pr
         fingerprint = custody_fingerprint(read_small(folder, "custody.pub.pem"))
     except (Unreadable, ValueError):
         return None, []  # the checks name it
-    if not anchors.custody_pinned or fingerprint in anchors.custody_fingerprints:
+    if not anchors.custody_pinned or fingerprint in anchors.accepted_custody():
         return fingerprint, []
     return fingerprint, [("custody.pub.pem", (
         f"is not a pinned custody key: its fingerprint is {fingerprint}, the pinned ones are "
-        f"{', '.join(sorted(anchors.custody_fingerprints))}; whoever signed this bundle is not "
-        "the organisation whose key you pinned"))]
+        f"{', '.join(sorted(anchors.custody_fingerprints))} (nor is it linked to one by a "
+        "rotation signed by both keys); whoever signed this bundle is not the organisation "
+        "whose key you pinned"))]
 
 
 def _anchored_tokens(

@@ -7,23 +7,32 @@ to catch the forgery is what comes from outside the bundle (the pinned anchors).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
 import json
 import secrets
+import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
+from click.testing import CliRunner
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cli.main import main
 from crypto.custody import custody_public_pem, sign_manifest
 from review.custody.chain import TIMELINE_FILE, timeline
+from review.evidence.anchors import Anchors, load_anchors
 from review.evidence.bundle import SUMS, VERIFY, sums_listing, verify_text
 from review.evidence.der_order import _children, _element
+from review.evidence.verdict import Verdict
+from storage import Storage
 from storage.audit import AuditRecord
-from tests.review.tsa import _CONFIG, TsaPki, openssl
+from tests.review.evidence_support import Anchored, recent_days, two_days_anchored
+from tests.review.tsa import _CONFIG, LocalTsa, TsaPki, openssl
 
 
 def files_of(bundle: Path) -> dict[str, bytes]:
@@ -242,3 +251,43 @@ def two_key_payload(plaintext_size: int = 64) -> tuple[bytes, bytes, bytes]:
         if tag_1 != (_poly(values, r2) + s2) % (1 << 128):
             continue
         return key_1, key_2, nonce + bytes(ciphertext) + tag_1.to_bytes(16, "little")
+
+
+# --- the tests' shared steps ----------------------------------------------------------------
+
+DAY_1 = recent_days()[0]
+
+
+async def exported(storage: Storage, tsa: LocalTsa, tmp_path: Path) -> tuple[Anchored, Path]:
+    anchored = await two_days_anchored(storage, tsa, recent_days())
+    return anchored, await anchored.export(tmp_path / "bundle")
+
+
+def pins_for(anchored: Anchored, pki: TsaPki, tmp_path: Path) -> Anchors:
+    key = tmp_path / "published-custody.pub.pem"
+    key.write_bytes(custody_public_pem(anchored.custody_key))
+    return load_anchors(custody_key_files=[key], tsa_ca_files=[pki.ca_cert])
+
+
+def copy_of(bundle: Path, tmp_path: Path, name: str) -> Path:
+    copy = tmp_path / name
+    shutil.copytree(bundle, copy)
+    return copy
+
+
+def reasons(verdict: Verdict) -> str:
+    return "\n".join(f"{n}: {w}" for n, w in [*verdict.problems, *verdict.reasons])
+
+
+async def verify_cli(*args: str) -> tuple[int, str]:
+    result = await asyncio.to_thread(
+        CliRunner().invoke, main, ["verify", *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def hashes_of(bundle: Path) -> dict[str, Any]:
+    return dict(json.loads((bundle / "hashes.json").read_bytes()))
+
+
+def write_hashes(bundle: Path, document: dict[str, Any]) -> None:
+    (bundle / "hashes.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")

@@ -7,84 +7,51 @@ CA certificates) is rewritten here before `intake verify` runs.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
 import logging
 import os
-import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 import crypto
-from cli.main import main
-from crypto._seal import _build_header
-from crypto.custody import custody_public_pem
 from review.evidence.anchor import Anchorer, failure_fix
 from review.evidence.anchors import Anchors, load_anchors
 from review.evidence.tsa import TsaConfig
 from review.evidence.verdict import FAILED, NOT_TIMESTAMPED, OK, UNANCHORED, Verdict, examine
 from storage import Storage
-from tests.review.evidence_support import Anchored, recent_days, two_days_anchored
+from tests.review.evidence_support import recent_days
 from tests.review.forgery_support import (
+    DAY_1,
     backdated,
     backdated_pki,
+    copy_of,
+    exported,
     files_of,
     openssl_token,
     own_key_forgery,
+    pins_for,
+    reasons,
     reseal,
-    resign,
     strip_tokens,
-    two_key_payload,
+    verify_cli,
 )
 from tests.review.sealed_reports import sealed_report
-from tests.review.tsa import LocalTsa, TsaPki, local_tsa, make_tsa_pki, openssl, tsa_pki
-from tests.support import skip_or_fail
+from tests.review.tsa import LocalTsa, local_tsa, make_tsa_pki, openssl, tsa_pki
 
 __all__ = ["local_tsa", "tsa_pki"]  # fixtures
 
-
-DAY_1 = recent_days()[0]
-
-
-async def _exported(storage: Storage, tsa: LocalTsa, tmp_path: Path) -> tuple[Anchored, Path]:
-    anchored = await two_days_anchored(storage, tsa, recent_days())
-    return anchored, await anchored.export(tmp_path / "bundle")
-
-
-def _pins(anchored: Anchored, pki: TsaPki, tmp_path: Path) -> Anchors:
-    key = tmp_path / "published-custody.pub.pem"
-    key.write_bytes(custody_public_pem(anchored.custody_key))
-    return load_anchors(custody_key_files=[key], tsa_ca_files=[pki.ca_cert])
-
-
-def _copy(bundle: Path, tmp_path: Path, name: str) -> Path:
-    copy = tmp_path / name
-    shutil.copytree(bundle, copy)
-    return copy
-
-
-def _reasons(verdict: Verdict) -> str:
-    return "\n".join(f"{n}: {w}" for n, w in [*verdict.problems, *verdict.reasons])
-
-
-async def _verify_cli(*args: str) -> tuple[int, str]:
-    result = await asyncio.to_thread(
-        CliRunner().invoke, main, ["verify", *args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 async def test_the_genuine_bundle_is_ok_only_with_pinned_anchors(
     storage: Storage, local_tsa: LocalTsa, tmp_path: Path
 ) -> None:
-    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
-    pins = _pins(anchored, local_tsa.pki, tmp_path)
+    anchored, bundle = await exported(storage, local_tsa, tmp_path)
+    pins = pins_for(anchored, local_tsa.pki, tmp_path)
     verdict = examine(bundle, pins)
     assert (verdict.status, verdict.problems, verdict.warnings) == (OK, [], [])
     # Every item: the claimed day beside the earliest proven time (the day after DAY_1).
@@ -93,9 +60,9 @@ async def test_the_genuine_bundle_is_ok_only_with_pinned_anchors(
 
     unpinned = examine(bundle, Anchors())
     assert unpinned.status == UNANCHORED and unpinned.exit_code == 3
-    code, out = await _verify_cli(str(bundle))
+    code, out = await verify_cli(str(bundle))
     assert code == 3 and "UNANCHORED: the bundle vouches for itself" in out and "OK" not in out
-    code, out = await _verify_cli(str(bundle), "--custody-key",
+    code, out = await verify_cli(str(bundle), "--custody-key",
                                   str(tmp_path / "published-custody.pub.pem"),
                                   "--tsa-ca", str(local_tsa.pki.ca_cert))
     assert code == 0, out
@@ -123,7 +90,7 @@ async def test_the_genuine_bundle_is_ok_only_with_pinned_anchors(
     fingerprint = verdict.custody_fingerprint
     config.write_text(f'custody_fingerprints = ["{fingerprint}"]\n'
                       f'tsa_ca_files = ["{local_tsa.pki.ca_cert}"]\nmax_gap_hours = 1\n')
-    code, out = await _verify_cli(str(bundle), "--anchors", str(config))
+    code, out = await verify_cli(str(bundle), "--anchors", str(config))
     # The tree of DAY_1 was timestamped today: more than a day after DAY_1 ended.
     assert code == 0 and "WARNING  item 00 (answers) was first proven 1d " in out
 
@@ -131,13 +98,13 @@ async def test_the_genuine_bundle_is_ok_only_with_pinned_anchors(
 async def test_own_custody_key_is_refused_and_unpinned_is_never_ok(
     storage: Storage, local_tsa: LocalTsa, tmp_path: Path
 ) -> None:
-    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
-    forged = _copy(bundle, tmp_path, "forged")
+    anchored, bundle = await exported(storage, local_tsa, tmp_path)
+    forged = copy_of(bundle, tmp_path, "forged")
     own_key_forgery(forged)
     # Self-consistent: without anchors every check passes, and the verdict says what that means.
     unpinned = examine(forged, Anchors())
     assert unpinned.problems == [] and unpinned.status == UNANCHORED
-    pinned = examine(forged, _pins(anchored, local_tsa.pki, tmp_path))
+    pinned = examine(forged, pins_for(anchored, local_tsa.pki, tmp_path))
     assert pinned.status == FAILED
     assert pinned.problems == [("custody.pub.pem", pinned.problems[0][1])]
     assert "is not a pinned custody key" in pinned.problems[0][1]
@@ -146,12 +113,12 @@ async def test_own_custody_key_is_refused_and_unpinned_is_never_ok(
 async def test_look_alike_and_backdated_authorities_are_not_timestamps(
     storage: Storage, local_tsa: LocalTsa, tmp_path: Path
 ) -> None:
-    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
-    pins = _pins(anchored, local_tsa.pki, tmp_path)
+    anchored, bundle = await exported(storage, local_tsa, tmp_path)
+    pins = pins_for(anchored, local_tsa.pki, tmp_path)
     # Same names as the real test CA and TSA, its own keys.
     look_alike = backdated_pki(tmp_path / "look-alike")
     day = bundle / "timestamps" / DAY_1.isoformat()
-    forged = _copy(bundle, tmp_path, "look-alike-bundle")
+    forged = copy_of(bundle, tmp_path, "look-alike-bundle")
     fday = forged / "timestamps" / DAY_1.isoformat()
     response = openssl_token(look_alike, (day / "root.bin").read_bytes(), tmp_path / "work")
     (fday / "tsa-1.tsr").write_bytes(response)
@@ -167,11 +134,11 @@ async def test_look_alike_and_backdated_authorities_are_not_timestamps(
     assert examine(forged, Anchors()).status == UNANCHORED  # consistent with itself
     verdict = examine(forged, pins)
     assert verdict.status == NOT_TIMESTAMPED and verdict.exit_code == 4
-    assert "does not chain to a pinned TSA CA" in _reasons(verdict)
+    assert "does not chain to a pinned TSA CA" in reasons(verdict)
     assert all(i.proven_at is None for i in verdict.items)
 
     # The same authority, 30 days back: before the day it claims to timestamp had even ended.
-    old = _copy(forged, tmp_path, "backdated-bundle")
+    old = copy_of(forged, tmp_path, "backdated-bundle")
     (old / "timestamps" / DAY_1.isoformat() / "tsa-1.tsr").write_bytes(
         backdated(response, look_alike, 30))
     document["tokens"][0]["gen_time"] = (gen_time - dt.timedelta(days=30)).isoformat()
@@ -180,25 +147,25 @@ async def test_look_alike_and_backdated_authorities_are_not_timestamps(
     reseal(old)
     back = examine(old, pins)
     assert back.status == FAILED
-    assert "is dated before its day ended" in _reasons(back)
+    assert "is dated before its day ended" in reasons(back)
     # Even were the examiner to pin the look-alike's CA, the backdated token proves nothing.
     tricked = examine(old, load_anchors(custody_fingerprints=[verdict.custody_fingerprint or ""],
                                         tsa_ca_files=[look_alike.ca_cert]))
-    assert tricked.status == FAILED and "before its day ended" in _reasons(tricked)
+    assert tricked.status == FAILED and "before its day ended" in reasons(tricked)
 
 
 async def test_stripped_tokens_are_not_timestamped_never_ok(
     storage: Storage, local_tsa: LocalTsa, tmp_path: Path
 ) -> None:
-    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
-    pins = _pins(anchored, local_tsa.pki, tmp_path)
+    anchored, bundle = await exported(storage, local_tsa, tmp_path)
+    pins = pins_for(anchored, local_tsa.pki, tmp_path)
     for proofs_too in (False, True):
-        forged = _copy(bundle, tmp_path, f"stripped-{proofs_too}")
+        forged = copy_of(bundle, tmp_path, f"stripped-{proofs_too}")
         strip_tokens(forged, proofs_too=proofs_too)
         verdict = examine(forged, pins)
-        assert verdict.problems == [] and verdict.status == NOT_TIMESTAMPED, _reasons(verdict)
+        assert verdict.problems == [] and verdict.status == NOT_TIMESTAMPED, reasons(verdict)
         key = tmp_path / "published-custody.pub.pem"
-        code, out = await _verify_cli(str(forged), "--custody-key", str(key),
+        code, out = await verify_cli(str(forged), "--custody-key", str(key),
                                       "--tsa-ca", str(local_tsa.pki.ca_cert))
         assert code == 4 and "NOT TIMESTAMPED" in out and "\nOK" not in out
         assert "time not proven" in out
@@ -207,15 +174,15 @@ async def test_stripped_tokens_are_not_timestamped_never_ok(
 async def test_symlink_fifo_and_device_are_refused_unread_with_one_line(
     storage: Storage, local_tsa: LocalTsa, tmp_path: Path
 ) -> None:
-    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
-    pins = _pins(anchored, local_tsa.pki, tmp_path)
-    link = _copy(bundle, tmp_path, "symlink")
+    anchored, bundle = await exported(storage, local_tsa, tmp_path)
+    pins = pins_for(anchored, local_tsa.pki, tmp_path)
+    link = copy_of(bundle, tmp_path, "symlink")
     (link / "originals" / "zero").symlink_to("/dev/zero")
     verdict = examine(link, pins)
     assert verdict.problems == [("originals/zero", verdict.problems[0][1])]
     assert "symbolic link: refused unread" in verdict.problems[0][1]
 
-    pipe = _copy(bundle, tmp_path, "fifo")
+    pipe = copy_of(bundle, tmp_path, "fifo")
     (pipe / "manifest.json").unlink()
     os.mkfifo(pipe / "manifest.json")
     done = threading.Event()
@@ -230,24 +197,24 @@ async def test_symlink_fifo_and_device_are_refused_unread_with_one_line(
     assert [n for n, _ in result[0].problems] == ["manifest.json"]
     assert "named pipe" in result[0].problems[0][1]
 
-    device = _copy(bundle, tmp_path, "device")
+    device = copy_of(bundle, tmp_path, "device")
     if os.geteuid() != 0:
         pytest.skip("making a device node needs root")
     os.mknod(device / "report.txt.dev", 0o600 | 0o020000, os.makedev(1, 5))  # like /dev/zero
     verdict = examine(device, pins)
     assert verdict.problems == [("report.txt.dev", verdict.problems[0][1])]
     assert "device" in verdict.problems[0][1]
-    code, out = await _verify_cli(str(device))
+    code, out = await verify_cli(str(device))
     assert code == 1 and out.count("FAILED  ") == 1
 
 
 async def test_a_file_over_the_cap_is_refused_unread(
     storage: Storage, local_tsa: LocalTsa, tmp_path: Path
 ) -> None:
-    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
+    anchored, bundle = await exported(storage, local_tsa, tmp_path)
     big = max(files_of(bundle).items(), key=lambda item: len(item[1]))[0]
-    pins = _pins(anchored, local_tsa.pki, tmp_path)
-    capped = Anchors(pins.custody_fingerprints, pins.tsa_ca_pem, max_file_size=1000)
+    pins = pins_for(anchored, local_tsa.pki, tmp_path)
+    capped = Anchors(pins.custody_fingerprints, tsa_ca_pem=pins.tsa_ca_pem, max_file_size=1000)
     verdict = examine(bundle, capped)
     assert verdict.status == FAILED and big in {n for n, _ in verdict.problems}
     assert all("byte limit" in why for _, why in verdict.problems)
@@ -264,7 +231,7 @@ async def test_tsa_certificates_in_any_order_are_accepted(
     tsa = LocalTsa(pki)
     await tsa.start()
     try:
-        anchored, bundle = await _exported(storage, tsa, tmp_path)
+        anchored, bundle = await exported(storage, tsa, tmp_path)
     finally:
         await tsa.stop()
     assert anchored.first_run.anchored and not anchored.first_run.failed
@@ -273,8 +240,8 @@ async def test_tsa_certificates_in_any_order_are_accepted(
 
     with pytest.raises(ValueError, match="InvalidSetOrdering"):
         decode_timestamp_response(response)  # as the authority sent it, kept byte for byte
-    verdict = examine(bundle, _pins(anchored, pki, tmp_path))
-    assert verdict.status == OK, _reasons(verdict)
+    verdict = examine(bundle, pins_for(anchored, pki, tmp_path))
+    assert verdict.status == OK, reasons(verdict)
     ran = subprocess.run(
         [openssl(), "ts", "-verify", "-in", f"timestamps/{DAY_1.isoformat()}/tsa-1.tsr",
          "-data", f"timestamps/{DAY_1.isoformat()}/root.bin", "-CAfile", str(pki.ca_cert)],
@@ -300,79 +267,3 @@ async def test_a_refused_reply_is_not_blamed_on_the_network(
                            for m in refused)
     assert failure_fix("unreachable").startswith("the authority could not be reached")
     assert "network" in failure_fix("http_error") and "verification" in failure_fix("http_error")
-
-
-def _hashes(bundle: Path) -> dict[str, Any]:
-    return dict(json.loads((bundle / "hashes.json").read_bytes()))
-
-
-def _write_hashes(bundle: Path, document: dict[str, Any]) -> None:
-    (bundle / "hashes.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-
-
-async def test_a_swapped_attachment_is_named(
-    storage: Storage, local_tsa: LocalTsa, tmp_path: Path
-) -> None:
-    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
-    forged = _copy(bundle, tmp_path, "swapped")
-    document = _hashes(forged)
-    photo = next(e for e in document["items"] if e["role"] == "attachment")
-    other = b"\xff\xd8\xff another photo \xff\xd9"
-    (forged / photo["decrypted_file"]).write_bytes(other)
-    photo["plaintext_sha256"] = hashlib.sha256(other).hexdigest()
-    photo["witness_side_sha256"] = photo["plaintext_sha256"]
-    _write_hashes(forged, document)
-    reseal(forged)
-    verdict = examine(forged, _pins(anchored, local_tsa.pki, tmp_path))
-    assert verdict.status == FAILED
-    assert [n for n, _ in verdict.problems] == [photo["decrypted_file"]]
-    assert "is not what its sealed file decrypts to with disclosure.key" in _reasons(verdict)
-
-
-async def test_a_second_file_key_that_decrypts_the_same_ciphertext_is_refused(
-    storage: Storage, local_tsa: LocalTsa, tmp_path: Path
-) -> None:
-    """An insider seals a payload that decrypts under two keys (a Poly1305 multi-key collision)
-    with a header made for the first, then discloses the second: stock age shows other bytes,
-    and only the sealed header's MAC, keyed from the file key, tells which key was sealed."""
-    if shutil.which("age") is None:
-        skip_or_fail("age is not installed")
-    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
-    forged = _copy(bundle, tmp_path, "two-keys")
-    key_1, key_2, payload = two_key_payload()
-    document = _hashes(forged)
-    entry = next(e for e in document["items"] if e["role"] == "attachment")
-    sealed_header = _build_header(key_1, [anchored.reviewer.recipient])
-    (forged / entry["sealed_file"]).write_bytes(sealed_header + payload)
-    disclosure = crypto.parse_identities((forged / "disclosure.key").read_text())[0]
-    assert isinstance(disclosure, crypto.X25519Identity)
-    (forged / entry["disclosure_header"]).write_bytes(
-        _build_header(key_2, [disclosure.recipient]))
-    shown = crypto.open_bytes(_build_header(key_2, [disclosure.recipient]), payload,
-                              [disclosure])
-    sealed = crypto.open_bytes(sealed_header, payload, [anchored.reviewer])
-    assert shown != sealed
-    (forged / entry["decrypted_file"]).write_bytes(shown)
-    manifest = json.loads((forged / "manifest.json").read_bytes())
-    item = next(i for i in manifest["items"] if i["seq"] == entry["seq"])
-    item["payload_size"], item["payload_sha256"] = len(payload), hashlib.sha256(
-        payload).hexdigest()
-    (forged / "manifest.json").write_bytes(
-        json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode("ascii"))
-    entry.update(header_bytes=len(sealed_header), payload_size=len(payload),
-                 payload_sha256=item["payload_sha256"],
-                 plaintext_sha256=hashlib.sha256(shown).hexdigest())
-    _write_hashes(forged, document)
-    strip_tokens(forged, proofs_too=True)  # the insider's new manifest is in no tree
-    resign(forged, anchored.custody_key)  # the insider holds the custody key
-    reseal(forged)
-
-    # Stock age, with the disclosure identity, "confirms" the forged bytes.
-    opened = subprocess.run(
-        ["sh", "-c", f"tail -c +{len(sealed_header) + 1} {entry['sealed_file']} | cat "
-                     f"{entry['disclosure_header']} - | age -d -i disclosure.key"],
-        cwd=forged, capture_output=True, check=False, timeout=60)
-    assert opened.returncode == 0 and opened.stdout == shown
-    verdict = examine(forged, _pins(anchored, local_tsa.pki, tmp_path))
-    assert verdict.problems == [(entry["disclosure_header"], verdict.problems[0][1])]
-    assert "a second key made to decrypt the same ciphertext" in verdict.problems[0][1]
