@@ -156,6 +156,12 @@ class Settings:
                 "a file (e.g. `openssl rand -hex 32 > webhook.secret`) and point it there"
             )
         try:
+            from storage.server_keys import KeyFileError, refuse_if_others_can_read
+
+            try:
+                refuse_if_others_can_read(self.webhook_secret_file, "webhook secret file")
+            except KeyFileError as error:
+                raise ConfigError(f"INTAKE_WEBHOOK_SECRET_FILE: {error}") from None
             secret = self.webhook_secret_file.read_text().strip()
         except OSError:
             raise ConfigError(
