@@ -58,7 +58,8 @@ async def test_a_fresh_store_is_private_under_umask_022(tmp_path: Path) -> None:
     for leftover in ("intake.db-wal", "intake.db-shm"):
         if (data / leftover).exists():
             assert _mode(data / leftover) == 0o600
-    code, lines = await _intake(env, "audit", "verify")  # any command that loads the keys
+    code, lines = await _intake(env, "audit", "verify")
+    assert code == 0, lines  # any command that loads the keys
     assert _mode(data / "keys") == 0o700
     for key in (data / "keys").iterdir():
         assert _mode(key) == 0o600, key
@@ -82,6 +83,7 @@ async def test_serve_refuses_a_key_file_others_can_read(tmp_path: Path, key: str
     env = _env(tmp_path)
     await _add_a_reviewer(env)
     code, lines = await _intake(env, "audit", "verify")  # makes the keys
+    assert code == 0, lines
     (tmp_path / "data" / "keys" / key).chmod(0o644)
     code, lines = await _intake(env, "serve")
     assert code == 1
