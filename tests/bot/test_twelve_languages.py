@@ -195,8 +195,8 @@ async def test_a_whole_report_in_each_language(
 async def test_the_language_menu_names_every_language_in_itself(
     database_url: str, tmp_path: Path
 ) -> None:
-    """/language offers the twelve languages by their own names, whatever language is showing;
-    each switches the conversation, answers kept."""
+    """/language offers the twelve languages by their own names, two to a row, whatever language
+    is showing; each switches the conversation."""
     async with running_harness(database_url, tmp_path / "data") as h:
         witness = Witness(h.user(8_229_999, language_code="de"), "en")
         await witness.user.send_command("start")
@@ -207,5 +207,6 @@ async def test_the_language_menu_names_every_language_in_itself(
             menu = witness.seen[-1]
             names = [label for row in menu.buttons for label, _data in row]
             assert names == list(LANGUAGE_NAMES.values())
+            assert [len(row) for row in menu.buttons] == [2] * 6  # one screen on a small phone
             (question,) = await witness.press(LANGUAGE_NAMES[language])
             assert QUESTIONNAIRE.question("safety").text.get(language) in question
