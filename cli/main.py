@@ -62,6 +62,13 @@ _LAZY = {
                  "Trusted time: anchor closed days with RFC 3161 authorities; see the queue."),
     "verify": ("cli.evidence_commands:verify_command",
                "Check an evidence bundle against anchors from outside it; names what fails."),
+    "backup": ("cli.backup_commands:backup_command",
+               "Copy the installation into a new folder while the bot runs (never the draft "
+               "key)."),
+    "restore": ("cli.backup_commands:restore_command",
+                "Restore a backup into a new data directory and check everything in it."),
+    "migrate": ("cli.backup_commands:migrate_command",
+                "Carry a SQLite installation into PostgreSQL (stop the bot first)."),
     "api": ("cli.credentials_commands:api",
             "The reviewer API (plain HTTP on 127.0.0.1:8443 unless INTAKE_API_LISTEN says "
             "otherwise)."),

@@ -1,4 +1,5 @@
-"""Daily anchoring: a Merkle tree over each closed day's manifests and audit entries, timestamped.
+"""Daily anchoring: a Merkle tree over each closed day's manifests, item headers and audit entries,
+timestamped.
 
 Day D closes at D+1 00:00 UTC plus a grace (one hour by default), so that reports and entries
 of day D still committing at midnight are in D's tree; whatever of day D turns up later (and any
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("intake.evidence")
 
 MANIFEST = "manifest"
+HEADER = "header"
 AUDIT = "audit"
 
 
@@ -127,6 +129,7 @@ class Anchorer:
 
         pending: dict[dt.date, list[LeafRecord]] = {}
         await self._pending_manifests(target, pending)
+        await self._pending_headers(target, pending)
         await self._pending_audit(target, pending)
         built = []
         for day in sorted(pending):
@@ -151,6 +154,22 @@ class Anchorer:
                 if day is not None:
                     pending.setdefault(day, []).append(
                         LeafRecord(leaf_hash, MANIFEST, report_id=row.report_id))
+
+    async def _pending_headers(
+        self, target: Callable[[dt.date], dt.date | None], pending: dict[dt.date, list[LeafRecord]]
+    ) -> None:
+        # Every item's current header: its MAC commits to the file key (docs/evidence-bundle.md,
+        # "Plaintext bound to the proof"); a re-wrapped header is a new leaf, like a manifest.
+        after = ("", -1)
+        while page := await self._evidence.item_headers(after=after):
+            after = (page[-1].report_id, page[-1].seq)
+            hashes = {merkle.leaf_hash(row.header).hex(): row for row in page}
+            known = await self._evidence.known(list(hashes))
+            for leaf_hash, row in hashes.items():
+                day = target(row.received_day) if leaf_hash not in known else None
+                if day is not None:
+                    pending.setdefault(day, []).append(
+                        LeafRecord(leaf_hash, HEADER, report_id=row.report_id))
 
     async def _pending_audit(
         self, target: Callable[[dt.date], dt.date | None], pending: dict[dt.date, list[LeafRecord]]

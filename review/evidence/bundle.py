@@ -46,12 +46,18 @@ def _json(value: Any) -> bytes:
 
 
 async def timestamp_files(
-    source: TimestampSource | None, leaves: Mapping[str, bytes]
+    source: TimestampSource | None, leaves: Mapping[str, bytes],
+    headers: Mapping[str, bytes] | None = None,
 ) -> dict[str, bytes]:
-    """timestamps/ for the bundle files in `leaves` (name -> content) that a tree holds."""
+    """timestamps/ for the bundle files in `leaves` (name -> content) that a tree holds, and for
+    the sealed files in `headers` (name -> its header) whose header, the file's first bytes, is
+    a leaf: such a proof names the file and `bytes`, the length of the leaf at its start."""
     proofs: list[dict[str, Any]] = []
     files: dict[str, bytes] = {}
-    for name, data in sorted(leaves.items()):
+    wanted: list[tuple[str, bytes, int | None]] = [
+        (name, data, None) for name, data in sorted(leaves.items())]
+    wanted += [(name, data, len(data)) for name, data in sorted((headers or {}).items())]
+    for name, data, prefix in wanted:
         leaf = merkle.leaf_hash(data).hex()
         found = None if source is None else await source.leaf(leaf)
         record = None if found is None or source is None else await source.day(found[0])
@@ -60,9 +66,9 @@ async def timestamp_files(
         hashes = await source.leaf_hashes(record.day)
         index = hashes.index(leaf)
         path = merkle.inclusion_proof([bytes.fromhex(h) for h in hashes], index)
-        proofs.append({"file": name, "day": record.day.isoformat(), "leaf_index": index,
-                       "tree_size": len(hashes), "leaf_hash": leaf,
-                       "path": [p.hex() for p in path]})
+        proof = {"file": name, "day": record.day.isoformat(), "leaf_index": index,
+                 "tree_size": len(hashes), "leaf_hash": leaf, "path": [p.hex() for p in path]}
+        proofs.append(proof if prefix is None else {**proof, "bytes": prefix})
         files.update(_day_files(record))
     files[PROOFS] = _json(proofs)
     return files
@@ -138,9 +144,14 @@ def verify_text(files: Mapping[str, bytes], sums_digest: str | None = None) -> s
         )
     lines += [
         "",
-        "4. The sealed files open with the age tool and a reviewer's key, and give the",
-        "   decrypted files byte for byte:",
-        "     age -d -i key.txt sealed/00-answers.age | cmp - originals/00-answers.json",
+        "4. Without a reviewer key: disclosure.key is an age identity made for this bundle, and",
+        "   disclosure/ holds each item's header re-wrapped to it. Put that header before the",
+        "   sealed payload and stock age decrypts it; the SHA-256 must be the decrypted file's:",
+        *_disclosure_lines(hashes["items"]),
+        "   `intake verify` also checks that the file key disclosure.key gives is the one the",
+        "   sealed file's own header was made with (its MAC is keyed from the file key, and the",
+        "   header is in a timestamped tree): no other key can decrypt that payload to other",
+        "   bytes and pass (docs/evidence-bundle.md, \"Plaintext bound to the proof\").",
         "",
         *_timestamp_lines(files, proofs),
         *(line for section in VERIFY_SECTIONS for line in section(files)),
@@ -150,6 +161,17 @@ def verify_text(files: Mapping[str, bytes], sums_digest: str | None = None) -> s
         "",
     ]
     return "\n".join(lines)
+
+
+def _disclosure_lines(items: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for e in items:
+        if "disclosure_header" not in e:
+            continue
+        lines += [f"     tail -c +{e['header_bytes'] + 1} {e['sealed_file']} | \\",
+                  f"       cat {e['disclosure_header']} - | age -d -i disclosure.key | \\",
+                  f"       sha256sum   # {e['plaintext_sha256']}  {e['decrypted_file']}"]
+    return lines
 
 
 def _timestamp_lines(files: Mapping[str, bytes], proofs: list[dict[str, Any]]) -> list[str]:

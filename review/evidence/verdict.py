@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from review.evidence.anchors import Anchors, certificate_fingerprints, custody_fingerprint
 from review.evidence.bundle import PROOFS
+from review.evidence.disclosure import disclose
 from review.evidence.reading import Unreadable, read_small, scan
 from review.evidence.tsa import TsaFailure, verify_response
 from review.evidence.verify import Problem, verify_bundle
@@ -36,6 +38,11 @@ class ItemTime:
     claimed_day: str
     proven_at: dt.datetime | None
     authority: str | None
+    # What the sealed payload decrypts to with disclosure.key (disclosure.py), and when the
+    # sealed header, whose MAC pins the file key, was first proven (None: not in a tree yet).
+    decrypted_file: str | None = None
+    decrypted_sha256: str | None = None
+    header_proven_at: dt.datetime | None = None
 
     def gap(self) -> dt.timedelta | None:
         """How long after the end of the claimed receipt day the item was first proven."""
@@ -118,18 +125,39 @@ def _not_anchored(folder: Path, where: str, token: dict[str, Any], failure: Exce
 
 def _item_times(folder: Path, anchors: Anchors, reasons: list[Problem]) -> list[ItemTime]:
     manifest = _json(folder, "manifest.json")
-    proofs = _json(folder, PROOFS)
-    days = sorted({str(p.get("day")) for p in proofs
-                   if isinstance(p, dict) and p.get("file") == "manifest.json"})
-    tokens: list[tuple[dt.datetime, str]] = []
-    if anchors.tsa_pinned:
-        for day in days:
-            tokens += _anchored_tokens(folder, day, anchors, reasons)
-    earliest = min(tokens, default=None)
+    proofs = [p for p in _json(folder, PROOFS) if isinstance(p, dict)]
+    by_day: dict[str, list[tuple[dt.datetime, str]]] = {}
+
+    def earliest(wanted: Callable[[dict[str, Any]], bool]) -> tuple[dt.datetime, str] | None:
+        tokens: list[tuple[dt.datetime, str]] = []
+        for day in sorted({str(p.get("day")) for p in proofs if wanted(p)}):
+            if day not in by_day:
+                by_day[day] = (_anchored_tokens(folder, day, anchors, reasons)
+                               if anchors.tsa_pinned else [])
+            tokens += by_day[day]
+        return min(tokens, default=None)
+
+    first = earliest(lambda p: p.get("file") == "manifest.json" and "bytes" not in p)
+    hashes = {int(e["seq"]): e for e in _json(folder, "hashes.json").get("items", [])}
+    try:
+        disclosed = {d.seq: d for d in disclose(folder)[0]}
+    except Unreadable:
+        disclosed = {}  # the checks name the file
     claimed = str(manifest.get("received_day"))
-    return [ItemTime(int(i["seq"]), str(i["role"]), claimed,
-                     earliest[0] if earliest else None, earliest[1] if earliest else None)
-            for i in manifest.get("items", [])]
+    items = []
+    for i in manifest.get("items", []):
+        seq = int(i["seq"])
+        sealed = hashes.get(seq, {}).get("sealed_file")
+        def is_header(proof: dict[str, Any], name: object = sealed) -> bool:
+            return proof.get("file") == name and "bytes" in proof
+
+        header = earliest(is_header)
+        found = disclosed.get(seq)
+        items.append(ItemTime(
+            seq, str(i["role"]), claimed, first[0] if first else None,
+            first[1] if first else None, found.decrypted_file if found else None,
+            found.sha256 if found else None, header[0] if header else None))
+    return items
 
 
 def examine(folder: Path, anchors: Anchors) -> Verdict:
@@ -185,6 +213,12 @@ def summary(verdict: Verdict) -> list[str]:
                   if item.proven_at else "time not proven")
         lines.append(f"item {item.seq:02d} {item.role}: claimed received {item.claimed_day}; "
                      f"{proven}")
+        if item.decrypted_sha256 is not None:
+            key = (f"its file key fixed by {item.header_proven_at.isoformat()} (sealed header "
+                   "timestamped)" if item.header_proven_at else
+                   "its sealed header is not in a timestamped tree")
+            lines.append(f"  decrypts with disclosure.key to {item.decrypted_file}, SHA-256 "
+                         f"{item.decrypted_sha256}; {key}")
     if verdict.status == FAILED:
         return lines
     label = "NOTE" if verdict.status == OK else verdict.status
@@ -209,8 +243,15 @@ def _ok_text(verdict: Verdict) -> list[str]:
         f"by the pinned custody key {verdict.custody_fingerprint}",
         f"  - they existed by {earliest.isoformat()}, on the word of a pinned time-stamp "
         "authority (RFC 3161 token over the day's Merkle root)",
+        "  - each decrypted file is exactly what its sealed payload decrypts to, under the file "
+        "key its sealed header's MAC commits to (printed per item above)",
         "  - every file is as exported, and the chain of custody is signed by the same key",
         "  Not proven:",
+        *(["  - that the file key of items " + ", ".join(
+            f"{i.seq:02d}" for i in verdict.items if i.header_proven_at is None) +
+           " was fixed by a proven time: their sealed headers are in no timestamped tree "
+           "(re-wrapped since, or anchored before headers were leaves)"]
+          if any(i.header_proven_at is None for i in verdict.items) else []),
         "  - when within its day, or whether on the day claimed, a report arrived: only that it "
         "existed by the time above",
         "  - when, where or on what device a photo or text was captured: there is no "

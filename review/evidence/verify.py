@@ -27,6 +27,7 @@ from review.evidence.bundle import (
     VERIFY,
     verify_text,
 )
+from review.evidence.disclosure import check_disclosure
 from review.evidence.reading import (
     Unreadable,
     file_size,
@@ -259,7 +260,10 @@ def check_merkle_proofs(folder: Path) -> list[Problem]:
     problems = []
     for proof in _proofs(folder):
         name, where = str(proof.get("file")), _day_folder(proof.get("day"))
-        leaf = bytes.fromhex(sha256_file(folder, name, prefix=b"\x00"))
+        if "bytes" in proof:
+            leaf = merkle.leaf_hash(read_range(folder, name, 0, int(proof["bytes"])))
+        else:
+            leaf = bytes.fromhex(sha256_file(folder, name, prefix=b"\x00"))
         root_bin = _read(folder, f"{where}/root.bin")
         day = _json(folder, f"{where}/day.json")
         if leaf.hex() != proof.get("leaf_hash"):
@@ -325,6 +329,7 @@ CHECKS: list[Check] = [
     check_hashes_json,
     check_merkle_proofs,
     check_script,
+    check_disclosure,
     *CUSTODY_CHECKS,
 ]
 

@@ -190,3 +190,55 @@ def backdated_pki(folder: Path, valid_from_days_ago: int = 400) -> TsaPki:
     config = folder / "openssl.cnf"
     config.write_text(_CONFIG.format(dir=folder))
     return TsaPki(folder, config, folder / "ca.pem", folder / "tsa.pem")
+
+
+_P = (1 << 130) - 5
+
+
+def _poly_keys(key: bytes, nonce: bytes) -> tuple[int, int]:
+    """Poly1305's (r, s) for ChaCha20-Poly1305 with this key and 12-byte nonce (RFC 8439)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+    block = Cipher(algorithms.ChaCha20(key, b"\0" * 4 + nonce), None).encryptor().update(
+        b"\0" * 32)
+    r = int.from_bytes(block[:16], "little") & 0x0FFFFFFC0FFFFFFC0FFFFFFC0FFFFFFF
+    return r, int.from_bytes(block[16:], "little")
+
+
+def _poly(values: list[int], r: int, skip: int | None = None) -> int:
+    """Poly1305's accumulator over these block values (2^128 already added), mod p."""
+    count = len(values)
+    return sum(v * pow(r, count - j, _P) for j, v in enumerate(values) if j != skip) % _P
+
+
+def two_key_payload(plaintext_size: int = 64) -> tuple[bytes, bytes, bytes]:
+    """(file key 1, file key 2, an age payload that both decrypt without error, to different
+    bytes). ChaCha20-Poly1305 does not commit to its key: one free ciphertext block is solved
+    for so that both keys' Poly1305 tags agree (a multi-key collision, Len et al. 2021)."""
+    from crypto._stream import payload_key
+
+    assert plaintext_size % 16 == 0 and plaintext_size >= 32
+    nonce12 = b"\0" * 11 + b"\x01"  # the first and last chunk
+    length = (0).to_bytes(8, "little") + plaintext_size.to_bytes(8, "little")
+    while True:
+        key_1, key_2, nonce = (secrets.token_bytes(16), secrets.token_bytes(16),
+                               secrets.token_bytes(16))
+        r1, s1 = _poly_keys(payload_key(key_1, nonce), nonce12)
+        r2, s2 = _poly_keys(payload_key(key_2, nonce), nonce12)
+        ciphertext = bytearray(secrets.token_bytes(plaintext_size))
+        values = [int.from_bytes(ciphertext[i:i + 16], "little") + (1 << 128)
+                  for i in range(0, plaintext_size, 16)]
+        values.append(int.from_bytes(length, "little") + (1 << 128))
+        e1, e2 = pow(r1, len(values), _P), pow(r2, len(values), _P)  # the first block's power
+        if (e1 - e2) % _P == 0:
+            continue
+        solved = ((s2 - s1) - _poly(values, r1, 0) + _poly(values, r2, 0)) * pow(
+            e1 - e2, -1, _P) % _P
+        if not (1 << 128) <= solved < (1 << 129):
+            continue
+        values[0] = solved
+        ciphertext[0:16] = (solved - (1 << 128)).to_bytes(16, "little")
+        tag_1 = (_poly(values, r1) + s1) % (1 << 128)
+        if tag_1 != (_poly(values, r2) + s2) % (1 << 128):
+            continue
+        return key_1, key_2, nonce + bytes(ciphertext) + tag_1.to_bytes(16, "little")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -16,12 +17,14 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 import crypto
 from cli.main import main
+from crypto._seal import _build_header
 from crypto.custody import custody_public_pem
 from review.evidence.anchor import Anchorer, failure_fix
 from review.evidence.anchors import Anchors, load_anchors
@@ -36,10 +39,13 @@ from tests.review.forgery_support import (
     openssl_token,
     own_key_forgery,
     reseal,
+    resign,
     strip_tokens,
+    two_key_payload,
 )
 from tests.review.sealed_reports import sealed_report
 from tests.review.tsa import LocalTsa, TsaPki, local_tsa, make_tsa_pki, openssl, tsa_pki
+from tests.support import skip_or_fail
 
 __all__ = ["local_tsa", "tsa_pki"]  # fixtures
 
@@ -96,6 +102,21 @@ async def test_the_genuine_bundle_is_ok_only_with_pinned_anchors(
     assert "OK  Proven, against the anchors you pinned" in out
     assert "Not proven" in out and "capture-time device attestation" in out
     assert f"claimed received {DAY_1.isoformat()}; proven to exist by" in out
+    # What verify reports as decrypted is what is in the bundle, and what stock age gives.
+    for entry in json.loads((bundle / "hashes.json").read_bytes())["items"]:
+        digest = hashlib.sha256((bundle / entry["decrypted_file"]).read_bytes()).hexdigest()
+        assert (f"decrypts with disclosure.key to {entry['decrypted_file']}, SHA-256 {digest}; "
+                "its file key fixed by") in out
+        opened = subprocess.run(
+            ["sh", "-c", f"tail -c +{entry['header_bytes'] + 1} {entry['sealed_file']} | cat "
+                         f"{entry['disclosure_header']} - | age -d -i disclosure.key"],
+            cwd=bundle, capture_output=True, check=False, timeout=60)
+        assert hashlib.sha256(opened.stdout).hexdigest() == digest, opened.stderr
+    ran = subprocess.run(
+        [openssl(), "ts", "-verify", "-in", f"timestamps/{DAY_1.isoformat()}/tsa-1.tsr",
+         "-data", f"timestamps/{DAY_1.isoformat()}/root.bin", "-CAfile",
+         str(local_tsa.pki.ca_cert)], cwd=bundle, capture_output=True, check=False, timeout=60)
+    assert b"Verification: OK" in ran.stdout, ran.stderr
 
     # The same anchors from a config file, and a fingerprint instead of the key.
     config = tmp_path / "anchors.toml"
@@ -279,3 +300,79 @@ async def test_a_refused_reply_is_not_blamed_on_the_network(
                            for m in refused)
     assert failure_fix("unreachable").startswith("the authority could not be reached")
     assert "network" in failure_fix("http_error") and "verification" in failure_fix("http_error")
+
+
+def _hashes(bundle: Path) -> dict[str, Any]:
+    return dict(json.loads((bundle / "hashes.json").read_bytes()))
+
+
+def _write_hashes(bundle: Path, document: dict[str, Any]) -> None:
+    (bundle / "hashes.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+async def test_a_swapped_attachment_is_named(
+    storage: Storage, local_tsa: LocalTsa, tmp_path: Path
+) -> None:
+    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
+    forged = _copy(bundle, tmp_path, "swapped")
+    document = _hashes(forged)
+    photo = next(e for e in document["items"] if e["role"] == "attachment")
+    other = b"\xff\xd8\xff another photo \xff\xd9"
+    (forged / photo["decrypted_file"]).write_bytes(other)
+    photo["plaintext_sha256"] = hashlib.sha256(other).hexdigest()
+    photo["witness_side_sha256"] = photo["plaintext_sha256"]
+    _write_hashes(forged, document)
+    reseal(forged)
+    verdict = examine(forged, _pins(anchored, local_tsa.pki, tmp_path))
+    assert verdict.status == FAILED
+    assert [n for n, _ in verdict.problems] == [photo["decrypted_file"]]
+    assert "is not what its sealed file decrypts to with disclosure.key" in _reasons(verdict)
+
+
+async def test_a_second_file_key_that_decrypts_the_same_ciphertext_is_refused(
+    storage: Storage, local_tsa: LocalTsa, tmp_path: Path
+) -> None:
+    """An insider seals a payload that decrypts under two keys (a Poly1305 multi-key collision)
+    with a header made for the first, then discloses the second: stock age shows other bytes,
+    and only the sealed header's MAC, keyed from the file key, tells which key was sealed."""
+    if shutil.which("age") is None:
+        skip_or_fail("age is not installed")
+    anchored, bundle = await _exported(storage, local_tsa, tmp_path)
+    forged = _copy(bundle, tmp_path, "two-keys")
+    key_1, key_2, payload = two_key_payload()
+    document = _hashes(forged)
+    entry = next(e for e in document["items"] if e["role"] == "attachment")
+    sealed_header = _build_header(key_1, [anchored.reviewer.recipient])
+    (forged / entry["sealed_file"]).write_bytes(sealed_header + payload)
+    disclosure = crypto.parse_identities((forged / "disclosure.key").read_text())[0]
+    assert isinstance(disclosure, crypto.X25519Identity)
+    (forged / entry["disclosure_header"]).write_bytes(
+        _build_header(key_2, [disclosure.recipient]))
+    shown = crypto.open_bytes(_build_header(key_2, [disclosure.recipient]), payload,
+                              [disclosure])
+    sealed = crypto.open_bytes(sealed_header, payload, [anchored.reviewer])
+    assert shown != sealed
+    (forged / entry["decrypted_file"]).write_bytes(shown)
+    manifest = json.loads((forged / "manifest.json").read_bytes())
+    item = next(i for i in manifest["items"] if i["seq"] == entry["seq"])
+    item["payload_size"], item["payload_sha256"] = len(payload), hashlib.sha256(
+        payload).hexdigest()
+    (forged / "manifest.json").write_bytes(
+        json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode("ascii"))
+    entry.update(header_bytes=len(sealed_header), payload_size=len(payload),
+                 payload_sha256=item["payload_sha256"],
+                 plaintext_sha256=hashlib.sha256(shown).hexdigest())
+    _write_hashes(forged, document)
+    strip_tokens(forged, proofs_too=True)  # the insider's new manifest is in no tree
+    resign(forged, anchored.custody_key)  # the insider holds the custody key
+    reseal(forged)
+
+    # Stock age, with the disclosure identity, "confirms" the forged bytes.
+    opened = subprocess.run(
+        ["sh", "-c", f"tail -c +{len(sealed_header) + 1} {entry['sealed_file']} | cat "
+                     f"{entry['disclosure_header']} - | age -d -i disclosure.key"],
+        cwd=forged, capture_output=True, check=False, timeout=60)
+    assert opened.returncode == 0 and opened.stdout == shown
+    verdict = examine(forged, _pins(anchored, local_tsa.pki, tmp_path))
+    assert verdict.problems == [(entry["disclosure_header"], verdict.problems[0][1])]
+    assert "a second key made to decrypt the same ciphertext" in verdict.problems[0][1]
