@@ -172,9 +172,11 @@ class ConversationBase:
                     [(_("Back"), Action("back"))]]
         elif draft.phase is Phase.LANGUAGE_MENU:
             text = _("Choose a language:")
-            rows = [[(name, Action("language", code))]
-                    for code, name in self._language_names.items()
-                    if code in self.questionnaire.languages]
+            offered = [(name, Action("language", code))
+                       for code, name in self._language_names.items()
+                       if code in self.questionnaire.languages]
+            # Two to a row, so that twelve languages fit on one screen of a small phone.
+            rows = [offered[i:i + 2] for i in range(0, len(offered), 2)]
         elif draft.phase is Phase.EDIT_MENU:
             text = _("Which answer do you want to change?")
             rows = [[(q.label.get(draft.language), Action("edit", q.id))]

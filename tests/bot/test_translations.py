@@ -26,7 +26,7 @@ TRANSLATED = [language for language in SUPPORTED_LANGUAGES if language != SOURCE
 _PLACEHOLDER = re.compile(r"\{[a-z_]+(?::[^}]*)?\}")
 # Letters that only (or mostly) occur in each language's script, to catch a catalog that was
 # left in English or filled with the wrong language.
-_SCRIPT = {
+SCRIPTS = {
     "uk": re.compile(r"[іїєґІЇЄҐ]"),
     "ru": re.compile(r"[ыэъёЫЭЪЁ]"),
     "ar": re.compile(r"[\u0600-\u06FF]"),
@@ -111,7 +111,7 @@ def test_catalog_is_in_its_language(language: str) -> None:
         return catalog.gettext(message)
 
     messages = sorted(_source_messages(), key=str)
-    native = sum(bool(_SCRIPT[language].search(translated(m))) for m in messages)
+    native = sum(bool(SCRIPTS[language].search(translated(m))) for m in messages)
     assert native >= len(messages) * 0.5, f"{language}: only {native}/{len(messages)} look native"
 
 
@@ -125,7 +125,7 @@ def _singular(message: Message) -> str:
 
 def test_every_language_is_checked() -> None:
     """A language added to bot/i18n.py without a script check here fails, not passes."""
-    assert set(_SCRIPT) == set(TRANSLATED)
+    assert set(SCRIPTS) == set(TRANSLATED)
     assert len(SUPPORTED_LANGUAGES) == 12
 
 
@@ -196,8 +196,8 @@ def test_chooser_names_each_language_in_itself() -> None:
     finds theirs whatever language is showing."""
     assert list(LANGUAGE_NAMES) == list(SUPPORTED_LANGUAGES)
     for language, name in LANGUAGE_NAMES.items():
-        if language in _SCRIPT and language not in ("sw", "ru"):
-            assert _SCRIPT[language].search(name), (language, name)
+        if language in SCRIPTS and language not in ("sw", "ru"):
+            assert SCRIPTS[language].search(name), (language, name)
     assert LANGUAGE_NAMES["sw"] == "Kiswahili" and LANGUAGE_NAMES["ru"] == "Русский"
 
 
