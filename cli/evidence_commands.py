@@ -26,6 +26,7 @@ from review.evidence.anchor import (
     failure_fix,
 )
 from storage import Storage
+from storage.models import INSTALLATION_TREE, LEGACY_TREE
 
 log = logging.getLogger("intake.evidence")
 T = TypeVar("T")
@@ -111,7 +112,9 @@ def _duration(delta: dt.timedelta) -> str:
 
 
 def status_line(status: DayStatus) -> str:
-    head = f"{status.day}  {status.leaf_count:5d} leaves  "
+    channel = {INSTALLATION_TREE: "(installation)", LEGACY_TREE: "(all channels)"}.get(
+        status.channel, status.channel)
+    head = f"{status.day}  {channel}  {status.leaf_count:5d} leaves  "
     if status.anchored:
         return head + "anchored by " + ", ".join(status.authorities)
     parts = ["QUEUED"]

@@ -132,7 +132,8 @@ async def export_report(
     # The custody manifest's place in a timestamped daily tree, and each custody chain entry's
     # (those of days already anchored); more parts join here.
     files.update(await timestamp_files(
-        evidence, {"manifest.json": report.manifest, **custody_leaves(files)}, headers
+        evidence, {"manifest.json": report.manifest, **custody_leaves(files)}, headers,
+        report.summary.channel,
     ))
     finish_bundle(files)
 

@@ -1,9 +1,10 @@
-"""Trusted time's rows: day trees, their leaves, RFC 3161 tokens and the timestamping queue.
+"""Trusted time's rows: trees per channel and day, their leaves, RFC 3161 tokens and the queue.
 
-Building a day is one transaction (the day's row and all its leaves): the primary key on the
-day, and on each leaf hash, make a second worker's attempt at the same day fail as a whole
-instead of doubling anything. Taking a queued day for a timestamping attempt is a conditional
-UPDATE (a lease), so of several workers only one asks the authorities at a time.
+Each channel's day has its own tree (migration 0013), so a channel's proofs count nothing of
+another channel. Building a tree is one transaction (its row and all its leaves): the primary key
+on (channel, day), and on each leaf hash, make a second worker's attempt at the same tree fail as
+a whole instead of doubling anything. Taking a queued tree for a timestamping attempt is a
+conditional UPDATE (a lease), so of several workers only one asks the authorities at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import (
+    INSTALLATION_TREE,
     AuditRow,
     EvidenceDayRow,
     EvidenceLeafRow,
@@ -32,6 +34,7 @@ class LeafRecord:
     kind: str  # "manifest", "header" (an item's age header) or "audit"
     report_id: str | None = None
     audit_seq: int | None = None
+    channel: str = INSTALLATION_TREE
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class DayRecord:
     next_attempt: dt.datetime
     last_failure: str | None
     tokens: tuple[TokenRecord, ...] = ()
+    channel: str = INSTALLATION_TREE
 
     @property
     def anchored(self) -> bool:
@@ -62,6 +66,7 @@ class ManifestRow:
     report_id: str
     received_day: dt.date
     manifest: bytes
+    channel: str = INSTALLATION_TREE
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class HeaderRow:
     seq: int
     received_day: dt.date
     header: bytes
+    channel: str = INSTALLATION_TREE
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,20 @@ class EvidenceRepository:
 
     async def manifests(self, *, after: str = "", limit: int = 500) -> list[ManifestRow]:
         """Reports' current manifests in id order (a keyset page)."""
-        query = (select(ReportRow.id, ReportRow.received_day, ReportRow.manifest)
+        query = (select(ReportRow.id, ReportRow.received_day, ReportRow.manifest,
+                        ReportRow.channel)
                  .where(ReportRow.id > after).order_by(ReportRow.id).limit(limit))
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
-        return [ManifestRow(r[0], r[1], r[2]) for r in rows]
+        return [ManifestRow(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def report_channels(self, report_ids: Sequence[str]) -> dict[str, str]:
+        """The channel of each of these reports that still exists."""
+        if not report_ids:
+            return {}
+        query = select(ReportRow.id, ReportRow.channel).where(ReportRow.id.in_(list(report_ids)))
+        async with self._sessions() as session:
+            return {r[0]: r[1] for r in (await session.execute(query)).all()}
 
     async def item_headers(
         self, *, after: tuple[str, int] = ("", -1), limit: int = 500
@@ -98,14 +113,15 @@ class EvidenceRepository:
         """Items' current age headers in (report, seq) order (a keyset page). A header's MAC
         is keyed from its file key, so a timestamped header pins the key its payload opens with."""
         report_id, seq = after
-        query = (select(ItemRow.report_id, ItemRow.seq, ReportRow.received_day, ItemRow.header)
+        query = (select(ItemRow.report_id, ItemRow.seq, ReportRow.received_day, ItemRow.header,
+                        ReportRow.channel)
                  .join(ReportRow, ReportRow.id == ItemRow.report_id)
                  .where((ItemRow.report_id > report_id)
                         | ((ItemRow.report_id == report_id) & (ItemRow.seq > seq)))
                  .order_by(ItemRow.report_id, ItemRow.seq).limit(limit))
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
-        return [HeaderRow(r[0], r[1], r[2], r[3]) for r in rows]
+        return [HeaderRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     async def known(self, leaf_hashes: Sequence[str]) -> set[str]:
         """Which of these leaf hashes are in some day's tree already."""
@@ -131,87 +147,109 @@ class EvidenceRepository:
     # --- building and timestamping days --------------------------------------------------
 
     async def create_day(
-        self, day: dt.date, root: str, leaves: Sequence[LeafRecord], first_attempt: dt.datetime
+        self, day: dt.date, root: str, leaves: Sequence[LeafRecord], first_attempt: dt.datetime,
+        channel: str = INSTALLATION_TREE,
     ) -> bool:
-        """Store a day's tree; False when that day (or one of its leaves) is stored already."""
+        """Store a channel's tree of a day; False when it (or one of its leaves) exists already."""
         try:
             async with self._sessions.begin() as session:
                 session.add(EvidenceDayRow(
-                    day=day, root=root, leaf_count=len(leaves), attempts=0,
+                    channel=channel, day=day, root=root, leaf_count=len(leaves), attempts=0,
                     next_attempt=first_attempt, last_failure=None,
                 ))
                 await session.flush()
                 session.add_all([EvidenceLeafRow(
-                    leaf_hash=leaf.leaf_hash, day=day, kind=leaf.kind,
+                    leaf_hash=leaf.leaf_hash, channel=channel, day=day, kind=leaf.kind,
                     report_id=leaf.report_id, audit_seq=leaf.audit_seq,
                 ) for leaf in leaves])
         except IntegrityError:
             return False
         return True
 
-    async def claim(self, day: dt.date, now: dt.datetime, lease_until: dt.datetime) -> bool:
-        """Take a queued day for one timestamping attempt; False if another worker has it."""
+    async def claim(
+        self, day: dt.date, now: dt.datetime, lease_until: dt.datetime,
+        channel: str = INSTALLATION_TREE,
+    ) -> bool:
+        """Take a queued tree for one timestamping attempt; False if another worker has it."""
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(EvidenceDayRow)
-                .where(EvidenceDayRow.day == day, EvidenceDayRow.next_attempt <= now)
+                .where(EvidenceDayRow.channel == channel, EvidenceDayRow.day == day,
+                       EvidenceDayRow.next_attempt <= now)
                 .values(next_attempt=lease_until, attempts=EvidenceDayRow.attempts + 1)
             )
         return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def add_token(self, day: dt.date, token: TokenRecord) -> None:
-        """Keep an authority's token; a second one for the same day and authority is ignored."""
+    async def add_token(
+        self, day: dt.date, token: TokenRecord, channel: str = INSTALLATION_TREE
+    ) -> None:
+        """Keep an authority's token; a second one for the same tree and authority is ignored."""
         try:
             async with self._sessions.begin() as session:
                 session.add(EvidenceTokenRow(
-                    day=day, tsa=token.tsa, response=token.response, ca_pem=token.ca_pem,
-                    gen_time=token.gen_time,
+                    channel=channel, day=day, tsa=token.tsa, response=token.response,
+                    ca_pem=token.ca_pem, gen_time=token.gen_time,
                 ))
-                await session.execute(update(EvidenceDayRow).where(EvidenceDayRow.day == day)
-                                      .values(last_failure=None))
+                await session.execute(update(EvidenceDayRow).where(
+                    EvidenceDayRow.channel == channel, EvidenceDayRow.day == day)
+                    .values(last_failure=None))
         except IntegrityError:
             return
 
-    async def record_failure(self, day: dt.date, kind: str, next_attempt: dt.datetime) -> None:
+    async def record_failure(
+        self, day: dt.date, kind: str, next_attempt: dt.datetime,
+        channel: str = INSTALLATION_TREE,
+    ) -> None:
         async with self._sessions.begin() as session:
-            await session.execute(update(EvidenceDayRow).where(EvidenceDayRow.day == day)
-                                  .values(last_failure=kind, next_attempt=next_attempt))
+            await session.execute(update(EvidenceDayRow).where(
+                EvidenceDayRow.channel == channel, EvidenceDayRow.day == day)
+                .values(last_failure=kind, next_attempt=next_attempt))
 
     # --- reading -------------------------------------------------------------------------
 
     async def days(self, *, unanchored_only: bool = False) -> list[DayRecord]:
         async with self._sessions() as session:
             days = (await session.scalars(
-                select(EvidenceDayRow).order_by(EvidenceDayRow.day))).all()
+                select(EvidenceDayRow).order_by(EvidenceDayRow.day, EvidenceDayRow.channel))).all()
             tokens = (await session.scalars(
                 select(EvidenceTokenRow).order_by(EvidenceTokenRow.day, EvidenceTokenRow.tsa)
             )).all()
-        by_day: dict[dt.date, list[TokenRecord]] = {}
+        by_tree: dict[tuple[str, dt.date], list[TokenRecord]] = {}
         for t in tokens:
-            by_day.setdefault(t.day, []).append(_token(t))
-        records = [_day(d, by_day.get(d.day, [])) for d in days]
+            by_tree.setdefault((t.channel, t.day), []).append(_token(t))
+        records = [_day(d, by_tree.get((d.channel, d.day), [])) for d in days]
         return [r for r in records if not (unanchored_only and r.anchored)]
 
     async def built_days(self) -> set[dt.date]:
-        """The days that have a tree (without their tokens: cheap enough for every round)."""
+        """The days that have a tree of any channel."""
+        return {day for _, day in await self.built_trees()}
+
+    async def built_trees(self) -> set[tuple[str, dt.date]]:
+        """(channel, day) of every tree (without tokens: cheap enough for every round)."""
         async with self._sessions() as session:
-            return set((await session.scalars(select(EvidenceDayRow.day))).all())
+            rows = (await session.execute(
+                select(EvidenceDayRow.channel, EvidenceDayRow.day))).all()
+        return {(r[0], r[1]) for r in rows}
 
     async def queued_days(self) -> list[DayRecord]:
         """Days with a tree and no token yet, oldest first."""
-        anchored = select(EvidenceTokenRow.day).where(EvidenceTokenRow.day == EvidenceDayRow.day)
-        query = select(EvidenceDayRow).where(~anchored.exists()).order_by(EvidenceDayRow.day)
+        anchored = select(EvidenceTokenRow.day).where(
+            EvidenceTokenRow.channel == EvidenceDayRow.channel,
+            EvidenceTokenRow.day == EvidenceDayRow.day)
+        query = select(EvidenceDayRow).where(~anchored.exists()).order_by(
+            EvidenceDayRow.day, EvidenceDayRow.channel)
         async with self._sessions() as session:
             rows = (await session.scalars(query)).all()
         return [_day(row, []) for row in rows]
 
-    async def day(self, day: dt.date) -> DayRecord | None:
+    async def day(self, day: dt.date, channel: str = INSTALLATION_TREE) -> DayRecord | None:
         async with self._sessions() as session:
-            row = await session.get(EvidenceDayRow, day)
+            row = await session.get(EvidenceDayRow, (channel, day))
             if row is None:
                 return None
             tokens = (await session.scalars(select(EvidenceTokenRow).where(
-                EvidenceTokenRow.day == day).order_by(EvidenceTokenRow.tsa))).all()
+                EvidenceTokenRow.channel == channel, EvidenceTokenRow.day == day
+            ).order_by(EvidenceTokenRow.tsa))).all()
         return _day(row, [_token(t) for t in tokens])
 
     async def leaf(self, leaf_hash: str) -> tuple[dt.date, LeafRecord] | None:
@@ -219,12 +257,14 @@ class EvidenceRepository:
             row = await session.get(EvidenceLeafRow, leaf_hash)
         if row is None:
             return None
-        return row.day, LeafRecord(row.leaf_hash, row.kind, row.report_id, row.audit_seq)
+        return row.day, LeafRecord(row.leaf_hash, row.kind, row.report_id, row.audit_seq,
+                                   row.channel)
 
-    async def leaf_hashes(self, day: dt.date) -> list[str]:
-        """The day's leaf hashes in tree order (sorted)."""
-        query = select(EvidenceLeafRow.leaf_hash).where(EvidenceLeafRow.day == day).order_by(
-            EvidenceLeafRow.leaf_hash)
+    async def leaf_hashes(self, day: dt.date, channel: str = INSTALLATION_TREE) -> list[str]:
+        """The tree's leaf hashes in tree order (sorted)."""
+        query = select(EvidenceLeafRow.leaf_hash).where(
+            EvidenceLeafRow.channel == channel, EvidenceLeafRow.day == day
+        ).order_by(EvidenceLeafRow.leaf_hash)
         async with self._sessions() as session:
             return list((await session.scalars(query)).all())
 
@@ -240,4 +280,4 @@ def _token(row: EvidenceTokenRow) -> TokenRecord:
 
 def _day(row: EvidenceDayRow, tokens: list[TokenRecord]) -> DayRecord:
     return DayRecord(row.day, row.root, row.leaf_count, row.attempts,
-                     _aware(row.next_attempt), row.last_failure, tuple(tokens))
+                     _aware(row.next_attempt), row.last_failure, tuple(tokens), row.channel)

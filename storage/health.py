@@ -38,9 +38,10 @@ class HealthQueries:
         return moment
 
     async def days_awaiting_anchoring(self) -> int:
-        anchored = select(EvidenceTokenRow.day).distinct()
+        # Trees (one per channel and day) that no authority timestamped yet.
+        anchored = select(EvidenceTokenRow.day).where(
+            EvidenceTokenRow.channel == EvidenceDayRow.channel,
+            EvidenceTokenRow.day == EvidenceDayRow.day)
         async with self._sessions() as session:
-            query = select(func.count()).select_from(EvidenceDayRow).where(
-                EvidenceDayRow.day.not_in(anchored)
-            )
+            query = select(func.count()).select_from(EvidenceDayRow).where(~anchored.exists())
             return int(await session.scalar(query) or 0)

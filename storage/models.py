@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -355,11 +356,18 @@ class PayloadChunkRow(Base):
 # of reports; leaves are keyed by their hash, so not even the order within a day is kept.
 
 
+# The channel of the trees built before trees were per channel (migration 0013): they cover
+# every channel. The installation's own tree (audit entries about no one channel's report) is "".
+LEGACY_TREE = "*"
+INSTALLATION_TREE = ""
+
+
 class EvidenceDayRow(Base):
-    """One day's tree: its root and size, and the state of its timestamping queue."""
+    """One channel's tree of one day: its root and size, and its timestamping queue state."""
 
-    __tablename__ = "evidence_days"
+    __tablename__ = "evidence_trees"
 
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     root: Mapped[str] = mapped_column(String(64))
     leaf_count: Mapped[int] = mapped_column(Integer)
@@ -371,26 +379,35 @@ class EvidenceDayRow(Base):
 
 
 class EvidenceLeafRow(Base):
-    """A leaf of a day's tree: a custody manifest or an audit entry, by its RFC 6962 hash."""
+    """A leaf of a tree: a custody manifest, an item header or an audit entry, by its hash."""
 
-    __tablename__ = "evidence_leaves"
-    __table_args__ = (Index("ix_evidence_leaves_day", "day", "leaf_hash"), WITHOUT_ROWID)
+    __tablename__ = "evidence_tree_leaves"
+    __table_args__ = (
+        ForeignKeyConstraint(["channel", "day"], ["evidence_trees.channel", "evidence_trees.day"],
+                             ondelete="CASCADE"),
+        Index("ix_evidence_tree_leaves_tree", "channel", "day", "leaf_hash"),
+        WITHOUT_ROWID,
+    )
 
     leaf_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    day: Mapped[dt.date] = mapped_column(ForeignKey("evidence_days.day", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    day: Mapped[dt.date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(16))
     report_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     audit_seq: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class EvidenceTokenRow(Base):
-    """An RFC 3161 TimeStampResp (DER) over a day's root, from one authority."""
+    """An RFC 3161 TimeStampResp (DER) over one tree's root, from one authority."""
 
-    __tablename__ = "evidence_tokens"
-
-    day: Mapped[dt.date] = mapped_column(
-        ForeignKey("evidence_days.day", ondelete="CASCADE"), primary_key=True
+    __tablename__ = "evidence_tree_tokens"
+    __table_args__ = (
+        ForeignKeyConstraint(["channel", "day"], ["evidence_trees.channel", "evidence_trees.day"],
+                             ondelete="CASCADE"),
     )
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     tsa: Mapped[str] = mapped_column(String(255), primary_key=True)
     response: Mapped[bytes] = mapped_column(LargeBinary)
     # The certificates (PEM) the token was verified against when it arrived: shipped in bundles.

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from crypto import merkle
 from review.audit import decode_entry
 from storage.evidence import DayRecord, EvidenceRepository, LeafRecord, TokenRecord
+from storage.models import INSTALLATION_TREE
 
 if TYPE_CHECKING:
     import aiohttp
@@ -42,6 +43,9 @@ class AnchorPolicy:
     max_retry: dt.timedelta = dt.timedelta(hours=6)
     # How long one worker's attempt holds a queued day before another may try.
     lease: dt.timedelta = dt.timedelta(minutes=5)
+
+
+Tree = tuple[str, dt.date]  # (channel, day): each channel's day has its own tree
 
 
 @dataclass
@@ -116,32 +120,32 @@ class Anchorer:
 
     async def build_closed_days(self, now: dt.datetime) -> list[dt.date]:
         closed = closed_through(now, self._policy.grace)
-        existing = await self._evidence.built_days()
-        if closed in existing or closed == self._walked:
+        existing = await self._evidence.built_trees()
+        if closed == self._walked or any(day == closed for _, day in existing):
             return []  # built already today: the walk over all manifests runs once a day
 
-        def target(natural: dt.date) -> dt.date | None:
+        def target(channel: str, natural: dt.date) -> Tree | None:
             if natural > closed:
                 return None  # its day is still open
-            if natural not in existing:
-                return natural
-            return closed if closed not in existing else None  # late: the next tree
+            if (channel, natural) not in existing:
+                return channel, natural
+            return (channel, closed) if (channel, closed) not in existing else None  # late
 
-        pending: dict[dt.date, list[LeafRecord]] = {}
+        pending: dict[Tree, list[LeafRecord]] = {}
         await self._pending_manifests(target, pending)
         await self._pending_headers(target, pending)
         await self._pending_audit(target, pending)
         built = []
-        for day in sorted(pending):
-            leaves = sorted(pending[day], key=lambda leaf: leaf.leaf_hash)
+        for channel, day in sorted(pending):
+            leaves = sorted(pending[channel, day], key=lambda leaf: leaf.leaf_hash)
             tree_root = merkle.root([bytes.fromhex(leaf.leaf_hash) for leaf in leaves])
-            if await self._evidence.create_day(day, tree_root.hex(), leaves, now):
+            if await self._evidence.create_day(day, tree_root.hex(), leaves, now, channel):
                 built.append(day)
         self._walked = closed
-        return built
+        return sorted(set(built))
 
     async def _pending_manifests(
-        self, target: Callable[[dt.date], dt.date | None], pending: dict[dt.date, list[LeafRecord]]
+        self, target: Callable[[str, dt.date], Tree | None], pending: dict[Tree, list[LeafRecord]]
     ) -> None:
         # Every report's current manifest, page by page: a re-signed manifest is a new leaf.
         after = ""
@@ -150,13 +154,13 @@ class Anchorer:
             hashes = {merkle.leaf_hash(row.manifest).hex(): row for row in page}
             known = await self._evidence.known(list(hashes))
             for leaf_hash, row in hashes.items():
-                day = target(row.received_day) if leaf_hash not in known else None
-                if day is not None:
-                    pending.setdefault(day, []).append(
+                tree = target(row.channel, row.received_day) if leaf_hash not in known else None
+                if tree is not None:
+                    pending.setdefault(tree, []).append(
                         LeafRecord(leaf_hash, MANIFEST, report_id=row.report_id))
 
     async def _pending_headers(
-        self, target: Callable[[dt.date], dt.date | None], pending: dict[dt.date, list[LeafRecord]]
+        self, target: Callable[[str, dt.date], Tree | None], pending: dict[Tree, list[LeafRecord]]
     ) -> None:
         # Every item's current header: its MAC commits to the file key (docs/evidence-bundle.md,
         # "Plaintext bound to the proof"); a re-wrapped header is a new leaf, like a manifest.
@@ -166,21 +170,30 @@ class Anchorer:
             hashes = {merkle.leaf_hash(row.header).hex(): row for row in page}
             known = await self._evidence.known(list(hashes))
             for leaf_hash, row in hashes.items():
-                day = target(row.received_day) if leaf_hash not in known else None
-                if day is not None:
-                    pending.setdefault(day, []).append(
+                tree = target(row.channel, row.received_day) if leaf_hash not in known else None
+                if tree is not None:
+                    pending.setdefault(tree, []).append(
                         LeafRecord(leaf_hash, HEADER, report_id=row.report_id))
 
     async def _pending_audit(
-        self, target: Callable[[dt.date], dt.date | None], pending: dict[dt.date, list[LeafRecord]]
+        self, target: Callable[[str, dt.date], Tree | None], pending: dict[Tree, list[LeafRecord]]
     ) -> None:
+        # An entry about a report goes into its report's channel's tree; one that names a
+        # channel (a channel's batch entry) into that channel's; any other, and one about a
+        # report since shredded, into the installation's own tree.
         after = await self._evidence.last_audit_seq()
         while page := await self._evidence.audit_entries(after=after):
-            for entry in page:
-                day = target(dt.date.fromisoformat(decode_entry(entry.entry).at[:10]))
-                if day is None:
+            decoded = [(entry, decode_entry(entry.entry)) for entry in page]
+            channels = await self._evidence.report_channels(
+                [e.report_id for _, e in decoded if e.report_id])
+            for entry, fields in decoded:
+                named = fields.details.get("channel") if isinstance(fields.details, dict) else None
+                channel = (channels.get(fields.report_id, INSTALLATION_TREE) if fields.report_id
+                           else named if isinstance(named, str) else INSTALLATION_TREE)
+                tree = target(channel, dt.date.fromisoformat(fields.at[:10]))
+                if tree is None:
                     return  # entries are in order: the rest are later still
-                pending.setdefault(day, []).append(LeafRecord(
+                pending.setdefault(tree, []).append(LeafRecord(
                     merkle.leaf_hash(entry.entry).hex(), AUDIT, audit_seq=entry.seq))
             after = page[-1].seq
 
@@ -196,15 +209,17 @@ class Anchorer:
 
         async with aiohttp.ClientSession() as session:
             for day in due:
-                if not await self._evidence.claim(day.day, now, now + self._policy.lease):
+                if not await self._evidence.claim(day.day, now, now + self._policy.lease,
+                                                  day.channel):
                     continue
                 kind = await self._timestamp(session, day)
                 if kind is None:
-                    run.anchored.append(day.day)
+                    if day.day not in run.anchored:
+                        run.anchored.append(day.day)
                     continue
                 attempts = day.attempts + 1
                 await self._evidence.record_failure(
-                    day.day, kind, now + backoff(attempts, self._policy))
+                    day.day, kind, now + backoff(attempts, self._policy), day.channel)
                 run.failed.append((day.day, kind))
                 log.warning(_DELAYED[kind in NETWORK_FAILURES],
                             extra={"reason": kind, "count": attempts})
@@ -221,7 +236,7 @@ class Anchorer:
                 failures.append(failure.kind)
                 continue
             await self._evidence.add_token(day.day, TokenRecord(
-                stamp.tsa, stamp.response, stamp.ca_pem, stamp.gen_time))
+                stamp.tsa, stamp.response, stamp.ca_pem, stamp.gen_time), day.channel)
         return None if len(failures) < len(self._tsas) else failures[0]
 
 
@@ -235,6 +250,7 @@ class DayStatus:
     attempts: int
     last_failure: str | None
     next_attempt: dt.datetime | None
+    channel: str = INSTALLATION_TREE
 
 
 async def evidence_status(
@@ -246,7 +262,7 @@ async def evidence_status(
         DayStatus(
             d.day, d.leaf_count, d.anchored, tuple(t.tsa for t in d.tokens),
             None if d.anchored else max(dt.timedelta(), now - due_at(d.day, grace)),
-            d.attempts, d.last_failure, None if d.anchored else d.next_attempt,
+            d.attempts, d.last_failure, None if d.anchored else d.next_attempt, d.channel,
         )
         for d in await evidence.days()
     ]

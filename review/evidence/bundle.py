@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from crypto import merkle
 from review.custody.verify import verify_lines as custody_verify_lines
 from storage.evidence import DayRecord, LeafRecord
+from storage.models import LEGACY_TREE
 
 SCRIPT = "verify_merkle.py"
 PROOFS = "timestamps/proofs.json"
@@ -36,9 +37,9 @@ class TimestampSource(Protocol):
 
     async def leaf(self, leaf_hash: str) -> tuple[dt.date, LeafRecord] | None: ...
 
-    async def day(self, day: dt.date) -> DayRecord | None: ...
+    async def day(self, day: dt.date, channel: str = ...) -> DayRecord | None: ...
 
-    async def leaf_hashes(self, day: dt.date) -> list[str]: ...
+    async def leaf_hashes(self, day: dt.date, channel: str = ...) -> list[str]: ...
 
 
 def _json(value: Any) -> bytes:
@@ -47,11 +48,14 @@ def _json(value: Any) -> bytes:
 
 async def timestamp_files(
     source: TimestampSource | None, leaves: Mapping[str, bytes],
-    headers: Mapping[str, bytes] | None = None,
+    headers: Mapping[str, bytes] | None = None, channel: str | None = None,
 ) -> dict[str, bytes]:
     """timestamps/ for the bundle files in `leaves` (name -> content) that a tree holds, and for
     the sealed files in `headers` (name -> its header) whose header, the file's first bytes, is
-    a leaf: such a proof names the file and `bytes`, the length of the leaf at its start."""
+    a leaf: such a proof names the file and `bytes`, the length of the leaf at its start.
+
+    Only trees of the report's `channel` are used (and those built before trees were per
+    channel): a proof from another tree would carry another channel's hashes and counts."""
     proofs: list[dict[str, Any]] = []
     files: dict[str, bytes] = {}
     wanted: list[tuple[str, bytes, int | None]] = [
@@ -60,10 +64,12 @@ async def timestamp_files(
     for name, data, prefix in wanted:
         leaf = merkle.leaf_hash(data).hex()
         found = None if source is None else await source.leaf(leaf)
-        record = None if found is None or source is None else await source.day(found[0])
-        if record is None or source is None:
+        if found is None or source is None or found[1].channel not in (channel, LEGACY_TREE):
             continue
-        hashes = await source.leaf_hashes(record.day)
+        record = await source.day(found[0], found[1].channel)
+        if record is None:
+            continue
+        hashes = await source.leaf_hashes(record.day, record.channel)
         index = hashes.index(leaf)
         path = merkle.inclusion_proof([bytes.fromhex(h) for h in hashes], index)
         proof = {"file": name, "day": record.day.isoformat(), "leaf_index": index,

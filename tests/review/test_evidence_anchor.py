@@ -49,6 +49,7 @@ async def test_bundle_timestamp_verifies_with_openssl_the_script_and_intake_veri
     assert anchored.first_run.built == [DAY_1, DAY_2]
     assert anchored.first_run.anchored == [DAY_1, DAY_2]
     days = {d.day: d for d in await storage.evidence.days()}
+    assert {d.channel for d in days.values()} == {"default"}
     # DAY_1: the manifest, three item headers, an audit entry; DAY_2: a manifest, its header.
     assert (days[DAY_1].leaf_count, days[DAY_2].leaf_count) == (5, 2)
 
@@ -101,7 +102,7 @@ async def test_tsa_down_queues_the_day_shows_it_overdue_and_anchors_when_back(
     status = await asyncio.to_thread(_intake, ["evidence", "status"], env)
     assert status.exit_code == 0, status.output
     lines = status.output.splitlines()
-    assert lines[0].startswith(f"{DAY_1}      5 leaves  QUEUED")
+    assert lines[0].startswith(f"{DAY_1}  default      5 leaves  QUEUED")
     assert "overdue" in lines[0] and "last failure: unreachable" in lines[0]
     assert "2 day(s) queued" in status.output and "intake evidence anchor" in status.output
 
@@ -112,7 +113,7 @@ async def test_tsa_down_queues_the_day_shows_it_overdue_and_anchors_when_back(
         anchored.clock.now += dt.timedelta(minutes=6)
         assert (await anchored.anchorer.run_once()).anchored == [DAY_1, DAY_2]
         status = await asyncio.to_thread(_intake, ["evidence", "status"], env)
-        assert f"{DAY_1}      5 leaves  anchored by {tsa.url}" in status.output
+        assert f"{DAY_1}  default      5 leaves  anchored by {tsa.url}" in status.output
         assert "queued" not in status.output.lower()
         again = await asyncio.to_thread(_intake, ["evidence", "anchor"], env)
         assert again.exit_code == 0 and tsa.requests == 2  # nothing left to timestamp
@@ -149,14 +150,14 @@ async def test_late_reports_and_resigned_manifests_go_into_the_next_tree(
     anchored.clock.now = at(day_3 + dt.timedelta(days=1), 1, 0)
     run = await anchored.anchorer.run_once()
     assert run.built == [day_3] and run.anchored == [day_3]
-    leaves = await storage.evidence.leaf_hashes(day_3)
+    leaves = await storage.evidence.leaf_hashes(day_3, "default")
     # The late report's manifest and header, the re-signed manifest, the added item's header.
     assert sorted(leaves) == leaves and len(leaves) == 4
     late_report = await storage.reports.get(late)
     assert late_report is not None
     assert merkle.leaf_hash(late_report.manifest).hex() in leaves
     assert merkle.leaf_hash(manifest).hex() in leaves
-    day_1 = await storage.evidence.day(DAY_1)
+    day_1 = await storage.evidence.day(DAY_1, "default")
     assert day_1 is not None and day_1.leaf_count == 5  # the old tree is as it was
 
 
@@ -194,7 +195,7 @@ async def test_intake_serve_anchors_in_the_background(
                         data_dir=tmp_path)
     async with periodic_anchoring(settings, storage, interval=dt.timedelta(seconds=0.1)):
         for _ in range(100):
-            day = await storage.evidence.day(yesterday)
+            day = await storage.evidence.day(yesterday, "default")
             if day is not None and day.anchored:
                 break
             await asyncio.sleep(0.1)
