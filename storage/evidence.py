@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import (
     AuditRow,
+    CustodyEntryRow,
     EvidenceDayRow,
     EvidenceLeafRow,
     EvidenceTokenRow,
@@ -103,6 +104,19 @@ class EvidenceRepository:
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [AuditLeafSource(r[0], r[1]) for r in rows]
+
+    async def custody_entries_of(self, seqs: Sequence[int]) -> dict[int, list[bytes]]:
+        """The entries of reports' own chains written with these audit_log entries: leaves of
+        the same day's tree, so a bundle's chain entries carry their inclusion proofs."""
+        found: dict[int, list[bytes]] = {}
+        if not seqs:
+            return found
+        query = select(CustodyEntryRow.audit_seq, CustodyEntryRow.entry).where(
+            CustodyEntryRow.audit_seq.in_(sorted(set(seqs))))
+        async with self._sessions() as session:
+            for seq, entry in (await session.execute(query)).all():
+                found.setdefault(seq, []).append(entry)
+        return found
 
     # --- building and timestamping days --------------------------------------------------
 

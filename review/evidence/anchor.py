@@ -136,12 +136,16 @@ class Anchorer:
     ) -> None:
         after = await self._evidence.last_audit_seq()
         while page := await self._evidence.audit_entries(after=after):
+            # The reports' own chain entries written with each entry (review/custody/entries.py)
+            # are leaves of the same day, so an export carries their inclusion proofs.
+            chained = await self._evidence.custody_entries_of([entry.seq for entry in page])
             for entry in page:
                 day = target(dt.date.fromisoformat(decode_entry(entry.entry).at[:10]))
                 if day is None:
                     return  # entries are in order: the rest are later still
-                pending.setdefault(day, []).append(LeafRecord(
-                    merkle.leaf_hash(entry.entry).hex(), AUDIT, audit_seq=entry.seq))
+                pending.setdefault(day, []).extend(LeafRecord(
+                    merkle.leaf_hash(data).hex(), AUDIT, audit_seq=entry.seq
+                ) for data in (entry.entry, *chained.get(entry.seq, [])))
             after = page[-1].seq
 
     async def _timestamp_due(self, now: dt.datetime, run: AnchorRun) -> None:
