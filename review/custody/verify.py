@@ -151,8 +151,9 @@ class _Walk:
     """The order checks of custody/chain.jsonl, line by line: legacy entries (trail numbers,
     gaps allowed) first, then the report's own chain (n = 1, 2, 3..., no gap, each linked)."""
 
-    def __init__(self, received: dt.date | None) -> None:
+    def __init__(self, received: dt.date | None, present: set[int]) -> None:
         self.received = received
+        self.present = present  # the chain numbers anywhere in the file
         self.problems: list[str] = []
         self.previous_legacy: tuple[int, str] | None = None
         self.legacy_hashes: list[str] = []
@@ -185,34 +186,44 @@ class _Walk:
         self.last_legacy = decoded
 
     def chain(self, n: int, decoded: CustodyEntry, entry_hash: str) -> None:
-        last = self.chained[-1] if self.chained else None
-        expected = 1 if last is None else last[0].n + 1
-        if decoded.n < expected:
+        """One chain entry, in file order. A number missing from the whole file is a dropped
+        entry; numbers all there but out of order are a reordering; each entry's prev must be
+        the SHA-256 of the entry numbered one lower."""
+        top = max((e.n for e, _h in self.chained), default=0)
+        if decoded.n <= top:
             self.problems.append(
-                f"custody entry {decoded.n} (line {n}) comes after entry {expected - 1}: "
+                f"custody entry {decoded.n} (line {n}) comes after entry {top}: "
                 "the entries were reordered"
             )
-        elif decoded.n > expected:
-            missing = (f"entry {expected}" if decoded.n == expected + 1
-                       else f"entries {expected} to {decoded.n - 1}")
+        elif decoded.n > top + 1:
+            missing = [k for k in range(top + 1, decoded.n) if k not in self.present]
+            if missing:
+                what = (f"entry {missing[0]}" if len(missing) == 1
+                        else f"entries {missing[0]} to {missing[-1]}")
+                self.problems.append(
+                    f"custody {what} of this report is missing: entry {decoded.n} (line {n}) "
+                    f"follows {'the start' if top == 0 else f'entry {top}'}; "
+                    "an entry was dropped"
+                )
+            else:
+                self.problems.append(
+                    f"custody entry {decoded.n} (line {n}) comes before entry {top + 1}: "
+                    "the entries were reordered"
+                )
+        hashes = {e.n: h for e, h in self.chained}
+        wanted = GENESIS if decoded.n == 1 else hashes.get(decoded.n - 1)
+        if wanted is not None and decoded.prev != wanted:
             self.problems.append(
-                f"custody {missing} of this report is missing: entry {decoded.n} (line {n}) "
-                f"follows {'the start' if last is None else f'entry {last[0].n}'}; "
-                "an entry was dropped"
+                f"custody entry {decoded.n} does not follow from "
+                f"{'the start of the chain' if decoded.n == 1 else f'entry {decoded.n - 1}'}: "
+                "its prev is not that entry's SHA-256"
             )
-        else:
-            wanted = GENESIS if last is None else last[1]
-            if decoded.prev != wanted:
-                self.problems.append(
-                    f"custody entry {decoded.n} does not follow from "
-                    f"{'the start of the chain' if last is None else f'entry {last[0].n}'}: "
-                    "its prev is not that entry's SHA-256"
-                )
-            if last is not None and decoded.at < last[0].at:
-                self.problems.append(
-                    f"custody entry {decoded.n} is dated before entry {last[0].n}: the "
-                    "entries were reordered"
-                )
+        earlier = [e for e, _h in self.chained if e.n < decoded.n and e.at > decoded.at]
+        if earlier:
+            self.problems.append(
+                f"custody entry {decoded.n} is dated before entry {earlier[-1].n}: the "
+                "entries were reordered"
+            )
         if _before_arrival(decoded.at, self.received):
             self.problems.append(
                 f"custody entry {decoded.n} is dated {decoded.at}, before the report arrived "
@@ -253,6 +264,17 @@ class _Walk:
             self.problems.append("the chain does not end with the export of this report")
 
 
+def _numbers(lines: list[str]) -> set[int]:
+    """The chain numbers (n) the lines give, read loosely: only to tell a dropped entry from
+    one that was moved."""
+    found = set()
+    for text in lines:
+        parsed = _line(text)
+        if parsed is not None and "n" in parsed[0]:
+            found.add(parsed[0]["n"])
+    return found
+
+
 def check_custody_chain(folder: Path, public_key: bytes | None = None) -> list[Problem]:
     """Each entry of custody/chain.jsonl: hashes to its entry_sha256, is signed by the custody
     key (`public_key` when the examiner pins one, else custody.pub.pem), is about this report,
@@ -266,13 +288,13 @@ def check_custody_chain(folder: Path, public_key: bytes | None = None) -> list[P
     if key is None or found is None or chain is None:
         return problems
     report_id, manifest = found
-    walk = _Walk(_received_day(manifest))
+    lines = chain.decode("ascii", "replace").splitlines()
+    walk = _Walk(_received_day(manifest), _numbers(lines))
     chain_problems = walk.problems
     records: list[AuditRecord] = []
     chained: list[CustodyRecord] = []
     listed: set[str] = set()
     unsigned = 0
-    lines = chain.decode("ascii", "replace").splitlines()
     for n, text in enumerate(lines, start=1):
         parsed = _line(text)
         if parsed is None:
