@@ -8,6 +8,9 @@
     report.txt                the answers as a reviewer reads them (INTAKE_REVIEWER_LANGUAGE)
     manifest.json, manifest.sig   the server's custody record and its Ed25519 signature
     custody.pub.pem           the server's custody public key
+    disclosure.key            a throwaway age identity made for this bundle alone
+    disclosure/NN-role.header each item's header re-wrapped to it: with `age -d -i disclosure.key`
+                              anyone opens the sealed payloads without a reviewer key
     hashes.json               per item: payload SHA-256 (as in the custody record), plaintext
                               SHA-256, header length, and where each file is in the bundle
     timestamps/               the manifest's inclusion proof in its day's Merkle tree, the
@@ -95,17 +98,29 @@ async def export_report(
         "manifest.sig": report.manifest_signature,
         "custody.pub.pem": pem,
     }
+    # The examiner has no reviewer key: a fresh identity, shipped in the clear, opens this
+    # bundle's copies of the headers; the sealed files stay as stored (their headers' MACs,
+    # timestamped, pin the file key: docs/evidence-bundle.md).
+    disclosure = crypto.generate_identity()
+    files["disclosure.key"] = (
+        "# This bundle's disclosure identity: it opens the items of this bundle only\n"
+        f"# public key: {disclosure.recipient}\n{disclosure}\n").encode("ascii")
     entries = []
+    headers: dict[str, bytes] = {}
     for item in report.items:
         sealed_name = f"sealed/{item.seq:02d}-{item.role.value}.age"
+        disclosure_name = f"disclosure/{item.seq:02d}-{item.role.value}.header"
         plain_name = f"{_folder_for(item)}/{_plain_name(item, facts)}"
         files[sealed_name] = item.header + payloads[item.seq]
+        files[disclosure_name] = crypto.rewrap(item.header, identities, [disclosure.recipient])
+        headers[sealed_name] = item.header
         files[plain_name] = plain[item.seq]
         entries.append({
             "seq": item.seq,
             "role": item.role.value,
             "parent_seq": item.parent_seq,
             "sealed_file": sealed_name,
+            "disclosure_header": disclosure_name,
             "decrypted_file": plain_name,
             "header_bytes": len(item.header),
             "payload_size": len(payloads[item.seq]),
@@ -123,7 +138,7 @@ async def export_report(
     # The custody manifest's place in a timestamped daily tree, and each custody chain entry's
     # (those of days already anchored); more parts join here.
     files.update(await timestamp_files(
-        evidence, {"manifest.json": report.manifest, **custody_leaves(files)}
+        evidence, {"manifest.json": report.manifest, **custody_leaves(files)}, headers
     ))
     finish_bundle(files)
 

@@ -25,6 +25,8 @@ from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from bot import metrics
+
 log = logging.getLogger("intake.sender")
 
 T = TypeVar("T")
@@ -155,5 +157,8 @@ class BotApiSender:
 
     def _count_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
+        metrics.SEND_RETRIES.inc()
+        if isinstance(error, RetryAfter):
+            metrics.RATE_LIMITED.inc()
         # The error's type only: its message can quote a URL with the token in it.
         log.info("botapi.retry", extra={"error": type(error), "count": state.attempt_number})
