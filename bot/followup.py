@@ -147,6 +147,6 @@ class FollowUpService:
             except BaseException:
                 sealer.discard(written)
                 raise
-            log.info("followup.added", extra={"items": len(written)})
+            log.info("followup.added")  # no count, like report.committed
             return
         raise RuntimeError("the report kept changing while adding to it; try again")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 from collections.abc import AsyncIterator, Callable
 
 from telegram.error import InvalidToken
@@ -131,14 +132,25 @@ async def _serve(settings: Settings, token: str, webhook: bool, stopping: Stoppi
 @contextlib.asynccontextmanager
 async def running_reviewer_api(settings: Settings, storage: Storage) -> AsyncIterator[int]:
     """The reviewer API on INTAKE_API_LISTEN (default 127.0.0.1:8443); yields the bound port."""
-    from review.api import DEFAULT_LISTEN, create_app, parse_listen, running_api
+    from review.api import (
+        DEFAULT_LISTEN,
+        create_app,
+        parse_listen,
+        plain_http_refusal,
+        running_api,
+    )
     from review.audit import AuditTrail
 
     keys = load_or_create_server_keys(settings.data_dir)
     # The audit trail is signed with the custody key, like the custody manifests.
     audit = AuditTrail(storage.audit, keys.custody_key)
     host, port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
-    serving = running_api(create_app(storage, audit, keys.custody_key), host, port)
+    tls = api_tls_context(settings)
+    refusal = plain_http_refusal(host, tls=tls is not None,
+                                 plain_http_allowed=settings.api_plain_http)
+    if refusal is not None:
+        raise ConfigError(f"INTAKE_API_LISTEN: {refusal}")
+    serving = running_api(create_app(storage, audit, keys.custody_key), host, port, tls=tls)
     try:
         bound = await serving.__aenter__()
     except OSError as error:
@@ -151,6 +163,32 @@ async def running_reviewer_api(settings: Settings, storage: Storage) -> AsyncIte
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_exit(serving)
         yield bound
+
+
+def api_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The reviewer API's TLS context from INTAKE_API_TLS_CERT_FILE and _KEY_FILE, or None."""
+    cert, key = settings.api_tls_cert_file, settings.api_tls_key_file
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("INTAKE_API_TLS_CERT_FILE and INTAKE_API_TLS_KEY_FILE go together: "
+                          "set both (the PEM certificate chain and its private key) or neither")
+    from storage.server_keys import KeyFileError, refuse_if_others_can_read
+
+    try:
+        refuse_if_others_can_read(key, "TLS key file")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+    except KeyFileError as error:
+        raise ConfigError(f"INTAKE_API_TLS_KEY_FILE: {error}") from None
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(
+            f"INTAKE_API_TLS_CERT_FILE / INTAKE_API_TLS_KEY_FILE: cannot use them "
+            f"({type(error).__name__}): both must be readable PEM, the key matching the "
+            "certificate"
+        ) from None
+    return context
 
 
 def api_if_configured(
@@ -172,7 +210,8 @@ async def serve_api(settings: Settings, on_ready: Callable[[str], None]) -> None
             from review.api import DEFAULT_LISTEN, parse_listen
 
             host, _port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
-            on_ready(f"http://{f'[{host}]' if ':' in host else host}:{bound}")
+            scheme = "https" if settings.api_tls_cert_file is not None else "http"
+            on_ready(f"{scheme}://{f'[{host}]' if ':' in host else host}:{bound}")
             stopping.mark_started()
             await stopping.requested.wait()
 

@@ -68,6 +68,11 @@ class Settings:
     # The reviewer API's HOST:PORT; `intake api serve` defaults to 127.0.0.1:8443, and
     # `intake serve` runs the API beside the bot only when this is set.
     api_listen: str | None = None
+    # The API's own TLS certificate (PEM chain) and key; needed off loopback unless
+    # api_plain_http says a TLS proxy on a private network is in front of it.
+    api_tls_cert_file: Path | None = None
+    api_tls_key_file: Path | None = None
+    api_plain_http: bool = False
     # A Telegram chat for content-free "a new report arrived" notices, at most one per interval.
     reviewers_chat_id: int | None = None
     # Whether a plain /start first asks which organisation to report to, listing the public
@@ -156,6 +161,12 @@ class Settings:
                 "a file (e.g. `openssl rand -hex 32 > webhook.secret`) and point it there"
             )
         try:
+            from storage.server_keys import KeyFileError, refuse_if_others_can_read
+
+            try:
+                refuse_if_others_can_read(self.webhook_secret_file, "webhook secret file")
+            except KeyFileError as error:
+                raise ConfigError(f"INTAKE_WEBHOOK_SECRET_FILE: {error}") from None
             secret = self.webhook_secret_file.read_text().strip()
         except OSError:
             raise ConfigError(

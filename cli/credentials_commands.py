@@ -38,8 +38,11 @@ def api_serve(settings: Settings) -> None:
 
     def ready(url: str) -> None:
         # Said only once the port is bound: a busy port never gets announced.
-        click.echo(f"reviewer API on {url} (plain HTTP: expose it only through a TLS reverse "
-                   "proxy)")
+        if url.startswith("https://"):
+            click.echo(f"reviewer API on {url}")
+        else:
+            click.echo(f"reviewer API on {url} (plain HTTP: expose it only through a TLS "
+                       "reverse proxy)")
 
     from cli.app import serve_api
 

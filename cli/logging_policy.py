@@ -11,6 +11,7 @@ Finally any configured secret (the bot token) is scrubbed from the line.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import traceback
@@ -47,10 +48,101 @@ class SafeFormatter(logging.Formatter):
                     parts.append(f"{field}={_safe_value(record.__dict__[field])}")
         if record.exc_info and record.exc_info[1] is not None:
             parts.append(_exception_summary(record.exc_info[1]))
-        line = " ".join(parts)
-        for secret in self._secrets:
-            line = line.replace(secret, _REDACTED)
+        return redact(" ".join(parts), self._secrets)
+
+
+# A run of at least this many characters of a secret's part after its colon (the bot token's
+# secret half) is redacted: an error message may cut a URL short or quote part of it.
+MIN_SECRET_RUN = 8
+
+
+def redact(line: str, secrets: Iterable[str]) -> str:
+    """`line` with every secret, whole or partly, plain or percent-encoded, replaced.
+
+    The line is read with %XX escapes decoded (so `123456%3AAAE...` is the token), and every run
+    of characters that matches a stretch of a secret holding at least MIN_SECRET_RUN characters
+    of its secret half is replaced, escapes and all. A bot token's id before the colon is
+    public (every user sees it), so that part alone is left.
+    """
+    secrets = [s for s in secrets if s]
+    decoded = line
+    if "%" in line:
+        decoded, spans = _decoded(line)
+    # Every run long enough holds a whole window of the secret half: C-speed substring search
+    # first, so the usual line costs next to nothing.
+    secrets = [s for s in secrets if any(w in decoded for w in _windows(s))]
+    if not secrets:
         return line
+    if decoded is line:
+        spans = [(i, i + 1) for i in range(len(line))]
+    covered = [False] * len(decoded)
+    for secret in secrets:
+        _mark_runs(decoded, secret, covered)
+    if not any(covered):
+        return line
+    out: list[str] = []
+    position = 0
+    index = 0
+    while index < len(decoded):
+        if not covered[index]:
+            index += 1
+            continue
+        start = index
+        while index < len(decoded) and covered[index]:
+            index += 1
+        out.append(line[position:spans[start][0]])
+        out.append(_REDACTED)
+        position = spans[index - 1][1]
+    out.append(line[position:])
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=16)
+def _windows(secret: str) -> list[str]:
+    hidden = secret[secret.index(":") + 1:] if ":" in secret else secret
+    size = min(MIN_SECRET_RUN, len(hidden))
+    return [hidden[i:i + size] for i in range(len(hidden) - size + 1)]
+
+
+def _decoded(line: str) -> tuple[str, list[tuple[int, int]]]:
+    """The line with %XX escapes decoded, and each decoded character's span in the line."""
+    characters: list[str] = []
+    spans: list[tuple[int, int]] = []
+    index = 0
+    while index < len(line):
+        escape = line[index + 1:index + 3]
+        if line[index] == "%" and len(escape) == 2 and all(c in _HEX for c in escape):
+            characters.append(chr(int(escape, 16)))
+            spans.append((index, index + 3))
+            index += 3
+        else:
+            characters.append(line[index])
+            spans.append((index, index + 1))
+            index += 1
+    return "".join(characters), spans
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _mark_runs(text: str, secret: str, covered: list[bool]) -> None:
+    """Mark in `covered` each run of `text` equal to a stretch of `secret` that holds at least
+    MIN_SECRET_RUN characters after the secret's colon (all of it if it has none)."""
+    hidden_from = secret.index(":") + 1 if ":" in secret else 0
+    need = min(MIN_SECRET_RUN, len(secret) - hidden_from)
+    # run[j]: length of the common run ending at text[i-1] and secret[j-1] (dynamic programming).
+    previous = [0] * (len(secret) + 1)
+    for i in range(1, len(text) + 1):
+        current = [0] * (len(secret) + 1)
+        for j in range(1, len(secret) + 1):
+            if text[i - 1] == secret[j - 1]:
+                current[j] = previous[j - 1] + 1
+                length = current[j]
+                hidden = j - max(j - length, hidden_from)
+                if hidden >= need:
+                    for k in range(i - length, i):
+                        covered[k] = True
+        previous = current
 
 
 def _template(record: logging.LogRecord) -> str:

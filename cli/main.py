@@ -32,10 +32,11 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     import asyncio
 
     from cli.config import ConfigError
+    from storage.server_keys import KeyFileError
 
     try:
         return asyncio.run(coroutine)
-    except ConfigError as error:
+    except (ConfigError, KeyFileError) as error:
         raise click.ClickException(str(error)) from None
 
 

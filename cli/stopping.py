@@ -67,16 +67,21 @@ async def run_until_stopped(body: Callable[[Stopping], Awaitable[None]]) -> bool
         else:
             cancel()  # nothing is served yet, so nothing is half done
 
-    for number in _SIGNALS:
-        loop.add_signal_handler(number, on_signal)
+    # Signals reach the main thread only; run elsewhere (a test's worker thread) the body
+    # simply runs until it ends.
+    handled = threading.current_thread() is threading.main_thread()
+    if handled:
+        for number in _SIGNALS:
+            loop.add_signal_handler(number, on_signal)
     try:
         await task
     except asyncio.CancelledError:
         if not cancelled_by_us:
             raise
     finally:
-        for number in _SIGNALS:
-            loop.remove_signal_handler(number)
+        if handled:
+            for number in _SIGNALS:
+                loop.remove_signal_handler(number)
     if stopping.requested.is_set():
         log.info("serve.stopped" if stopping.started else "serve.stopped_while_starting")
     return stopping.requested.is_set()

@@ -32,7 +32,9 @@ class BlobWriter:
     def __init__(self, final_path: Path) -> None:
         self._final_path = final_path
         self._temp_path = final_path.with_name(f".tmp-{secrets.token_hex(8)}")
-        self._file: BinaryIO = open(self._temp_path, "xb")  # noqa: SIM115 - closed in commit/discard
+        # 0600 whatever the umask: ciphertext, but nobody else's business (nor its size).
+        descriptor = os.open(self._temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file: BinaryIO = os.fdopen(descriptor, "wb")  # closed in commit/discard
         self._sha256 = hashlib.sha256()
         self.size = 0
         self._done = False

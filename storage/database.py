@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,6 +45,18 @@ _DOWN_REVISION = re.compile(r'^down_revision(?::[^=]*)?=\s*"([^"]+)"', re.MULTIL
 
 def default_sqlite_url(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{(data_dir / 'intake.db').resolve()}"
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The database file (and SQLite's -wal and -shm beside it, which take its mode) 0600 in a
+    0700 folder, whatever the umask; one an older version made 0644 is made 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # empty: valid
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -226,8 +239,8 @@ class Storage:
                 "payloads can only be kept in the database with PostgreSQL; "
                 "use the payload directory with SQLite"
             )
-        if is_sqlite and url.database:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if is_sqlite and url.database and url.database != ":memory:":
+            _private_sqlite_file(Path(url.database))
         engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
         if is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -15,6 +15,10 @@ from pathlib import Path
 _KEY_BYTES = 32
 
 
+class KeyFileError(ValueError):
+    """A key file that cannot be used as it is: one line naming the fix."""
+
+
 @dataclass(frozen=True)
 class ServerKeys:
     hash_key: bytes
@@ -35,8 +39,9 @@ def _load_or_create(path: Path) -> bytes:
         data = path.read_bytes()
     except FileNotFoundError:
         data = _create(path)
+    refuse_if_others_can_read(path)
     if len(data) != _KEY_BYTES:
-        raise ValueError(
+        raise KeyFileError(
             f"{path} is damaged (expected {_KEY_BYTES} bytes): restore it from backup, or move it "
             "away to create a new one (old receipt codes then stop working)"
         )
@@ -64,3 +69,14 @@ def _create(path: Path) -> bytes:
     finally:
         temporary.unlink(missing_ok=True)
     return data
+
+
+def refuse_if_others_can_read(path: Path, what: str = "key file") -> None:
+    """As ssh does with private keys: a secret that group or others may read (or write) is
+    refused, since whoever else could read it may already have."""
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise KeyFileError(
+            f"the {what} {path} is open to group or others (mode {mode & 0o777:04o}): run "
+            f"`chmod 600 {path}` and check who could have copied it"
+        )

@@ -257,7 +257,8 @@ class OutboxRelay:
             ids = sorted(set(state.trail))
             await self._delete(outgoing.chat_id, ids)
             state.trail = [i for i in state.trail if i not in set(ids)]
-            log.info("chat.cleared", extra={"count": len(ids)})
+            # No count: beside report.committed it would match a chat to its report.
+            log.info("chat.cleared")
         else:
             await self._delete(outgoing.chat_id, list(outgoing.message_ids))
 

@@ -216,7 +216,7 @@ class IntakeProcessor:
         # Still under the chat's lock: what was just written is what the database holds.
         self._relay.hand_over(chat_key, work.state, committed)
         if prepared is not None and work.submitted_by is not None:
-            log.info("report.committed", extra={"items": len(prepared.items)})
+            log.info("report.committed")  # no item count: it would match the report to its chat
             self._flood.submitted(work.submitted_by)
             notifier = self.notifiers.get(prepared.report.channel)
             if notifier is not None:  # content-free, rate-limited, in the background

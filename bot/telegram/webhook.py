@@ -29,6 +29,22 @@ _MAX_BODY = 1024 * 1024
 _ATTEMPTS_ON_BUG = 3
 
 
+def update_from(body: bytes, bot: Bot) -> Update | None:
+    """The update in a body shaped as Telegram sends one (a JSON object with a whole-number
+    update_id, every field of the type the Bot API gives it); None for anything else."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+        return None
+    update_id = data.get("update_id") if isinstance(data, dict) else None
+    if type(update_id) is not int or not 0 <= update_id < 2**63:
+        return None
+    try:
+        return Update.de_json(data, bot)
+    except Exception:  # python-telegram-bot fails as a field of the wrong shape makes it fail
+        return None
+
+
 def webhook_app(
     bot: Bot, process: Process, *, secret: str, path: str, admit: Admit = lambda _u: True,
     health: HealthMonitor | None = None,
@@ -43,9 +59,8 @@ def webhook_app(
         if not hmac.compare_digest(given, expected):
             log.warning("webhook.refused")
             return web.Response(status=401)
-        try:
-            update = Update.de_json(json.loads(await request.read()), bot)
-        except (ValueError, TypeError, KeyError):
+        update = update_from(await request.read(), bot)
+        if update is None:
             log.warning("webhook.malformed")
             return web.Response(status=400)
         if not admit(update):

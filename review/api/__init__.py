@@ -1,8 +1,9 @@
 """The reviewer API: ciphertext and minimal metadata over HTTP, for reviewers' own machines.
 
 Served by `intake api serve` (or alongside the bot by `intake serve` when INTAKE_API_LISTEN is
-set). It speaks plain HTTP and binds to 127.0.0.1 unless told otherwise: put a TLS-terminating
-reverse proxy in front of it to reach it from other machines. The routes and their roles are
+set). It binds to 127.0.0.1 unless told otherwise; off loopback it speaks TLS (its own
+certificate) or, only when the administrator says a TLS proxy is in front, plain HTTP
+(`plain_http_refusal`). The routes and their roles are
 in `routes.ROUTES`; the OpenAPI 3.1 description beside this file lists the same routes.
 """
 
@@ -10,11 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from review.api.app import CLIENT_MAX_SIZE, Context, Route, build_app
+from review.api.app import (
+    CLIENT_MAX_SIZE,
+    Context,
+    Route,
+    build_app,
+    is_loopback,
+    plain_http_refusal,
+)
 from review.api.routes import ROUTES
 from review.audit import AuditTrail
 from storage import Storage
@@ -38,14 +47,17 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 @contextlib.asynccontextmanager
-async def running_api(app: web.Application, host: str, port: int) -> AsyncIterator[int]:
-    """Serve `app` on host:port until the block ends; yields the bound port (0 picks one)."""
+async def running_api(
+    app: web.Application, host: str, port: int, *, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[int]:
+    """Serve `app` on host:port (over TLS with `tls`) until the block ends; yields the bound
+    port (0 picks one)."""
     # No access log: request paths carry report ids, which are fine, but nothing is gained by
     # a second log of who looked at what beside the audit trail.
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=tls)
         await site.start()
     except BaseException:
         await runner.cleanup()  # never started: nothing to announce as stopped
@@ -67,6 +79,8 @@ __all__ = [
     "ROUTES",
     "Route",
     "create_app",
+    "is_loopback",
     "parse_listen",
+    "plain_http_refusal",
     "running_api",
 ]

@@ -35,6 +35,33 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # The largest request body: a re-wrapped header as base64 JSON, or a sealed note. Bigger bodies
 # are refused by aiohttp with 413 before they are read into memory.
 CLIENT_MAX_SIZE = 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a listen address) reaches this machine only."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def plain_http_refusal(host: str, *, tls: bool, plain_http_allowed: bool) -> str | None:
+    """Why serving the API on `host` must be refused, or None.
+
+    Bearer tokens and sealed reports must not cross a network in clear: off loopback the API
+    needs TLS of its own, or the administrator's word that a TLS proxy on a private network
+    is in front of it.
+    """
+    if tls or plain_http_allowed or is_loopback(host):
+        return None
+    return (f"refusing to serve the reviewer API on {host} over plain HTTP: tokens and reports "
+            "would cross the network in clear. Set INTAKE_API_TLS_CERT_FILE and "
+            "INTAKE_API_TLS_KEY_FILE, listen on 127.0.0.1 behind a TLS reverse proxy, or, if a "
+            "TLS proxy on a private network is in front of it, set INTAKE_API_PLAIN_HTTP=true")
 _BEARER = "Bearer "
 # Tokens made by `intake credentials add` are 'ik_' plus 43 URL-safe characters; anything much
 # longer is not a token, and is not worth hashing.

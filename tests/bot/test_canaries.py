@@ -180,6 +180,14 @@ async def test_no_canary_at_rest_or_in_logs(database_url: str, tmp_path: Path) -
     for line in log_lines:
         for name, needle in needles.items():
             assert needle.decode("latin-1") not in line, f"{name} in a log line: {line!r}"
+    # Sizes beside one report's or one chat's events would let a log reader match the chat
+    # (so many messages cleared) to the report (so many items): issue 21.
+    events = [line for line in log_lines if " intake." in line]
+    assert any(" report.committed" in line for line in events)
+    assert any(" chat.cleared" in line for line in events)
+    for line in events:
+        if any(f" {kind}." in line for kind in ("report", "chat", "followup", "message")):
+            assert "items=" not in line and "count=" not in line, line
 
     # The reviewer sees what the witness meant to send; Telegram identities are kept nowhere.
     everything = b"\x00".join(data for _item, data in plain.values())

@@ -60,3 +60,39 @@ def test_exceptions_keep_type_and_place_not_message() -> None:
         record.exc_info = sys.exc_info()
     line = SafeFormatter().format(record)
     assert "CANARY" not in line and "exc=ValueError at test_logging_policy.py" in line
+
+
+SECRET_HALF = TOKEN.split(":", 1)[1]
+FORMS = [
+    ("whole", f"https://x/bot{TOKEN}/getMe"),
+    ("colon escaped", f"https://x/bot{TOKEN.replace(':', '%3A')}/getMe"),
+    ("lower-case escape", f"bot{TOKEN.replace(':', '%3a')}"),
+    ("every character escaped", "".join(f"%{ord(c):02X}" for c in TOKEN)),
+    ("the secret half alone", f"token={SECRET_HALF}"),
+    ("cut short", f"https://x/bot{TOKEN[:22]}…"),
+    ("its end only", f"…{SECRET_HALF[-9:]}/sendMessage"),
+    ("escaped and cut", f"bot{TOKEN.replace(':', '%3A')[:24]}"),
+]
+
+
+def test_every_form_of_the_token_is_redacted() -> None:
+    """Whole, percent-encoded (partly or fully), cut short or only its end: no eight
+    characters of the token's secret half survive, in ours or in a library's line."""
+    for what, text in FORMS:
+        for record in (
+            _record("intake.cli", logging.ERROR, f"serve.crashed {text}"),
+            _record("httpx", logging.WARNING, "HTTP %s", (text,)),
+            _record("telegram.ext", logging.WARNING, f"preformatted {text}", ("x",)),
+        ):
+            line = SafeFormatter([TOKEN]).format(record)
+            plain = line.replace("%3A", ":").replace("%3a", ":")
+            for start in range(len(SECRET_HALF) - 7):
+                assert SECRET_HALF[start:start + 8] not in plain, (what, line)
+            assert "%41%41%73" not in line, (what, line)
+
+
+def test_what_is_not_the_token_is_left_alone() -> None:
+    """The bot's public id alone, short look-alikes and percent signs stay as they are."""
+    for text in ("bot id 123456789 is public", "AAsecre", "100% done", "%zz%4"):
+        line = SafeFormatter([TOKEN]).format(_record("intake.cli", logging.INFO, text))
+        assert line.endswith(text)

@@ -6,8 +6,10 @@ The runs with `intake serve` and scripted witnesses are in tests/e2e/test_backup
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -184,8 +186,6 @@ def test_restore_names_a_changed_database_and_a_rewritten_audit_trail(
         copy.execute("UPDATE audit_log SET entry = "
                      "CAST(replace(entry, 'triaged', 'rejected') AS BLOB) WHERE seq = 3")
     assert "changed since the backup was made" in _restore(installation, backup, tmp_path)
-    import hashlib
-
     contents = json.loads((backup / "backup.json").read_bytes())
     contents["files"]["intake.db"] = hashlib.sha256(
         (backup / "intake.db").read_bytes()).hexdigest()
@@ -222,3 +222,30 @@ def test_migrate_refuses_a_source_already_on_postgresql(tmp_path: Path) -> None:
            "INTAKE_DATABASE_URL": "postgresql+asyncpg://intake@127.0.0.1/intake"}
     done = intake(env, "migrate", "--to", "postgresql://intake@127.0.0.1/other")
     assert done.returncode != 0 and "already runs on PostgreSQL" in done.stderr
+
+
+async def test_payloads_moved_into_postgresql_are_backed_up_and_restored_from_there(
+    tmp_path: Path,
+) -> None:
+    """`migrate --payloads database` puts every payload into PostgreSQL's payload table: with
+    the data directory's payload files gone, a backup reads them from the table, and a restore
+    into a new SQLite installation checks out whole."""
+    data_dir = tmp_path / "data"
+    installation = await populate(default_sqlite_url(data_dir), data_dir,
+                                  tmp_path / "secret" / "draft.key")
+    async with fresh_postgres_database() as target:
+        done = intake(installation.env(), "migrate", "--to", target, "--payloads", "database")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "INTAKE_PAYLOADS=database" in done.stdout
+        shutil.rmtree(data_dir / "blobs")
+        moved = installation.env(INTAKE_DATABASE_URL=target, INTAKE_PAYLOADS="database")
+        backup = tmp_path / "backup"
+        done = intake(moved, "backup", str(backup))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "3 reports, 4 payloads" in done.stdout
+    restored = tmp_path / "restored"
+    env = installation.env(INTAKE_DATA_DIR=str(restored),
+                           INTAKE_DATABASE_URL=default_sqlite_url(restored))
+    done = intake(env, "restore", str(backup))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 of 3 custody manifests signed" in done.stdout

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.core import DEFAULT_QUESTIONNAIRE
+from crypto.custody import custody_public_pem
 from crypto.drafts import DraftKeyring
 from standin import BotApiStandIn
 from standin.witness_script import WitnessScript
@@ -28,6 +29,7 @@ from tests.e2e.serve_process import (
     prepare_store,
     report_canaries,
 )
+from tests.review.tsa import make_tsa_pki
 from tests.support import fresh_postgres_database
 
 pytestmark = pytest.mark.slow
@@ -81,7 +83,9 @@ async def test_a_backup_taken_while_twenty_witnesses_report_restores_whole(
     a fresh directory, every report committed before the backup began is there and opens with
     the reviewer's key, each under the receipt code its witness was given; every draft under
     way is there and opens with the draft key kept apart; custody and the audit trail check;
-    and a bundle exported from the restored copy passes `intake verify`."""
+    and a bundle exported from the restored copy passes `intake verify` against the original
+    installation's custody key (NOT TIMESTAMPED only: today's reports are anchored once the
+    day has ended)."""
     data_dir = tmp_path / "data"
     draft_key = tmp_path / "secrets" / "draft.key"
     draft_key.parent.mkdir(mode=0o700)
@@ -138,14 +142,28 @@ async def test_a_backup_taken_while_twenty_witnesses_report_restores_whole(
     keys = load_or_create_server_keys(restored_dir)
     assert keys == load_or_create_server_keys(data_dir)
 
+    # A bundle exported from the restored copy passes `intake verify` against the original
+    # installation's custody key, pinned from outside the bundle. Its reports arrived today,
+    # and a day is timestamped only once it has ended: so the verdict is NOT TIMESTAMPED (4),
+    # with every file as exported and no check failed.
+    pki = make_tsa_pki(tmp_path / "tsa")
     identity = tmp_path / "reviewer.txt"
     identity.write_text(f"{reviewer}\n")
+    published = tmp_path / "custody.pub.pem"
+    published.write_bytes(custody_public_pem(load_or_create_server_keys(data_dir).custody_key))
     bundle = tmp_path / "bundle"
     code, said = await _intake(env, "review", "export", sorted(restored)[0], "--out",
                                str(bundle), "--identity", str(identity))
     assert code == 0 and "custody signature valid" in said, said
-    code, said = await _intake(env, "verify", str(bundle))
-    assert code == 0, said
+    code, said = await _intake(env, "verify", str(bundle), "--custody-key", str(published),
+                               "--tsa-ca", str(pki.ca_cert))
+    assert code == 4, said
+    assert "FAILED" not in said and "NOT TIMESTAMPED" in said, said
+    stranger = tmp_path / "stranger.pub.pem"  # the pin matters: another key fails the bundle
+    stranger.write_bytes(custody_public_pem(bytes(32)))
+    code, said = await _intake(env, "verify", str(bundle), "--custody-key", str(stranger),
+                               "--tsa-ca", str(pki.ca_cert))
+    assert code == 1, said
 
 
 async def test_an_installation_with_drafts_under_way_moves_to_postgresql(tmp_path: Path) -> None:
