@@ -312,15 +312,22 @@ def review_ask(options: ReviewOptions, report_id: str, text: str) -> None:
 @review.command("export")
 @click.argument("report_id")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--to", "transfer_to", required=True, metavar="WHOM",
+              help="Who receives the bundle (e.g. \"Jane Roe, counsel for the victims\"): "
+                   "recorded in the report's chain of custody with the bundle's SHA-256.")
 @_IDENTITY
 @pass_options
-def review_export(options: ReviewOptions, report_id: str, out_dir: Path, identity: Path) -> None:
+def review_export(
+    options: ReviewOptions, report_id: str, out_dir: Path, transfer_to: str, identity: Path
+) -> None:
     """Write an evidence bundle (sealed originals, decrypted files, hashes, custody signature)."""
+    from review.custody.access import AccessError, check_transfer
     from review.export import check_empty, export_report
 
     try:
         check_empty(out_dir)
-    except ReviewError as error:
+        check_transfer(transfer_to)
+    except (ReviewError, AccessError) as error:
         raise click.ClickException(str(error)) from None
     labels = _labels(options)
     result = _on_report(
@@ -329,10 +336,11 @@ def review_export(options: ReviewOptions, report_id: str, out_dir: Path, identit
         lambda b, rid, ids: export_report(
             b, rid, out_dir, ids, labels,
             evidence=b.storage.evidence if isinstance(b, LocalBackend) else None,
+            transfer_to=transfer_to,
         ),
         identity,
     )
     state = "valid" if result.custody_valid else "INVALID: do not rely on this bundle"
     click.echo(f"{result.files} files written to {out_dir}; custody signature {state}; "
-               "see VERIFY.txt")
+               f"handed to {transfer_to!r} (recorded); see VERIFY.txt")
 

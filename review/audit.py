@@ -6,7 +6,9 @@ signature, and `verify` names the first entry where that happens. Entries never 
 data: actors are reviewer or administrator names, subjects are random report ids.
 
 The store indexes each entry under the reports it concerns (`concerned_refs`, written with the
-entry), so a report's chain of custody is read without reading the whole trail.
+entry). And each entry about reports also writes one entry per report into that report's own
+chain of custody (review/custody/entries.py), in the same transaction, timed by this server's
+clock; an entry that the clock would date before a report's arrival is refused.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from crypto.custody import custody_public_key, sign_manifest, verify_manifest
-from storage.audit import AuditConflict, AuditRecord, AuditRepository
+from review.custody.entries import GENESIS as CHAIN_GENESIS
+from review.custody.entries import CustodyEntry, decode_custody, encode_custody
+from storage.audit import AuditConflict, AuditRecord, AuditRepository, CustodyRecord
 
 GENESIS = "0" * 64
 _RETRIES = 20
@@ -43,6 +47,10 @@ class AuditEntry:
     report_id: str | None
     details: dict[str, Any]
     prev: str
+
+
+class CustodyTimeError(RuntimeError):
+    """The server's clock dates an entry before the arrival of a report it is about."""
 
 
 @dataclass(frozen=True)
@@ -71,13 +79,33 @@ class AuditTrail:
         action: str,
         report_id: str | None = None,
         details: Mapping[str, Any] | None = None,
+        *,
+        per_report: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> AuditEntry:
-        """Append one entry. `details` must hold only ids, names of staff, numbers and states."""
+        """Append one entry. `details` must hold only ids, names of staff, numbers and states.
+
+        The entry goes into the chain of custody of `report_id` with the same details, or, for
+        an entry about many reports (a batch), of each report in `per_report` with that
+        report's own part of the details. CustodyTimeError if this server's clock is before
+        the day such a report arrived: nothing is written then.
+        """
+        targets = dict(per_report) if per_report is not None else (
+            {report_id: dict(details or {})} if report_id is not None else {}
+        )
+        arrived = await self._repository.received_days(list(targets)) if targets else {}
         for _attempt in range(_RETRIES):
             last = await self._repository.last()
+            now = self._clock()
+            for target, day in sorted(arrived.items()):
+                if now.date() < day:
+                    raise CustodyTimeError(
+                        f"refused: this server's clock reads {now.date()}, before report "
+                        f"{target} arrived ({day}); an access cannot precede the report. Set "
+                        "the clock right (NTP) and try again"
+                    )
             entry = AuditEntry(
                 seq=(last.seq + 1) if last else 1,
-                at=self._clock().isoformat(timespec="seconds"),
+                at=now.isoformat(timespec="seconds"),
                 actor=actor,
                 action=action,
                 report_id=report_id,
@@ -87,17 +115,52 @@ class AuditTrail:
             encoded = encode_entry(entry)
             # Indexed by what the stored bytes say, as concerns() will read them back.
             about = [bytes.fromhex(ref) for ref in sorted(concerned_refs(decode_entry(encoded)))]
+            custody = await self._custody_records(entry, targets)
             try:
                 await self._repository.append(AuditRecord(
                     seq=entry.seq,
                     entry=encoded,
                     entry_hash=hashlib.sha256(encoded).hexdigest(),
                     signature=sign_manifest(self._signing_key, encoded),
-                ), about=about)
+                ), about=about, custody=custody)
             except AuditConflict:
                 continue
             return entry
         raise RuntimeError("the audit trail is too busy to append; try again")
+
+    async def _custody_records(
+        self, entry: AuditEntry, targets: Mapping[str, Mapping[str, Any]]
+    ) -> list[CustodyRecord]:
+        """The next entry of each target report's own chain, signed."""
+        if not targets:
+            return []
+        refs = {report_id: bytes.fromhex(report_ref(report_id)) for report_id in targets
+                if report_id.isascii()}
+        heads = await self._repository.custody_heads(refs.values())
+        starting = [ref for ref in refs.values() if ref not in heads]
+        legacy = await self._repository.indexed_hashes(starting) if starting else {}
+        records = []
+        for report_id, ref in sorted(refs.items()):
+            head = heads.get(ref)
+            previous = decode_custody(head.entry) if head is not None else None
+            # Never dated before the report's previous entry, should the clock step back.
+            at = max(entry.at, previous.at) if previous is not None else entry.at
+            chained = CustodyEntry(
+                report=report_id,
+                n=1 if head is None else head.n + 1,
+                prev=CHAIN_GENESIS if head is None else head.entry_hash,
+                at=at,
+                actor=entry.actor,
+                action=entry.action,
+                details=dict(targets[report_id]),
+                legacy=tuple(legacy.get(ref, [])) if head is None else None,
+            )
+            encoded = encode_custody(chained)
+            records.append(CustodyRecord(
+                ref, chained.n, encoded, hashlib.sha256(encoded).hexdigest(),
+                sign_manifest(self._signing_key, encoded),
+            ))
+        return records
 
     async def entries(self) -> list[AuditEntry]:
         return [decode_entry(r.entry) async for r in self.records()]

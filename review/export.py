@@ -1,6 +1,6 @@
 """An evidence bundle for lawyers and investigators, checkable with standard tools only.
 
-`intake review export ID --out DIR --identity KEY` writes, for one report:
+`intake review export ID --out DIR --identity KEY --to WHOM` writes, for one report:
 
     sealed/NN-role.age        the original sealed files (standard age files: header + payload)
     originals/NN-...          the decrypted answers and attachments, as the witness sent them
@@ -34,6 +34,7 @@ from typing import Any
 
 import crypto
 from review.answers import Labels
+from review.custody.access import SUMS_FILE, check_transfer, record_transfer
 from review.custody.bundle import evidence_files
 from review.custody.chain import custody_leaves
 from review.evidence.bundle import TimestampSource, finish_bundle, timestamp_files
@@ -65,13 +66,18 @@ def _folder_for(item: StoredItem) -> str:
 async def export_report(
     backend: CustodySource, report_id: str, out_dir: Path, identities: list[crypto.Identity],
     labels: Labels | None = None, evidence: TimestampSource | None = None,
+    transfer_to: str | None = None,
 ) -> ExportResult:
     """Write the bundle into `out_dir` (created; must be empty or absent).
 
     `evidence` (the server's evidence tables, when exporting on the server) adds timestamps/;
-    without it the bundle says the manifest's timestamp could not be included.
+    without it the bundle says the manifest's timestamp could not be included. `transfer_to`
+    (who receives the bundle) is recorded once it is written, with the SHA-256 of its
+    SHA256SUMS (review/custody/access.py record_transfer).
     """
     check_empty(out_dir)
+    if transfer_to is not None:
+        check_transfer(transfer_to)
     report = await backend.get_report(report_id)
     pem = await backend.custody_public_pem()
     payloads = {item.seq: await backend.read_payload(report_id, item.seq) for item in report.items}
@@ -138,6 +144,8 @@ async def export_report(
     finish_bundle(files)
 
     _write_bundle(out_dir, files)
+    if transfer_to is not None:
+        await record_transfer(backend, report_id, transfer_to, files[SUMS_FILE])
     return ExportResult(out_dir, len(files), valid)
 
 

@@ -299,7 +299,7 @@ async def rewrap_store(
                 await audit.record(actor, "keys.rewrap.batch", None, {
                     "target_key_ids": list(target.key_ids),
                     "items": [[report_ref(r.report_id), r.seq] for r in swapped],
-                })
+                }, per_report=_rewrapped_per_report(swapped, target.key_ids))
             result.unopenable += unopenable
             result.conflicts += len(rejected)
             result.rewrapped += len(replacements) - len(rejected)
@@ -311,6 +311,17 @@ async def rewrap_store(
         raise
     await audit.record(actor, "keys.rewrap", None, _rewrap_details(result, True))
     return result
+
+
+def _rewrapped_per_report(
+    swapped: Sequence[HeaderReplacement], key_ids: Sequence[str]
+) -> dict[str, dict[str, object]]:
+    """Each report's part of a re-wrap batch, for its own chain of custody."""
+    found: dict[str, list[int]] = {}
+    for r in swapped:
+        found.setdefault(r.report_id, []).append(r.seq)
+    return {report_id: {"target_key_ids": list(key_ids), "items": sorted(seqs)}
+            for report_id, seqs in found.items()}
 
 
 async def channel_target(storage: Storage, channel: str) -> TargetSet:

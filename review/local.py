@@ -42,8 +42,10 @@ from review.custody.access import (
     AccessError,
     access_details,
     bulk_details,
+    bulk_per_report,
+    transfer_details,
 )
-from review.custody.chain import report_records
+from review.custody.chain import CustodyChain, read_custody_chain, report_records
 from storage import (
     InvalidCursorError,
     QueuePage,
@@ -230,6 +232,20 @@ class LocalBackend:
         about = await self.storage.audit.entries_about(bytes.fromhex(report_ref(report_id)))
         return report_records(about, report_id)
 
+    async def custody_chain(self, report_id: str) -> CustodyChain:
+        """The report's own chain of custody, with the audit entries from before it."""
+        await self.get_report(report_id)
+        return await read_custody_chain(self.storage.audit, report_id)
+
+    async def record_transfer(self, report_id: str, to: str, bundle_sha256: str) -> None:
+        """Record that the actor handed an exported bundle of the report to `to`."""
+        await self.get_report(report_id)
+        try:
+            details = transfer_details(to, bundle_sha256)
+        except AccessError as error:
+            raise InvalidRequestError(str(error)) from None
+        await self._record("access.transferred", report_id, details)
+
     async def record_access(self, access: Access) -> None:
         """Record that the actor opened, downloaded (decrypted) or exported these things."""
         try:
@@ -256,13 +272,22 @@ class LocalBackend:
         for report_id in sorted(ids):
             if report_id not in channels or not self._sees(channels[report_id]):
                 raise NotFoundError(f"no report {report_id}")
-        refs = sorted({(report_ref(r), int(s)) for r, s in items})
-        for start in range(0, len(refs), BULK_CHUNK):
-            try:
-                details = bulk_details(refs[start:start + BULK_CHUNK], via)
-            except AccessError as error:
-                raise InvalidRequestError(str(error)) from None
-            await self.audit.record(self.actor, "access.opened.batch", None, details)
+        # One channel per entry: a batch names nothing of another channel's reports. Each
+        # report's own chain gets its own items only (review/custody/entries.py).
+        by_channel: dict[str, list[tuple[str, int]]] = {}
+        for r, s in sorted({(r, int(s)) for r, s in items}):
+            by_channel.setdefault(channels[r], []).append((r, s))
+        for listed in by_channel.values():
+            for start in range(0, len(listed), BULK_CHUNK):
+                chunk = listed[start:start + BULK_CHUNK]
+                try:
+                    details = bulk_details([(report_ref(r), s) for r, s in chunk], via)
+                except AccessError as error:
+                    raise InvalidRequestError(str(error)) from None
+                await self.audit.record(
+                    self.actor, "access.opened.batch", None, details,
+                    per_report=bulk_per_report(chunk, via),
+                )
 
     # --- changing ------------------------------------------------------------------------
 

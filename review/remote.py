@@ -19,8 +19,10 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
+from review.audit import report_ref
 from review.backend import QueueFilter, SealedNote, SealedQuestion
 from review.custody.access import BULK_CHUNK, Access
+from review.custody.chain import CustodyChain
 from review.local import (
     AccessDeniedError,
     ConflictError,
@@ -39,7 +41,7 @@ from storage import (
     StoredItem,
     StoredReport,
 )
-from storage.audit import AuditRecord
+from storage.audit import AuditRecord, CustodyRecord
 
 _TIMEOUT = aiohttp.ClientTimeout(total=None, connect=30, sock_read=120)
 
@@ -287,15 +289,30 @@ class RemoteBackend:
                 "items": [[r, s] for r, s in listed[start:start + BULK_CHUNK]], "via": via,
             })
 
-    async def custody_records(self, report_id: str) -> list[AuditRecord]:
+    async def custody_chain(self, report_id: str) -> CustodyChain:
         found = await self._json("GET", self._report(report_id, "/custody"))
-        return [
-            AuditRecord(
-                int(e["seq"]), e["entry"].encode("ascii"), e["entry_hash"],
-                base64.b64decode(e["signature"]),
-            )
-            for e in found["entries"]
-        ]
+        return CustodyChain(
+            [
+                AuditRecord(
+                    int(e["seq"]), e["entry"].encode("ascii"), e["entry_hash"],
+                    base64.b64decode(e["signature"]),
+                )
+                for e in found["entries"]
+            ],
+            [
+                CustodyRecord(
+                    bytes.fromhex(report_ref(report_id)), int(c["n"]),
+                    c["entry"].encode("ascii"), c["entry_hash"], base64.b64decode(c["signature"]),
+                )
+                for c in found.get("chain", [])
+            ],
+        )
+
+    async def record_transfer(self, report_id: str, to: str, bundle_sha256: str) -> None:
+        """Tell the server a bundle was handed to `to`; it records it under this credential."""
+        await self._json("POST", self._report(report_id, "/transfers"), json={
+            "to": to, "bundle_sha256": bundle_sha256,
+        })
 
     def _report(self, report_id: str, tail: str) -> str:
         return f"/v1/reports/{check_report_id(report_id)}{tail}"

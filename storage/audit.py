@@ -2,19 +2,22 @@
 
 Beside each entry, in the same transaction, the keys of the reports it concerns (given by the
 caller, which knows what an entry means; storage/ does not): `entries_about` reads one report's
-entries through them, without reading the rest of the trail.
+entries through them, without reading the rest of the trail. And the entries of each such
+report's own chain of custody (`custody_entries`: per report, numbered 1, 2, 3...), which the
+caller builds and signs; `custody_chain` reads one report's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import datetime as dt
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import AuditReportRow, AuditRow
+from storage.models import AuditReportRow, AuditRow, CustodyEntryRow, ReportRow
 
 # Bound parameters per query, well under SQLite's and asyncpg's limits.
 _KEYS_PER_QUERY = 500
@@ -32,6 +35,17 @@ class AuditRecord:
     signature: bytes
 
 
+@dataclass(frozen=True)
+class CustodyRecord:
+    """One entry of a report's own chain: `n` counts the report's entries from 1."""
+
+    report_ref: bytes
+    n: int
+    entry: bytes
+    entry_hash: str
+    signature: bytes
+
+
 class AuditRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -41,10 +55,14 @@ class AuditRepository:
             row = await session.scalar(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1))
         return None if row is None else _record(row)
 
-    async def append(self, record: AuditRecord, *, about: Collection[bytes]) -> None:
+    async def append(
+        self, record: AuditRecord, *, about: Collection[bytes],
+        custody: Sequence[CustodyRecord] = (),
+    ) -> None:
         """Insert one entry, indexed under `about` (the keys of the reports it concerns; may be
-        empty). The primary key on seq makes concurrent appends collide, not fork; the entry
-        and its index rows commit together or not at all."""
+        empty), with its entries in those reports' own chains. The primary keys on seq and on
+        (report, n) make concurrent appends collide, not fork; all of it commits together or
+        not at all."""
         try:
             async with self._sessions.begin() as session:
                 session.add(AuditRow(
@@ -53,11 +71,77 @@ class AuditRepository:
                     entry_hash=record.entry_hash,
                     signature=record.signature,
                 ))
+                await session.flush()
                 session.add_all(
                     AuditReportRow(report_ref=key, seq=record.seq) for key in sorted(set(about))
                 )
+                session.add_all(CustodyEntryRow(
+                    report_ref=c.report_ref, n=c.n, entry=c.entry, entry_hash=c.entry_hash,
+                    signature=c.signature, audit_seq=record.seq,
+                ) for c in custody)
         except IntegrityError:
             raise AuditConflict() from None
+
+    async def custody_heads(self, refs: Collection[bytes]) -> dict[bytes, CustodyRecord]:
+        """The last entry of each of these reports' own chains (reports without one are left
+        out): one grouped query per 500 reports."""
+        found: dict[bytes, CustodyRecord] = {}
+        ordered = sorted(set(refs))
+        async with self._sessions() as session:
+            for start in range(0, len(ordered), _KEYS_PER_QUERY):
+                chunk = ordered[start:start + _KEYS_PER_QUERY]
+                tops = (
+                    select(CustodyEntryRow.report_ref, func.max(CustodyEntryRow.n).label("top"))
+                    .where(CustodyEntryRow.report_ref.in_(chunk))
+                    .group_by(CustodyEntryRow.report_ref)
+                    .subquery()
+                )
+                rows = (await session.scalars(select(CustodyEntryRow).join(
+                    tops, (tops.c.report_ref == CustodyEntryRow.report_ref)
+                    & (tops.c.top == CustodyEntryRow.n)
+                ))).all()
+                found.update((bytes(row.report_ref), _custody(row)) for row in rows)
+        return found
+
+    async def custody_chain(self, report_ref: bytes) -> list[CustodyRecord]:
+        """A report's own chain, n = 1, 2, 3..."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(
+                select(CustodyEntryRow)
+                .where(CustodyEntryRow.report_ref == report_ref)
+                .order_by(CustodyEntryRow.n)
+            )).all()
+        return [_custody(row) for row in rows]
+
+    async def indexed_hashes(self, refs: Collection[bytes]) -> dict[bytes, list[str]]:
+        """For each report, the entry_hash of every audit_log entry indexed under it, in
+        trail order (a report's first chain entry names those written before its chain)."""
+        found: dict[bytes, list[str]] = {}
+        ordered = sorted(set(refs))
+        async with self._sessions() as session:
+            for start in range(0, len(ordered), _KEYS_PER_QUERY):
+                rows = await session.execute(
+                    select(AuditReportRow.report_ref, AuditRow.entry_hash)
+                    .join(AuditRow, AuditRow.seq == AuditReportRow.seq)
+                    .where(AuditReportRow.report_ref.in_(ordered[start:start + _KEYS_PER_QUERY]))
+                    .order_by(AuditReportRow.report_ref, AuditReportRow.seq)
+                )
+                for ref, entry_hash in rows:
+                    found.setdefault(bytes(ref), []).append(entry_hash)
+        return found
+
+    async def received_days(self, report_ids: Collection[str]) -> dict[str, dt.date]:
+        """The day each of these reports arrived (those that still exist)."""
+        found: dict[str, dt.date] = {}
+        ordered = sorted(set(report_ids))
+        async with self._sessions() as session:
+            for start in range(0, len(ordered), _KEYS_PER_QUERY):
+                rows = await session.execute(
+                    select(ReportRow.id, ReportRow.received_day)
+                    .where(ReportRow.id.in_(ordered[start:start + _KEYS_PER_QUERY]))
+                )
+                found.update((report_id, day) for report_id, day in rows)
+        return found
 
     async def entries_about(self, report_ref: bytes) -> list[AuditRecord]:
         """The entries indexed under `report_ref`, in trail order: one range of the index's
@@ -115,3 +199,9 @@ def about_query(report_ref: bytes) -> Select[AuditRow]:
 
 def _record(row: AuditRow) -> AuditRecord:
     return AuditRecord(row.seq, row.entry, row.entry_hash, row.signature)
+
+
+def _custody(row: CustodyEntryRow) -> CustodyRecord:
+    return CustodyRecord(
+        bytes(row.report_ref), row.n, row.entry, row.entry_hash, row.signature
+    )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import (
     INSTALLATION_TREE,
     AuditRow,
+    CustodyEntryRow,
     EvidenceDayRow,
     EvidenceLeafRow,
     EvidenceTokenRow,
@@ -101,11 +102,15 @@ class EvidenceRepository:
 
     async def report_channels(self, report_ids: Sequence[str]) -> dict[str, str]:
         """The channel of each of these reports that still exists."""
-        if not report_ids:
-            return {}
-        query = select(ReportRow.id, ReportRow.channel).where(ReportRow.id.in_(list(report_ids)))
+        found: dict[str, str] = {}
+        ordered = sorted(set(report_ids))
         async with self._sessions() as session:
-            return {r[0]: r[1] for r in (await session.execute(query)).all()}
+            # 500 at a time: a page of batch entries can name many thousands of reports.
+            for start in range(0, len(ordered), 500):
+                query = select(ReportRow.id, ReportRow.channel).where(
+                    ReportRow.id.in_(ordered[start:start + 500]))
+                found.update((r[0], r[1]) for r in (await session.execute(query)).all())
+        return found
 
     async def item_headers(
         self, *, after: tuple[str, int] = ("", -1), limit: int = 500
@@ -143,6 +148,19 @@ class EvidenceRepository:
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [AuditLeafSource(r[0], r[1]) for r in rows]
+
+    async def custody_entries_of(self, seqs: Sequence[int]) -> dict[int, list[bytes]]:
+        """The entries of reports' own chains written with these audit_log entries: leaves of
+        the same day's tree, so a bundle's chain entries carry their inclusion proofs."""
+        found: dict[int, list[bytes]] = {}
+        if not seqs:
+            return found
+        query = select(CustodyEntryRow.audit_seq, CustodyEntryRow.entry).where(
+            CustodyEntryRow.audit_seq.in_(sorted(set(seqs))))
+        async with self._sessions() as session:
+            for seq, entry in (await session.execute(query)).all():
+                found.setdefault(seq, []).append(entry)
+        return found
 
     # --- building and timestamping days --------------------------------------------------
 

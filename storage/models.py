@@ -435,3 +435,22 @@ class SupersededHeaderRow(Base):
     header: Mapped[bytes] = mapped_column(LargeBinary)
     # The recipient key ids it was wrapped to, comma-separated, sorted.
     key_ids: Mapped[str] = mapped_column(Text)
+
+
+class CustodyEntryRow(Base):
+    """One entry of a report's own chain of custody (migration 0014, review/audit.py): the
+    signed canonical JSON naming the report, its running count `n` and the SHA-256 of the entry
+    before it in the same report's chain. Written in the transaction of its audit_log entry."""
+
+    __tablename__ = "custody_entries"
+    __table_args__ = WITHOUT_ROWID
+
+    # SHA-256 of the report id, as in audit_reports; no foreign key: custody outlives reports.
+    report_ref: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    # 1, 2, 3... per report: two writers taking the same number collide here, not fork.
+    n: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    # The audit_log entry written with it: how the daily anchoring finds it (never in a bundle).
+    audit_seq: Mapped[int] = mapped_column(Integer, index=True)

@@ -4,7 +4,8 @@
   a decrypted file) or exported items, notes or messages; the server records it under the
   credential's name, never a name the client sends.
 - POST /v1/access: many items decrypted at once (the console's monitoring of the whole queue).
-- GET /v1/reports/{id}/custody: the report's audit entries, as signed, for an export.
+- GET /v1/reports/{id}/custody: the report's chain of custody, as signed, for an export.
+- POST /v1/reports/{id}/transfers: an exported bundle handed to someone (to whom, its hash).
 
 The payload download route records `access.downloaded` itself (review/local.py).
 """
@@ -71,18 +72,46 @@ async def record_bulk_access(request: web.Request) -> web.Response:
 
 
 async def custody_records(request: web.Request) -> web.Response:
-    records = await context(request).backend(request).custody_records(
+    """The report's own chain of custody (`chain`) and the audit entries from before it
+    (`entries`), as signed, for an export."""
+    found = await context(request).backend(request).custody_chain(
         request.match_info["report_id"]
     )
-    return web.json_response({"entries": [
-        {
-            "seq": r.seq,
-            "entry": r.entry.decode("ascii"),
-            "entry_hash": r.entry_hash,
-            "signature": base64.b64encode(r.signature).decode("ascii"),
-        }
-        for r in records
-    ]})
+    return web.json_response({
+        "entries": [
+            {
+                "seq": r.seq,
+                "entry": r.entry.decode("ascii"),
+                "entry_hash": r.entry_hash,
+                "signature": base64.b64encode(r.signature).decode("ascii"),
+            }
+            for r in found.legacy
+        ],
+        "chain": [
+            {
+                "n": c.n,
+                "entry": c.entry.decode("ascii"),
+                "entry_hash": c.entry_hash,
+                "signature": base64.b64encode(c.signature).decode("ascii"),
+            }
+            for c in found.entries
+        ],
+    })
+
+
+async def record_transfer(request: web.Request) -> web.Response:
+    """An exported bundle handed to someone: {"to": free text, "bundle_sha256": hex}; recorded
+    under the credential's name."""
+    body = await _body(request)
+    to, bundle = body.get("to"), body.get("bundle_sha256")
+    if not isinstance(to, str) or not isinstance(bundle, str):
+        raise InvalidRequestError(
+            "the body is {\"to\": \"to whom\", \"bundle_sha256\": \"SHA-256 of SHA256SUMS\"}"
+        )
+    await context(request).backend(request).record_transfer(
+        request.match_info["report_id"], to, bundle
+    )
+    return web.json_response({"ok": True}, status=201)
 
 
 _REPORT = "/v1/reports/{report_id}"
@@ -90,5 +119,6 @@ _REPORT = "/v1/reports/{report_id}"
 CUSTODY_ROUTES: list[Route] = [
     Route("POST", _REPORT + "/access", record_access, Role.REVIEWER),
     Route("GET", _REPORT + "/custody", custody_records, Role.REVIEWER),
+    Route("POST", _REPORT + "/transfers", record_transfer, Role.REVIEWER),
     Route("POST", "/v1/access", record_bulk_access, Role.REVIEWER),
 ]

@@ -13,6 +13,7 @@ Entries name the actor, the report, the items (sequence numbers), note or messag
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol, runtime_checkable
@@ -51,6 +52,17 @@ def bulk_details(refs: Sequence[tuple[str, int]], via: str) -> dict[str, object]
     if not refs or len(refs) > BULK_CHUNK:
         raise AccessError(f"a bulk access names 1 to {BULK_CHUNK} items")
     return {"via": via, "decrypted": True, "items": sorted([r, s] for r, s in refs)}
+
+
+def bulk_per_report(
+    items: Sequence[tuple[str, int]], via: str
+) -> dict[str, dict[str, object]]:
+    """Each report's part of a bulk entry, for its own chain: its item numbers only."""
+    found: dict[str, list[int]] = {}
+    for report_id, seq in items:
+        found.setdefault(report_id, []).append(seq)
+    return {r: {"via": via, "decrypted": True, "items": sorted(set(s))}
+            for r, s in found.items()}
 
 
 async def record_bulk_access(
@@ -114,6 +126,48 @@ def access_details(access: Access, *, decrypted: bool = True) -> dict[str, objec
     if messages:
         details["messages"] = sorted(set(messages))
     return details
+
+
+# Who received an exported bundle, as the reviewer types it: a name and an organisation.
+MAX_RECIPIENT_TEXT: Final = 200
+
+
+def transfer_details(to: str, bundle_sha256: str) -> dict[str, object]:
+    """The details of an `access.transferred` entry: to whom (free text, one line), and the
+    SHA-256 of the bundle's SHA256SUMS, which lists every file of the bundle."""
+    if not isinstance(to, str) or not to.strip() or len(to) > MAX_RECIPIENT_TEXT:
+        raise AccessError(
+            f"say to whom the bundle goes: 1 to {MAX_RECIPIENT_TEXT} characters (--to)"
+        )
+    if any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 or c in "\u2028\u2029" for c in to):
+        raise AccessError("the recipient of a bundle is one line of text, no control characters")
+    if not (isinstance(bundle_sha256, str) and len(bundle_sha256) == 64 and _hex(bundle_sha256)):
+        raise AccessError("bundle_sha256 is 64 lowercase hexadecimal characters")
+    return {"to": to.strip(), "bundle_sha256": bundle_sha256}
+
+
+# The bundle's list of every file and its SHA-256 (review/evidence/bundle.py finish_bundle):
+# its own SHA-256 stands for the whole bundle in a transfer record.
+SUMS_FILE: Final = "SHA256SUMS"
+
+
+@runtime_checkable
+class TransferRecorder(Protocol):
+    """A backend that records the hand-over of a bundle (LocalBackend and RemoteBackend)."""
+
+    async def record_transfer(self, report_id: str, to: str, bundle_sha256: str) -> None: ...
+
+
+def check_transfer(to: str) -> None:
+    """AccessError naming the rule if `to` cannot be recorded (before a bundle is written)."""
+    transfer_details(to, "0" * 64)
+
+
+async def record_transfer(backend: object, report_id: str, to: str, sums: bytes) -> None:
+    """Record that the bundle whose SHA256SUMS is `sums` was handed to `to` by the actor."""
+    if not isinstance(backend, TransferRecorder):
+        raise TypeError(f"{type(backend).__name__} cannot record transfers")
+    await backend.record_transfer(report_id, to, hashlib.sha256(sums).hexdigest())
 
 
 def _hex(text: str) -> bool:

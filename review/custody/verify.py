@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -21,17 +22,20 @@ from review.custody.chain import (
     CHAIN_FILE,
     ENTRIES_DIR,
     TIMELINE_FILE,
+    chain_entry_file,
+    chain_signature_file,
     concerns,
     entry_file,
     signature_file,
     timeline,
 )
+from review.custody.entries import GENESIS, CustodyEntry, decode_custody
 from review.local import ReviewError
 from review.tools import public_key_from_pem
-from storage.audit import AuditRecord
+from storage.audit import AuditRecord, CustodyRecord
 
 Problem = tuple[str, str]
-_FIELDS: Final = ("seq", "prev", "entry_sha256", "entry", "signature")
+_FIELDS: Final = ("prev", "entry_sha256", "entry", "signature")
 
 
 def _read(folder: Path, name: str, problems: list[Problem]) -> bytes | None:
@@ -80,7 +84,10 @@ def _line(text: str) -> tuple[dict[str, Any], bytes, bytes] | None:
         signature = base64.b64decode(line["signature"], validate=True)
     except (ValueError, AttributeError, TypeError, binascii.Error):
         return None
-    if not isinstance(line["seq"], int) or len(signature) != 64:
+    place = line.get("n", line.get("seq"))
+    if ("n" in line) == ("seq" in line) or not isinstance(place, int) or isinstance(
+        place, bool
+    ) or not 0 <= place < 10**9 or len(signature) != 64:
         return None
     return line, entry, signature
 
@@ -103,68 +110,237 @@ def _check_entry(
     return decoded, None
 
 
-def check_custody_chain(folder: Path) -> list[Problem]:
-    """Each entry of custody/chain.jsonl: hashes to its entry_sha256 and to the next entry's
-    prev when that one follows it directly, is signed by custody.pub.pem, is about this report,
-    matches its entry files; the chain ends with this export; timeline.txt matches."""
+def _check_chained(
+    n: int, line: dict[str, Any], entry: bytes, signature: bytes, key: bytes, report_id: str,
+) -> tuple[CustodyEntry | None, str | None]:
+    if hashlib.sha256(entry).hexdigest() != line["entry_sha256"]:
+        return None, f"custody entry {line['n']} (line {n}) does not hash to its entry_sha256"
+    if not verify_manifest(key, entry, signature):
+        return None, f"the signature of custody entry {line['n']} (line {n}) is not valid"
+    try:
+        decoded = decode_custody(entry)
+    except ValueError:
+        return None, f"custody entry {line['n']} (line {n}) is not a well-formed chain entry"
+    if decoded.n != line["n"] or decoded.prev != line["prev"]:
+        return None, f"line {n} gives custody entry {decoded.n} another n or prev than it has"
+    if decoded.report != report_id:
+        return None, f"custody entry {decoded.n} (line {n}) is not about report {report_id}"
+    return decoded, None
+
+
+def _received_day(manifest: bytes) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(json.loads(manifest)["received_day"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _before_arrival(at: str, received: dt.date | None) -> bool:
+    """Whether a time is on a day before the report's arrival (an unreadable one counts)."""
+    if received is None:
+        return False
+    try:
+        moment = dt.datetime.fromisoformat(at)
+    except ValueError:
+        return True
+    day = moment.astimezone(dt.UTC).date() if moment.tzinfo else moment.date()
+    return day < received
+
+
+class _Walk:
+    """The order checks of custody/chain.jsonl, line by line: legacy entries (trail numbers,
+    gaps allowed) first, then the report's own chain (n = 1, 2, 3..., no gap, each linked)."""
+
+    def __init__(self, received: dt.date | None, present: set[int]) -> None:
+        self.received = received
+        self.present = present  # the chain numbers anywhere in the file
+        self.problems: list[str] = []
+        self.previous_legacy: tuple[int, str] | None = None
+        self.legacy_hashes: list[str] = []
+        self.chained: list[tuple[CustodyEntry, str]] = []
+        self.last_legacy: AuditEntry | None = None
+
+    def legacy(self, n: int, decoded: AuditEntry, entry_hash: str) -> None:
+        previous = self.previous_legacy
+        if self.chained:
+            self.problems.append(
+                f"entry {decoded.seq} (line {n}) is from before the report's own chain, but "
+                "comes after it: the entries were reordered"
+            )
+        elif previous is not None and decoded.seq <= previous[0]:
+            self.problems.append(f"entry {decoded.seq} (line {n}) is out of order")
+        elif previous is not None and decoded.seq == previous[0] + 1 and (
+            decoded.prev != previous[1]
+        ):
+            self.problems.append(
+                f"entry {decoded.seq} does not follow from entry {previous[0]}: its prev is "
+                "not that entry's SHA-256"
+            )
+        if _before_arrival(decoded.at, self.received):
+            self.problems.append(
+                f"entry {decoded.seq} is dated {decoded.at}, before the report arrived "
+                f"({self.received}): an access cannot precede the report"
+            )
+        self.previous_legacy = (decoded.seq, entry_hash)
+        self.legacy_hashes.append(entry_hash)
+        self.last_legacy = decoded
+
+    def chain(self, n: int, decoded: CustodyEntry, entry_hash: str) -> None:
+        """One chain entry, in file order. A number missing from the whole file is a dropped
+        entry; numbers all there but out of order are a reordering; each entry's prev must be
+        the SHA-256 of the entry numbered one lower."""
+        top = max((e.n for e, _h in self.chained), default=0)
+        if decoded.n <= top:
+            self.problems.append(
+                f"custody entry {decoded.n} (line {n}) comes after entry {top}: "
+                "the entries were reordered"
+            )
+        elif decoded.n > top + 1:
+            missing = [k for k in range(top + 1, decoded.n) if k not in self.present]
+            if missing:
+                what = (f"entry {missing[0]}" if len(missing) == 1
+                        else f"entries {missing[0]} to {missing[-1]}")
+                self.problems.append(
+                    f"custody {what} of this report is missing: entry {decoded.n} (line {n}) "
+                    f"follows {'the start' if top == 0 else f'entry {top}'}; "
+                    "an entry was dropped"
+                )
+            else:
+                self.problems.append(
+                    f"custody entry {decoded.n} (line {n}) comes before entry {top + 1}: "
+                    "the entries were reordered"
+                )
+        hashes = {e.n: h for e, h in self.chained}
+        wanted = GENESIS if decoded.n == 1 else hashes.get(decoded.n - 1)
+        if wanted is not None and decoded.prev != wanted:
+            self.problems.append(
+                f"custody entry {decoded.n} does not follow from "
+                f"{'the start of the chain' if decoded.n == 1 else f'entry {decoded.n - 1}'}: "
+                "its prev is not that entry's SHA-256"
+            )
+        earlier = [e for e, _h in self.chained if e.n < decoded.n and e.at > decoded.at]
+        if earlier:
+            self.problems.append(
+                f"custody entry {decoded.n} is dated before entry {earlier[-1].n}: the "
+                "entries were reordered"
+            )
+        if _before_arrival(decoded.at, self.received):
+            self.problems.append(
+                f"custody entry {decoded.n} is dated {decoded.at}, before the report arrived "
+                f"({self.received}): an access cannot precede the report"
+            )
+        self.chained.append((decoded, entry_hash))
+
+    def finish(self, report_id: str) -> None:
+        if self.chained:
+            first, _hash = self.chained[0]
+            if first.n == 1:
+                named = list(first.legacy or ())
+                for entry_hash in named:
+                    if entry_hash not in self.legacy_hashes:
+                        self.problems.append(
+                            f"the entry from before the chain with SHA-256 {entry_hash}, "
+                            "named by custody entry 1, is missing: an entry was dropped"
+                        )
+                if [h for h in self.legacy_hashes if h in named] != [
+                    h for h in named if h in self.legacy_hashes
+                ]:
+                    self.problems.append(
+                        "the entries from before the chain are not in the order custody entry 1 "
+                        "names them: the entries were reordered"
+                    )
+                for entry_hash in self.legacy_hashes:
+                    if entry_hash not in named:
+                        self.problems.append(
+                            f"the entry with SHA-256 {entry_hash} is not named by custody entry "
+                            "1 as one from before the chain"
+                        )
+            last_chained = self.chained[-1][0]
+            if last_chained.action != "access.exported":
+                self.problems.append("the chain does not end with the export of this report")
+        elif self.last_legacy is None or self.last_legacy.action != "access.exported" or (
+            self.last_legacy.report_id != report_id
+        ):
+            self.problems.append("the chain does not end with the export of this report")
+
+
+def _numbers(lines: list[str]) -> set[int]:
+    """The chain numbers (n) the lines give, read loosely: only to tell a dropped entry from
+    one that was moved."""
+    found = set()
+    for text in lines:
+        parsed = _line(text)
+        if parsed is not None and "n" in parsed[0]:
+            found.add(parsed[0]["n"])
+    return found
+
+
+def check_custody_chain(folder: Path, public_key: bytes | None = None) -> list[Problem]:
+    """Each entry of custody/chain.jsonl: hashes to its entry_sha256, is signed by the custody
+    key (`public_key` when the examiner pins one, else custody.pub.pem), is about this report,
+    matches its entry files; the report's own chain runs n = 1, 2, 3... with each prev the
+    entry before's SHA-256 and names the legacy entries, none dated before the report's
+    arrival; the chain ends with this export; timeline.txt matches."""
     problems: list[Problem] = []
-    key = _public_key(folder, problems)
+    key = public_key if public_key is not None else _public_key(folder, problems)
     found = _report_id(folder, problems)
     chain = _read(folder, CHAIN_FILE, problems)
     if key is None or found is None or chain is None:
         return problems
     report_id, manifest = found
-    chain_problems: list[str] = []
+    lines = chain.decode("ascii", "replace").splitlines()
+    walk = _Walk(_received_day(manifest), _numbers(lines))
+    chain_problems = walk.problems
     records: list[AuditRecord] = []
-    last: AuditEntry | None = None
-    previous: tuple[int, str] | None = None
+    chained: list[CustodyRecord] = []
     listed: set[str] = set()
     unsigned = 0
-    lines = chain.decode("ascii", "replace").splitlines()
     for n, text in enumerate(lines, start=1):
         parsed = _line(text)
         if parsed is None:
             chain_problems.append(f"line {n} is not a well-formed chain entry")
             continue
         line, entry, signature = parsed
-        listed.update((entry_file(line["seq"]), signature_file(line["seq"])))
-        decoded, problem = _check_entry(n, line, entry, signature, key, report_id)
-        if problem is not None or decoded is None:
-            chain_problems.append(problem or f"line {n} is broken")
-            unsigned += problem is not None and "signature" in problem
-            continue
-        if previous is not None and decoded.seq <= previous[0]:
-            chain_problems.append(f"entry {decoded.seq} (line {n}) is out of order")
-        elif previous is not None and decoded.seq == previous[0] + 1 and (
-            decoded.prev != previous[1]
-        ):
-            chain_problems.append(
-                f"entry {decoded.seq} does not follow from entry {previous[0]}: its prev is "
-                "not that entry's SHA-256"
-            )
-        previous = (decoded.seq, line["entry_sha256"])
-        last = decoded
-        records.append(AuditRecord(decoded.seq, entry, line["entry_sha256"], signature))
-        for name, expected in ((entry_file(decoded.seq), entry),
-                               (signature_file(decoded.seq), signature)):
+        if "n" in line:
+            files = (chain_entry_file(line["n"]), chain_signature_file(line["n"]))
+            listed.update(files)
+            custody, problem = _check_chained(n, line, entry, signature, key, report_id)
+            if problem is not None or custody is None:
+                chain_problems.append(problem or f"line {n} is broken")
+                unsigned += problem is not None and "signature" in problem
+                continue
+            walk.chain(n, custody, line["entry_sha256"])
+            chained.append(CustodyRecord(b"", custody.n, entry, line["entry_sha256"], signature))
+        else:
+            files = (entry_file(line["seq"]), signature_file(line["seq"]))
+            listed.update(files)
+            decoded, problem = _check_entry(n, line, entry, signature, key, report_id)
+            if problem is not None or decoded is None:
+                chain_problems.append(problem or f"line {n} is broken")
+                unsigned += problem is not None and "signature" in problem
+                continue
+            walk.legacy(n, decoded, line["entry_sha256"])
+            records.append(AuditRecord(decoded.seq, entry, line["entry_sha256"], signature))
+        if (line.get("entry_file"), line.get("signature_file")) != files:
+            chain_problems.append(f"line {n} names other files than {files[0]} and {files[1]}")
+        for name, expected in zip(files, (entry, signature), strict=True):
             data = _read(folder, name, problems)
             if data is not None and data != expected:
-                problems.append((name, f"differs from entry {decoded.seq} in {CHAIN_FILE}"))
+                problems.append((name, f"differs from its line in {CHAIN_FILE}"))
     if lines and unsigned == len(lines):
         # Not one signature verifies: the key is what changed (or every entry was re-signed).
         return [*problems, ("custody.pub.pem", "no entry of the custody chain is signed by it")]
-    if last is None or last.action != "access.exported" or last.report_id != report_id:
-        chain_problems.append("the chain does not end with the export of this report")
+    walk.finish(report_id)
     problems += [(CHAIN_FILE, p) for p in chain_problems]
     entries_dir = folder / ENTRIES_DIR
     if entries_dir.is_dir():
-        for path in sorted(entries_dir.glob("entry-*")):
+        for path in sorted(entries_dir.glob("*-*.*")):
             name = f"{ENTRIES_DIR}/{path.name}"
-            if name not in listed:
+            if path.name.startswith(("entry-", "chain-")) and name not in listed:
                 problems.append((name, f"is not listed in {CHAIN_FILE}"))
     if not chain_problems:
         written = _read(folder, TIMELINE_FILE, problems)
-        expected = timeline(report_id, manifest, records).encode("utf-8")
+        expected = timeline(report_id, manifest, records, chained).encode("utf-8")
         if written is not None and written != expected:
             problems.append((TIMELINE_FILE, "does not match the chain and the manifest"))
     return problems
@@ -185,9 +361,13 @@ def verify_lines(files: Mapping[str, bytes]) -> list[str]:
     last = chain[-1]
     lines = [
         "Chain of custody (custody/, docs/custody-chain.md of incident-intake): every event of",
-        f"this report in the server's audit trail, {len(chain)} entries, ending with this export.",
-        "Each entry is signed with the custody key, and hashes to its entry_sha256 in",
-        "custody/chain.jsonl and to the prev of the entry numbered one higher; for example:",
+        f"this report, {len(chain)} entries, ending with this export. The report's own chain",
+        f"(custody/chain-NNNNNN.json) is numbered 1 to {sum('n' in line for line in chain)} "
+        "without a gap, each entry naming",
+        "the SHA-256 of the one before; entries from before that chain (custody/entry-*.json)",
+        "are listed by SHA-256 in its first entry's \"legacy\". A missing number, a broken link",
+        "or a missing legacy entry means an entry was removed or moved. Each entry is signed",
+        "with the custody key and hashes to its entry_sha256 in custody/chain.jsonl:",
         "     openssl pkeyutl -verify -pubin -inkey custody.pub.pem -rawin \\",
         f"       -in {last['entry_file']} -sigfile {last['signature_file']}",
         f"     sha256sum {last['entry_file']}   # {last['entry_sha256']}",

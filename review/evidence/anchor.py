@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from crypto import merkle
 from review.audit import decode_entry
+from review.custody.entries import decode_custody
 from storage.evidence import DayRecord, EvidenceRepository, LeafRecord, TokenRecord
 from storage.models import INSTALLATION_TREE
 
@@ -184,17 +185,32 @@ class Anchorer:
         after = await self._evidence.last_audit_seq()
         while page := await self._evidence.audit_entries(after=after):
             decoded = [(entry, decode_entry(entry.entry)) for entry in page]
+            # The reports' own chain entries written with each entry (review/custody/entries.py)
+            # are leaves of the same day, in their report's channel's tree, so an export
+            # carries their inclusion proofs.
+            chained = {
+                seq: [(data, decode_custody(data).report) for data in entries]
+                for seq, entries in (await self._evidence.custody_entries_of(
+                    [entry.seq for entry in page])).items()
+            }
             channels = await self._evidence.report_channels(
-                [e.report_id for _, e in decoded if e.report_id])
+                [e.report_id for _, e in decoded if e.report_id]
+                + [report for entries in chained.values() for _, report in entries])
             for entry, fields in decoded:
                 named = fields.details.get("channel") if isinstance(fields.details, dict) else None
                 channel = (channels.get(fields.report_id, INSTALLATION_TREE) if fields.report_id
                            else named if isinstance(named, str) else INSTALLATION_TREE)
-                tree = target(channel, dt.date.fromisoformat(fields.at[:10]))
+                day = dt.date.fromisoformat(fields.at[:10])
+                tree = target(channel, day)
                 if tree is None:
                     return  # entries are in order: the rest are later still
                 pending.setdefault(tree, []).append(LeafRecord(
                     merkle.leaf_hash(entry.entry).hex(), AUDIT, audit_seq=entry.seq))
+                for data, report in chained.get(entry.seq, []):
+                    own = target(channels.get(report, INSTALLATION_TREE), day)
+                    if own is not None:
+                        pending.setdefault(own, []).append(LeafRecord(
+                            merkle.leaf_hash(data).hex(), AUDIT, audit_seq=entry.seq))
             after = page[-1].seq
 
     async def _timestamp_due(self, now: dt.datetime, run: AnchorRun) -> None:

@@ -153,7 +153,7 @@ async def test_a_backup_taken_while_twenty_witnesses_report_restores_whole(
     published.write_bytes(custody_public_pem(load_or_create_server_keys(data_dir).custody_key))
     bundle = tmp_path / "bundle"
     code, said = await _intake(env, "review", "export", sorted(restored)[0], "--out",
-                               str(bundle), "--identity", str(identity))
+                               str(bundle), "--identity", str(identity), "--to", "counsel")
     assert code == 0 and "custody signature valid" in said, said
     code, said = await _intake(env, "verify", str(bundle), "--custody-key", str(published),
                                "--tsa-ca", str(pki.ca_cert))

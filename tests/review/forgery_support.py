@@ -30,7 +30,7 @@ from review.evidence.bundle import SUMS, VERIFY, sums_listing, verify_text
 from review.evidence.der_order import _children, _element
 from review.evidence.verdict import Verdict
 from storage import Storage
-from storage.audit import AuditRecord
+from storage.audit import AuditRecord, CustodyRecord
 from tests.review.evidence_support import Anchored, recent_days, two_days_anchored
 from tests.review.tsa import _CONFIG, LocalTsa, TsaPki, openssl
 
@@ -62,11 +62,16 @@ def resign(bundle: Path, key: bytes) -> None:
         (bundle / line["signature_file"]).write_bytes(signature)
         lines.append(json.dumps(line, sort_keys=True, separators=(",", ":")))
     chain.write_text("".join(f"{line}\n" for line in lines))
+    parsed = [json.loads(line) for line in lines]
+    # Entries from before the report's own chain (seq), then the chain (n).
     records = [AuditRecord(line["seq"], line["entry"].encode("ascii"), line["entry_sha256"],
                            base64.b64decode(line["signature"]))
-               for line in map(json.loads, lines)]
+               for line in parsed if "seq" in line]
+    chained = [CustodyRecord(b"", line["n"], line["entry"].encode("ascii"),
+                             line["entry_sha256"], base64.b64decode(line["signature"]))
+               for line in parsed if "n" in line]
     report_id = json.loads(manifest)["report"]
-    (bundle / TIMELINE_FILE).write_text(timeline(report_id, manifest, records))
+    (bundle / TIMELINE_FILE).write_text(timeline(report_id, manifest, records, chained))
 
 
 def own_key_forgery(bundle: Path) -> None:

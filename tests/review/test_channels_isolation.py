@@ -275,7 +275,8 @@ async def test_local_review_commands_are_scoped_like_the_api(
     assert report_a in pulled and report_b not in pulled
     identity = str(keys["alice"].path)
     for args in (("show", report_b, "--identity", identity),
-                 ("export", report_b, "--out", str(tmp_path / "ex"), "--identity", identity),
+                 ("export", report_b, "--out", str(tmp_path / "ex"), "--identity", identity,
+                  "--to", "counsel"),
                  ("status", report_b, "closed"),
                  ("notes", report_b, "--identity", identity)):
         code, out = await intake(*args)

@@ -92,7 +92,7 @@ async def _exported_bundle(storage: Storage, tmp_path: Path) -> tuple[Path, str,
 
         bundle = tmp_path / "bundle"
         exported = await _remote(api, tmp_path, api.reviewer_token, "export", report_id,
-                                 "--out", str(bundle), "-i", str(rita_key))
+                                 "--out", str(bundle), "-i", str(rita_key), "--to", "counsel")
         assert exported.exit_code == 0, exported.output
     return bundle, report_id, other
 
@@ -104,19 +104,21 @@ async def test_rewrap_two_openings_and_export_are_in_the_bundle_must_show(
     bundle, report_id, other = await _exported_bundle(storage, tmp_path)
     assert other not in "".join(p.read_text() for p in (bundle / "custody").iterdir()
                                 if p.suffix != ".sig")
+    custody_text = "".join(p.read_text() for p in (bundle / "custody").iterdir()
+                           if p.suffix != ".sig")
+    # Not even the other report's hash: each report's chain names its own items only.
+    assert report_ref(other) not in custody_text
     chain = _chain(bundle)
-    ref = report_ref(report_id)
     events = []
     for line in chain:
         entry = json.loads(str(line["entry"]))
         items = entry["details"].get("items")
         events.append((entry["actor"], entry["action"], entry["details"].get("via"),
                        None if items is None else sorted(items)))
-        # Every entry concerns this report: its own, or a re-wrap batch naming its items.
-        assert entry["report_id"] == report_id or [ref, 0] in entry["details"]["items"]
+        assert entry["report"] == report_id
     assert events == [
-        # The batch also re-wrapped the other report: named by a hash of its id, never the id.
-        ("ada", "keys.rewrap.batch", None, sorted([[ref, 0], [ref, 1], [report_ref(other), 0]])),
+        # The batch also re-wrapped the other report: this report's chain has its own items.
+        ("ada", "keys.rewrap.batch", None, [0, 1]),
         # rita's show: the server hands out each payload, then her tool says it decrypted them.
         ("rita", "access.downloaded", "api", [0]), ("rita", "access.downloaded", "api", [1]),
         ("rita", "access.opened", "cli", [0, 1]),
@@ -127,13 +129,13 @@ async def test_rewrap_two_openings_and_export_are_in_the_bundle_must_show(
     ]
     assert check_custody_chain(bundle) == []
     assert all(check(bundle) == [] for check in CHECKS)
-    # Each entry's place: seq and prev; consecutive entries link by hash.
+    # The report's own chain: numbered from 1 without a gap, each entry naming the one before;
+    # no number of the whole trail (which would say how busy other reports were).
+    assert [line["n"] for line in chain] == list(range(1, len(chain) + 1))
+    assert all("seq" not in line and '"seq"' not in str(line["entry"]) for line in chain)
+    assert chain[0]["prev"] == "0" * 64
     for before, after in itertools.pairwise(chain):
-        if after["seq"] == before["seq"] + 1:  # type: ignore[operator]
-            assert after["prev"] == before["entry_sha256"]
-    assert any(a["seq"] != b["seq"] + 1 for b, a in itertools.pairwise(chain)), (
-        "the other report's events should leave a gap"
-    )
+        assert after["prev"] == before["entry_sha256"]
     timeline = (bundle / "custody/timeline.txt").read_text()
     assert "sam  access.opened" in timeline and "received" in timeline
 
@@ -213,7 +215,8 @@ async def test_local_show_notes_pull_and_export_are_recorded(
     await run("show", report_id, "-i", str(key), "--save-attachments", str(tmp_path / "files"))
     await run("notes", report_id, "-i", str(key))
     await run("pull", "--out", str(tmp_path / "pulled"))
-    await run("export", report_id, "--out", str(tmp_path / "bundle"), "-i", str(key))
+    await run("export", report_id, "--out", str(tmp_path / "bundle"), "-i", str(key),
+              "--to", "counsel")
     chain = _chain(tmp_path / "bundle")
     events = [
         (e["actor"], e["action"], e["details"].get("items"), len(e["details"].get("notes", [])))
@@ -241,6 +244,7 @@ async def test_entries_of_anchored_days_carry_their_timestamp_proof(
     proofs = json.loads((bundle / "timestamps/proofs.json").read_text())
     entry = next(str(line["entry_file"]) for line in _chain(bundle)
                  if json.loads(str(line["entry"]))["action"] == "status")
+    assert entry.startswith("custody/chain-")  # the report's own chain is anchored too
     # Besides the manifest and the entry, each sealed file's header (evidence-bundle.md).
     assert {p["file"] for p in proofs if "bytes" not in p} == {"manifest.json", entry}
     assert next(p for p in proofs if p["file"] == entry)["day"] == "2026-11-20"
@@ -268,7 +272,7 @@ async def test_verify_txt_section_runs_as_written(
     ran = subprocess.run(["sh", "-c", openssl], cwd=bundle, capture_output=True, text=True,
                          timeout=60, check=False)
     assert ran.returncode == 0 and "Verified Successfully" in ran.stdout
-    assert "custody/entry-" in openssl
+    assert "custody/chain-" in openssl
     sha_line = text[start:].split("\n")[2].strip()
     command, expected = sha_line.split("   # ")
     ran = subprocess.run(["sh", "-c", command], cwd=bundle, capture_output=True, text=True,
@@ -293,15 +297,17 @@ async def test_bulk_openings_are_in_each_reports_chain(storage: Storage, tmp_pat
         rita_key = _key_file(tmp_path, api.reviewer, "rita")
         bundle = tmp_path / "bundle"
         exported = await _remote(api, tmp_path, api.reviewer_token, "export", reports[1],
-                                 "--out", str(bundle), "-i", str(rita_key))
+                                 "--out", str(bundle), "-i", str(rita_key), "--to", "counsel")
         assert exported.exit_code == 0, exported.output
     (bulk,) = [json.loads(str(line["entry"])) for line in _chain(bundle)
                if "batch" in str(line["entry"])]
     assert (bulk["actor"], bulk["action"], bulk["details"]["via"]) == (
         "rita", "access.opened.batch", "console"
     )
-    assert sorted(bulk["details"]["items"]) == sorted([report_ref(r), 0] for r in reports)
+    # This report's own items only: the others are not even named by hash.
+    assert bulk["report"] == reports[1] and bulk["details"]["items"] == [0]
     custody_text = "".join(p.read_text() for p in (bundle / "custody").iterdir()
                            if p.suffix != ".sig")
-    assert reports[0] not in custody_text and reports[2] not in custody_text
+    for other in (reports[0], reports[2]):
+        assert other not in custody_text and report_ref(other) not in custody_text
     assert check_custody_chain(bundle) == []

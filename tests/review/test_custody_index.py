@@ -23,7 +23,7 @@ import crypto
 from cli.main import main
 from review.audit import AuditTrail, concerned_refs, decode_entry
 from review.audit import report_ref as ref
-from review.custody.chain import CHAIN_FILE, concerns, custody_files, report_records, up_to_export
+from review.custody.chain import CHAIN_FILE, concerns, custody_files, report_records
 from review.local import LocalBackend
 from storage import Storage
 from storage.audit import AuditRecord
@@ -62,7 +62,8 @@ async def test_index_hands_out_exactly_what_the_whole_trail_does(
     await backend.record_bulk_access([(mine, 0), (mine, 1), (other, 0)])  # names both
     await backend.record_bulk_access([(other, 1)])  # names the other only
     await trail.record("ada", "keys.rewrap.start")
-    await trail.record("ada", "keys.rewrap.batch", None, {"items": [[ref(mine), 1]]})
+    await trail.record("ada", "keys.rewrap.batch", None, {"items": [[ref(mine), 1]]},
+                       per_report={mine: {"items": [1]}})
     # Not a batch action: its items concern no report.
     await trail.record("ada", "keys.rewrap", None, {"items": [[ref(mine), 0]]})
     # A malformed entry naming the report (written by hand: nothing of ours writes one).
@@ -90,9 +91,10 @@ async def test_index_hands_out_exactly_what_the_whole_trail_does(
     report = await backend.get_report(mine)
     files = await custody_files(backend, report)
     lines = [json.loads(line) for line in files[CHAIN_FILE].splitlines()]
-    expected = up_to_export(report_records(await storage.audit.entries(), mine), mine)
-    assert [line["seq"] for line in lines] == [r.seq for r in expected]
-    assert json.loads(lines[-1]["entry"])["action"] == "access.exported"
+    # Entries from before the report's own chain (none here: every entry above wrote its
+    # chain entry too), then the chain, up to the export.
+    assert [line["n"] for line in lines] == [1, 2, 3, 4, 5]
+    assert [json.loads(line["entry"])["action"] for line in lines] == [*actions, "access.exported"]
 
 
 def _entry(seq: int, action: str, report_id: object, details: object) -> bytes:

@@ -48,9 +48,10 @@ async def test_a_channels_bundle_carries_nothing_of_another_channel(
     run = await anchorer.run_once()
     assert run.anchored and not run.failed
     trees = {(d.channel, d.day): d for d in await storage.evidence.days()}
-    # partner: its manifest, two headers, one entry; default: 3 manifests, 6 headers, 3 entries.
-    assert trees[("partner", day)].leaf_count == 4
-    assert trees[("default", day)].leaf_count == 12
+    # partner: its manifest, two headers, one entry and its report's own chain entry;
+    # default: 3 manifests, 6 headers, 3 entries, 3 chain entries.
+    assert trees[("partner", day)].leaf_count == 5
+    assert trees[("default", day)].leaf_count == 15
     assert all(t.anchored for t in trees.values())
 
     backend = LocalBackend(storage, AuditTrail(storage.audit, custody_key), "alice",
@@ -58,7 +59,7 @@ async def test_a_channels_bundle_carries_nothing_of_another_channel(
     bundle = tmp_path / "partner-bundle"
     await export_report(backend, partner, bundle, [reviewer], evidence=storage.evidence)
     proofs = json.loads((bundle / "timestamps/proofs.json").read_bytes())
-    assert proofs and {p["tree_size"] for p in proofs} == {4}
+    assert proofs and {p["tree_size"] for p in proofs} == {5}
     assert {p["day"] for p in proofs} == {day.isoformat()}
     # Nothing of the default channel: no leaf hash, no root, in hex or raw, anywhere.
     secret_hashes = [bytes.fromhex(trees[("default", day)].root)]

@@ -52,10 +52,10 @@ async def test_bundle_verifies_with_sha256sum_openssl_and_age(
     """sha256sum -c passes, openssl verifies the custody signature, age opens the originals."""
     out, reviewer, photo = await _bundle(storage, tmp_path)
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    # The custody chain's entries are named by their place in the audit trail (here only the
-    # export itself): see tests/review/test_custody_chain.py.
-    entries = [n for n in names if n.startswith("custody/entry-")]
-    assert [n.rsplit(".", 1)[1] for n in entries] == ["json", "sig"]
+    # The report's own chain of custody (here only the export itself, entry 1): see
+    # tests/review/test_custody_chain.py.
+    entries = [n for n in names if n.startswith("custody/chain-")]
+    assert entries == ["custody/chain-000001.json", "custody/chain-000001.sig"]
     names = [n for n in names if n not in entries]
     assert names == sorted([
         "custody/chain.jsonl", "custody/timeline.txt", "collection.json", "collection.txt",

@@ -101,7 +101,7 @@ async def test_remote_cli_end_to_end(storage: Storage, tmp_path: Path) -> None:
         second = await ok("pull", "--out", str(tmp_path / "pulled"))
         assert second.startswith("0 file(s) written, 7 already")
         exported = await ok("export", report_id, "--out", str(tmp_path / "bundle"),
-                            "--identity", str(key))
+                            "--identity", str(key), "--to", "counsel")
         assert "custody signature valid" in exported
         checked = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path / "bundle",
                                  capture_output=True, check=False)

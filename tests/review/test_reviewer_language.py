@@ -90,7 +90,8 @@ async def test_a_spanish_report_reads_in_the_reviewers_language(
         assert line in french.splitlines(), (line, french)
 
     await asyncio.to_thread(intake, "review", "export", report_id, "--out",
-                            str(tmp_path / "bundle"), "--identity", str(key))
+                            str(tmp_path / "bundle"), "--identity", str(key),
+                            "--to", "counsel")
     exported = (tmp_path / "bundle" / "report.txt").read_text(encoding="utf-8")
     for line in expected("en"):
         assert line in exported.splitlines(), (line, exported)
