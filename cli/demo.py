@@ -5,6 +5,11 @@ reports an incident, and a throwaway reviewer key opens the sealed result. Every
 is labelled as a demo, and by default lives in a temporary folder that is deleted afterwards;
 with --data-dir it is kept, and a later run on the same folder reuses the demo key.
 
+Besides the deployment's own (default) channel, the demo folder has a partner organisation's
+channel, `demo-partner`, with its own throwaway reviewer key: the scripted witness follows that
+partner's link (`/start demo-partner`), so the report is sealed to the partner's key only, and
+the demo opens it with that key.
+
 The demo ends when a report is stored (it watches the queue, not the words of the messages), or
 when the person typing leaves with /quit.
 """
@@ -30,12 +35,14 @@ from bot.telegram.runtime import BotOptions, running_bot
 from cli.logging_policy import configure_logging
 from crypto.custody import custody_public_key
 from review.audit import AuditTrail
+from review.channels import add_channel
 from review.queue import list_reports, open_report
 from review.recipients import add_reviewer
 from review.render import render_report
 from standin.client import FakeUser
 from standin.server import BotApiStandIn
 from storage import Storage, default_sqlite_url
+from storage.records import DEFAULT_CHANNEL, ChannelRecord
 from storage.server_keys import ServerKeys, load_or_create_server_keys
 
 DEMO_SECRET = "DEMO-not-a-real-token-0000000000"  # noqa: S105 - a public placeholder
@@ -50,14 +57,23 @@ def demo_token() -> str:
 BANNER = """\
 ==================================================================================
   DEMO MODE. Nothing here talks to Telegram. A stand-in for the Telegram Bot API
-  runs on 127.0.0.1, a pretend witness reports an incident to the real bot, and a
-  THROWAWAY reviewer key, created just now, opens the sealed report at the end.
-  Never use the demo key or the demo data for real reports.
+  runs on 127.0.0.1, a pretend witness reports an incident to the real bot through
+  a partner organisation's link, and that partner's THROWAWAY reviewer key, created
+  just now, opens the sealed report at the end.
+  Never use the demo keys or the demo data for real reports.
 =================================================================================="""
+
+# A partner organisation's channel in the demo folder, reached by its deep link.
+DEMO_PARTNER = "demo-partner"
+# (reviewer name, key file, channel): one throwaway key per channel (a key is registered once).
+_DEMO_KEYS = (
+    ("demo-reviewer", "DEMO-reviewer-key.txt", DEFAULT_CHANNEL),
+    ("demo-partner-reviewer", "DEMO-partner-reviewer-key.txt", DEMO_PARTNER),
+)
 
 # (action, argument): what the scripted witness does, one step at a time.
 SCRIPT: list[tuple[str, str]] = [
-    ("command", "start"),
+    ("command", f"start {DEMO_PARTNER}"),
     ("press", "Yes, continue"),
     ("press", "Arrest or detention"),
     ("text", "Two people were taken from the market by men without uniforms."),
@@ -93,7 +109,7 @@ async def run_demo(*, interactive: bool, data_dir: Path | None) -> None:
         storage = await Storage.open(default_sqlite_url(folder), folder / "blobs")
         try:
             keys = load_or_create_server_keys(folder)
-            identity = await _demo_reviewer(storage, keys, folder)
+            identities = await _demo_reviewers(storage, keys, folder)
             questionnaire = load_questionnaire(DEFAULT_QUESTIONNAIRE)
             async with BotApiStandIn(token) as standin:
                 options = BotOptions(token, standin.root_url, poll_timeout=1)
@@ -113,18 +129,30 @@ async def run_demo(*, interactive: bool, data_dir: Path | None) -> None:
                         click.echo("\n(The witness stopped before Send: nothing was sent, so "
                                    "there is no report to open.)")
             if chat.report_id is not None:
-                await _show_report(storage, identity, custody_public_key(keys.custody_key),
+                await _show_report(storage, identities, custody_public_key(keys.custody_key),
                                    folder, chat.report_id)
         finally:
             await storage.close()
 
 
-async def _demo_reviewer(
+async def _demo_reviewers(
     storage: Storage, keys: ServerKeys, folder: Path
+) -> list[crypto.X25519Identity]:
+    """The partner channel (made once, audited like `intake channel add`) and each channel's
+    throwaway reviewer key."""
+    audit = AuditTrail(storage.audit, keys.custody_key)
+    if await storage.channels.get(DEMO_PARTNER) is None:
+        partner = ChannelRecord(slug=DEMO_PARTNER, name="Demo partner (throwaway)")
+        await add_channel(storage, partner, audit=audit, actor="demo")
+    return [await _demo_reviewer(storage, audit, folder / key_file, name, channel)
+            for name, key_file, channel in _DEMO_KEYS]
+
+
+async def _demo_reviewer(
+    storage: Storage, audit: AuditTrail, key_file: Path, base_name: str, channel: str
 ) -> crypto.X25519Identity:
-    """The throwaway reviewer key: reused from the folder when a kept demo runs again, and
+    """A throwaway reviewer key: reused from the folder when a kept demo runs again, and
     registered (in the audit trail, like `intake reviewer add`) only when it is not yet."""
-    key_file = folder / "DEMO-reviewer-key.txt"
     registered = await storage.recipients.registered()
     identity = _read_demo_key(key_file)
     if identity is not None:
@@ -138,11 +166,11 @@ async def _demo_reviewer(
         _write_private(key_file, f"# DEMO reviewer key: throwaway, never use it for real "
                                  f"reports\n# public key: {identity.recipient}\n{identity}\n")
     taken = {r.name for r in registered}
-    name = "demo-reviewer"
+    name = base_name
     if name in taken:
-        name = f"demo-reviewer-{crypto.key_id(identity.recipient)[:8]}"
-    await add_reviewer(storage, name, str(identity.recipient),
-                       audit=AuditTrail(storage.audit, keys.custody_key), actor="demo")
+        name = f"{base_name}-{crypto.key_id(identity.recipient)[:8]}"
+    await add_reviewer(storage, name, str(identity.recipient), audit=audit, actor="demo",
+                       channel=channel)
     return identity
 
 
@@ -272,7 +300,8 @@ async def _scripted(chat: _DemoChat) -> None:
 async def _say(witness: FakeUser, action: str, argument: str) -> None:
     if action == "command":
         click.echo(f"  witness> /{argument}")
-        await witness.send_command(argument)
+        command, _space, arguments = argument.partition(" ")
+        await witness.send_command(command, arguments)
     elif action == "text":
         click.echo(f"  witness> {argument}")
         await witness.send_text(argument)
@@ -329,7 +358,8 @@ def _typed_lines() -> asyncio.Queue[str | None]:
 
 async def _typed(chat: _DemoChat) -> None:
     click.echo("\nYou are the witness. Type a message and press Enter. A number presses that "
-               "button; /file PATH sends a file; /location LAT LON shares a place; /quit ends.\n")
+               "button; /file PATH sends a file; /location LAT LON shares a place; "
+               f"/start {DEMO_PARTNER} follows a partner organisation's link; /quit ends.\n")
     witness = chat.witness
     lines = _typed_lines()
     await witness.send_command("start")
@@ -371,7 +401,7 @@ async def _typed(chat: _DemoChat) -> None:
 
 async def _show_report(
     storage: Storage,
-    identity: crypto.X25519Identity,
+    identities: list[crypto.X25519Identity],
     custody_public: bytes,
     folder: Path,
     report_id: str,
@@ -380,8 +410,18 @@ async def _show_report(
     click.echo("\nThe server's queue holds only ciphertext and minimal metadata:")
     for s in summaries:
         click.echo(f"  {s.report_id}  received {s.received_day}  {s.status}  {s.item_count} items")
-    click.echo(f"\nA reviewer opens the report just sent on their own machine with the DEMO key "
-               f"({folder / 'DEMO-reviewer-key.txt'}):\n")
-    report = await open_report(storage, report_id, [identity], custody_public)
+    channel = await storage.reports.channel_of(report_id) or DEFAULT_CHANNEL
+    key_file = next((folder / file for _n, file, slug in _DEMO_KEYS if slug == channel), None)
+    if key_file is None:
+        # A channel made in a kept demo folder with `intake channel add`: sealed to its own
+        # reviewers' keys, which the demo does not have.
+        click.echo(f"\nThe report went to the channel {channel!r}; it is sealed to that "
+                   "channel's reviewers only, and the demo has none of their keys, so it cannot "
+                   "open it. Its reviewers open it with `intake review show`.")
+        click.echo("\nEnd of the demo.")
+        return
+    click.echo(f"\nThe report went to the channel {channel!r}. Its reviewer opens it on their "
+               f"own machine with that channel's DEMO key ({key_file}):\n")
+    report = await open_report(storage, report_id, list(identities), custody_public)
     click.echo(render_report(report))
     click.echo("\nEnd of the demo.")

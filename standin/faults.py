@@ -38,6 +38,9 @@ class FaultKind(enum.StrEnum):
     DROP_AFTER = "drop_after"
     #: The answer came only after a delay (the call takes effect after the delay).
     SLOW = "slow"
+    #: The call took effect at once (the message is on the phone); its answer came only after
+    #: a delay, as Telegram's sometimes does. A client that gives up and tries again doubles it.
+    LATE_ANSWER = "late_answer"
     #: 429 from the flood limits (:class:`FloodLimits`); no effect.
     FLOOD = "flood"
 
@@ -78,6 +81,7 @@ class Faults:
     drop_before_rate: float = 0.0
     drop_after_rate: float = 0.0
     slow_rate: float = 0.0
+    late_answer_rate: float = 0.0
     retry_after: tuple[int, int] = (1, 2)
     slow_seconds: tuple[float, float] = (1.0, 3.0)
     methods: Collection[str] | None = None
@@ -153,6 +157,7 @@ class Faults:
             FaultKind.DROP_BEFORE: self.drop_before_rate,
             FaultKind.DROP_AFTER: self.drop_after_rate,
             FaultKind.SLOW: self.slow_rate,
+            FaultKind.LATE_ANSWER: self.late_answer_rate,
         }
 
     @property

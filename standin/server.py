@@ -320,6 +320,8 @@ class BotApiStandIn:
             call.status, call.description = 500, "Internal Server Error"
             return _json_error(ApiError("Internal Server Error", 500))
         call.status = 200
+        if fault is not None and fault.kind is FaultKind.LATE_ANSWER:
+            await asyncio.sleep(fault.delay)  # the effect stands even if the client gives up
         if fault is not None and fault.kind is FaultKind.DROP_AFTER:
             call.description = "dropped after the effect"
             return await drop_connection(request)

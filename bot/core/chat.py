@@ -41,6 +41,9 @@ class ChatState:
     # The language the witness last used here (chosen, or from Telegram), so that what the bot
     # says after /cancel, an error or a finished report stays in it.
     language: str | None = None
+    # The update whose Send was announced ("Sending…", committed to the outbox before the long
+    # sealing): processed again after a restart, it does not say it twice.
+    announced: str | None = None
 
     def remember(self, message_id: int) -> None:
         self.trail.append(message_id)

@@ -89,6 +89,18 @@ class OutboxRelay:
         if not message.keep:
             state.remember(sent.message_id)
 
+    async def deliver_held(self, chat_key: str, state: ChatState, committed: Committed) -> None:
+        """Deliver an update's committed messages now, before its long work, while the caller
+        holds the chat's lock (the caller checked that nothing waits before them). A failure
+        leaves the rest in the outbox for the relay."""
+        for message in committed.messages:
+            try:
+                await self._perform(message.outgoing, state)
+            except TelegramError as error:
+                log.info("message.deferred", extra={"error": type(error)})
+                return
+            await self._delivered(chat_key, message.entry_id, state)
+
     def hand_over(self, chat_key: str, state: ChatState, committed: Committed) -> None:
         """Called under the chat's lock right after an update's commit: keep what it wrote.
 

@@ -28,6 +28,7 @@ from bot.core import (
     Effect,
     Event,
     Forget,
+    Phase,
     Press,
     Reply,
     Start,
@@ -274,15 +275,25 @@ class IntakeProcessor:
             elif isinstance(effect, ClearChat):
                 work.outgoing.append(DeleteTrail(chat_id))
             elif isinstance(effect, SubmitRequested) and draft is not None:
-                # What was said so far ("Sending…") goes out now, before the long sealing; it
-                # is not durable: if this update is processed again, it is said again. Not
-                # while earlier messages still wait: it would overtake them.
-                if not await self._store.has_pending(work.chat_key):
-                    for message in work.outgoing:
-                        if isinstance(message, SendText):
-                            await self._relay.send_now(message, work.state)
-                work.outgoing.clear()
+                await self._announce(work, update, draft)
                 await self._submit(work, update, chat_id, draft)
+
+    async def _announce(self, work: _Work, update: Update, draft: Draft) -> None:
+        """What was said so far ("Sending…") is committed to the outbox before the long
+        sealing, without the update's mark and with the draft as it was before Send, then
+        delivered at once (unless earlier messages wait: it must not overtake them). A restart
+        before the receipt still delivers it, and processes the update again, which sends the
+        report without announcing it twice."""
+        state, key = work.state, self._store.update_key(self._bot.id, update.update_id).hex()
+        if state.announced != key and work.outgoing:
+            draft.phase, state.announced = Phase.SUMMARY, key
+            earlier = await self._store.has_pending(work.chat_key)
+            committed = await self._store.commit(work.chat_key, [], state, work.outgoing)
+            if not earlier:
+                await self._relay.deliver_held(work.chat_key, state, committed)
+            draft.phase = Phase.SUBMITTING
+        state.announced = None  # the update's own commit ends the announcement
+        work.outgoing.clear()
 
     async def _submit(self, work: _Work, update: Update, chat_id: int, draft: Draft) -> None:
         conversation = self._conversation

@@ -35,7 +35,7 @@ from bot.telegram.download import TelegramFiles
 from bot.telegram.health import HealthMonitor, monitoring, serving_health
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
 from bot.telegram.polling import AtLeastOncePoller, Process
-from bot.telegram.sender import BotApiSender
+from bot.telegram.sender import READ_TIMEOUT_SECONDS, BotApiSender
 from crypto.drafts import DraftKeyring
 from storage import Storage
 from storage.server_keys import ServerKeys
@@ -104,7 +104,7 @@ def build_bot(options: BotOptions) -> Bot:
         base_url=f"{root}/bot",
         base_file_url=f"{root}/file/bot",
         # Many witnesses at once: one connection each would queue them behind one another.
-        request=HTTPXRequest(connection_pool_size=128),
+        request=HTTPXRequest(connection_pool_size=128, read_timeout=READ_TIMEOUT_SECONDS),
         get_updates_request=HTTPXRequest(read_timeout=options.poll_timeout + 10),
     )
 

@@ -33,6 +33,13 @@ T = TypeVar("T")
 
 _MAX_CHAT_LIMITERS = 10_000
 
+# How long a Bot API call's answer is waited for before the call counts as failed (and is
+# tried again). Telegram now and then answers a sendMessage many seconds late, after the
+# message was sent; python-telegram-bot's default of 5 s took such an answer for a failure, and
+# the retry showed the witness the same message (a receipt) twice. Above the slow tail (the
+# stand-in's faults answer up to 15 s late, tests/e2e/test_faults.py), with room to spare.
+READ_TIMEOUT_SECONDS = 30.0
+
 
 def is_transient(error: BaseException) -> bool:
     """A 429, a 5xx, a time-out or a dropped connection; not a refusal (400, 403)."""

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import crypto
+
 _BUTTONS = re.compile(r"\[(\d+)\] (.+?)(?=\s{2}\[\d+\]|$)", re.MULTILINE)
 _PROMPT = "you> "
 
@@ -151,8 +153,56 @@ def test_demo_runs_twice_on_one_data_dir_and_audits_its_reviewer(tmp_path: Path)
                            capture_output=True, text=True, timeout=60, env=environment,
                            check=True)
     additions = [line for line in shown.stdout.splitlines() if "recipient.add" in line]
-    assert len(additions) == 1 and "demo-reviewer" in additions[0], shown.stdout
+    assert len(additions) == 2, shown.stdout
+    assert "demo-reviewer" in additions[0] and "demo-partner-reviewer" in additions[1]
+    channels = [line for line in shown.stdout.splitlines() if "channel.add" in line]
+    assert len(channels) == 1 and "demo-partner" in channels[0], shown.stdout
+    # Each run's report went through the partner's link, and its key opened it.
+    for run in runs:
+        assert "The report went to the channel 'demo-partner'" in run.stdout
+        assert "Two people were taken from the market" in run.stdout
     verified = subprocess.run([sys.executable, "-m", "cli.main", "audit", "verify"],
                               capture_output=True, text=True, timeout=60, env=environment,
                               check=False)
     assert verified.returncode == 0 and "audit trail intact" in verified.stdout
+
+
+def test_a_demo_report_to_a_channel_without_a_demo_key_ends_kindly(
+    terminal: object, tmp_path: Path
+) -> None:
+    """A kept demo folder with a channel made by `intake channel add` (its own reviewer, not a
+    demo key): a witness who follows its link and sends gets the receipt, and the demo says
+    who can open the report instead of failing to decrypt it (it used to crash)."""
+    data = tmp_path / "demo-data"
+    environment = {**os.environ, "INTAKE_DATA_DIR": str(data)}
+    first = subprocess.run([sys.executable, "-m", "cli.main", "demo", "--data-dir", str(data)],
+                           capture_output=True, text=True, timeout=180, env=environment,
+                           check=False)
+    assert first.returncode == 0, first.stderr[-2000:]
+    for command in (["channel", "add", "river", "--name", "River Legal Aid"],
+                    ["reviewer", "add", "--name", "rita", "--channel", "river", "--recipient",
+                     str(crypto.generate_identity().recipient)]):
+        subprocess.run([sys.executable, "-m", "cli.main", *command], capture_output=True,
+                       text=True, timeout=60, env=environment, check=True)
+    term = terminal("--data-dir", str(data))  # type: ignore[operator]
+    screen = term.read_until(_PROMPT)
+    term.type("/start river")
+    screen = term.read_until("Before we start")
+    screen = term.read_until(_PROMPT)
+    steps = [("press", "Yes, continue"), ("press", "Something else"),
+             ("type", "It happened by the river."), ("press", "Today"), ("type", "The bridge"),
+             ("press", "Me"), ("press", "Done"), ("press", "Skip"), ("press", "Skip"),
+             ("press", "Skip"), ("press", "Skip"), ("press", "Send")]
+    for action, value in steps:
+        if action == "press":
+            term.press(screen, value)
+        else:
+            term.type(value)
+        if value == "Send":
+            break
+        screen = term.read_until(_PROMPT)
+    rest = term.finish()
+    assert "Your receipt code is:" in rest
+    assert "The report went to the channel 'river'" in rest
+    assert "cannot open it" in rest and "Traceback" not in rest
+    assert "It happened by the river." not in rest
