@@ -41,8 +41,7 @@ from review.recipients import add_reviewer
 from review.render import render_report
 from standin.client import FakeUser
 from standin.server import BotApiStandIn
-from storage import Storage, default_sqlite_url
-from storage.records import DEFAULT_CHANNEL, ChannelRecord
+from storage import DEFAULT_CHANNEL, ChannelRecord, Storage, default_sqlite_url
 from storage.server_keys import ServerKeys, load_or_create_server_keys
 
 DEMO_SECRET = "DEMO-not-a-real-token-0000000000"  # noqa: S105 - a public placeholder
