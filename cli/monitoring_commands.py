@@ -237,6 +237,13 @@ def export_data_command(
     click.echo(f"Warning: {PLAINTEXT_WARNING}", err=True)
 
 
+ORIGINALS_WARNING = (
+    "--originals: the files go into the package exactly as the witnesses sent them, with "
+    "camera and location data (EXIF, GPS) that can identify them; an Uwazi collection can be "
+    "public. Without it, images go in as metadata-free working copies."
+)
+
+
 @click.command("export-uwazi")
 @_IDENTITY
 @click.option("--mapping", type=click.Path(path_type=Path, exists=True, dir_okay=False),
@@ -248,22 +255,25 @@ def export_data_command(
               help="Only reports with this status.")
 @click.option("--label", default=None, help="Only reports with this label.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--originals", is_flag=True,
+              help="Attach the original files (camera and location data included) instead of "
+              "metadata-free working copies.")
+@click.option("--all", "everything", is_flag=True,
+              help="Also reports already exported unchanged to this destination.")
+@click.option("--ledger", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The record of what was exported to this destination (default: one per "
+              "queue and collection under ~/.local/share/incident-intake).")
 @pass_options
 def export_uwazi_command(
     options: ReviewOptions, identity: Path, mapping: Path, out: Path, status: str | None,
-    label: str | None, force: bool,
+    label: str | None, force: bool, originals: bool, everything: bool, ledger: Path | None,
 ) -> None:
-    """Uwazi's CSV import package: import.csv, the files, custody manifests and signatures."""
-    from review.monitoring.collect import all_summaries
-    from review.monitoring.uwazi import (
-        Entity,
-        MappingError,
-        check_against,
-        entity,
-        load_mapping,
-        package,
-    )
-    from review.tools import open_report, public_key_from_pem
+    """Uwazi's CSV import package: import.csv and the files; only what is new since the last
+    export to the same destination."""
+    from review.monitoring.uwazi import MappingError, check_against, load_mapping
+    from review.monitoring.uwazi_ledger import default_ledger, load_ledger, save_ledger
+    from review.monitoring.uwazi_rows import Entity, entity, package
+    from review.monitoring.uwazi_sources import uwazi_sources
 
     if out.exists() and not force:
         raise click.ClickException(f"{out} exists: choose another name, or pass --force")
@@ -273,41 +283,56 @@ def export_uwazi_command(
     except MappingError as error:
         raise click.ClickException(str(error)) from None
     identities = _identities(identity)
-    progress = _Progress("Decrypting reports on this machine")
+    try:
+        own_recipients(identities)
+    except CacheError:
+        raise click.ClickException(
+            "the export ledger is sealed to your own X25519 key, and this identity has none: "
+            "use an identity made by `intake keys new`") from None
+    destination = rules.destination or str(mapping.resolve())
+    queue = options.server or str(options.settings.data_dir.resolve())
+    ledger_path = ledger or default_ledger(queue, destination)
+    try:
+        exported = load_ledger(ledger_path, identities)
+    except (OSError, ValueError, crypto.DecryptionError) as error:
+        raise click.ClickException(
+            f"the export ledger {ledger_path} does not open ({error}): give the right "
+            "--identity, or --ledger another file") from None
+    if originals:
+        click.echo(f"Warning: {ORIGINALS_WARNING}", err=True)
 
     async def work(backend: CustodySource) -> tuple[list[Entity], int]:
-        custody = public_key_from_pem(await backend.custody_public_pem())
-        summaries = [
-            s for s in await all_summaries(backend)
-            if (status is None or s.status == status) and (label is None or label in s.labels)
-        ]
         entities, skipped = [], 0
         decrypted: list[tuple[str, int]] = []
+        asked: list[tuple[str, str]] = []
+        progress = _Progress("Decrypting reports on this machine")
         try:
-            for done, summary in enumerate(summaries, start=1):
-                try:
-                    opened = await open_report(backend, summary.report_id, identities, custody)
-                except crypto.DecryptionError:
+            for source in await uwazi_sources(backend, identities, status, label, decrypted,
+                                              asked, progress):
+                if source is None:
                     skipped += 1
-                    continue
-                finally:
-                    progress(done, len(summaries))
-                stored = await backend.get_report(summary.report_id)
-                decrypted += [(summary.report_id, item.seq) for item in stored.items]
-                entities.append(entity(opened, stored.manifest, stored.manifest_signature, rules))
+                else:
+                    entities.append(entity(source, rules, originals=originals))
         finally:
             progress.close()
             await record_bulk_access(backend, decrypted, via="cli")
+            await record_questions_opened(backend, asked, via="cli")
         return entities, skipped
 
     entities, skipped = _with_backend(options, work)
+    fresh = [e for e in entities if everything or exported.get(e.report_id) != e.fingerprint]
+    changed = sum(1 for e in fresh if e.report_id in exported)
     try:
         write_export(out, "", force=force)  # checks the place and makes it the owner's alone
-        out.write_bytes(package(entities, rules))
+        out.write_bytes(package(fresh, rules))
     except ExportError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"{len(entities)} entities written to {out}" + (
-        f"; {skipped} reports not sealed to your key were left out" if skipped else ""))
-    click.echo(f"Warning: {PLAINTEXT_WARNING} Originals may carry camera and location data.",
-               err=True)
-
+    save_ledger(ledger_path, {**exported, **{e.report_id: e.fingerprint for e in fresh}},
+                identities)
+    click.echo(
+        f"{len(fresh)} entities written to {out} ({len(fresh) - changed} new, {changed} "
+        f"changed since the last export to {destination})"
+        + (f"; {len(entities) - len(fresh)} unchanged reports left out (--all includes them)"
+           if len(fresh) < len(entities) else "")
+        + (f"; {skipped} reports not sealed to your key were left out" if skipped else ""))
+    click.echo(f"Warning: {PLAINTEXT_WARNING}", err=True)

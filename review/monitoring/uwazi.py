@@ -1,44 +1,58 @@
-"""Uwazi's CSV import package: `import.csv` and the files it names, in one zip.
+"""Uwazi's CSV import package, part 1: the mapping from the questionnaire to a template.
 
 Uwazi (HURIDOCS) imports entities from a zip holding `import.csv` at its root and the files
-the rows name beside it (docs: "CSV import" in Uwazi's documentation). Each column header is a
-property name of the template chosen at upload, or one of the reserved columns (`title`,
-`attachments`, ...); several values in a cell are joined with `|`; a geolocation is `lat|lon`;
-a date is written in the collection's date format; a select holds the thesaurus value's label.
+the rows name beside it. What the package must look like was read from Uwazi's own import code
+(huridocs/uwazi, app/api/csv/: csvLoader.ts, csv.ts, validateColumns.ts, entityRow.ts,
+importEntity.ts, typeParsers.ts and typeParsers/, arrangeThesauri.ts; app/shared/
+propertyNames.ts; app/api/templates/utils.ts), not copied from it:
 
-A mapping file (TOML or JSON; docs/monitoring.md describes it, docs/examples/ has one for an
-events template) says which question fills which property, and which thesaurus value each
-choice becomes. Every entity also carries its evidence: the decrypted original attachments,
-the custody manifest and its signature as attachments, and the SHA-256 of each of those files
-in a text property, so the chain from the sealed report to the Uwazi entity can be checked.
+- a column header is turned into a property name by `safeName` (trimmed, lowercased; with the
+  collection's "new name generation" letters of any script are kept, so a Cyrillic or Arabic
+  property name is fine), and a column ending in `__<language>` is a translation;
+- a geolocation property is *named* `<label>_geolocation` by Uwazi, so that is its column;
+- `id` is Uwazi's own entity id (sharedId): a row with one updates that entity, so it is never
+  used for our report id, which gets its own text property;
+- a select or multi-select value is a thesaurus label, matched after trimming and lowercasing;
+  a value inside a thesaurus group is written `Group::Value`, and a label Uwazi does not find
+  is *added* to the thesaurus as a new value;
+- a date is read by moment with the collection's date format *and* `YYYY-MM-DD`, so ISO dates
+  are read right whatever that format is, unless it is year-day-month, which would also match.
+
+The mapping file (TOML or JSON; docs/monitoring.md, docs/examples/uwazi-events.toml) says which
+question or field fills which property; part 2 (uwazi_rows.py) writes the rows and the zip.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import hashlib
-import io
 import json
 import re
 import tomllib
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from review.console.media import present
-from review.monitoring.cells import Verbatim, csv_text
-from review.monitoring.records import Content, QuestionShape, content_from_documents
-from review.opened import OpenedReport
+from review.monitoring.records import QuestionShape
 
-RESERVED = ("title", "attachments")
-PROPERTY_TYPES = ("text", "markdown", "select", "multiselect", "date", "geolocation", "numeric")
-FIELDS = ("report_id", "received_day", "status", "priority", "labels", "language")
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+# Columns Uwazi reads itself (importEntity.ts, csvLoader.ts): never a property of ours.
+RESERVED = ("title", "attachments", "id", "file", "files")
+PROPERTY_TYPES = (
+    "text", "markdown", "select", "multiselect", "date", "geolocation", "numeric", "link",
+)
+FIELDS = (
+    "report_id", "received_day", "status", "priority", "labels", "language", "follow_up",
+    "evidence_link",
+)
+# Which part of a place answer a property takes (a place question gives three).
+PLACE_PARTS = ("text", "location", "approximate")
+# What propertyNames.ts (new name generation) replaces with `_`, and what a name may not
+# start with; a name that comes out of safeName unchanged is the name Uwazi matches.
+_UNSAFE = re.compile(r"[#|\\/*?\"<>=\s:.\[\]%]")
+_BAD_START = ("_", "-", "+", "$")
 _DATE_TOKENS = {"YYYY": "%Y", "MM": "%m", "DD": "%d"}
-_DATE_FORMAT = re.compile(r"(YYYY|MM|DD)([/.-])(YYYY|MM|DD)\2(YYYY|MM|DD)")
+_DATE_FORMAT = re.compile(r"(YYYY|MM|DD)([/. -])(YYYY|MM|DD)\2(YYYY|MM|DD)")
+GROUP_SEPARATOR = "::"  # csvDefinitions.ts dictionaryParentChildSeparator
 
 
 class MappingError(Exception):
@@ -47,36 +61,44 @@ class MappingError(Exception):
 
 @dataclass(frozen=True)
 class PropertyMap:
-    name: str  # the Uwazi property's name (lowercase, underscores), the CSV column
+    name: str  # the Uwazi property's name, as /api/templates shows it: the CSV column
     type: str
     question: str | None = None
     field: str | None = None  # one of FIELDS instead of a question
-    values: dict[str, str] = dataclasses.field(default_factory=dict)  # choice id -> thesaurus label
+    values: dict[str, str] = dataclasses.field(default_factory=dict)  # choice id -> label
+    part: str | None = None  # for a place question: one of PLACE_PARTS
 
 
 @dataclass(frozen=True)
 class Mapping:
-    date_format: str  # Uwazi's notation, e.g. YYYY/MM/DD
+    date_format: str  # the collection's, in Uwazi's notation; dates are written ISO 8601
     title: str  # a pattern: {report_id}, {short_id}, {received_day}, {<question id>}
     properties: tuple[PropertyMap, ...]
+    id_property: str  # the text property holding the report's public id
     hashes_property: str | None = "evidence_sha256"
-    custody: bool = True
     attachments: bool = True
-
-    @property
-    def strftime(self) -> str:
-        match = _DATE_FORMAT.fullmatch(self.date_format)
-        assert match is not None
-        separator = match.group(2)
-        return separator.join(_DATE_TOKENS[match.group(i)] for i in (1, 3, 4))
+    # The evidence bundle, linked from each entity: {report_id} and {manifest_sha256}.
+    evidence_link: str | None = None
+    destination: str | None = None  # names the collection, for incremental exports
 
     def columns(self) -> list[str]:
-        names = ["title", *(p.name for p in self.properties)]
+        """title, the properties, the hashes, attachments, and the report id last (its value
+        is hexadecimal, never quoted, so the package may pad after it: uwazi_rows.py)."""
+        names = ["title", *(p.name for p in self.properties if p.name != self.id_property)]
         if self.hashes_property:
             names.append(self.hashes_property)
-        if self.attachments or self.custody:
+        if self.attachments:
             names.append("attachments")
+        names.append(self.id_property)
         return names
+
+
+def uwazi_safe_name(label: str) -> str:
+    """Uwazi's safeName with new name generation (app/shared/propertyNames.ts), re-stated."""
+    name = _UNSAFE.sub("_", label.strip())
+    if name.startswith(_BAD_START):
+        name = name[1:]
+    return name.lower()
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -94,6 +116,60 @@ def load_mapping(path: Path) -> Mapping:
     return parse_mapping(raw)
 
 
+def _check_name(name: str, where: str) -> None:
+    # "__" starts a language suffix (entityRow.ts); "," and ";" are the separators csvtojson
+    # tells apart by the header line (csv.ts).
+    if (not name or uwazi_safe_name(name) != name or "__" in name or name in RESERVED
+            or "," in name or ";" in name):
+        raise MappingError(
+            f"{where}: name is the property's name as Uwazi shows it at /api/templates "
+            f"(lowercase, no spaces or # \\ / * ? \" < > | = : . [ ] % , ;, no __; letters of "
+            f"any script are fine), and not {', '.join(RESERVED)}; e.g. "
+            f"{uwazi_safe_name(name).replace(',', '_').replace(';', '_')!r}"
+        )
+
+
+def _check_values(values: object, where: str) -> dict[str, str]:
+    if not isinstance(values, dict) or not all(
+        isinstance(v, str) and v.strip() and "|" not in v and v.count(GROUP_SEPARATOR) <= 1
+        and all(part.strip() for part in v.split(GROUP_SEPARATOR))
+        for v in values.values()
+    ):
+        raise MappingError(f"{where}: values maps choice ids to thesaurus labels: text without "
+                           "|, a value inside a thesaurus group as \"Group::Value\"")
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def _property(index: int, entry: dict[str, Any]) -> PropertyMap:
+    name = str(entry.get("name", ""))
+    where = f"properties[{index}] ({name or 'no name'})"
+    _check_name(name, where)
+    kind = str(entry.get("type", ""))
+    if kind not in PROPERTY_TYPES:
+        raise MappingError(f"{where}: type is one of {', '.join(PROPERTY_TYPES)}")
+    if kind == "geolocation" and not name.endswith("_geolocation"):
+        raise MappingError(f"{where}: Uwazi names a geolocation property <label>_geolocation "
+                           f"and reads only that column: name = \"{name}_geolocation\"")
+    question, source = entry.get("question"), entry.get("field")
+    if (question is None) == (source is None):
+        raise MappingError(f"{where}: give either question = \"<question id>\" or field = "
+                           f"one of {', '.join(FIELDS)}")
+    if source is not None and source not in FIELDS:
+        raise MappingError(f"{where}: field is one of {', '.join(FIELDS)}")
+    if source in ("follow_up",) and kind != "markdown":
+        raise MappingError(f"{where}: the follow-up is several entries: type = \"markdown\"")
+    if source == "evidence_link" and kind != "link":
+        raise MappingError(f"{where}: the evidence link is Uwazi's link type: type = \"link\"")
+    part = entry.get("part")
+    if part is not None and part not in PLACE_PARTS:
+        raise MappingError(f"{where}: part is one of {', '.join(PLACE_PARTS)} (a place answer)")
+    values = _check_values(entry.get("values", {}), where)
+    if part == "approximate" and kind == "select" and not {"approximate", "exact"} <= set(values):
+        raise MappingError(f"{where}: the approximate-location flag needs values for "
+                           "\"approximate\" and \"exact\" (thesaurus labels)")
+    return PropertyMap(name, kind, question, source, values, part)
+
+
 def parse_mapping(raw: dict[str, Any]) -> Mapping:
     collection = raw.get("collection", {})
     date_format = str(collection.get("date_format", "YYYY/MM/DD"))
@@ -103,41 +179,42 @@ def parse_mapping(raw: dict[str, Any]) -> Mapping:
             f"collection.date_format {date_format!r} is not a date format like YYYY/MM/DD or "
             "DD/MM/YYYY: copy it from the collection's settings in Uwazi"
         )
-    properties = []
-    for index, entry in enumerate(raw.get("properties", [])):
-        name = str(entry.get("name", ""))
-        where = f"properties[{index}] ({name or 'no name'})"
-        if not _NAME.fullmatch(name) or name in RESERVED:
-            raise MappingError(f"{where}: name is the Uwazi property's name, lowercase with "
-                               "underscores (see /api/templates), and not title or attachments")
-        kind = str(entry.get("type", ""))
-        if kind not in PROPERTY_TYPES:
-            raise MappingError(f"{where}: type is one of {', '.join(PROPERTY_TYPES)}")
-        question, source = entry.get("question"), entry.get("field")
-        if (question is None) == (source is None):
-            raise MappingError(f"{where}: give either question = \"<question id>\" or field = "
-                               f"one of {', '.join(FIELDS)}")
-        if source is not None and source not in FIELDS:
-            raise MappingError(f"{where}: field is one of {', '.join(FIELDS)}")
-        values = entry.get("values", {})
-        if not isinstance(values, dict) or not all(
-            isinstance(v, str) and v and "|" not in v for v in values.values()
-        ):
-            raise MappingError(f"{where}: values maps choice ids to thesaurus labels "
-                               "(text without |)")
-        properties.append(PropertyMap(name, kind, question, source, dict(values)))
+    if (parts.group(1), parts.group(3)) == ("YYYY", "DD"):
+        raise MappingError(
+            f"collection.date_format {date_format!r}: Uwazi reads a date with this format and "
+            "with YYYY-MM-DD, so 2026-05-06 would be 5 June or 6 May; dates are written "
+            "YYYY-MM-DD, which needs another collection date format (e.g. YYYY/MM/DD)"
+        )
+    properties = tuple(_property(i, e) for i, e in enumerate(raw.get("properties", [])))
     names = [p.name for p in properties]
     if len(set(names)) != len(names):
         raise MappingError("two properties have the same name: each column appears once")
+    ids = [p.name for p in properties if p.field == "report_id"]
+    if len(ids) != 1 or next(p for p in properties if p.field == "report_id").type != "text":
+        raise MappingError("add one text property with field = \"report_id\" (e.g. "
+                           "intake_report_id): the report's public id, which finds the "
+                           "report again and makes incremental exports possible")
+    links = [p for p in properties if p.field == "evidence_link"]
+    evidence = raw.get("evidence", {}).get("link")
+    if links and not (isinstance(evidence, str) and re.match(r"https?://[^/\s]+", evidence)):
+        raise MappingError("evidence.link is the address of the evidence bundles, e.g. "
+                           "\"https://evidence.example.org/{report_id}#sha256={manifest_sha256}\""
+                           ": Uwazi keeps a link only with a host")
     title = raw.get("title", {}).get("pattern", "Report {short_id} ({received_day})")
     files = raw.get("files", {})
     hashes = files.get("hashes_property", "evidence_sha256")
     if hashes is False:  # TOML has no null: `false` leaves the hashes out
         hashes = None
-    if hashes is not None and (not _NAME.fullmatch(str(hashes)) or hashes in names):
-        raise MappingError("files.hashes_property is a text property's name, not used above")
-    return Mapping(date_format, str(title), tuple(properties), hashes,
-                   bool(files.get("custody", True)), bool(files.get("attachments", True)))
+    if hashes is not None:
+        _check_name(str(hashes), "files.hashes_property")
+        if hashes in names:
+            raise MappingError("files.hashes_property is a markdown property's name, not "
+                               "used above")
+    destination = collection.get("name")
+    return Mapping(date_format, str(title), properties, ids[0], hashes,
+                   bool(files.get("attachments", True)),
+                   str(evidence) if links else None,
+                   str(destination) if destination else None)
 
 
 def check_against(mapping: Mapping, shape: Sequence[QuestionShape]) -> None:
@@ -150,133 +227,11 @@ def check_against(mapping: Mapping, shape: Sequence[QuestionShape]) -> None:
         if question is None:
             raise MappingError(f"property {prop.name}: the questionnaire has no question "
                                f"{prop.question!r}")
+        if prop.part is not None and question.type != "place":
+            raise MappingError(f"property {prop.name}: part applies to a place question; "
+                               f"{prop.question} is a {question.type} question")
         if prop.type in ("select", "multiselect") and question.choices:
             missing = [c for c, _ in question.choices if c not in prop.values]
             if missing:
                 raise MappingError(f"property {prop.name}: add values for the choices "
                                    f"{', '.join(missing)} of question {prop.question}")
-
-
-# --- rows ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entity:
-    row: dict[str, str]
-    files: dict[str, bytes]  # file name in the zip -> bytes
-
-
-def _date(value: object, mapping: Mapping) -> str:
-    if isinstance(value, dt.date):
-        return value.strftime(mapping.strftime)
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value).strftime(mapping.strftime)
-        except ValueError:
-            return ""
-    return ""
-
-
-def _cell(prop: PropertyMap, report: OpenedReport, content: Content, mapping: Mapping) -> str:
-    summary = report.summary
-    if prop.field is not None:
-        value: Any = {
-            "report_id": summary.report_id, "received_day": summary.received_day,
-            "status": summary.status, "priority": summary.priority,
-            "labels": list(summary.labels), "language": content.language,
-        }[prop.field]
-        if prop.type == "date":
-            return _date(value, mapping)
-        if isinstance(value, list):
-            joined = [prop.values.get(str(v), str(v)) for v in value]
-            return "|".join(joined) if prop.type == "multiselect" else ", ".join(joined)
-        return "" if value is None else prop.values.get(str(value), str(value))
-    answer = content.answers.get(prop.question or "")
-    if answer is None or answer.get("skipped"):
-        return ""
-    if prop.type == "date":
-        return _date(answer.get("date"), mapping)
-    if prop.type == "geolocation":
-        lat, lon = answer.get("latitude"), answer.get("longitude")
-        return Verbatim(f"{lat}|{lon}") if lat is not None and lon is not None else ""
-    if prop.type == "numeric":
-        number = answer.get("files", answer.get("text"))
-        return "" if number is None else str(number)
-    choices = [answer["choice"]] if "choice" in answer else answer.get("choices")
-    if choices is not None:
-        labels = [prop.values.get(c, c) for c in choices]
-        if prop.type in ("select", "multiselect"):
-            return "|".join(labels)
-        return ", ".join(labels) if prop.values else str(answer.get("text", ", ".join(labels)))
-    if prop.type in ("select", "multiselect"):
-        return ""
-    if "latitude" in answer and answer.get("text") is None:
-        return f"{answer.get('latitude')}, {answer.get('longitude')}"
-    if "date" in answer:
-        return " ".join(p for p in (_date(answer.get("date"), mapping), answer.get("time")) if p)
-    return str(answer.get("text") or "")
-
-
-def _title(report: OpenedReport, content: Content, mapping: Mapping) -> str:
-    summary = report.summary
-    values: dict[str, str] = {
-        "report_id": summary.report_id, "short_id": summary.report_id[:8],
-        "received_day": _date(summary.received_day, mapping),
-    }
-    by_question = {
-        p.question: p for p in mapping.properties
-        if p.question and p.type not in ("geolocation", "markdown")
-    }
-    for question_id, answer in content.answers.items():
-        if "latitude" in answer and not answer.get("text"):
-            # A title is shown everywhere: a shared location only to about a kilometre.
-            values[question_id] = f"{answer['latitude']:.2f}, {answer['longitude']:.2f}"
-            continue
-        prop = by_question.get(question_id) or PropertyMap(question_id, "text", question_id)
-        values[question_id] = _cell(prop, report, content, mapping).replace("|", ", ")
-
-    def fill(match: re.Match[str]) -> str:
-        return values.get(match.group(1), "")
-
-    title = " ".join(re.sub(r"\{([a-z0-9_]+)\}", fill, mapping.title).split())
-    # Empty answers leave separators behind ("Detention ·  · 2026/05/31"); drop doubles.
-    title = re.sub(r"\s*·(\s*·)+\s*", " · ", title).strip(" ·")
-    return title or f"Report {summary.report_id[:8]}"
-
-
-def entity(report: OpenedReport, manifest: bytes, signature: bytes, mapping: Mapping) -> Entity:
-    """One report as a row of import.csv and the files it names."""
-    content = content_from_documents(0, report.document, list(report.additions))
-    rid = report.summary.report_id
-    files: dict[str, bytes] = {}
-    if mapping.attachments:
-        for attachment in report.attachments:
-            extension = present(attachment.facts).extension
-            files[f"{rid}-{attachment.seq:02d}.{extension}"] = attachment.data
-    if mapping.custody:
-        files[f"{rid}-manifest.json"] = manifest
-        files[f"{rid}-manifest.sig"] = signature
-    row = {"title": _title(report, content, mapping)}
-    for prop in mapping.properties:
-        row[prop.name] = _cell(prop, report, content, mapping)
-    if mapping.hashes_property:
-        row[mapping.hashes_property] = "\n".join(
-            f"{name}: {hashlib.sha256(data).hexdigest()}" for name, data in files.items()
-        )
-    if files:
-        row["attachments"] = "|".join(files)
-    return Entity(row, files)
-
-
-def package(entities: Sequence[Entity], mapping: Mapping) -> bytes:
-    """The zip: import.csv (UTF-8, comma-separated, a header row) and every file at the root."""
-    names = mapping.columns()
-    text = csv_text([names, *([item.row.get(k, "") for k in names] for item in entities)],
-                    bom=False)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("import.csv", text.encode("utf-8"))
-        for item in entities:
-            for name, data in item.files.items():
-                archive.writestr(name, data)
-    return out.getvalue()
