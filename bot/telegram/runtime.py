@@ -33,6 +33,7 @@ from bot.telegram.delivery import OutboxRelay
 from bot.telegram.download import TelegramFiles
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
 from bot.telegram.polling import AtLeastOncePoller
+from bot.telegram.send_budget import TELEGRAM_MESSAGES_PER_SECOND, slot_interval
 from bot.telegram.sender import BotApiSender
 from crypto.drafts import DraftKeyring
 from storage import Storage
@@ -76,7 +77,7 @@ class BotOptions:
     sweep_orphans_at_start: bool = False
     # Telegram's per-chat pace: about one message a second sustained, after a short burst.
     per_chat_messages_per_second: float = 1.0
-    per_chat_burst: int = 10
+    per_chat_burst: int = 3
     # Files fetched and sealed at once, across all witnesses: keeps peak memory flat.
     max_concurrent_files: int = DEFAULT_CONCURRENT_FILES
     # A plain /start first asks which public channel to report to (docs/channels.md).
@@ -154,7 +155,10 @@ async def running_bot(
                       ttl_seconds=options.draft_ttl_seconds)
     bot = build_bot(options)
     await connect(bot, options.api_root)
-    sender = BotApiSender(per_chat_per_second=options.per_chat_messages_per_second,
+    # Telegram's 30 messages a second are the bot's: on PostgreSQL every worker shares them.
+    budget = storage.shared_send_budget(bot.id, slot_interval(TELEGRAM_MESSAGES_PER_SECOND))
+    sender = BotApiSender(budget=budget,
+                          per_chat_per_second=options.per_chat_messages_per_second,
                           per_chat_burst=options.per_chat_burst)
     relay = OutboxRelay(bot, sender, store, storage)
     slots = WorkSlots(options.max_concurrent_files)
