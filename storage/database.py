@@ -213,9 +213,9 @@ class Storage:
         """Connect, bring the schema up to date and return a ready store.
 
         On PostgreSQL at most `connections` connections carry transactions; one more, apart,
-        holds the per-chat advisory locks (`chat_lock`). `payloads="database"` (PostgreSQL only) keeps
-        new payloads in the database, where every worker reaches them; `blob_dir` is then
-        still read for payloads written before the switch.
+        holds the per-chat advisory locks (`chat_lock`). `payloads="database"` (PostgreSQL
+        only) keeps new payloads in the database, where every worker reaches them; `blob_dir`
+        is then still read for payloads written before the switch.
         """
         url = make_url(database_url)
         is_sqlite = url.get_backend_name() == "sqlite"

@@ -21,20 +21,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 # One statement: create the bot's row on its first slot, else take the row's next slot (never
 # before now, nor before a 429's pause) and move it on by one interval. Times are the database
-# clock's seconds since 1970 (clock_timestamp: the statement's moment, not its transaction's).
+# clock's seconds since 1970, read once the row is locked (clock_timestamp, not the statement's
+# start: a worker that queued for the row gets a slot from the moment it got it).
 _TAKE = text("""
-WITH now AS (SELECT extract(epoch from clock_timestamp())::double precision AS t)
 INSERT INTO send_budgets AS b (bot_key, next_slot, paused_until)
-SELECT :bot_key, now.t + CAST(:interval AS double precision), 0 FROM now
+VALUES (:bot_key, extract(epoch from clock_timestamp())::double precision
+        + CAST(:interval AS double precision), 0)
 ON CONFLICT (bot_key) DO UPDATE
-SET next_slot = greatest(b.next_slot, (SELECT t FROM now), b.paused_until)
-    + CAST(:interval AS double precision)
-RETURNING b.next_slot - CAST(:interval AS double precision), (SELECT t FROM now)
+SET next_slot = greatest(b.next_slot, extract(epoch from clock_timestamp())::double precision,
+                         b.paused_until) + CAST(:interval AS double precision)
+RETURNING b.next_slot - CAST(:interval AS double precision),
+          extract(epoch from clock_timestamp())::double precision
 """)
 _PAUSE = text("""
-WITH now AS (SELECT extract(epoch from clock_timestamp())::double precision AS t)
 INSERT INTO send_budgets AS b (bot_key, next_slot, paused_until)
-SELECT :bot_key, 0, now.t + CAST(:seconds AS double precision) FROM now
+VALUES (:bot_key, 0, extract(epoch from clock_timestamp())::double precision
+        + CAST(:seconds AS double precision))
 ON CONFLICT (bot_key) DO UPDATE
 SET paused_until = greatest(b.paused_until, excluded.paused_until)
 """)

@@ -23,6 +23,7 @@ from telegram import Bot, Update
 from telegram.error import Conflict, NetworkError, RetryAfter, TelegramError
 
 from bot.telegram.sender import retry_after_seconds
+from storage.errors import REFUSED_HINT, refused_connection
 
 log = logging.getLogger("intake.polling")
 
@@ -272,6 +273,8 @@ class AtLeastOncePoller:
                 if not is_infrastructure(error) and attempt >= _ATTEMPTS_ON_BUG:
                     log.exception("update.abandoned", extra={"error": type(error)})
                     return True
+                if refused_connection(error):
+                    log.warning(REFUSED_HINT)
                 log.warning("update.retry", extra={"error": type(error), "count": attempt})
                 if self._stop.is_set():
                     return False  # left unconfirmed: Telegram delivers it again after the restart

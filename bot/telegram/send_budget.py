@@ -70,17 +70,31 @@ class LocalSendBudget:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
 
-async def take_slot(budget: SendBudget) -> None:
-    """Wait for a slot of `budget`; return when the call may be made, at its slot."""
-    loop = asyncio.get_running_loop()
-    while True:
-        # Counted from before the request: a shared budget's answer takes a round trip to
-        # come back, and a late answer must show as late.
-        asked = loop.time()
-        wait = await budget.next_slot()
-        due = asked + wait
-        if wait > 0:
-            await asyncio.sleep(wait)
-        if loop.time() - due <= _LATE_TOLERANCE:
-            return
-        # Woken too late: sending now could bunch this call with the next slots' calls.
+class Pacer:
+    """This process's senders take the budget's slots one at a time, in turn.
+
+    Only the sender whose turn it is holds a reservation, so a process never books slots far
+    ahead: a sender woken too late for its slot gives it up and takes the next free one (a
+    slot later), not one behind every other waiting sender's. With several workers each holds
+    at most one reservation, and the grid interleaves them.
+    """
+
+    def __init__(self, budget: SendBudget) -> None:
+        self.budget = budget
+        self._turn = asyncio.Lock()
+
+    async def take(self) -> None:
+        """Wait for a slot; return when the call may be made, at its slot."""
+        loop = asyncio.get_running_loop()
+        async with self._turn:
+            while True:
+                # Counted from before the request: a shared budget's answer takes a round
+                # trip to come back, and a late answer must show as late.
+                asked = loop.time()
+                wait = await self.budget.next_slot()
+                due = asked + wait
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if loop.time() - due <= _LATE_TOLERANCE:
+                    return
+                # Woken too late: sending now could bunch this call with the next slots'.

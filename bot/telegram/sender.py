@@ -28,7 +28,7 @@ from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from bot.telegram.send_budget import LocalSendBudget, SendBudget, take_slot
+from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget
 
 log = logging.getLogger("intake.sender")
 
@@ -63,6 +63,7 @@ class BotApiSender:
     ) -> None:
         # The bot's overall budget; one of this process alone unless a shared one is given.
         self._budget: SendBudget = budget if budget is not None else LocalSendBudget()
+        self._pacer = Pacer(self._budget)
         self._per_chat_rate = per_chat_per_second
         self._per_chat_burst = per_chat_burst
         self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()
@@ -103,12 +104,21 @@ class BotApiSender:
             self._chats.move_to_end(chat_id)
         return limiter
 
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
+    @property
+    def attempts(self) -> int:
+        return self._attempts
+
+    def backoff(self, error: BaseException | None, attempt: int) -> float:
+        """Seconds to wait after the `attempt`-th failed try: a 429's `retry_after`, else
+        exponential back-off with jitter."""
         if isinstance(error, RetryAfter):
             return retry_after_seconds(error) + random.uniform(0.0, 0.5)  # noqa: S311
-        ceiling = min(self._max_backoff, 0.25 * 2 ** (state.attempt_number - 1))
+        ceiling = min(self._max_backoff, 0.25 * 2 ** (attempt - 1))
         return random.uniform(0.0, ceiling) + 0.05  # noqa: S311 - jitter, not a secret
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return self.backoff(error, state.attempt_number)
 
     async def reserve(self, chat_id: int) -> None:
         """Wait for this chat's next slot now (outside any lock); `call(..., reserved=True)`
@@ -123,6 +133,7 @@ class BotApiSender:
         counts: bool = True,
         reserved: bool = False,
         sends_message: bool = True,
+        retry: bool = True,
     ) -> T:
         """Run one Bot API call (made fresh by `make` for every attempt) within the limits.
 
@@ -132,11 +143,13 @@ class BotApiSender:
         paced by the chat's bucket only. Telegram's published overall limit is on messages
         sent ("not more than 30 messages per second or so", Bot FAQ), so such a call does not
         spend that budget, which the witnesses' answers need.
+        `retry` False: one attempt only; the caller waits `backoff()` and tries again itself
+        (the outbox relay, which must not wait holding the chat's lock).
         Raises the last error once the attempts are used up, or at once for a refusal.
         """
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self._attempts),
+            stop=stop_after_attempt(self._attempts if retry else 1),
             wait=self._wait,
             reraise=True,
             before_sleep=self._count_retry,
@@ -151,7 +164,7 @@ class BotApiSender:
                     # The chat's own bucket first, so waiting for it holds no overall slot.
                     await self._chat_limiter(chat_id).acquire()
                 if sends_message:
-                    await take_slot(self._budget)
+                    await self._pacer.take()
                 try:
                     return await make()
                 except RetryAfter as error:

@@ -10,17 +10,7 @@ from telegram.error import RetryAfter
 
 from bot.telegram.send_budget import LocalSendBudget, SendBudget
 from bot.telegram.sender import BotApiSender
-
-
-def most_in_one_second(times: list[float]) -> int:
-    """The most of `times` within any half-open window of one second."""
-    ordered = sorted(times)
-    most, first = 0, 0
-    for last, at in enumerate(ordered):
-        while at - ordered[first] >= 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
+from tests.support import most_in_one_second
 
 
 class _Clock:

@@ -19,20 +19,9 @@ from standin.witness_script import WitnessScript
 from standin.witnesses import run_witnesses
 from tests.e2e.serve_process import TOKEN, ServeProcesses, failure_report, outcome, prepare_store
 from tests.e2e.test_webhook_workers import SECRET, _free_ports, _listening
-from tests.support import fresh_postgres_database
+from tests.support import fresh_postgres_database, most_in_one_second
 
 SCRIPT = WitnessScript.from_toml(DEFAULT_QUESTIONNAIRE)
-
-
-def most_in_one_second(times: list[float]) -> int:
-    """The most of `times` within any half-open window of one second."""
-    ordered = sorted(times)
-    most, first = 0, 0
-    for last, at in enumerate(ordered):
-        while at - ordered[first] >= 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 @dataclass
