@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from storage.credentials import CredentialRepository
     from storage.evidence import EvidenceRepository
     from storage.orphans import OrphanSweeper
+    from storage.parked import ParkedUpdateRepository
     from storage.queue import QueueRepository
     from storage.recipients import RecipientRepository
     from storage.repositories import ReportRepository
@@ -133,6 +134,12 @@ class Storage:
         from storage.conversations import ConversationRepository
 
         return ConversationRepository(self._sessions)
+
+    @functools.cached_property
+    def parked_updates(self) -> ParkedUpdateRepository:
+        from storage.parked import ParkedUpdateRepository
+
+        return ParkedUpdateRepository(self._sessions)
 
     @functools.cached_property
     def _orphans(self) -> OrphanSweeper:

@@ -324,6 +324,20 @@ class AdditionMarkRow(Base):
     day: Mapped[dt.date] = mapped_column(Date, index=True)
 
 
+class ParkedUpdateRow(Base):
+    """An update taken over from Telegram while it was still being processed (polling only).
+
+    Keyed by the update's idempotency mark, sealed with the draft key; deleted once processed.
+    """
+
+    __tablename__ = "parked_updates"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    update_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
 # --- The bot's send budget, shared by webhook workers (storage/send_budget.py) ---------------
 
 

@@ -32,6 +32,7 @@ from bot.submission import ReportSubmitter
 from bot.telegram.delivery import OutboxRelay
 from bot.telegram.download import TelegramFiles
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
+from bot.telegram.parking import UpdateParking
 from bot.telegram.polling import AtLeastOncePoller
 from bot.telegram.send_budget import TELEGRAM_MESSAGES_PER_SECOND, slot_interval
 from bot.telegram.sender import BotApiSender
@@ -151,8 +152,8 @@ async def running_bot(
     conversation = await load_channels(storage, questionnaire, conversation_for,
                                        chooser=options.channel_chooser)
     # Without a key file, drafts are sealed with a key that lives only in this process.
-    store = ChatStore(storage, keyring or DraftKeyring.ephemeral(),
-                      ttl_seconds=options.draft_ttl_seconds)
+    keyring = keyring or DraftKeyring.ephemeral()
+    store = ChatStore(storage, keyring, ttl_seconds=options.draft_ttl_seconds)
     bot = build_bot(options)
     await connect(bot, options.api_root)
     # Telegram's 30 messages a second are the bot's: on PostgreSQL every worker shares them.
@@ -206,7 +207,8 @@ async def running_bot(
             else:
                 poller = AtLeastOncePoller(bot, processor.process, api_url=options.api_root,
                                            poll_timeout=int(options.poll_timeout),
-                                           admit=processor.admit)
+                                           admit=processor.admit,
+                                           parking=UpdateParking(storage, keyring, bot))
                 tasks.append(asyncio.create_task(poller.run(stop)))
             log.info("bot.started")
             try:
@@ -238,6 +240,7 @@ async def _sweep(storage: Storage) -> None:
         today = dt.datetime.now(dt.UTC).date()
         try:
             await storage.additions.forget_submission_keys(today - dt.timedelta(days=_MARK_DAYS))
+            await storage.parked_updates.sweep(today - dt.timedelta(days=_MARK_DAYS))
             counts = await storage.conversations.sweep(
                 now=dt.datetime.now(dt.UTC),
                 marks_before=today - dt.timedelta(days=_MARK_DAYS),
