@@ -6,8 +6,8 @@ it. The poller now parks an update that is taking long, sealed with the draft ke
 its idempotency mark, and confirms it; a restart processes what is parked (bot/telegram/
 parking.py). WITHOUT ROWID on SQLite, like the other conversation tables: no arrival order.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 from collections.abc import Sequence
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
