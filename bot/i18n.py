@@ -26,8 +26,29 @@ LANGUAGE_NAMES = {
     "ar": "العربية",
     "es": "Español",
     "fr": "Français",
+    "fa": "فارسی",
+    "ps": "پښتو",
+    "my": "မြန်မာ",
+    "am": "አማርኛ",
+    "sw": "Kiswahili",
+    "tr": "Türkçe",
 }
 SUPPORTED_LANGUAGES = tuple(LANGUAGE_NAMES)
+# Written right to left. Telegram sets each paragraph's direction from its first letter, so these
+# catalogs start every line with a letter of their own script (tests/bot/test_translations.py),
+# and use their own comma, question mark and quotation marks (، ؟ «»).
+RIGHT_TO_LEFT = frozenset({"ar", "fa", "ps"})
+# Telegram's language_code is the app's IETF tag ("fa", "fa-IR", "sw-KE"), but some phones report
+# an ISO 639-2/3 code instead; Dari (prs), spoken in Afghanistan, reads Persian.
+_LANGUAGE_ALIASES = {
+    "per": "fa", "fas": "fa", "prs": "fa",
+    "pus": "ps", "pbt": "ps", "pbu": "ps", "pst": "ps",
+    "bur": "my", "mya": "my",
+    "amh": "am",
+    "swa": "sw", "swh": "sw", "swc": "sw",
+    "tur": "tr",
+    "ukr": "uk", "rus": "ru", "ara": "ar", "spa": "es", "fra": "fr", "fre": "fr", "eng": "en",
+}
 
 
 def catalog_path(language: str) -> Path:
@@ -49,6 +70,7 @@ def translations(language: str) -> gettext.NullTranslations:
 
 
 def choose_language(code: str | None, available: tuple[str, ...]) -> str | None:
-    """The supported language for a Telegram language_code such as "uk" or "pt-BR"."""
-    base = (code or "").split("-")[0].lower()
+    """The supported language for a Telegram language_code such as "uk", "fa-IR" or "pt-BR"."""
+    base = (code or "").replace("_", "-").split("-")[0].lower()
+    base = _LANGUAGE_ALIASES.get(base, base)
     return base if base in available else None

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import signal
 from collections.abc import AsyncIterator, Callable
 
 from telegram.error import InvalidToken
 
 from bot.channel_loading import ChannelSetupError
+from bot.telegram.health import HealthListenError
 from bot.telegram.intake import DeleteReportHook
 from bot.telegram.runtime import BotOptions, WebhookOptions, running_bot
 from cli.config import ConfigError, Settings
 from cli.evidence_commands import periodic_anchoring
 from cli.labels import labels_for, questionnaire_for, reviewer_labels
 from cli.setting_checks import parse_host_port
+from cli.stopping import Stopping, run_until_stopped
 from cli.store import REMOTE_HINT, open_storage, require_data_dir
 from crypto.drafts import DraftKeyFileError, DraftKeyring
 from review.audit import AuditTrail
@@ -37,8 +37,10 @@ def bot_options(settings: Settings, token: str, *, webhook: bool = False) -> Bot
             public_url=settings.webhook_url,
             max_connections=settings.webhook_max_connections,
         )
+    health = parse_host_port(settings.health_listen) if settings.health_listen else None
     return BotOptions(
         token=token,
+        health_listen=None if webhook else health,
         api_root=settings.telegram_api_url,
         draft_ttl_seconds=settings.draft_ttl_minutes * 60.0,
         max_file_bytes=settings.max_file_mb * 1024 * 1024,
@@ -70,7 +72,14 @@ def draft_keyring(settings: Settings) -> DraftKeyring:
 
 
 async def serve(settings: Settings, token: str, *, webhook: bool = False) -> None:
-    """Run the bot (long polling, or a webhook) until SIGTERM or Ctrl-C, then stop cleanly."""
+    """Run the bot (long polling, or a webhook) until SIGTERM or Ctrl-C, then stop cleanly.
+
+    A signal ends it within ten seconds at any point, start-up retries included (cli/stopping.py).
+    """
+    await run_until_stopped(lambda stopping: _serve(settings, token, webhook, stopping))
+
+
+async def _serve(settings: Settings, token: str, webhook: bool, stopping: Stopping) -> None:
     questionnaire = questionnaire_for(settings)
     options = bot_options(settings, token, webhook=webhook)
     if settings.drafts == "ephemeral" and webhook:
@@ -89,10 +98,6 @@ async def serve(settings: Settings, token: str, *, webhook: bool = False) -> Non
                 "`intake reviewer add --name NAME --recipient age1...` first"
             )
         keys = load_or_create_server_keys(settings.data_dir)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signal_number, stop.set)
         try:
             async with (
                 running_bot(
@@ -106,9 +111,15 @@ async def serve(settings: Settings, token: str, *, webhook: bool = False) -> Non
                 api_if_configured(settings, storage),
                 periodic_anchoring(settings, storage),
             ):
-                await stop.wait()
+                stopping.mark_started()
+                await stopping.requested.wait()
         except ChannelSetupError as error:
             raise ConfigError(str(error)) from None
+        except HealthListenError as error:
+            raise ConfigError(
+                f"INTAKE_HEALTH_LISTEN: cannot listen on {settings.health_listen} ({error}): set "
+                "it to a free HOST:PORT, or stop what holds that port"
+            ) from None
         except InvalidToken:
             # python-telegram-bot's own message quotes the whole token; never let it out.
             raise ConfigError(
@@ -153,18 +164,19 @@ def api_if_configured(
 
 async def serve_api(settings: Settings, on_ready: Callable[[str], None]) -> None:
     """Run the reviewer API alone until SIGTERM or Ctrl-C; `on_ready(url)` once it listens."""
-    async with open_storage(settings) as storage, running_reviewer_api(
-        settings, storage
-    ) as bound:
-        from review.api import DEFAULT_LISTEN, parse_listen
 
-        host, _port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
-        on_ready(f"http://{f'[{host}]' if ':' in host else host}:{bound}")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signal_number, stop.set)
-        await stop.wait()
+    async def api(stopping: Stopping) -> None:
+        async with open_storage(settings) as storage, running_reviewer_api(
+            settings, storage
+        ) as bound:
+            from review.api import DEFAULT_LISTEN, parse_listen
+
+            host, _port = parse_listen(settings.api_listen or DEFAULT_LISTEN)
+            on_ready(f"http://{f'[{host}]' if ':' in host else host}:{bound}")
+            stopping.mark_started()
+            await stopping.requested.wait()
+
+    await run_until_stopped(api)
 
 
 def witness_deletion(

@@ -91,6 +91,9 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret_file: Path | None = None
     webhook_max_connections: Annotated[int, _within(1, 100)] = 40
+    # Where a polling bot serves /healthz, /readyz and /metrics, e.g. 127.0.0.1:9464 (deploy/
+    # sets it); unset: nowhere. Webhook workers serve them on INTAKE_WEBHOOK_LISTEN instead.
+    health_listen: str | None = None
     # Where sealed payloads live: "directory" (<data dir>/blobs, the default) or "database"
     # (PostgreSQL only: every worker, on any machine, reaches them).
     payloads: str = "directory"
@@ -184,29 +187,68 @@ class Settings:
         return self.bot_token
 
 
+# INTAKE_* names that are not settings but are read elsewhere, so they are no misspelling: a
+# command's own options (the config file, the reviewer's API token and name, `intake verify`'s
+# anchors) and the deploy files' variables for Caddy, which compose's env file also hands to
+# the bot's containers.
+OTHER_VARIABLES = frozenset({
+    "INTAKE_CONFIG", "INTAKE_REVIEW_TOKEN", "INTAKE_REVIEW_ACTOR", "INTAKE_VERIFY_ANCHORS",
+    "INTAKE_PUBLIC_HOST", "INTAKE_WORKERS",
+})
+# The test suite's and CI's own variables (INTAKE_TEST_DATABASE_URL, INTAKE_TEST_STRICT).
+_TEST_PREFIX = "INTAKE_TEST_"
+
+
 def load_settings(config_file: Path | None = None) -> Settings:
-    """The INTAKE_* variables of the config file, overridden by the environment's."""
+    """The INTAKE_* variables of the config file, overridden by the environment's.
+
+    An INTAKE_* name that is no setting stops the start, naming the nearest one: a misspelled
+    INTAKE_DATABSE_URL must not leave the installation silently on SQLite.
+    """
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file {config_file} does not exist: fix the path or omit it")
     values: dict[str, str] = {}
     if config_file is not None:
         from dotenv import dotenv_values
 
-        values.update(_ours(dotenv_values(config_file)))
-    values.update(_ours(os.environ))
+        values.update(_ours(dotenv_values(config_file), f"in the config file {config_file}"))
+    values.update(_ours(os.environ, "in the environment"))
     return Settings(**values)  # type: ignore[arg-type]  # text: converted in __post_init__
 
 
-def _ours(source: Mapping[str, str | None]) -> dict[str, str]:
-    """Our fields' values among INTAKE_* names, matched in any case; other names are ignored
-    (INTAKE_CONFIG, or a variable a later version reads)."""
+def _ours(source: Mapping[str, str | None], where: str) -> dict[str, str]:
+    """Our fields' values among INTAKE_* names, matched in any case; ConfigError for an
+    INTAKE_* name that is none of them (nor in OTHER_VARIABLES), and, in a config file, for a
+    setting's name written without its INTAKE_ prefix. Other names are someone else's
+    (POSTGRES_PASSWORD in compose's env file) and left alone."""
     names = _field_types()
     found: dict[str, str] = {}
-    for key, value in source.items():
-        name = key[len(_PREFIX):].lower() if key.upper().startswith(_PREFIX) else ""
-        if name in names and value is not None:
-            found[name] = value
+    for key, value in sorted(source.items()):
+        upper = key.upper()
+        if not upper.startswith(_PREFIX):
+            if where != "in the environment" and _variable(key.lower()) in _known():
+                raise ConfigError(f"{key} {where} is missing its prefix: write "
+                                  f"{_variable(key.lower())}")
+            continue
+        name = upper[len(_PREFIX):].lower()
+        if name in names:
+            if value is not None:
+                found[name] = value
+        elif upper not in OTHER_VARIABLES and not upper.startswith(_TEST_PREFIX):
+            raise ConfigError(f"{key} {where} is not a setting: did you mean {_nearest(upper)}? "
+                              "Fix its name, or remove it")
     return found
+
+
+@functools.cache
+def _known() -> frozenset[str]:
+    return frozenset(_variable(name) for name in _field_types())
+
+
+def _nearest(variable: str) -> str:
+    import difflib
+
+    return difflib.get_close_matches(variable, sorted(_known()), n=1, cutoff=0.0)[0]
 
 
 @functools.cache

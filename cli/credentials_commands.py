@@ -76,8 +76,9 @@ def credentials_add(
     scope = f"channel {channel}" if channel else "every channel"
     click.echo(f"credential {name} ({role}, {scope}) made. Its token, shown only this once:")
     click.echo(token)
-    click.echo("Hand it over privately; the reviewer keeps it in a file (--token-file) or "
-               "INTAKE_REVIEW_TOKEN. `intake credentials revoke NAME` stops it at once.")
+    click.echo("Hand it over privately; the reviewer keeps it in a file (intake review "
+               "--token-file FILE) or INTAKE_REVIEW_TOKEN. `intake credentials revoke NAME` "
+               "stops it at once.")
 
 
 @credentials.command("list")

@@ -18,7 +18,13 @@ import click
 
 from cli.config import ConfigError, Settings
 from cli.store import open_storage
-from review.evidence.anchor import Anchorer, AnchorPolicy, DayStatus, evidence_status
+from review.evidence.anchor import (
+    Anchorer,
+    AnchorPolicy,
+    DayStatus,
+    evidence_status,
+    failure_fix,
+)
 from storage import Storage
 
 log = logging.getLogger("intake.evidence")
@@ -92,9 +98,10 @@ def anchor_command(settings: Settings) -> None:
                    "(and INTAKE_TSA_CA_FILES) to the time-stamp authorities to use")
     if failed:
         for day, kind in failed:
-            click.echo(f"{day}: no authority timestamped it ({kind}); it stays queued", err=True)
-        raise click.ClickException("timestamping failed: check INTAKE_TSA_URLS, "
-                                   "INTAKE_TSA_CA_FILES and the network, then run again")
+            click.echo(f"{day}: no authority timestamped it ({kind}); it stays queued: "
+                       f"{failure_fix(kind)}", err=True)
+        raise click.ClickException("timestamping failed: fix what is named above, then run "
+                                   "again")
 
 
 def _duration(delta: dt.timedelta) -> str:
@@ -142,20 +149,97 @@ def status_command(settings: Settings) -> None:
                    "and the network, then run `intake evidence anchor`")
 
 
+@evidence_group.command("rotate-custody-key")
+@click.pass_obj
+def rotate_custody_key_command(settings: Settings) -> None:
+    """Replace keys/custody.key with a new key; the old one signs the hand-over (stop intake
+    first). Appends to keys/custody-rotations.jsonl, which the organisation publishes."""
+    import os
+    import secrets
+
+    from crypto.custody import custody_fingerprint, custody_public_key, rotation_record
+
+    keys = settings.data_dir / "keys"
+    current = keys / "custody.key"
+    try:
+        old = current.read_bytes()
+    except OSError:
+        raise click.ClickException(f"{current} is missing: there is no custody key to rotate "
+                                   "(check INTAKE_DATA_DIR)") from None
+    new = secrets.token_bytes(32)
+    old_print = custody_fingerprint(custody_public_key(old))
+    new_print = custody_fingerprint(custody_public_key(new))
+    record = rotation_record(old, new, dt.datetime.now(dt.UTC).date().isoformat())
+    retired = keys / f"custody.key.retired-{old_print[:16]}"
+    temporary = keys / f".custody.key.{secrets.token_hex(8)}"
+    for path, data in ((retired, old), (temporary, new)):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    with (keys / "custody-rotations.jsonl").open("ab") as rotations:
+        rotations.write(record)
+        rotations.flush()
+        os.fsync(rotations.fileno())
+    os.replace(temporary, current)
+    click.echo(f"custody key rotated: {old_print} -> {new_print}")
+    click.echo(f"the previous key is kept as {retired}; publish {keys / 'custody-rotations.jsonl'}"
+               " and the new fingerprint beside the old one (docs/evidence-bundle.md); restart "
+               "`intake serve` and review sessions so they sign with the new key")
+
+
 @click.command("verify")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@click.option("--tsa-ca", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="PEM CA certificate(s) the time-stamp authority publishes; default: the "
-                   "certificates bundled beside each token.")
-def verify_command(folder: Path, tsa_ca: Path | None) -> None:
-    """Check every file of an evidence bundle (`intake review export`); names what fails."""
-    from review.evidence.verify import verify_bundle
+@click.option("--custody-key", "custody_keys", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The organisation's published custody public key (PEM), obtained outside "
+                   "the bundle; repeatable.")
+@click.option("--custody-fingerprint", "custody_fingerprints", multiple=True,
+              help="Or its published SHA-256 fingerprint (64 hex digits); repeatable.")
+@click.option("--custody-rotations", "rotations", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The organisation's custody-rotations.jsonl: keys linked to a pinned one "
+                   "by a rotation signed by both are accepted too; repeatable.")
+@click.option("--tsa-ca", "tsa_cas", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="PEM CA certificate(s) a time-stamp authority publishes; repeatable.")
+@click.option("--anchors", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              envvar="INTAKE_VERIFY_ANCHORS",
+              help="A TOML file pinning the same (docs/evidence-bundle.md); "
+                   "env INTAKE_VERIFY_ANCHORS.")
+@click.option("--max-gap-hours", type=float, default=None,
+              help="Warn when an item was first proven this long after its claimed receipt "
+                   "day ended (default 48).")
+@click.option("--max-file-size", type=int, default=None,
+              help="Refuse, unread, any bundle file larger than this many bytes "
+                   "(default 4 GiB).")
+def verify_command(
+    folder: Path, custody_keys: tuple[Path, ...], custody_fingerprints: tuple[str, ...],
+    rotations: tuple[Path, ...], tsa_cas: tuple[Path, ...], anchors: Path | None,
+    max_gap_hours: float | None, max_file_size: int | None,
+) -> None:
+    """Check an evidence bundle against anchors from outside it; names what fails.
 
-    problems = verify_bundle(folder, tsa_ca=tsa_ca.read_bytes() if tsa_ca else None)
-    for name, problem in problems:
+    Exit status: 0 OK, 1 FAILED, 3 UNANCHORED (no custody key or TSA CA pinned: the bundle
+    vouches for itself), 4 NOT TIMESTAMPED (no token from a pinned authority).
+    """
+    from review.evidence.anchors import AnchorError, load_anchors
+    from review.evidence.verdict import examine, summary
+
+    try:
+        pinned = load_anchors(
+            custody_key_files=custody_keys, custody_fingerprints=custody_fingerprints,
+            custody_rotations=rotations, tsa_ca_files=tsa_cas, config=anchors,
+            max_gap_hours=max_gap_hours, max_file_size=max_file_size)
+    except AnchorError as error:
+        raise click.UsageError(str(error)) from None
+    verdict = examine(folder, pinned)
+    for name, problem in verdict.problems:
         click.echo(f"FAILED  {name}: {problem}")
-    if problems:
-        raise click.ClickException(f"{len(problems)} problem(s): this bundle is not as exported")
-    click.echo("OK  every file is as exported: checksums, custody signature, sealed payloads, "
-               "hashes.json, Merkle proofs and timestamps verify")
-
+    for line in summary(verdict):
+        click.echo(line)
+    if verdict.problems:
+        click.echo(f"FAILED: {len(verdict.problems)} problem(s): this bundle is not as exported "
+                   "or not from the pinned organisation", err=True)
+    raise SystemExit(verdict.exit_code)

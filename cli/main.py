@@ -61,8 +61,14 @@ _LAZY = {
     "evidence": ("cli.evidence_commands:evidence_group",
                  "Trusted time: anchor closed days with RFC 3161 authorities; see the queue."),
     "verify": ("cli.evidence_commands:verify_command",
-               "Check every file of an evidence bundle (`intake review export`); names what "
-               "fails."),
+               "Check an evidence bundle against anchors from outside it; names what fails."),
+    "backup": ("cli.backup_commands:backup_command",
+               "Copy the installation into a new folder while the bot runs (never the draft "
+               "key)."),
+    "restore": ("cli.backup_commands:restore_command",
+                "Restore a backup into a new data directory and check everything in it."),
+    "migrate": ("cli.backup_commands:migrate_command",
+                "Carry a SQLite installation into PostgreSQL (stop the bot first)."),
     "api": ("cli.credentials_commands:api",
             "The reviewer API (plain HTTP on 127.0.0.1:8443 unless INTAKE_API_LISTEN says "
             "otherwise)."),
@@ -112,6 +118,10 @@ def serve_command(settings: Settings, webhook: bool) -> None:
         _run(serve(settings, token, webhook=webhook))
     except click.ClickException:
         raise
+    except KeyboardInterrupt:
+        # Ctrl-C before the stop handlers were in place (cli/stopping.py): nothing ran yet.
+        click.echo("intake serve: stopped before it started", err=True)
+        sys.exit(130)
     except Exception:
         # A traceback's messages can quote the token or witness input; log it through the
         # safe formatter (type and place only) instead of letting Python print it.

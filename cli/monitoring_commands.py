@@ -7,7 +7,6 @@ writes plaintext only to the file the reviewer names.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import os
@@ -30,7 +29,14 @@ from cli.review_commands import (
 from review.backend import STATUSES
 from review.custody.access import record_bulk_access
 from review.monitoring.cache import CacheError, load_cache, own_recipients, save_cache
-from review.monitoring.collect import OpenItem, collect, item_opener
+from review.monitoring.cells import csv_text
+from review.monitoring.collect import (
+    OpenItem,
+    collect,
+    item_opener,
+    question_reader,
+    record_questions_opened,
+)
 from review.monitoring.records import QuestionShape, Record, merged_shape, questionnaire_shape
 from review.monitoring.stats import (
     Filters,
@@ -95,14 +101,17 @@ def decrypted_records(
 
     async def work(backend: CustodySource) -> list[Record]:
         opened: list[tuple[str, int]] = []
+        asked: list[tuple[str, str]] = []
         try:
             return await collect(backend, _recorded(item_opener(backend, identities), opened),
-                                 images=images, cached=cached, progress=progress)
+                                 images=images, cached=cached, progress=progress,
+                                 questions=question_reader(backend, identities, asked))
         finally:
             progress.close()
             # Every item decrypted here is in the chain of custody, in a few bulk entries, also
             # when the run stopped half-way (what came from the cache was recorded before).
             await record_bulk_access(backend, opened, via="cli")
+            await record_questions_opened(backend, asked, via="cli")
 
     records = _with_backend(options, work)
     if cache is not None:
@@ -125,7 +134,8 @@ def _recorded(open_item: OpenItem, opened: list[tuple[str, int]]) -> OpenItem:
 def shape_for(options: ReviewOptions, records: Sequence[Record]) -> list[QuestionShape]:
     path = options.settings.questionnaire or DEFAULT_QUESTIONNAIRE
     try:
-        known = questionnaire_shape(path)
+        # Choice names in the reviewer's language (INTAKE_REVIEWER_LANGUAGE), as the console.
+        known = questionnaire_shape(path, options.settings.reviewer_language)
     except (OSError, ValueError) as error:
         raise click.ClickException(
             f"cannot read the questionnaire {path} ({error}): set INTAKE_QUESTIONNAIRE"
@@ -159,15 +169,18 @@ def _cache_path(options: ReviewOptions, cache: Path | None, no_cache: bool) -> P
               help="Also write every figure's numbers to this CSV file.")
 @click.option("--charts", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Also draw every figure as SVG and PNG into this folder.")
+@click.option("--force", is_flag=True, help="Replace the --csv file if it exists.")
 @_CACHE
 @_NO_CACHE
 @pass_options
 def stats_command(
     options: ReviewOptions, identity: Path, since: dt.datetime | None,
     until: dt.datetime | None, status: str | None, label: str | None, category: str | None,
-    csv_out: Path | None, charts: Path | None, cache: Path | None, no_cache: bool,
+    csv_out: Path | None, charts: Path | None, force: bool, cache: Path | None, no_cache: bool,
 ) -> None:
     """Count reports by week, month, category, place, who was affected, status and priority."""
+    if csv_out is not None and csv_out.exists() and not force:
+        raise click.ClickException(f"{csv_out} exists: choose another name, or pass --force")
     identities = _identities(identity)
     records = decrypted_records(options, identities, cache=_cache_path(options, cache, no_cache))
     filters = Filters(since.date() if since else None, until.date() if until else None,
@@ -183,7 +196,7 @@ def stats_command(
             click.echo(f"  {row.label.ljust(width)}  {row.count:>6}")
     if csv_out is not None:
         try:
-            write_export(csv_out, _csv(overview_csv_rows(result)))
+            write_export(csv_out, csv_text(overview_csv_rows(result)), force=force)
         except ExportError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"\nnumbers written to {csv_out}")
@@ -196,14 +209,6 @@ def stats_command(
             for fmt in CHART_FORMATS:
                 (charts / f"{figure.name}.{fmt}").write_bytes(render_chart(figure, fmt))
         click.echo(f"charts written to {charts}")
-
-
-def _csv(rows: list[list[str]]) -> str:
-    import io
-
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
-    return out.getvalue()
 
 
 @click.command("export-data")

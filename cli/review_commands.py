@@ -172,7 +172,7 @@ def review_show(
         opened_messages = await opened_message_ids(backend, report_id, identities)
         await record_access(backend, report_id, "opened",
                             items=[i.seq for i in stored.items], messages=opened_messages)
-        from review.render import render_report
+        from review.render import attachment_file_name, render_report
 
         click.echo(render_report(report, labels, questions))
         if save_attachments is not None:
@@ -180,7 +180,7 @@ def review_show(
                                 items=[a.seq for a in report.attachments])
             save_attachments.mkdir(parents=True, exist_ok=True, mode=0o700)
             for attachment in report.attachments:
-                name = f"{attachment.seq:02d}-{attachment.facts.get('kind', 'file')}"
+                name = attachment_file_name(attachment.seq, attachment.facts)
                 (save_attachments / name).write_bytes(attachment.data)
             click.echo(f"attachments written to {save_attachments}")
 

@@ -105,6 +105,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "reviewer_language": _reviewer_language,
     "telegram_api_url": _http_url,
     "api_listen": _host_port("127.0.0.1:8443"),
+    "health_listen": _host_port("127.0.0.1:9464"),
     "database_url": _database_url,
     "log_level": _log_level,
     "retention_days": _retention_days,

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from sqlalchemy.exc import DBAPIError
+
 from cli.config import ConfigError, Settings
 from storage import Storage
+from storage.connection_errors import describe_database_error
 
 REMOTE_HINT = ", or work against the reviewer API with `intake review --server URL`"
 
@@ -39,12 +42,19 @@ async def open_storage(settings: Settings, *, must_exist: bool = False) -> Async
         )
     except ValueError as error:  # payloads in the database without PostgreSQL
         raise ConfigError(f"INTAKE_PAYLOADS: {error}") from None
-    except OSError as error:
-        raise ConfigError(
-            f"INTAKE_DATABASE_URL: cannot reach the database ({type(error).__name__}): check "
-            "that the server runs and the URL is right"
-        ) from None
+    except (OSError, DBAPIError) as error:
+        # One line naming the fix (storage/connection_errors.py), never a traceback.
+        line = describe_database_error(error, settings.resolved_database_url) or (
+            f"the database refused to open ({type(error).__name__}"
+            f"{_sqlstate(error)}): check the URL, the server's log and the role's privileges"
+        )
+        raise ConfigError(f"INTAKE_DATABASE_URL: {line}") from None
     try:
         yield storage
     finally:
         await storage.close()
+
+
+def _sqlstate(error: BaseException) -> str:
+    state = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return f", SQLSTATE {state}" if state else ""

@@ -189,3 +189,23 @@ def rewrap(header: bytes, identities: Sequence[Identity], recipients: Sequence[R
     """
     file_key = _unwrap(_parse_detached(header), identities)
     return _build_header(file_key, recipients)
+
+
+def header_binds_key(header: bytes, file_key: bytes) -> bool:
+    """Whether the detached header's MAC was made with this file key.
+
+    The MAC is HMAC-SHA256 keyed from the file key (HKDF, "header"), so, unlike the payload's
+    ChaCha20-Poly1305, it commits to the key: no second key makes the same MAC. A verifier
+    holding a file key from elsewhere (a disclosure header) checks with this that it is the
+    key the original header, and so the original sealing, used. Raises DecryptionError when
+    the header is malformed.
+    """
+    parsed = _parse_detached(header)
+    return prim.constant_time_equal(_header_mac(file_key, parsed.mac_input), parsed.mac)
+
+
+def open_payload(
+    file_key: bytes, payload_in: BinaryIO | Readable, out: BinaryIO | Writable
+) -> None:
+    """Decrypt a payload with a file key already checked (``header_binds_key``), streaming."""
+    decrypt_payload(file_key, payload_in, out)

@@ -7,6 +7,7 @@ Anyone can check it with `openssl pkeyutl -verify -pubin -inkey custody.pub.pem 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,3 +59,63 @@ def custody_public_key(custody_key: bytes) -> bytes:
 
 def custody_public_pem(custody_key: bytes) -> bytes:
     return _primitives.ed25519_public_pem(_primitives.ed25519_public(custody_key))
+
+
+# DER SubjectPublicKeyInfo of an Ed25519 key: this prefix, then the 32 raw bytes (RFC 8410).
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+def custody_public_from_pem(pem: bytes) -> bytes:
+    """The raw public key of a PEM Ed25519 public key; ValueError if it is not one."""
+    return _primitives.ed25519_public_from_pem(pem)
+
+
+def custody_fingerprint(custody_public: bytes) -> str:
+    """SHA-256 (hex) of the key's DER SubjectPublicKeyInfo: what the organisation publishes,
+    and what `openssl pkey -pubin -in custody.pub.pem -outform DER | sha256sum` prints."""
+    if len(custody_public) != 32:
+        raise ValueError("an Ed25519 public key has 32 bytes")
+    return hashlib.sha256(_ED25519_SPKI_PREFIX + custody_public).hexdigest()
+
+
+ROTATION_FORMAT = "incident-intake/custody-rotation/v1"
+
+
+def rotation_record(previous_key: bytes, next_key: bytes, day: str) -> bytes:
+    """One line of custody-rotations.jsonl: the statement "`next` succeeds `previous`" (canonical
+    JSON), signed by both private keys. The previous key's signature says its holder handed
+    over; the next key's that its holder claims that predecessor. A verifier that pins either
+    key accepts the other through this line, and old bundles keep verifying after a rotation."""
+    previous_public, next_public = custody_public_key(previous_key), custody_public_key(next_key)
+    statement = json.dumps({
+        "format": ROTATION_FORMAT, "day": day,
+        "previous": custody_fingerprint(previous_public), "previous_key": previous_public.hex(),
+        "next": custody_fingerprint(next_public), "next_key": next_public.hex(),
+    }, sort_keys=True, separators=(",", ":"))
+    data = statement.encode("ascii")
+    return json.dumps({
+        "statement": statement,
+        "previous_signature": sign_manifest(previous_key, data).hex(),
+        "next_signature": sign_manifest(next_key, data).hex(),
+    }, sort_keys=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def rotation_link(line: bytes) -> tuple[str, str] | None:
+    """(previous fingerprint, next fingerprint) of a rotation line whose two signatures both
+    verify, or None."""
+    try:
+        record = json.loads(line)
+        data = str(record["statement"]).encode("ascii")
+        statement = json.loads(data)
+        previous = bytes.fromhex(statement["previous_key"])
+        successor = bytes.fromhex(statement["next_key"])
+        signatures = (bytes.fromhex(record["previous_signature"]),
+                      bytes.fromhex(record["next_signature"]))
+        if statement.get("format") != ROTATION_FORMAT:
+            return None
+        if not (verify_manifest(previous, data, signatures[0])
+                and verify_manifest(successor, data, signatures[1])):
+            return None
+        return custody_fingerprint(previous), custody_fingerprint(successor)
+    except (ValueError, KeyError, TypeError, UnicodeEncodeError):
+        return None

@@ -8,6 +8,9 @@
     report.txt                the answers as a reviewer reads them (INTAKE_REVIEWER_LANGUAGE)
     manifest.json, manifest.sig   the server's custody record and its Ed25519 signature
     custody.pub.pem           the server's custody public key
+    disclosure.key            a throwaway age identity made for this bundle alone
+    disclosure/NN-role.header each item's header re-wrapped to it: with `age -d -i disclosure.key`
+                              anyone opens the sealed payloads without a reviewer key
     hashes.json               per item: payload SHA-256 (as in the custody record), plaintext
                               SHA-256, header length, and where each file is in the bundle
     timestamps/               the manifest's inclusion proof in its day's Merkle tree, the
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,9 @@ from review.custody.bundle import evidence_files
 from review.custody.chain import custody_leaves
 from review.evidence.bundle import TimestampSource, finish_bundle, timestamp_files
 from review.local import ReviewError
-from review.render import answer_lines, language_lines, terminal_safe
-from review.tools import CustodySource, custody_holds, public_key_from_pem
+from review.render import attachment_file_name, report_lines, terminal_safe
+from review.tools import CustodySource, custody_holds, opened_report, public_key_from_pem
 from storage import ItemRole, StoredItem
-
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,12 @@ class ExportResult:
     custody_valid: bool
 
 
-def _clean(name: str) -> str:
-    cleaned = _SAFE.sub("_", name).strip("._")[:80]
-    return cleaned or "file"
-
-
 def _plain_name(item: StoredItem, facts: dict[int, dict[str, Any]]) -> str:
     if item.role is ItemRole.ANSWERS:
         return f"{item.seq:02d}-answers.json"
     fact = facts.get(item.seq if item.parent_seq is None else item.parent_seq, {})
-    base = fact.get("file_name") or fact.get("kind") or item.role.value
-    return f"{item.seq:02d}-{_clean(str(base))}"
+    # With its extension: a photo sent without a file name is still 01-photo.jpg.
+    return attachment_file_name(item.seq, fact, item.role.value)
 
 
 def _folder_for(item: StoredItem) -> str:
@@ -82,33 +77,44 @@ async def export_report(
     payloads = {item.seq: await backend.read_payload(report_id, item.seq) for item in report.items}
     plain = {s: crypto.open_bytes(i.header, payloads[s], identities)
              for s, i in ((i.seq, i) for i in report.items)}
-    answers = next(i for i in report.items if i.role is ItemRole.ANSWERS)
-    document = json.loads(plain[answers.seq])
-    facts = {int(a["item"]): a for a in document.get("attachments", [])}
     payload_hashes = {s: hashlib.sha256(p).hexdigest() for s, p in payloads.items()}
+    valid = custody_holds(report, payload_hashes, public_key_from_pem(pem))
+    opened = opened_report(report, plain, valid)
+    facts = {a.seq: a.facts for a in opened.attachments}
 
-    # The answers as `intake review show` prints them, labels in the reviewer's language; the
-    # witness's own words stay as they were, and originals/ keeps the sealed document itself.
+    # The report as `intake review show` prints it, labels in the reviewer's language, the
+    # witness's words escaped (review/render.py); originals/ keeps the sealed document itself.
     reading = [f"Report {report_id}, received {report.summary.received_day}",
-               *language_lines(document, labels or Labels()), "",
-               *answer_lines(document, labels or Labels()), ""]
+               *report_lines(opened, labels or Labels()), ""]
     files: dict[str, bytes] = {
         "report.txt": terminal_safe("\n".join(reading)).encode("utf-8"),
         "manifest.json": report.manifest,
         "manifest.sig": report.manifest_signature,
         "custody.pub.pem": pem,
     }
+    # The examiner has no reviewer key: a fresh identity, shipped in the clear, opens this
+    # bundle's copies of the headers; the sealed files stay as stored (their headers' MACs,
+    # timestamped, pin the file key: docs/evidence-bundle.md).
+    disclosure = crypto.generate_identity()
+    files["disclosure.key"] = (
+        "# This bundle's disclosure identity: it opens the items of this bundle only\n"
+        f"# public key: {disclosure.recipient}\n{disclosure}\n").encode("ascii")
     entries = []
+    headers: dict[str, bytes] = {}
     for item in report.items:
         sealed_name = f"sealed/{item.seq:02d}-{item.role.value}.age"
+        disclosure_name = f"disclosure/{item.seq:02d}-{item.role.value}.header"
         plain_name = f"{_folder_for(item)}/{_plain_name(item, facts)}"
         files[sealed_name] = item.header + payloads[item.seq]
+        files[disclosure_name] = crypto.rewrap(item.header, identities, [disclosure.recipient])
+        headers[sealed_name] = item.header
         files[plain_name] = plain[item.seq]
         entries.append({
             "seq": item.seq,
             "role": item.role.value,
             "parent_seq": item.parent_seq,
             "sealed_file": sealed_name,
+            "disclosure_header": disclosure_name,
             "decrypted_file": plain_name,
             "header_bytes": len(item.header),
             "payload_size": len(payloads[item.seq]),
@@ -119,7 +125,6 @@ async def export_report(
         })
     # Records the export; adds custody/, processing/ and the collection report (review/custody).
     files.update(await evidence_files(backend, report, plain))
-    valid = custody_holds(report, payload_hashes, public_key_from_pem(pem))
     files["hashes.json"] = json.dumps(
         {"report": report_id, "custody_signature_valid": valid, "items": entries},
         indent=2, sort_keys=True,
@@ -127,7 +132,7 @@ async def export_report(
     # The custody manifest's place in a timestamped daily tree, and each custody chain entry's
     # (those of days already anchored); more parts join here.
     files.update(await timestamp_files(
-        evidence, {"manifest.json": report.manifest, **custody_leaves(files)}
+        evidence, {"manifest.json": report.manifest, **custody_leaves(files)}, headers
     ))
     finish_bundle(files)
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import BinaryIO, TypeVar
 
 from crypto.custody import custody_public_pem
+from review import headers
 from review.audit import AuditTrail, report_ref
 from review.backend import PRIORITIES, STATUSES, QueueFilter, SealedNote, SealedQuestion
 from review.checks import (
@@ -29,7 +30,6 @@ from review.checks import (
     ReviewError,
     check_choice,
     check_filters,
-    check_header_swap,
     check_id_prefix,
     check_label,
     check_name,
@@ -54,7 +54,7 @@ from storage import (
     StoredReport,
 )
 from storage.audit import AuditRecord
-from storage.header_swaps import HeaderConflictError, ItemNotFoundError
+from storage.header_swaps import SupersededHeader
 from storage.triage import NoteRecord, UnknownReportError
 
 MAX_PAGE_SIZE = 500
@@ -331,23 +331,19 @@ class LocalBackend:
         self, report_id: str, seq: int, expected_old_sha256: str, new_header: bytes,
         recipient_key_ids: tuple[str, ...],
     ) -> None:
-        check_report_id(report_id)
-        check_header_swap(expected_old_sha256, new_header, recipient_key_ids)
-        await self.item(report_id, seq)  # a clear 404 before the repository's own checks
-        try:
-            await self.storage.reports.replace_header(
-                report_id, seq, expected_old_sha256, new_header, recipient_key_ids
-            )
-        except ItemNotFoundError:
-            raise NotFoundError(f"report {report_id} has no item {seq}") from None
-        except HeaderConflictError:
-            raise ConflictError(
-                f"the header of item {seq} is not the one whose SHA-256 you sent (someone "
-                "re-wrapped it first): fetch the report again and re-wrap the current header"
-            ) from None
-        await self._record("item.rewrap", report_id, {
-            "seq": seq, "recipient_key_ids": sorted(recipient_key_ids)
-        })
+        """Swap an item's header, keeping the old one (review/headers.py)."""
+        await headers.replace_header(
+            self, report_id, seq, expected_old_sha256, new_header, recipient_key_ids
+        )
+
+    async def header_history(self, report_id: str, seq: int) -> list[SupersededHeader]:
+        return await headers.header_history(self, report_id, seq)
+
+    async def restore_header(
+        self, report_id: str, seq: int, expected_old_sha256: str, version: int | None = None
+    ) -> SupersededHeader:
+        """Put a superseded header back; without `version` the last one (undo)."""
+        return await headers.restore_header(self, report_id, seq, expected_old_sha256, version)
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -88,6 +88,12 @@ async def open_report(
         payload = await backend.read_payload(report_id, item.seq)
         hashes[item.seq] = hashlib.sha256(payload).hexdigest()
         opened[item.seq] = crypto.open_bytes(item.header, payload, identities)
+    valid = custody_public is not None and custody_holds(report, hashes, custody_public)
+    return opened_report(report, opened, valid)
+
+
+def opened_report(report: StoredReport, opened: Mapping[int, bytes], valid: bool) -> OpenedReport:
+    """The report from its decrypted items (`open_report`, and the export's report.txt)."""
     answers = next(item for item in report.items if item.role is ItemRole.ANSWERS)
     document: dict[str, Any] = json.loads(opened[answers.seq])
     additions = tuple(
@@ -104,7 +110,6 @@ async def open_report(
         for i in report.items
         if i.role is ItemRole.ATTACHMENT
     )
-    valid = custody_public is not None and custody_holds(report, hashes, custody_public)
     return OpenedReport(report.summary, document, attachments, valid, additions)
 
 

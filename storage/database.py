@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from storage.conversations import ConversationRepository
     from storage.credentials import CredentialRepository
     from storage.evidence import EvidenceRepository
+    from storage.health import HealthQueries
     from storage.orphans import OrphanSweeper
     from storage.parked import ParkedUpdateRepository
     from storage.queue import QueueRepository
@@ -206,6 +207,12 @@ class Storage:
         from storage.evidence import EvidenceRepository
 
         return EvidenceRepository(self._sessions)
+
+    @functools.cached_property
+    def health(self) -> HealthQueries:
+        from storage.health import HealthQueries
+
+        return HealthQueries(self._sessions)
 
     @classmethod
     async def open(

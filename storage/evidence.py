@@ -21,6 +21,7 @@ from storage.models import (
     EvidenceDayRow,
     EvidenceLeafRow,
     EvidenceTokenRow,
+    ItemRow,
     ReportRow,
 )
 
@@ -28,7 +29,7 @@ from storage.models import (
 @dataclass(frozen=True)
 class LeafRecord:
     leaf_hash: str
-    kind: str  # "manifest" or "audit"
+    kind: str  # "manifest", "header" (an item's age header) or "audit"
     report_id: str | None = None
     audit_seq: int | None = None
 
@@ -64,6 +65,14 @@ class ManifestRow:
 
 
 @dataclass(frozen=True)
+class HeaderRow:
+    report_id: str
+    seq: int
+    received_day: dt.date
+    header: bytes
+
+
+@dataclass(frozen=True)
 class AuditLeafSource:
     seq: int
     entry: bytes
@@ -82,6 +91,21 @@ class EvidenceRepository:
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [ManifestRow(r[0], r[1], r[2]) for r in rows]
+
+    async def item_headers(
+        self, *, after: tuple[str, int] = ("", -1), limit: int = 500
+    ) -> list[HeaderRow]:
+        """Items' current age headers in (report, seq) order (a keyset page). A header's MAC
+        is keyed from its file key, so a timestamped header pins the key its payload opens with."""
+        report_id, seq = after
+        query = (select(ItemRow.report_id, ItemRow.seq, ReportRow.received_day, ItemRow.header)
+                 .join(ReportRow, ReportRow.id == ItemRow.report_id)
+                 .where((ItemRow.report_id > report_id)
+                        | ((ItemRow.report_id == report_id) & (ItemRow.seq > seq)))
+                 .order_by(ItemRow.report_id, ItemRow.seq).limit(limit))
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [HeaderRow(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def known(self, leaf_hashes: Sequence[str]) -> set[str]:
         """Which of these leaf hashes are in some day's tree already."""

@@ -426,3 +426,25 @@ class EvidenceTokenRow(Base):
     # The certificates (PEM) the token was verified against when it arrived: shipped in bundles.
     ca_pem: Mapped[bytes] = mapped_column(LargeBinary)
     gen_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SupersededHeaderRow(Base):
+    """Every header an item had before it was replaced (migration 0012): a wrong header written
+    through the API can be undone, since the header is the only wrapped copy of the file key.
+    Shredded with the report (storage/retention.py)."""
+
+    __tablename__ = "superseded_headers"
+    __table_args__ = WITHOUT_ROWID
+
+    report_id: Mapped[str] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # 1 for the first header replaced, 2 for the next: the item's own count, no time.
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # The item (payload) it opens: a header opens only the payload it was written for, so a
+    # re-encrypted item (a new id) cannot go back to one of these.
+    item_id: Mapped[str] = mapped_column(String(32))
+    header: Mapped[bytes] = mapped_column(LargeBinary)
+    # The recipient key ids it was wrapped to, comma-separated, sorted.
+    key_ids: Mapped[str] = mapped_column(Text)

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import ItemRecipientRow, ItemRow, ReportRow
+from storage.models import ItemRecipientRow, ItemRow, ReportRow, SupersededHeaderRow
 from storage.rows import release_freed_space, rowcount
 from storage.scope import reports_of
 
 # Every table a shredded report leaves rows in.
 _SHREDDED_TABLES = (
     "items", "item_recipients", "reports", "notes", "witness_messages", "report_labels",
-    "payloads", "payload_chunks",
+    "payloads", "payload_chunks", "superseded_headers",
 )
 
 
@@ -131,6 +131,9 @@ class ReportRetention:
                 delete(ItemRecipientRow).where(ItemRecipientRow.item_id.in_(item_ids))
             )
             await session.execute(delete(ItemRow).where(ItemRow.report_id == report_id))
+            await session.execute(delete(SupersededHeaderRow).where(
+                SupersededHeaderRow.report_id == report_id
+            ))
             await session.execute(delete(ReportRow).where(ReportRow.id == report_id))
         return ShreddedReport(report_id, status, item_ids)
 

@@ -6,17 +6,12 @@ was and comes in one message with the question, so a hurried reader sees why it 
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-
 from bot.core.draft import DateAnswer, Draft, MediaAnswer, Phase, PlaceAnswer, TextAnswer
 from bot.core.events import Effect, Event, LocationInput, MediaInput, Reply, TextInput, Unsupported
 from bot.core.fidelity import fidelity_notice, recompressed
 from bot.core.navigation import ConversationBase
+from bot.core.numerals import parse_date, script_of
 from bot.core.questionnaire import Question, QuestionType
-
-_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y")
-_TIME = re.compile(r"(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)")
 
 
 class AnswerInput(ConversationBase):
@@ -39,7 +34,7 @@ class AnswerInput(ConversationBase):
                                     length=len(text), limit=question.max_length))]
             return [self._answered(draft, question, TextAnswer(text))]
         if kind is QuestionType.DATE and isinstance(event, TextInput):
-            parsed = self._parse_date(event.text)
+            parsed = self._parse_date(event.text, draft.language)
             if parsed is None:
                 return [self._prompt(draft, lead=_(
                     "I could not read that date. Please type it like 2024-05-31 or 31.05.2024, "
@@ -131,17 +126,9 @@ class AnswerInput(ConversationBase):
             QuestionType.MEDIA: _("Please send a photo, video or document, or press Done."),
         }[question.type]
 
-    def _parse_date(self, text: str) -> DateAnswer | None:
-        parts = text.strip().split()
-        if not parts or len(parts) > 2:
+    def _parse_date(self, text: str, language: str) -> DateAnswer | None:
+        typed = parse_date(text, language, self._today())
+        if typed is None:
             return None
-        for date_format in _DATE_FORMATS:
-            try:
-                day = dt.datetime.strptime(parts[0], date_format).date()
-            except ValueError:
-                continue
-            if len(parts) == 1:
-                return DateAnswer(day)
-            match = _TIME.fullmatch(parts[1])
-            return DateAnswer(day, dt.time(int(match["h"]), int(match["m"]))) if match else None
-        return None
+        return DateAnswer(typed.day, typed.time, digits=script_of(text),
+                          calendar=typed.calendar)

@@ -73,12 +73,23 @@ class ChannelConversations:
 
     # -- the same entry points as Conversation -----------------------------------------------
 
-    def handle(self, draft: Draft | None, event: Event) -> tuple[Draft | None, list[Effect]]:
+    def handle(
+        self, draft: Draft | None, event: Event, language: str | None = None
+    ) -> tuple[Draft | None, list[Effect]]:
+        """`language`: the chat's last language, for replies without a draft (Conversation)."""
+        if draft is not None and isinstance(event, Start) and self._known(event.channel):
+            return self._link_during(draft, event)
         if draft is not None and draft.phase is Phase.CHANNEL_MENU:
             return self._in_menu(draft, event)
+        if draft is not None and draft.phase is Phase.CONFIRM_SWITCH and isinstance(event, Press):
+            resolved = resolve(event.token, draft.prompt_nonce, draft.prompt_actions)
+            if (isinstance(resolved, Action) and resolved.kind == "switch"
+                    and resolved.value == "new" and self._known(draft.switch_to)):
+                assert draft.switch_to is not None
+                return self._begin(draft.switch_to, draft.language, [])
         if isinstance(event, Start) and draft is None:
-            return self._start(event)
-        return self.of(draft).handle(draft, event)
+            return self._start(event, language)
+        return self.of(draft).handle(draft, event, language)
 
     def submitted(self, draft: Draft, receipt_code: str) -> list[Effect]:
         return self.of(draft).submitted(draft, receipt_code)
@@ -97,22 +108,46 @@ class ChannelConversations:
 
     # -- choosing ----------------------------------------------------------------------------
 
-    def _start(self, event: Start) -> tuple[Draft | None, list[Effect]]:
+    def _known(self, slug: str | None) -> bool:
+        return slug is not None and is_slug(slug) and slug in self._channels
+
+    def _link_during(self, draft: Draft, event: Start) -> tuple[Draft | None, list[Effect]]:
+        """A deep link while a report is open: the same channel continues it; another asks
+        whether to continue the open report or start one there (nothing answered yet: there
+        is nothing to lose, and the link is simply followed)."""
+        assert event.channel is not None
+        conversation = self.of(draft)
+        if event.channel == draft.channel and draft.phase is not Phase.CHANNEL_MENU:
+            if draft.phase is Phase.CONFIRM_SWITCH:
+                _ = conversation.gettext_for(draft.language)
+                return draft, [conversation.resume(draft, lead=_(
+                    "Welcome back. We continue where you left off."))]
+            return conversation.handle(draft, event)
+        if draft.phase is Phase.CHANNEL_MENU or (
+            not draft.answers and draft.phase is not Phase.CONFIRM_SWITCH
+        ):
+            return self._begin(event.channel, draft.language, [])
+        conversation.interrupt(draft, Phase.CONFIRM_SWITCH)
+        draft.switch_to = event.channel
+        return draft, [conversation.current_prompt(draft)]
+
+    def _start(self, event: Start, language: str | None) -> tuple[Draft | None, list[Effect]]:
         wanted = event.channel
+        language = language or event.language
         if wanted and is_slug(wanted) and wanted in self._channels:
-            return self._begin(wanted, event.language, [])
+            return self._begin(wanted, language, [])
         lead: list[Effect] = []
         if wanted:
-            _ = self.default.gettext_for(event.language)
+            _ = self.default.gettext_for(language)
             lead.append(Reply(_(
                 "The link you followed does not lead to an organisation this bot knows; it may "
                 "be mistyped or out of date. Nothing is lost: you can report here all the same.")))
         if self._chooser:
             draft = Draft(draft_id=secrets.token_hex(16),
-                          language=self.default.language_for(event.language),
+                          language=self.default.language_for(language),
                           phase=Phase.CHANNEL_MENU)
             return draft, [*lead, self._menu(draft)]
-        return self._begin(DEFAULT_CHANNEL, event.language, lead)
+        return self._begin(DEFAULT_CHANNEL, language, lead)
 
     def _begin(
         self, slug: str, language: str | None, lead: list[Effect]

@@ -38,6 +38,9 @@ class ChatState:
     trail: list[int] = field(default_factory=list)
     # Wall-clock seconds of the last update; sealed, so the exact time never sits in clear.
     last_active: float = 0.0
+    # The language the witness last used here (chosen, or from Telegram), so that what the bot
+    # says after /cancel, an error or a finished report stays in it.
+    language: str | None = None
 
     def remember(self, message_id: int) -> None:
         self.trail.append(message_id)

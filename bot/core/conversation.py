@@ -53,26 +53,31 @@ _APPROXIMATE_DECIMALS = 2
 class Conversation(AnswerInput):
     # -- entry point -------------------------------------------------------------------------
 
-    def handle(self, draft: Draft | None, event: Event) -> tuple[Draft | None, list[Effect]]:
-        """Apply one event; returns the draft to keep (None: none) and what to do."""
+    def handle(
+        self, draft: Draft | None, event: Event, language: str | None = None
+    ) -> tuple[Draft | None, list[Effect]]:
+        """Apply one event; returns the draft to keep (None: none) and what to do.
+
+        `language`: the language this chat last used (chosen by the witness, or from
+        Telegram), which replies without a draft keep: after /cancel a witness is not
+        suddenly answered in English."""
         if isinstance(event, Forget):
-            language = draft.language if draft else self.questionnaire.default_language
-            _ = self._translations(language).gettext
+            _ = self._translations(self._language(draft.language if draft else language)).gettext
             return None, [ClearChat(), DraftClosed(), Reply(_(
                 "Deleted what the bot could. To be sure nothing is left, also delete this chat "
                 "in Telegram."))]
         if isinstance(event, ChooseLanguage):
             if draft is None:
-                draft, _effects = self._begin(None)
+                draft, _effects = self._begin(language)
             return draft, [self._language_menu(draft)]
         if isinstance(event, Start):
             if draft is not None:
                 _ = self._gettext(draft)
                 return draft, [Reply(_("Welcome back. We continue where you left off.")),
                                self._prompt(draft)]
-            return self._begin(event.language)
+            return self._begin(language or event.language)
         if draft is None:
-            return None, [self._no_draft_reply(event)]
+            return None, [self._no_draft_reply(event, language)]
         if isinstance(event, Cancel):
             return self._cancel(draft)
         if draft.phase is Phase.SUBMITTING:
@@ -151,14 +156,36 @@ class Conversation(AnswerInput):
         self._new_prompt(draft)
         return self._prompt(draft)
 
-    def _cancel(self, draft: Draft) -> tuple[None, list[Effect]]:
+    def _cancel(self, draft: Draft) -> tuple[Draft | None, list[Effect]]:
+        """Cancel asks first; nothing is deleted until the witness presses Delete. With nothing
+        answered yet there is nothing to lose, and it stops at once."""
+        if not draft.answers:
+            return self._cancelled(draft)
+        self.interrupt(draft, Phase.CONFIRM_CANCEL)
+        return draft, [self._prompt(draft)]
+
+    def interrupt(self, draft: Draft, phase: Phase) -> None:
+        """Ask something in between (Cancel's confirmation, a deep link's choice); `resume`
+        comes back to where the witness was, the same prompt with fresh buttons."""
+        if draft.phase not in (Phase.CONFIRM_CANCEL, Phase.CONFIRM_SWITCH, Phase.SUBMITTING):
+            draft.interrupted_phase = draft.phase
+        draft.phase = phase
+        self._new_prompt(draft)
+
+    def resume(self, draft: Draft, lead: str | None = None) -> Reply:
+        draft.phase = draft.interrupted_phase
+        draft.switch_to = None
+        self._new_prompt(draft)
+        return self._prompt(draft, lead=lead)
+
+    def _cancelled(self, draft: Draft) -> tuple[None, list[Effect]]:
         _ = self._gettext(draft)
         text = _("Cancelled. Nothing was sent and your answers are deleted. "
                  "You can start again with /start.")
         return None, [Reply(text), DraftClosed()]
 
-    def _no_draft_reply(self, event: Event) -> Reply:
-        _ = self._translations(self.questionnaire.default_language).gettext
+    def _no_draft_reply(self, event: Event, language: str | None) -> Reply:
+        _ = self._translations(self._language(language)).gettext
         if isinstance(event, Press):
             return Reply(_("That button belongs to a conversation that has ended. "
                            "Send /start to begin a new report."))
@@ -181,6 +208,13 @@ class Conversation(AnswerInput):
         _ = self._gettext(draft)
         if action.kind == "cancel":
             return self._cancel(draft)
+        if action.kind == "cancel_confirmed":
+            return self._cancelled(draft)
+        if action.kind == "cancel_kept":
+            return draft, [self.resume(draft, lead=_("Kept. Nothing was deleted."))]
+        if action.kind == "switch":
+            # "new" is the channels' to carry out (bot/core/channels.py); alone, continue.
+            return draft, [self.resume(draft)]
         if action.kind == "send":
             draft.phase = Phase.SUBMITTING
             return draft, [Reply(_("Sending…")), SubmitRequested()]

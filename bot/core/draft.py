@@ -15,6 +15,11 @@ class Phase(enum.StrEnum):
     SUBMITTING = "submitting"
     # The first question listing the public channels (bot/core/channels.py).
     CHANNEL_MENU = "channel_menu"
+    # Cancel was pressed: "Delete this report?" waits for Delete or Keep; nothing is gone yet.
+    CONFIRM_CANCEL = "confirm_cancel"
+    # A deep link to another channel came while this report was open: continue it, or start
+    # one for that channel (bot/core/channels.py)?
+    CONFIRM_SWITCH = "confirm_switch"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,10 @@ class TextAnswer:
 class DateAnswer:
     day: dt.date | None  # None: the witness does not know
     time: dt.time | None = None
+    # The digits the witness typed it in (bot/core/numerals.py): shown back in them.
+    digits: str = "0"
+    # "solar_hijri" when the witness typed it in that calendar: shown back in it too.
+    calendar: str = "gregorian"
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,10 @@ class Draft:
     # The channel (partner organisation) the witness reached, by deep link or first question;
     # its questionnaire drives the conversation and its reviewers receive the report.
     channel: str = "default"
+    # Where to return when the witness keeps the report (Cancel) or the open one (a deep link
+    # to another channel), and that other channel's slug while the witness decides.
+    interrupted_phase: Phase = Phase.ASKING
+    switch_to: str | None = None
 
 
 @dataclass(frozen=True)

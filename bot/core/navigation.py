@@ -140,16 +140,36 @@ class ConversationBase:
             if q.id in draft.answers and self._visible(draft, q)
         ]
 
+    def current_prompt(self, draft: Draft, lead: str | None = None) -> Reply:
+        """The prompt where the draft stands (for bot/core/channels.py)."""
+        return self._prompt(draft, lead)
+
     def _prompt(self, draft: Draft, lead: str | None = None) -> Reply:
         """The current prompt with its buttons; `lead` (a reminder, a refusal) goes first, in
-        the same message, so a hurried reader sees why the question came back."""
+        the same message, so a hurried reader sees why the question came back.
+
+        Cancel is always the last row, alone, on every prompt: a thumb that learnt where it is
+        never finds it somewhere else. Its confirmation puts "Keep it" in that very place, so
+        a second tap there keeps the report."""
         _ = self._gettext(draft)
         rows: Rows
-        if draft.phase in (Phase.SUMMARY, Phase.SUBMITTING):
+        if draft.phase is Phase.CONFIRM_CANCEL:
+            text = _("Delete this report? Nothing has been sent yet. If you delete it, your "
+                     "answers are gone.")
+            rows = [[(_("Delete it"), Action("cancel_confirmed"))],
+                    [(_("Keep it"), Action("cancel_kept"))]]
+            return self._rendered(draft, text, rows, lead)
+        if draft.phase is Phase.CONFIRM_SWITCH:
+            text = _("You followed a link to another organisation, and a report is still open "
+                     "here. Continue it, or start a new report for that organisation? A new "
+                     "one deletes the open report's answers.")
+            rows = [[(_("Continue my report"), Action("switch", "continue"))],
+                    [(_("Start a new report"), Action("switch", "new"))]]
+        elif draft.phase in (Phase.SUMMARY, Phase.SUBMITTING):
             text = summarise(self.visible_answers(draft), draft.language, self._catalog(draft))
             rows = [[(_("Send"), Action("send"))],
                     [(_("Edit an answer"), Action("edit_menu"))],
-                    [(_("Back"), Action("back")), (_("Cancel"), Action("cancel"))]]
+                    [(_("Back"), Action("back"))]]
         elif draft.phase is Phase.LANGUAGE_MENU:
             text = _("Choose a language:")
             rows = [[(name, Action("language", code))]
@@ -163,6 +183,10 @@ class ConversationBase:
         else:
             question = self.questionnaire.question(draft.current or "")
             text, rows = self._question_prompt(draft, question)
+        rows.append([(_("Cancel"), Action("cancel"))])
+        return self._rendered(draft, text, rows, lead)
+
+    def _rendered(self, draft: Draft, text: str, rows: Rows, lead: str | None) -> Reply:
         if lead:
             text = f"{lead}\n\n{text}"
         buttons, draft.prompt_actions = render(rows, draft.prompt_nonce)
@@ -177,7 +201,7 @@ class ConversationBase:
             text = _("Send this location exactly, or only approximately (rounded to about 1 km)?")
             rows.append([(_("Approximate (about 1 km)"), Action("location", "approximate"))])
             rows.append([(_("Exact"), Action("location", "exact"))])
-            rows.append([(_("Back"), Action("back")), (_("Cancel"), Action("cancel"))])
+            rows.append([(_("Back"), Action("back"))])
             return text, rows
         existing = draft.answers.get(question.id)
         if question.type is QuestionType.CONSENT:
@@ -211,8 +235,8 @@ class ConversationBase:
             navigation.append((_("Back"), Action("back")))
         if not question.required:
             navigation.append((_("Skip"), Action("skip")))
-        navigation.append((_("Cancel"), Action("cancel")))
-        rows.append(navigation)
+        if navigation:
+            rows.append(navigation)
         return text, rows
 
     def _catalog(self, draft: Draft) -> gettext.NullTranslations:

@@ -25,6 +25,7 @@ from bot.core.events import (
 )
 from bot.core.fidelity import fidelity_notice, recompressed
 from bot.core.keyboard import PressProblem, render, resolve
+from bot.core.numerals import ascii_digits
 from crypto.receipts import normalise_receipt_code
 
 MAX_ATTEMPTS = 5
@@ -210,7 +211,8 @@ class StatusConversation:
 
     def _code(self, session: StatusSession, text: str) -> list[StatusEffect]:
         _ = self._gettext(session)
-        code = normalise_receipt_code(text)
+        # Typed in the witness's own digits (٠١٢٣, ۰۱۲۳, ०१२३...) it is the same code.
+        code = normalise_receipt_code(ascii_digits(text))
         if code is None:
             return [
                 Reply(

@@ -15,6 +15,7 @@ from bot.core.draft import (
     Skipped,
     TextAnswer,
 )
+from bot.core.numerals import SOLAR_HIJRI, in_script, solar_hijri
 from bot.core.questionnaire import Question, QuestionType
 
 _PREVIEW = 200
@@ -39,8 +40,7 @@ def describe_answer(
     if isinstance(answer, DateAnswer):
         if answer.day is None:
             return _("not known")
-        shown = answer.day.isoformat()
-        return f"{shown} {answer.time:%H:%M}" if answer.time else shown
+        return shown_date(answer)
     if isinstance(answer, PlaceAnswer):
         if answer.text is not None:
             return answer.text
@@ -55,6 +55,18 @@ def describe_answer(
     if answer.note:
         parts.append(_("your note: {note}").format(note=_preview(answer.note)))
     return "; ".join(parts)
+
+
+def shown_date(answer: DateAnswer) -> str:
+    """The date as the witness gave it: in their digits, and in the Solar Hijri calendar with
+    the Gregorian date stored beside it when they typed it so (bot/core/numerals.py)."""
+    assert answer.day is not None
+    shown = answer.day.isoformat()
+    if answer.calendar == SOLAR_HIJRI:
+        shown = f"{solar_hijri(answer.day)} ({shown})"
+    if answer.time is not None:
+        shown = f"{shown} {answer.time:%H:%M}"
+    return in_script(shown, answer.digits)
 
 
 def describe_files(answer: MediaAnswer, catalog: gettext.NullTranslations) -> str:

@@ -180,6 +180,7 @@ class OutboxRelay:
                 self._failures.pop(chat_key, None)
                 raise
             self._failures[chat_key] = failures
+            self._sender.count_retry(error, failures)
             await asyncio.sleep(self._sender.backoff(error, failures))
             return True
         self._failures.pop(chat_key, None)

@@ -173,7 +173,8 @@ class IntakeProcessor:
                     state.remember(message.message_id)
             work = _Work(state, [], chat_key=chat_key)
             if first.edited_message is not None:
-                reply = self._conversation.edit_ignored(self._language(first, state.draft))
+                reply = self._conversation.edit_ignored(
+                    self._language(first, state.draft, state.language))
                 work.outgoing.append(SendText(chat.id, reply.text))
             else:
                 event = to_event(updates)
@@ -228,7 +229,7 @@ class IntakeProcessor:
     ) -> None:
         state = work.state
         if isinstance(event, StatusRequested):
-            language = self._language(update, state.draft)
+            language = self._language(update, state.draft, state.language)
             started, begun = self._status.begin(language, event.code_text)
             state.status = started
             await self._apply_status(work, update, chat_id, started, begun)
@@ -241,11 +242,17 @@ class IntakeProcessor:
             return
         state.status = None
         if state.draft is None and isinstance(event, Press) and await self._was_submitted(update):
-            reply = self._conversation.already_received(telegram_language(update))
+            reply = self._conversation.already_received(
+                state.language or telegram_language(update))
             work.outgoing.append(SendText(chat_id, reply.text))
             return
-        draft, effects = self._conversation.handle(state.draft, event)
+        if state.draft is not None:
+            state.language = state.draft.language
+        draft, effects = self._conversation.handle(
+            state.draft, event, state.language or telegram_language(update))
         state.draft = draft
+        if draft is not None:
+            state.language = draft.language
         await self._apply(work, update, chat_id, draft, effects)
 
     async def _apply(
@@ -402,9 +409,11 @@ class IntakeProcessor:
         draft = work.prepared_draft
         return draft.language if draft is not None else SOURCE_LANGUAGE
 
-    def _language(self, update: Update, draft: Draft | None) -> str:
+    def _language(self, update: Update, draft: Draft | None, known: str | None = None) -> str:
         if draft is not None:
             return draft.language
+        if known is not None:
+            return known
         return choose_language(telegram_language(update), SUPPORTED_LANGUAGES) or SOURCE_LANGUAGE
 
 

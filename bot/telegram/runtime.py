@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from telegram import Bot
+from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter
 from telegram.request import HTTPXRequest
 
+from bot import metrics
 from bot.channel_loading import load_channels
 from bot.chat_store import OUTBOX_LIFETIME_DAYS, ChatStore
 from bot.core import Conversation, Questionnaire
@@ -31,9 +32,10 @@ from bot.sealing import DEFAULT_CONCURRENT_FILES, WorkSlots
 from bot.submission import ReportSubmitter
 from bot.telegram.delivery import OutboxRelay
 from bot.telegram.download import TelegramFiles
+from bot.telegram.health import HealthMonitor, monitoring, serving_health
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
 from bot.telegram.parking import UpdateParking
-from bot.telegram.polling import AtLeastOncePoller
+from bot.telegram.polling import AtLeastOncePoller, Process
 from bot.telegram.send_budget import TELEGRAM_MESSAGES_PER_SECOND, slot_interval
 from bot.telegram.sender import BotApiSender
 from crypto.drafts import DraftKeyring
@@ -83,6 +85,9 @@ class BotOptions:
     max_concurrent_files: int = DEFAULT_CONCURRENT_FILES
     # A plain /start first asks which public channel to report to (docs/channels.md).
     channel_chooser: bool = False
+    # Where a polling bot serves /healthz, /readyz and /metrics (None: nowhere); webhook
+    # workers serve them on the webhook's own address (bot/telegram/health.py).
+    health_listen: tuple[str, int] | None = None
 
 
 @dataclass
@@ -91,6 +96,7 @@ class BotRuntime:
     processor: IntakeProcessor
     poller: AtLeastOncePoller | None
     webhook_port: int | None
+    health_port: int | None = None
 
 
 def build_bot(options: BotOptions) -> Bot:
@@ -191,28 +197,35 @@ async def running_bot(
         asyncio.create_task(_sweep(storage)),
     ]
     poller: AtLeastOncePoller | None = None
+    process = _counted(processor.process)
     try:
         async with contextlib.AsyncExitStack() as stack:
+            monitor = await stack.enter_async_context(monitoring(HealthMonitor(storage, bot)))
             webhook_port: int | None = None
+            health_port: int | None = None
             if options.webhook is not None:
                 # aiohttp's server: loaded only in webhook mode, a polling bot never holds it.
                 from bot.telegram.webhook import running_webhook
 
                 hook = options.webhook
                 webhook_port = await stack.enter_async_context(running_webhook(
-                    bot, processor.process, secret=hook.secret, host=hook.host,
+                    bot, process, secret=hook.secret, host=hook.host,
                     port=hook.port, path=hook.path, public_url=hook.public_url,
                     max_connections=hook.max_connections, admit=processor.admit,
+                    health=monitor,
                 ))
             else:
-                poller = AtLeastOncePoller(bot, processor.process, api_url=options.api_root,
+                if options.health_listen is not None:
+                    health_port = await stack.enter_async_context(
+                        serving_health(monitor, *options.health_listen))
+                poller = AtLeastOncePoller(bot, process, api_url=options.api_root,
                                            poll_timeout=int(options.poll_timeout),
                                            admit=processor.admit,
                                            parking=UpdateParking(storage, keyring, bot))
                 tasks.append(asyncio.create_task(poller.run(stop)))
             log.info("bot.started")
             try:
-                yield BotRuntime(bot, processor, poller, webhook_port)
+                yield BotRuntime(bot, processor, poller, webhook_port, health_port)
             finally:
                 stop.set()
                 if poller is not None:
@@ -232,6 +245,16 @@ async def running_bot(
         with contextlib.suppress(Exception):
             await bot.shutdown()
         log.info("bot.stopped")
+
+
+def _counted(process: Process) -> Process:
+    """`process`, counting the updates it commits (the metric intake_updates_handled)."""
+
+    async def counted(updates: Sequence[Update]) -> None:
+        await process(updates)
+        metrics.UPDATES_HANDLED.inc(len(updates))
+
+    return counted
 
 
 async def _sweep(storage: Storage) -> None:

@@ -28,6 +28,7 @@ from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from bot import metrics
 from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget
 
 log = logging.getLogger("intake.sender")
@@ -175,5 +176,12 @@ class BotApiSender:
 
     def _count_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
+        self.count_retry(error, state.attempt_number)
+
+    def count_retry(self, error: BaseException | None, attempt: int) -> None:
+        """Count and log a failed try about to be tried again (by this sender or its caller)."""
+        metrics.SEND_RETRIES.inc()
+        if isinstance(error, RetryAfter):
+            metrics.RATE_LIMITED.inc()
         # The error's type only: its message can quote a URL with the token in it.
-        log.info("botapi.retry", extra={"error": type(error), "count": state.attempt_number})
+        log.info("botapi.retry", extra={"error": type(error), "count": attempt})

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 from telegram import Bot, Update
 
+from bot.telegram.health import HealthMonitor, add_routes
 from bot.telegram.polling import ALLOWED_UPDATES, Admit, Process, is_infrastructure
 from storage.errors import REFUSED_HINT, refused_connection
 
@@ -30,7 +31,8 @@ _ATTEMPTS_ON_BUG = 3
 
 
 def webhook_app(
-    bot: Bot, process: Process, *, secret: str, path: str, admit: Admit = lambda _u: True
+    bot: Bot, process: Process, *, secret: str, path: str, admit: Admit = lambda _u: True,
+    health: HealthMonitor | None = None,
 ) -> web.Application:
     expected = secret.encode()
     # Failures of our own code per update id: Telegram sends a chat's updates one after the
@@ -68,6 +70,8 @@ def webhook_app(
 
     app = web.Application(client_max_size=_MAX_BODY)
     app.router.add_post(path, receive)
+    if health is not None:
+        add_routes(app, health)  # /healthz, /readyz, /metrics: the proxy passes /telegram only
     return app
 
 
@@ -83,14 +87,17 @@ async def running_webhook(
     public_url: str | None,
     max_connections: int = 40,
     admit: Admit = lambda _u: True,
+    health: HealthMonitor | None = None,
 ) -> AsyncIterator[int]:
     """Serve the webhook on host:port; register `public_url` with Telegram if given.
 
     Yields the bound port. The webhook is left registered on exit: another worker may still be
     serving it, and a restarted one must find it in place.
     """
-    runner = web.AppRunner(webhook_app(bot, process, secret=secret, path=path, admit=admit),
-                           access_log=None)
+    runner = web.AppRunner(
+        webhook_app(bot, process, secret=secret, path=path, admit=admit, health=health),
+        access_log=None,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

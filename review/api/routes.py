@@ -18,6 +18,7 @@ from aiohttp import web
 from review.api.app import Route, context, credential
 from review.api.credentials import create_credential, parse_role, revoke_credential
 from review.api.custody_routes import CUSTODY_ROUTES
+from review.api.header_routes import HEADER_ROUTES
 from review.api.wire import (
     b64,
     credential_json,
@@ -318,8 +319,10 @@ ROUTES: list[Route] = [
     Route("POST", _REPORT + "/witness-messages", add_witness_message, REVIEWER),
     Route("GET", PREFIX + "/recipients", active_recipients, REVIEWER),
     Route("GET", PREFIX + "/custody-key", custody_key, REVIEWER),
-    # Re-wrapping decides who can read a report: only administrators may upload headers.
+    # Re-wrapping decides who can read a report: only administrators may upload headers, of
+    # the report's own channel; the old header is kept and can be put back (HEADER_ROUTES).
     Route("PUT", _ITEM + "/header", replace_header, ADMIN),
+    *HEADER_ROUTES,
     Route("GET", PREFIX + "/admin/credentials", list_credentials, ADMIN),
     Route("POST", PREFIX + "/admin/credentials", add_credential, ADMIN),
     Route("DELETE", PREFIX + "/admin/credentials/{name}", revoke, ADMIN),

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import datetime as dt
 import importlib.resources
-import io
 import logging
 import re
 import urllib.parse
@@ -28,7 +26,8 @@ from review.backend import STATUSES
 from review.console.media import ATTACHMENT_CSP
 from review.console.reading import CannotOpen
 from review.custody.access import record_bulk_access
-from review.monitoring.collect import collect
+from review.monitoring.cells import Cell, csv_text
+from review.monitoring.collect import collect, question_reader, record_questions_opened
 from review.monitoring.records import Content, Record, merged_shape
 from review.monitoring.stats import (
     Filters,
@@ -39,9 +38,10 @@ from review.monitoring.stats import (
     figure_csv_rows,
     overview,
     overview_csv_rows,
+    reviewer_names,
 )
 from review.monitoring.tables import PLAINTEXT_WARNING, export_text
-from storage import StoredItem, StoredReport
+from storage import ItemRole, StoredItem, StoredReport
 from storage.triage import validate_label
 
 if TYPE_CHECKING:
@@ -92,15 +92,18 @@ class Monitor:
         def progress(done: int, total: int) -> None:
             self.done, self.total = done, total
 
+        asked: list[tuple[str, str]] = []
         try:
             try:
                 records = await collect(
-                    reader.backend, open_item, images=images, cached=cached, progress=progress
+                    reader.backend, open_item, images=images, cached=cached, progress=progress,
+                    questions=question_reader(reader.backend, reader.identities, asked),
                 )
             finally:
                 # Every item decrypted for these pages, in a few entries (chain of custody),
                 # also when the build stopped half-way; nothing is shown unless recorded.
                 await record_bulk_access(reader.backend, opened, via="console")
+                await record_questions_opened(reader.backend, asked, via="console")
             self.records, self.images = records, images
         except Exception as error:
             log.warning("console.monitoring_failed", extra={"error": type(error).__name__})
@@ -145,6 +148,7 @@ class MonitoringPages:
             web.get("/export/reports.{fmt:csv|jsonl}", self.export_file),
             web.get("/corroboration", self.corroboration),
             web.get(report + "/similar", self.similar),
+            web.get(report + "/items/{seq:[0-9]{1,6}}/thumbnail.png", self.thumbnail),
         ])
 
         async def forget(_app: web.Application) -> None:
@@ -198,18 +202,24 @@ class MonitoringPages:
             category = None
         return Filters(dates[0], dates[1], status, label, category), error
 
+    def _names(self) -> dict[str, dict[str, str]]:
+        """Choice names in the reviewer's language (the console's INTAKE_REVIEWER_LANGUAGE)."""
+        return reviewer_names(self.views.reader.labels)
+
     def _overview(self, request: web.Request, records: list[Record]) -> Overview:
         filters, _error = self._filters(request)
-        return overview(records, filters)
+        return overview(records, filters, names=self._names())
 
     async def overview(self, request: web.Request) -> web.Response:
         records = self.monitor.ready()
         if records is None:
             return self._wait("Overview")
         filters, error = self._filters(request)
-        result = overview(records, filters)
+        names = self._names()
+        result = overview(records, filters, names=names)
         query = urllib.parse.urlencode(filters.as_query())
         categories = choice_labels([r for r in records if r.content.readable], Questions())
+        categories["category"].update(names["category"])
         present = sorted({c for r in records if (c := category_of(r, Questions()))})
         return self.views.render(
             "overview.html", error=error, result=result, filters=filters, query=query,
@@ -310,10 +320,35 @@ class MonitoringPages:
         )
 
 
-def _csv_response(rows: list[list[str]], name: str) -> web.Response:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
-    return web.Response(body=out.getvalue().encode("utf-8"), headers={
+    async def thumbnail(self, request: web.Request) -> web.Response:
+        """A small PNG of an image attachment, whatever type Telegram said it had.
+
+        Photos sent "as a file" are served by the report page as downloads; here the bytes
+        decide (`similar.thumbnail` decodes them within fixed bounds and re-encodes a small
+        PNG without their metadata), so the corroboration pages can show every image.
+        """
+        from review.monitoring.similar import thumbnail
+
+        reader = self.views.reader
+        report = await reader.backend.get_report(request.match_info["report_id"])
+        seq = int(request.match_info["seq"])
+        if not any(i.seq == seq and i.role is ItemRole.ATTACHMENT for i in report.items):
+            raise LookupError(seq)
+        try:
+            opened = await reader.item(report, seq)
+        except CannotOpen:
+            raise web.HTTPNotFound() from None
+        data = await asyncio.to_thread(thumbnail, opened.data)
+        if data is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=data, headers={
+            "Content-Type": "image/png", "Content-Security-Policy": ATTACHMENT_CSP,
+            "Content-Disposition": "inline",
+        })
+
+
+def _csv_response(rows: list[list[Cell]], name: str) -> web.Response:
+    return web.Response(body=csv_text(rows).encode("utf-8"), headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="{name}"',
         "Content-Security-Policy": ATTACHMENT_CSP,

@@ -74,6 +74,11 @@ class Reader:
         # Keyed by report id alone: re-wrapping or re-encrypting never changes what a report says.
         self._previews: dict[str, Preview] = {}
 
+    @property
+    def identities(self) -> list[crypto.Identity]:
+        """The reviewer's identities this console decrypts with."""
+        return self._identities
+
     # --- items -----------------------------------------------------------------------------
 
     async def item(self, report: StoredReport, seq: int, *, record: bool = True) -> Opened:
@@ -307,13 +312,19 @@ def _item(report: StoredReport, seq: int) -> StoredItem:
 
 
 def _facts_by_seq(entries: object, key: str) -> dict[int, dict[str, Any]]:
-    """Sealed facts per item: the report lists them under "item", an addition under "seq"."""
+    """Sealed facts per item: the report lists them under "item"; an addition was documented
+    with "seq" but the bot writes "item" there too, so an addition's are read under either."""
     if not isinstance(entries, list):
         return {}
-    return {
-        entry[key]: entry for entry in entries
-        if isinstance(entry, dict) and isinstance(entry.get(key), int)
-    }
+    keys = (key, "item") if key != "item" else (key,)
+    found: dict[int, dict[str, Any]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        seq = next((entry[k] for k in keys if isinstance(entry.get(k), int)), None)
+        if seq is not None:
+            found[seq] = entry
+    return found
 
 
 def _manifest_hashes(manifest: bytes) -> dict[int, str]:

@@ -1,4 +1,5 @@
-"""Daily anchoring: a Merkle tree over each closed day's manifests and audit entries, timestamped.
+"""Daily anchoring: a Merkle tree over each closed day's manifests, item headers and audit entries,
+timestamped.
 
 Day D closes at D+1 00:00 UTC plus a grace (one hour by default), so that reports and entries
 of day D still committing at midnight are in D's tree; whatever of day D turns up later (and any
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("intake.evidence")
 
 MANIFEST = "manifest"
+HEADER = "header"
 AUDIT = "audit"
 
 
@@ -47,6 +49,27 @@ class AnchorRun:
     built: list[dt.date] = field(default_factory=list)
     anchored: list[dt.date] = field(default_factory=list)
     failed: list[tuple[dt.date, str]] = field(default_factory=list)
+
+
+# A network failure and a refused answer need different fixes: telling one for the other sends
+# an administrator to the wrong place.
+NETWORK_FAILURES = frozenset({"unreachable", "http_error"})
+
+
+def failure_fix(kind: str) -> str:
+    """The one-line fix for a timestamping failure of this kind."""
+    if kind in NETWORK_FAILURES:
+        return ("the authority could not be reached (a network or server failure, not a "
+                "verification one): check INTAKE_TSA_URLS and the network")
+    return ("the authority answered but its reply did not verify (not a network failure): "
+            "check INTAKE_TSA_CA_FILES holds that authority's CA certificate")
+
+
+_DELAYED = {
+    network: "evidence.anchor_delayed: no time-stamp authority timestamped a closed day; it "
+             f"stays queued and is retried: {failure_fix(kind)} (intake evidence status)"
+    for network, kind in ((True, "unreachable"), (False, "invalid_token"))
+}
 
 
 def closed_through(now: dt.datetime, grace: dt.timedelta) -> dt.date:
@@ -106,6 +129,7 @@ class Anchorer:
 
         pending: dict[dt.date, list[LeafRecord]] = {}
         await self._pending_manifests(target, pending)
+        await self._pending_headers(target, pending)
         await self._pending_audit(target, pending)
         built = []
         for day in sorted(pending):
@@ -130,6 +154,22 @@ class Anchorer:
                 if day is not None:
                     pending.setdefault(day, []).append(
                         LeafRecord(leaf_hash, MANIFEST, report_id=row.report_id))
+
+    async def _pending_headers(
+        self, target: Callable[[dt.date], dt.date | None], pending: dict[dt.date, list[LeafRecord]]
+    ) -> None:
+        # Every item's current header: its MAC commits to the file key (docs/evidence-bundle.md,
+        # "Plaintext bound to the proof"); a re-wrapped header is a new leaf, like a manifest.
+        after = ("", -1)
+        while page := await self._evidence.item_headers(after=after):
+            after = (page[-1].report_id, page[-1].seq)
+            hashes = {merkle.leaf_hash(row.header).hex(): row for row in page}
+            known = await self._evidence.known(list(hashes))
+            for leaf_hash, row in hashes.items():
+                day = target(row.received_day) if leaf_hash not in known else None
+                if day is not None:
+                    pending.setdefault(day, []).append(
+                        LeafRecord(leaf_hash, HEADER, report_id=row.report_id))
 
     async def _pending_audit(
         self, target: Callable[[dt.date], dt.date | None], pending: dict[dt.date, list[LeafRecord]]
@@ -166,12 +206,8 @@ class Anchorer:
                 await self._evidence.record_failure(
                     day.day, kind, now + backoff(attempts, self._policy))
                 run.failed.append((day.day, kind))
-                log.warning(
-                    "evidence.anchor_delayed: no time-stamp authority timestamped a closed "
-                    "day; it stays queued and is retried: check INTAKE_TSA_URLS, "
-                    "INTAKE_TSA_CA_FILES and the network (intake evidence status)",
-                    extra={"reason": kind, "count": attempts},
-                )
+                log.warning(_DELAYED[kind in NETWORK_FAILURES],
+                            extra={"reason": kind, "count": attempts})
 
     async def _timestamp(self, session: aiohttp.ClientSession, day: DayRecord) -> str | None:
         """Ask every authority; None when at least one token was kept, else the first failure."""

@@ -46,12 +46,18 @@ def _json(value: Any) -> bytes:
 
 
 async def timestamp_files(
-    source: TimestampSource | None, leaves: Mapping[str, bytes]
+    source: TimestampSource | None, leaves: Mapping[str, bytes],
+    headers: Mapping[str, bytes] | None = None,
 ) -> dict[str, bytes]:
-    """timestamps/ for the bundle files in `leaves` (name -> content) that a tree holds."""
+    """timestamps/ for the bundle files in `leaves` (name -> content) that a tree holds, and for
+    the sealed files in `headers` (name -> its header) whose header, the file's first bytes, is
+    a leaf: such a proof names the file and `bytes`, the length of the leaf at its start."""
     proofs: list[dict[str, Any]] = []
     files: dict[str, bytes] = {}
-    for name, data in sorted(leaves.items()):
+    wanted: list[tuple[str, bytes, int | None]] = [
+        (name, data, None) for name, data in sorted(leaves.items())]
+    wanted += [(name, data, len(data)) for name, data in sorted((headers or {}).items())]
+    for name, data, prefix in wanted:
         leaf = merkle.leaf_hash(data).hex()
         found = None if source is None else await source.leaf(leaf)
         record = None if found is None or source is None else await source.day(found[0])
@@ -60,9 +66,9 @@ async def timestamp_files(
         hashes = await source.leaf_hashes(record.day)
         index = hashes.index(leaf)
         path = merkle.inclusion_proof([bytes.fromhex(h) for h in hashes], index)
-        proofs.append({"file": name, "day": record.day.isoformat(), "leaf_index": index,
-                       "tree_size": len(hashes), "leaf_hash": leaf,
-                       "path": [p.hex() for p in path]})
+        proof = {"file": name, "day": record.day.isoformat(), "leaf_index": index,
+                 "tree_size": len(hashes), "leaf_hash": leaf, "path": [p.hex() for p in path]}
+        proofs.append(proof if prefix is None else {**proof, "bytes": prefix})
         files.update(_day_files(record))
     files[PROOFS] = _json(proofs)
     return files
@@ -119,10 +125,14 @@ def verify_text(files: Mapping[str, bytes], sums_digest: str | None = None) -> s
         "     sha256sum -c SHA256SUMS",
         "",
         "2. The server signed the custody record (sizes and SHA-256 of each sealed payload) when",
-        "   the report arrived; check the signature with the server's custody public key:",
+        "   the report arrived. A key inside this folder proves nothing by itself: anyone can",
+        "   make a key and sign a made-up report. First compare custody.pub.pem with the",
+        "   fingerprint the organisation publishes (on its website, in its reports; not here):",
+        "     openssl pkey -pubin -in custody.pub.pem -outform DER | sha256sum",
+        f"   # {_custody_print(files)}",
+        "   only if that is the published fingerprint, check the signature with it:",
         "     openssl pkeyutl -verify -pubin -inkey custody.pub.pem -rawin \\",
         "       -in manifest.json -sigfile manifest.sig",
-        "   Compare custody.pub.pem with the key the organisation publishes.",
         "",
         "3. Each sealed file is the age header followed by the payload named in manifest.json;",
         "   the payload's SHA-256 must equal its payload_sha256 there:",
@@ -134,9 +144,14 @@ def verify_text(files: Mapping[str, bytes], sums_digest: str | None = None) -> s
         )
     lines += [
         "",
-        "4. The sealed files open with the age tool and a reviewer's key, and give the",
-        "   decrypted files byte for byte:",
-        "     age -d -i key.txt sealed/00-answers.age | cmp - originals/00-answers.json",
+        "4. Without a reviewer key: disclosure.key is an age identity made for this bundle, and",
+        "   disclosure/ holds each item's header re-wrapped to it. Put that header before the",
+        "   sealed payload and stock age decrypts it; the SHA-256 must be the decrypted file's:",
+        *_disclosure_lines(hashes["items"]),
+        "   `intake verify` also checks that the file key disclosure.key gives is the one the",
+        "   sealed file's own header was made with (its MAC is keyed from the file key, and the",
+        "   header is in a timestamped tree): no other key can decrypt that payload to other",
+        "   bytes and pass (docs/evidence-bundle.md, \"Plaintext bound to the proof\").",
         "",
         *_timestamp_lines(files, proofs),
         *(line for section in VERIFY_SECTIONS for line in section(files)),
@@ -148,6 +163,17 @@ def verify_text(files: Mapping[str, bytes], sums_digest: str | None = None) -> s
     return "\n".join(lines)
 
 
+def _disclosure_lines(items: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for e in items:
+        if "disclosure_header" not in e:
+            continue
+        lines += [f"     tail -c +{e['header_bytes'] + 1} {e['sealed_file']} | \\",
+                  f"       cat {e['disclosure_header']} - | age -d -i disclosure.key | \\",
+                  f"       sha256sum   # {e['plaintext_sha256']}  {e['decrypted_file']}"]
+    return lines
+
+
 def _timestamp_lines(files: Mapping[str, bytes], proofs: list[dict[str, Any]]) -> list[str]:
     if not proofs:
         return ["5. Trusted time: the custody record was not in a timestamped daily tree yet when",
@@ -157,19 +183,52 @@ def _timestamp_lines(files: Mapping[str, bytes], proofs: list[dict[str, Any]]) -
         "5. Trusted time. Once a day the server puts that day's custody records and audit",
         "   entries into a Merkle tree (RFC 6962) and has its root timestamped by RFC 3161",
         "   time-stamp authorities. The inclusion proof shows manifest.json is in the tree",
-        "   whose root is timestamps/DAY/root.bin:",
+        "   whose root is timestamps/DAY/root.bin; its leaf hash is",
+        "     (printf '\\000'; cat manifest.json) | sha256sum",
+        "   and verify_merkle.py recomputes each path up to the root. The script is a",
+        "   convenience shipped inside this bundle, so read it before relying on it (about 80",
+        "   lines, Python standard library only; the tree is RFC 6962, section 2.1):",
         "     python3 verify_merkle.py",
-        "   and each authority's token shows that root existed at the token's time:",
+        "   Each authority's token shows that root existed at the token's time. Check it against",
+        "   the CA certificate you obtained from the authority itself, saved as tsa-ca.pem next",
+        "   to this file, never against the copies in timestamps/ (anyone can make a look-alike",
+        "   authority). Its fingerprint, to compare with the one the authority publishes:",
+        "     openssl x509 -in tsa-ca.pem -noout -fingerprint -sha256",
+        *(f"   # {subject}: {print_}" for subject, print_ in _ca_prints(files)),
+        "   then:",
     ]
     days = sorted({str(p["day"]) for p in proofs})
     for day in days:
         tokens = sorted(n for n in files if n.startswith(f"timestamps/{day}/")
                         and n.endswith(".tsr"))
         for token in tokens:
-            ca = token.removesuffix(".tsr") + "-ca.pem"
             lines += [f"     openssl ts -verify -in {token} \\",
-                      f"       -data timestamps/{day}/root.bin -CAfile {ca}"]
+                      f"       -data timestamps/{day}/root.bin -CAfile tsa-ca.pem"]
         if not tokens:
             lines.append(f"     (the tree of {day} was still waiting for an authority's token)")
-    lines += ["   Compare each -ca.pem with the certificate the authority publishes.", ""]
+    lines += ["   The token's time is when the root, and so manifest.json, existed at the latest;",
+              "   `intake verify` prints it for each item beside the claimed receipt day.", ""]
     return lines
+
+
+def _custody_print(files: Mapping[str, bytes]) -> str:
+    from review.evidence.anchors import custody_fingerprint
+
+    try:
+        return custody_fingerprint(files["custody.pub.pem"])
+    except (KeyError, ValueError):
+        return "(custody.pub.pem is missing or not an Ed25519 key)"
+
+
+def _ca_prints(files: Mapping[str, bytes]) -> list[tuple[str, str]]:
+    """The distinct CA certificates the bundle's tokens were checked against on arrival."""
+    from review.evidence.anchors import certificate_fingerprints
+
+    found: dict[str, str] = {}
+    for name in sorted(files):
+        if name.startswith("timestamps/") and name.endswith("-ca.pem"):
+            try:
+                found.update((p, s) for s, p in certificate_fingerprints(files[name]))
+            except ValueError:
+                continue
+    return sorted((s, p) for p, s in found.items())

@@ -64,8 +64,10 @@ def verify_response(response: bytes, root: bytes, ca_pem: bytes, nonce: int | No
     """The token's genTime if `response` timestamps `root` under these CAs; else TsaFailure."""
     from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 
+    from review.evidence.der_order import sorted_certificates
+
     try:
-        decoded = decode_timestamp_response(response)
+        decoded = decode_timestamp_response(sorted_certificates(response))
     except ValueError as error:
         raise TsaFailure("malformed", str(error)) from None
     builder = VerifierBuilder(nonce=nonce)

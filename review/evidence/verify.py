@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,16 @@ from review.evidence.bundle import (
     SCRIPT_BYTES,
     SUMS,
     VERIFY,
-    sums_listing,
     verify_text,
+)
+from review.evidence.disclosure import check_disclosure
+from review.evidence.reading import (
+    Unreadable,
+    file_size,
+    read_range,
+    read_small,
+    scan,
+    sha256_file,
 )
 from review.evidence.tsa import TsaFailure, verify_response
 from review.local import ReviewError
@@ -39,27 +47,38 @@ _SUMS_LINE = re.compile(r"([0-9a-f]{64})  (\S.*)")
 _STATED_DIGEST = re.compile(r" +([0-9a-f]{64})  SHA256SUMS")
 
 
-class Unreadable(Exception):
-    """A file a check needs is missing or malformed; `problem` names it."""
+class BundleView(Mapping[str, bytes]):
+    """The bundle's regular files by name; a file is read (capped) only when asked for."""
 
-    def __init__(self, name: str, why: str) -> None:
-        super().__init__(f"{name}: {why}")
-        self.problem = (name, why)
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.names = sorted(scan(folder).files)
+        self._cache: dict[str, bytes] = {}
+
+    def __getitem__(self, name: str) -> bytes:
+        if name not in self.names:
+            raise KeyError(name)
+        if name not in self._cache:
+            self._cache[name] = read_small(self.folder, name)
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def digest(self, name: str) -> str:
+        return sha256_file(self.folder, name)
 
 
-def bundle_files(folder: Path) -> dict[str, bytes]:
+def bundle_files(folder: Path) -> BundleView:
     """Every regular file under `folder`, by its path relative to it (with / separators)."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return BundleView(folder)
 
 
 def _read(folder: Path, name: str) -> bytes:
-    if name.startswith("/") or ".." in name.split("/"):
-        raise Unreadable(name, "names a file outside the bundle")
-    try:
-        return (folder / name).read_bytes()
-    except OSError:
-        raise Unreadable(name, "is missing") from None
+    return read_small(folder, name)
 
 
 def _json(folder: Path, name: str) -> Any:
@@ -76,7 +95,7 @@ def _sha256(data: bytes) -> str:
 # --- SHA256SUMS and VERIFY.txt -----------------------------------------------------------------
 
 
-def _stated_sums_digest(files: dict[str, bytes]) -> str | None:
+def _stated_sums_digest(files: Mapping[str, bytes]) -> str | None:
     for line in files.get(VERIFY, b"").decode("utf-8", "replace").splitlines():
         found = _STATED_DIGEST.fullmatch(line)
         if found is not None:
@@ -84,11 +103,11 @@ def _stated_sums_digest(files: dict[str, bytes]) -> str | None:
     return None
 
 
-def _rebuilds(files: dict[str, bytes], digest: str | None) -> bool:
+def _rebuilds(files: Mapping[str, bytes], digest: str | None) -> bool:
     """Whether VERIFY.txt is exactly what this bundle's files give, with that SHA256SUMS digest."""
     try:
         return verify_text(files, digest).encode("utf-8") == files.get(VERIFY)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, Unreadable):
         return False
 
 
@@ -118,12 +137,13 @@ def check_sums(folder: Path) -> list[Problem]:
     for name, digest in listed.items():
         if name not in files:
             problems.append((name, "is listed in SHA256SUMS but missing"))
-        elif _sha256(files[name]) != digest:
+        elif files.digest(name) != digest:
             problems.append((name, "changed since export: its SHA-256 differs from SHA256SUMS"))
     for name in files:
         if name not in listed and name not in (SUMS, VERIFY):
             problems.append((name, "is not listed in SHA256SUMS (added after export)"))
-    if not problems and files[SUMS] != sums_listing(files):
+    canonical = "".join(f"{listed.get(n, '')}  {n}\n" for n in files if n not in (SUMS, VERIFY))
+    if not problems and files[SUMS] != canonical.encode("utf-8"):
         problems.append((SUMS, "is not the canonical listing of the bundle's files"))
     return problems
 
@@ -135,7 +155,7 @@ def check_verify_text(folder: Path) -> list[Problem]:
         return [(VERIFY, "is missing")]
     listed, _ = _listed(files.get(SUMS, b""))
     sources = ["hashes.json", PROOFS, *(n for n in files if n.endswith(".tsr"))]
-    if any(n in files and listed.get(n) != _sha256(files[n]) for n in sources):
+    if any(n in files and listed.get(n) != files.digest(n) for n in sources):
         return []  # a file VERIFY.txt is made from changed: check_sums names it
     if _rebuilds(files, None):
         return []
@@ -180,19 +200,19 @@ def check_sealed_files(folder: Path) -> list[Problem]:
     problems = []
     for entry in _hash_entries(folder):
         name = str(entry.get("sealed_file"))
-        sealed = _read(folder, name)
+        size = file_size(folder, name)
         header = int(entry.get("header_bytes", -1))
         item = manifest.get(int(entry.get("seq", -1)))
-        if item is None or not 0 < header <= len(sealed):
+        if item is None or not 0 < header <= size:
             problems.append(("hashes.json", f"does not describe {name} as manifest.json does"))
             continue
-        payload = sealed[header:]
-        if not sealed.startswith(b"age-encryption.org/v1\n"):
+        if read_range(folder, name, 0, 22) != b"age-encryption.org/v1\n":
             problems.append((name, "is not an age file"))
-        elif len(payload) != item["payload_size"] or _sha256(payload) != item["payload_sha256"]:
+        elif size - header != item["payload_size"] or sha256_file(
+                folder, name, skip=header) != item["payload_sha256"]:
             problems.append((name, "its payload is not the one manifest.json records"))
         decrypted = str(entry.get("decrypted_file"))
-        if _sha256(_read(folder, decrypted)) != entry.get("plaintext_sha256"):
+        if sha256_file(folder, decrypted) != entry.get("plaintext_sha256"):
             problems.append((decrypted, "its SHA-256 is not the plaintext_sha256 of hashes.json"))
     return problems
 
@@ -240,7 +260,10 @@ def check_merkle_proofs(folder: Path) -> list[Problem]:
     problems = []
     for proof in _proofs(folder):
         name, where = str(proof.get("file")), _day_folder(proof.get("day"))
-        leaf = merkle.leaf_hash(_read(folder, name))
+        if "bytes" in proof:
+            leaf = merkle.leaf_hash(read_range(folder, name, 0, int(proof["bytes"])))
+        else:
+            leaf = bytes.fromhex(sha256_file(folder, name, prefix=b"\x00"))
         root_bin = _read(folder, f"{where}/root.bin")
         day = _json(folder, f"{where}/day.json")
         if leaf.hex() != proof.get("leaf_hash"):
@@ -306,6 +329,7 @@ CHECKS: list[Check] = [
     check_hashes_json,
     check_merkle_proofs,
     check_script,
+    check_disclosure,
     *CUSTODY_CHECKS,
 ]
 
@@ -313,7 +337,14 @@ CHECKS: list[Check] = [
 def verify_bundle(
     folder: Path, *, tsa_ca: bytes | None = None, checks: Sequence[Check] | None = None
 ) -> list[Problem]:
-    """Every problem of the bundle in `folder`; an empty list means every check passed."""
+    """Every problem of the bundle in `folder`; an empty list means every check passed.
+
+    A folder holding anything but regular files and folders (or a file over the size cap) is
+    refused before any check reads it: one line per such entry, nothing else.
+    """
+    refused = scan(folder).refused
+    if refused:
+        return refused
     problems: list[Problem] = []
     for check in [*(checks if checks is not None else CHECKS), tsa_check(tsa_ca)]:
         try:

@@ -3,7 +3,8 @@
 
 Usage: python3 verify_merkle.py [BUNDLE_FOLDER]    (default: the folder this script is in)
 
-For each entry of timestamps/proofs.json: the leaf hash is SHA-256(0x00 || the named file), and
+For each entry of timestamps/proofs.json: the leaf hash is SHA-256(0x00 || the named file, or
+its first `bytes` bytes when the entry says so: a sealed file's age header), and
 the audit path must lead from it to the root in timestamps/DAY/root.bin, which is what the
 RFC 3161 token of that day timestamps (check that with `openssl ts -verify`, see VERIFY.txt).
 Exit status 0 when every proof holds, 1 otherwise.
@@ -45,7 +46,9 @@ def check(folder: Path, proof: dict[str, object]) -> str | None:
     if name.startswith("/") or ".." in name.split("/") or "/" in day or ".." in day:
         return "the proof names a file outside the bundle"
     try:
-        leaf = hashlib.sha256(b"\x00" + (folder / name).read_bytes()).digest()
+        with (folder / name).open("rb") as handle:
+            data = handle.read(int(str(proof["bytes"]))) if "bytes" in proof else handle.read()
+        leaf = hashlib.sha256(b"\x00" + data).digest()
         root = (folder / "timestamps" / day / "root.bin").read_bytes()
         path = [bytes.fromhex(str(p)) for p in proof["path"]]  # type: ignore[attr-defined]
         index, size = int(str(proof["leaf_index"])), int(str(proof["tree_size"]))

@@ -18,7 +18,8 @@ from pathlib import Path
 import crypto
 from review.monitoring.records import Content, Record
 
-LAYOUT = "incident-intake/monitoring-cache/v1"
+# v2: attachments carry the type sniffed from their bytes, and reports their follow-up.
+LAYOUT = "incident-intake/monitoring-cache/v2"
 
 
 class CacheError(Exception):

@@ -31,6 +31,9 @@ FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
 MAX_BARS = 25  # categories beyond this are summed into "other": a chart, not a table
 _STYLE: dict[str, Any] = {
     "svg.fonttype": "path",
+    # Witness text is never mathtext: `$\frac{a}{$` is a label, not a formula to typeset (or
+    # to fail on).
+    "text.parse_math": False,
     "svg.hashsalt": "intake-overview",
     "font.family": "DejaVu Sans",
     "axes.spines.top": False,

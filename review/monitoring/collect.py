@@ -15,9 +15,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import crypto
-from review.backend import QueueFilter
+from review.backend import QueueFilter, ReviewBackend
+from review.custody.access import record_access
 from review.local import LocalBackend
-from review.monitoring.records import Content, Record, content_from_documents
+from review.monitoring.records import (
+    IMAGE_TYPES,
+    Content,
+    Question,
+    Record,
+    content_from_documents,
+)
 from storage import ItemRole, ReportSummary, StoredItem, StoredReport
 
 PAGE_SIZE = 500
@@ -30,6 +37,8 @@ MAX_IMAGE_BYTES = 50 * 1024 * 1024
 
 Progress = Callable[[int, int], None]
 OpenItem = Callable[[StoredReport, StoredItem], Awaitable[bytes | None]]
+# The reviewers' questions left for a report's witness, decrypted where this identity can.
+ReadQuestions = Callable[[str], Awaitable[Sequence[Question]]]
 
 
 class QueueReader(Protocol):
@@ -73,39 +82,91 @@ def item_opener(backend: QueueReader, identities: Sequence[crypto.Identity]) -> 
     return open_item
 
 
+def question_reader(
+    backend: ReviewBackend, identities: Sequence[crypto.Identity], opened: list[tuple[str, str]]
+) -> ReadQuestions:
+    """Read a report's questions with these identities, noting (report, message) opened."""
+    keys = list(identities)
+
+    async def read(report_id: str) -> list[Question]:
+        found = []
+        for message in await backend.witness_messages(report_id):
+            try:
+                header, offset = crypto.split_header(message.sealed)
+                text: str | None = crypto.open_bytes(
+                    header, message.sealed[offset:], keys).decode("utf-8")
+                opened.append((report_id, message.message_id))
+            except (crypto.DecryptionError, UnicodeDecodeError):
+                text = None
+            found.append(Question(message.created_on, text))
+        return found
+
+    return read
+
+
+async def record_questions_opened(
+    backend: object, opened: Sequence[tuple[str, str]], *, via: str
+) -> None:
+    """One custody entry per report whose questions were decrypted here."""
+    by_report: dict[str, list[str]] = {}
+    for report_id, message_id in opened:
+        by_report.setdefault(report_id, []).append(message_id)
+    for report_id, messages in by_report.items():
+        await record_access(backend, report_id, "opened", messages=messages, via=via)
+
+
 async def read_content(
-    backend: QueueReader, open_item: OpenItem, summary: ReportSummary, *, images: bool
+    backend: QueueReader, open_item: OpenItem, summary: ReportSummary, *, images: bool,
+    questions: ReadQuestions | None = None,
 ) -> Content:
-    """Decrypt one report's answers and additions (and hash its images when asked)."""
+    """Decrypt one report's answers, additions and questions (and hash its images if asked)."""
     report = await backend.get_report(summary.report_id)
     count = len(report.items)
     answers = next((i for i in report.items if i.role is ItemRole.ANSWERS), None)
     document = _json(await open_item(report, answers)) if answers is not None else None
     if document is None:
         return Content(item_count=count, readable=False)
-    additions = []
+    additions, addition_items = [], []
     for item in report.items:
         if item.role is ItemRole.ADDITION:
             added = _json(await open_item(report, item))
             if added is not None:
                 additions.append(added)
+                addition_items.append(item.seq)
+    asked = list(await questions(summary.report_id)) if questions is not None else []
     phashes: dict[int, str] | None = None
+    sniffed: dict[int, str] = {}
     if images:
         # Imported here: imagehash brings numpy and scipy, which a count does not need.
         from review.monitoring.similar import perceptual_hash
 
         phashes = {}
-        draft = content_from_documents(count, document, additions)
-        by_seq = {i.seq: i for i in report.items if i.role is ItemRole.ATTACHMENT}
-        for attachment in draft.attachments:
-            image = by_seq.get(attachment.seq)
-            if image is None or not attachment.is_image or image.payload_size > MAX_IMAGE_BYTES:
+        # Every attachment, whatever Telegram said it was: a photo sent "as a file" arrives as
+        # application/octet-stream, and a "photo" may be anything. The bytes decide.
+        for item in report.items:
+            if item.role is not ItemRole.ATTACHMENT or item.payload_size > MAX_IMAGE_BYTES:
                 continue
-            data = await open_item(report, image)
-            digest = None if data is None else await asyncio.to_thread(perceptual_hash, data)
-            if digest is not None:
-                phashes[attachment.seq] = digest
-    return content_from_documents(count, document, additions, phashes)
+            data = await open_item(report, item)
+            if data is None:
+                continue
+            kind = sniff_type(data)
+            if kind is not None:
+                sniffed[item.seq] = kind
+            if kind in IMAGE_TYPES:
+                digest = await asyncio.to_thread(perceptual_hash, data)
+                if digest is not None:
+                    phashes[item.seq] = digest
+    return content_from_documents(count, document, additions, phashes,
+                                  addition_items=addition_items, questions=asked,
+                                  sniffed=sniffed)
+
+
+def sniff_type(data: bytes) -> str | None:
+    """The MIME type the bytes themselves show (filetype reads their magic numbers)."""
+    import filetype
+
+    found = filetype.guess_mime(data[:8192])
+    return "image/png" if found == "image/apng" else found
 
 
 async def collect(
@@ -115,6 +176,7 @@ async def collect(
     images: bool = False,
     cached: dict[str, Content] | None = None,
     progress: Progress | None = None,
+    questions: ReadQuestions | None = None,
 ) -> list[Record]:
     """Every report of the queue as a Record, oldest first; `cached` content is re-used."""
     summaries = await all_summaries(backend)
@@ -133,7 +195,8 @@ async def collect(
             content = known
         else:
             async with limit:
-                content = await read_content(backend, open_item, summary, images=images)
+                content = await read_content(backend, open_item, summary, images=images,
+                                             questions=questions)
         done += 1
         if progress is not None:
             progress(done, len(summaries))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from review.tools import day_sent, in_conversation_order
 from storage import ReportSummary
 
 # Keys of an answer entry worth keeping, with the type each must have.
@@ -21,7 +23,7 @@ _ANSWER_KEYS: dict[str, type | tuple[type, ...]] = {
     "date": str, "time": str, "unknown": bool, "latitude": (int, float),
     "longitude": (int, float), "approximate": bool, "files": int,
 }
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")  # what is hashed and shown
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,13 @@ class AttachmentRecord:
     size: int | None
     mime_type: str | None
     phash: str | None = None  # 16 hex digits, when images were hashed
+    # The type the decrypted bytes show (when images were looked for), not what Telegram said.
+    sniffed: str | None = None
 
     @property
     def is_image(self) -> bool:
+        if self.sniffed is not None:
+            return self.sniffed in IMAGE_TYPES
         return self.kind == "photo" or (self.mime_type or "").lower() in IMAGE_TYPES
 
 
@@ -51,6 +57,10 @@ class Content:
     attachments: tuple[AttachmentRecord, ...] = ()
     addition_texts: tuple[str, ...] = ()
     images_hashed: bool = False
+    # The reviewers' questions and the witness's additions (/status), in conversation order:
+    # {"kind": "question", "day", "text"} and {"kind": "addition", "item", "submitted_at",
+    # "texts", "attachments": [{"item", "sha256"}]} (see `follow_up_entries`).
+    follow_up: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +69,7 @@ class Content:
             "answers": self.answers, "order": list(self.order),
             "attachments": [a.__dict__ for a in self.attachments],
             "addition_texts": list(self.addition_texts), "images_hashed": self.images_hashed,
+            "follow_up": list(self.follow_up),
         }
 
     @classmethod
@@ -70,6 +81,7 @@ class Content:
             attachments=tuple(AttachmentRecord(**a) for a in data.get("attachments", ())),
             addition_texts=tuple(data.get("addition_texts", ())),
             images_hashed=bool(data.get("images_hashed")),
+            follow_up=tuple(data.get("follow_up", ())),
         )
 
 
@@ -93,13 +105,29 @@ class Record:
         return None if answer is None or answer.get("skipped") else answer
 
 
+@dataclass(frozen=True)
+class Question:
+    """A reviewers' question for the witness: the day it was left, and its text if readable."""
+
+    day: dt.date
+    text: str | None  # None: sealed to the witness's key only
+
+
 def content_from_documents(
     item_count: int,
     document: dict[str, Any],
     additions: list[dict[str, Any]],
     phashes: dict[int, str] | None = None,
+    *,
+    addition_items: Sequence[int] = (),
+    questions: Sequence[Question] = (),
+    sniffed: dict[int, str] | None = None,
 ) -> Content:
-    """The monitoring view of a decrypted answers document and its additions."""
+    """The monitoring view of a decrypted answers document and its additions.
+
+    `addition_items` are the additions' item numbers (seq), in the same order as `additions`;
+    `questions` are the reviewers' questions left for the witness.
+    """
     answers: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     raw_answers = document.get("answers")
@@ -117,8 +145,9 @@ def content_from_documents(
         answers[entry["question"]] = kept
         order.append(entry["question"])
     attachments = [
-        *_attachments(document.get("attachments"), "item", phashes),
-        *(a for added in additions for a in _attachments(added.get("attachments"), "seq", phashes)),
+        *_attachments(document.get("attachments"), "item", phashes, sniffed),
+        *(a for added in additions
+          for a in _attachments(added.get("attachments"), "seq", phashes, sniffed)),
     ]
     texts = tuple(
         t for added in additions if isinstance(added.get("texts"), list)
@@ -131,25 +160,56 @@ def content_from_documents(
         answers=answers, order=tuple(order),
         attachments=tuple(sorted(attachments, key=lambda a: a.seq)),
         addition_texts=texts, images_hashed=phashes is not None,
+        follow_up=follow_up_entries(additions, addition_items, questions),
+    )
+
+
+def follow_up_entries(
+    additions: Sequence[dict[str, Any]], items: Sequence[int], questions: Sequence[Question],
+) -> tuple[dict[str, Any], ...]:
+    """Questions and additions as one conversation, each with its own item number and time."""
+    added = []
+    for index, document in enumerate(additions):
+        texts = document.get("texts")
+        files = document.get("attachments")
+        added.append({
+            "kind": "addition",
+            "item": items[index] if index < len(items) else None,
+            "submitted_at": _text(document.get("submitted_at")),
+            "texts": [t for t in texts if isinstance(t, str)] if isinstance(texts, list) else [],
+            "attachments": [
+                {"item": a.seq, "sha256": a.sha256} for a in _attachments(files, "seq", None)
+            ],
+        })
+    ordered = in_conversation_order(
+        list(questions), added, lambda entry: day_sent(entry["submitted_at"])
+    )
+    return tuple(
+        {"kind": "question", "day": e.day.isoformat(), "text": e.text}
+        if isinstance(e, Question) else e
+        for e in ordered
     )
 
 
 def _attachments(
-    entries: object, key: str, phashes: dict[int, str] | None
+    entries: object, key: str, phashes: dict[int, str] | None,
+    sniffed: dict[int, str] | None = None,
 ) -> list[AttachmentRecord]:
     if not isinstance(entries, list):
         return []
     found = []
     for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get(key), int):
+        # An addition's files were documented under "seq"; the bot writes "item" there too.
+        seq = next((entry[k] for k in (key, "item") if isinstance(entry, dict)
+                    and isinstance(entry.get(k), int)), None)
+        if seq is None:
             continue
-        seq = entry[key]
         size = entry.get("size")
         found.append(AttachmentRecord(
             seq=seq, kind=_text(entry.get("kind")) or "file", sha256=_text(entry.get("sha256")),
             size=size if isinstance(size, int) else None,
             mime_type=_text(entry.get("mime_type")),
-            phash=(phashes or {}).get(seq),
+            phash=(phashes or {}).get(seq), sniffed=(sniffed or {}).get(seq),
         ))
     return found
 

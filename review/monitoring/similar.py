@@ -25,18 +25,65 @@ SIMILAR_BITS = 10
 _BANDS = SIMILAR_BITS + 1  # pigeonhole: two hashes within 10 bits agree on one of 11 bands
 
 
-def perceptual_hash(data: bytes) -> str | None:
-    """The image's 64-bit pHash as 16 hex digits; None if it is not an image PIL can read.
+# Decoding is bounded three ways, so that a hostile image cannot take the reviewer's machine
+# (the console included) far past its usual memory: Pillow's own decompression-bomb check
+# refuses an image declaring more than twice Image.MAX_IMAGE_PIXELS (about 179 million) before
+# anything is decoded; a JPEG is decoded at reduced size by its DCT scaling (`draft`, down to
+# 1/8 per side), which is all a 32x32 hash or a thumbnail needs; and no image is decoded whose
+# pixels, after that reduction, exceed MAX_DECODED_PIXELS (24 million: a 6000x4000 photo; RGBA
+# at that size is 96 MB). A 13000x13000 PNG (169 million pixels, about 500 MB decoded) is
+# therefore not hashed at all; a 108-megapixel phone JPEG is, at 1/8 of each side.
+MAX_DECODED_PIXELS = 24_000_000
+_REDUCED = (256, 256)  # what `draft` aims at: at least this, as small as the scaling allows
+THUMBNAIL = 480  # pixels on the longest side of an image shown on the corroboration pages
 
-    Pillow's own decompression-bomb limit applies: an image claiming far more pixels than any
-    camera takes is refused before it is decoded.
-    """
+
+def _bounded(data: bytes) -> Image.Image | None:
+    """The image opened for decoding at reduced size, or None if it is not one or too big."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return str(imagehash.phash(image))
+        image = Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
+    try:
+        if image.format == "JPEG":
+            image.draft("RGB", _REDUCED)  # decoded at 1/2, 1/4 or 1/8 per side
+        width, height = image.size
+        if width * height > MAX_DECODED_PIXELS:
+            image.close()
+            return None
+        image.load()
+        return image
+    except (OSError, ValueError, Image.DecompressionBombError):
+        image.close()
+        return None
+
+
+def perceptual_hash(data: bytes) -> str | None:
+    """The image's 64-bit pHash as 16 hex digits; None if it is not an image PIL can read, or
+    one too large to decode safely (see MAX_DECODED_PIXELS)."""
+    image = _bounded(data)
+    if image is None:
+        return None
+    with image:
+        try:
+            return str(imagehash.phash(image))
+        except (OSError, ValueError):
+            return None
+
+
+def thumbnail(data: bytes) -> bytes | None:
+    """A small PNG of the image (first frame, no metadata), decoded within the same bounds."""
+    image = _bounded(data)
+    if image is None:
+        return None
+    with image:
+        try:
+            image.thumbnail((THUMBNAIL, THUMBNAIL))
+            out = io.BytesIO()
+            image.convert("RGBA" if "A" in image.getbands() else "RGB").save(out, format="PNG")
+        except (OSError, ValueError):
+            return None
+    return out.getvalue()
 
 
 def distance(left: str, right: str) -> int:

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from review.answers import Labels
 from review.backend import PRIORITIES, STATUSES
+from review.monitoring.cells import Cell
 from review.monitoring.places import place_key
 from review.monitoring.records import QuestionShape, Record
 
@@ -183,6 +185,23 @@ def questionnaire_names(
     }
 
 
+def reviewer_names(
+    labels: Labels, questions: Questions = Questions(),
+) -> dict[str, dict[str, str]]:
+    """The choice texts in the reviewer's language (INTAKE_REVIEWER_LANGUAGE) for the figures.
+
+    With them a category is shown by one name whatever language each witness used, so it is
+    one bar and one filter entry; without them, `choice_labels` picks a witness's words.
+    """
+    names: dict[str, dict[str, str]] = {"category": {}, "affected": {}}
+    for figure, question in (("category", questions.category), ("affected", questions.affected)):
+        names[figure] = {
+            choice: text for (qid, choice), text in labels.choices.items()
+            if qid == question and text
+        }
+    return names
+
+
 def choice_labels(
     records: Sequence[Record], questions: Questions
 ) -> dict[str, dict[str, str]]:
@@ -222,13 +241,15 @@ def _fixed_rows(counts: Counter[str], order: tuple[str, ...]) -> tuple[Row, ...]
     )
 
 
-def figure_csv_rows(figure: Figure) -> list[list[str]]:
-    return [["key", "label", "reports"], *([r.key, r.label, str(r.count)] for r in figure.rows)]
+def figure_csv_rows(figure: Figure) -> list[list[Cell]]:
+    rows: list[list[Cell]] = [["key", "label", "reports"]]
+    rows.extend([r.key, r.label, r.count] for r in figure.rows)
+    return rows
 
 
-def overview_csv_rows(result: Overview) -> list[list[str]]:
+def overview_csv_rows(result: Overview) -> list[list[Cell]]:
     """Every figure's numbers in one table: figure, key, label, reports."""
-    rows = [["figure", "key", "label", "reports"]]
+    rows: list[list[Cell]] = [["figure", "key", "label", "reports"]]
     for figure in result.figures:
-        rows.extend([figure.name, r.key, r.label, str(r.count)] for r in figure.rows)
+        rows.extend([figure.name, r.key, r.label, r.count] for r in figure.rows)
     return rows

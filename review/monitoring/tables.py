@@ -13,13 +13,13 @@ where the reviewer says, never over an existing file unless asked.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from review.monitoring import cells
+from review.monitoring.cells import Cell
 from review.monitoring.records import QuestionShape, Record
 
 FORMATS = ("csv", "jsonl")
@@ -27,6 +27,7 @@ META_COLUMNS = (
     "report_id", "received_day", "status", "priority", "labels", "language", "submitted_at",
 )
 ATTACHMENT_COLUMN = "attachments_sha256"
+FOLLOW_UP_COLUMN = "follow_up"
 PLAINTEXT_WARNING = (
     "This file is plaintext: anyone who can read it can read these reports. Keep it on an "
     "encrypted disk, share it only over an encrypted channel, and delete it when done."
@@ -41,7 +42,7 @@ def columns(shape: Sequence[QuestionShape]) -> list[str]:
     names = list(META_COLUMNS)
     for question in shape:
         names.extend(question_columns(question))
-    names.append(ATTACHMENT_COLUMN)
+    names.extend((ATTACHMENT_COLUMN, FOLLOW_UP_COLUMN))
     return names
 
 
@@ -76,6 +77,7 @@ def row(record: Record, shape: Sequence[QuestionShape]) -> dict[str, Any]:
     values[ATTACHMENT_COLUMN] = [
         a.sha256 for a in record.content.attachments if a.sha256 is not None
     ]
+    values[FOLLOW_UP_COLUMN] = [dict(entry) for entry in record.content.follow_up]
     return values
 
 
@@ -106,25 +108,52 @@ def _answer_values(
     return {qid: answer.get("text")}
 
 
-def csv_cell(value: Any) -> str:
-    """How a typed value is written in CSV: lists joined by `|`, booleans as 1 and 0."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
+def follow_up_lines(entries: Sequence[dict[str, Any]]) -> str:
+    """The conversation after the report as text, one line per question or addition.
+
+    `question 2026-07-03: Which street?` and `item 5, 2026-07-04T09:30:00+00:00: It was Market
+    Street. (files: item 6)`; a line break a witness typed is shown as ¶, so that each line
+    is one entry.
+    """
+    lines = []
+    for entry in entries:
+        if entry.get("kind") == "question":
+            text = entry.get("text")
+            said = one_line(text) if isinstance(text, str) else "(sealed to the witness's key only)"
+            lines.append(f"question {entry.get('day')}: {said}")
+            continue
+        files = [f"item {f['item']}" for f in entry.get("attachments", [])]
+        said = " / ".join(one_line(t) for t in entry.get("texts", []))
+        extra = f" (files: {', '.join(files)})" if files else ""
+        lines.append(f"item {entry.get('item')}, {entry.get('submitted_at')}: {said}{extra}")
+    return "\n".join(lines)
+
+
+def one_line(text: str) -> str:
+    """Text on one line: each line break (CR LF, CR or LF) shown as ¶."""
+    return " ¶ ".join(part.strip() for part in text.splitlines()) if text else text
+
+
+def csv_cell(value: Any) -> Cell:
+    """How a typed value goes into CSV: lists joined by `|`; the rest as `cells.cell_text` says."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return follow_up_lines(value)
     if isinstance(value, list):
         return "|".join(str(v) for v in value)
-    return str(value)
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
 def csv_text(records: Sequence[Record], shape: Sequence[QuestionShape]) -> str:
-    out = io.StringIO()
+    """UTF-8 CSV with a byte-order mark, every cell safe to open in a spreadsheet (cells.py)."""
     names = columns(shape)
-    writer = csv.DictWriter(out, fieldnames=names, lineterminator="\r\n")
-    writer.writeheader()
-    for record in records:
-        writer.writerow({k: csv_cell(v) for k, v in row(record, shape).items()})
-    return out.getvalue()
+
+    def rows() -> Iterator[list[Cell]]:
+        yield list(names)
+        for record in records:
+            values = row(record, shape)
+            yield [csv_cell(values.get(name)) for name in names]
+
+    return cells.csv_text(rows())
 
 
 def jsonl_lines(records: Sequence[Record], shape: Sequence[QuestionShape]) -> Iterator[str]:

@@ -15,7 +15,6 @@ in a text property, so the chain from the sealed report to the Uwazi entity can 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import hashlib
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from review.console.media import present
+from review.monitoring.cells import Verbatim, csv_text
 from review.monitoring.records import Content, QuestionShape, content_from_documents
 from review.opened import OpenedReport
 
@@ -198,7 +198,7 @@ def _cell(prop: PropertyMap, report: OpenedReport, content: Content, mapping: Ma
         return _date(answer.get("date"), mapping)
     if prop.type == "geolocation":
         lat, lon = answer.get("latitude"), answer.get("longitude")
-        return f"{lat}|{lon}" if lat is not None and lon is not None else ""
+        return Verbatim(f"{lat}|{lon}") if lat is not None and lon is not None else ""
     if prop.type == "numeric":
         number = answer.get("files", answer.get("text"))
         return "" if number is None else str(number)
@@ -270,14 +270,12 @@ def entity(report: OpenedReport, manifest: bytes, signature: bytes, mapping: Map
 
 def package(entities: Sequence[Entity], mapping: Mapping) -> bytes:
     """The zip: import.csv (UTF-8, comma-separated, a header row) and every file at the root."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=mapping.columns(), lineterminator="\r\n")
-    writer.writeheader()
-    for item in entities:
-        writer.writerow({k: item.row.get(k, "") for k in mapping.columns()})
+    names = mapping.columns()
+    text = csv_text([names, *([item.row.get(k, "") for k in names] for item in entities)],
+                    bom=False)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("import.csv", text.getvalue().encode("utf-8"))
+        archive.writestr("import.csv", text.encode("utf-8"))
         for item in entities:
             for name, data in item.files.items():
                 archive.writestr(name, data)

@@ -106,7 +106,7 @@ async def test_each_deep_link_leads_to_its_channel(database_url: str, tmp_path: 
         await other.send_command("language")
         [menu] = await replies(other)
         labels = [label for row in other.bot_messages()[-1].buttons for label, _data in row]
-        assert labels == ["English", "Українська"], (menu, labels)
+        assert labels == ["English", "Українська", "Cancel"], (menu, labels)
 
         done = await _answer_and_send(river)
         assert "receipt code" in done[1] and done[1].endswith(RIVER_CLOSING), done
@@ -257,12 +257,16 @@ def _router(chooser: bool, public: tuple[str, ...]) -> ChannelConversations:
 
 
 def test_the_core_keeps_a_drafts_channel_and_guards_the_menu() -> None:
-    """Pure core: a draft stays in its channel whatever /start says later; the chooser's
-    buttons are one-prompt tokens (stale and forged ones are refused kindly); Cancel works."""
+    """Pure core: a draft stays in its channel whatever a plain /start says later; the
+    chooser's buttons are one-prompt tokens (stale and forged ones are refused kindly); Cancel
+    works."""
     router = _router(chooser=True, public=("river", "hills"))
     draft, effects = router.handle(None, Start("en", "river"))
     assert draft is not None and draft.channel == "river"
-    draft, effects = router.handle(draft, Start("en", "hills"))
+    draft, effects = router.handle(draft, Start("en"))
+    assert draft is not None and draft.channel == "river"
+    assert isinstance(effects[0], Reply) and effects[0].text.startswith("Welcome back")
+    draft, effects = router.handle(draft, Start("en", "river"))
     assert draft is not None and draft.channel == "river"
     assert isinstance(effects[0], Reply) and effects[0].text.startswith("Welcome back")
 

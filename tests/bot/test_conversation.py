@@ -296,9 +296,10 @@ def test_edit_from_summary_returns_to_summary(chat: Chat) -> None:
 
 
 def test_cancel_and_decline(chat: Chat) -> None:
-    """Cancel at any point and declining consent both close the draft."""
+    """Cancel, once confirmed, and declining consent both close the draft."""
     _to_summary(chat)
-    effects = chat.send(Cancel())
+    chat.send(Cancel())
+    effects = chat.press("Delete it")
     assert chat.draft is None and any(isinstance(e, DraftClosed) for e in effects)
     chat.send(Start("en"))
     chat.press("No, stop")

@@ -157,6 +157,8 @@ async def test_back_edit_and_cancel_over_telegram(database_url: str, tmp_path: P
         await witness.send_text("second version")
         summary = (await replies(witness))[0]
         assert "second version" in summary and "first version" not in summary
-        cancelled = await press(witness, "Cancel")
+        asked = await press(witness, "Cancel")
+        assert "Delete this report?" in asked[0]
+        cancelled = await press(witness, "Delete it")
         assert "Nothing was sent" in cancelled[0]
         assert await list_reports(h.storage) == []

@@ -61,12 +61,12 @@ def test_a_wrong_value_in_the_config_file_names_it_too(tmp_path: Path) -> None:
 def test_the_environment_wins_over_the_config_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Values come from the file unless the environment sets the same variable; other INTAKE_*
-    names (INTAKE_CONFIG itself) and comments are ignored."""
+    """Values come from the file unless the environment sets the same variable; INTAKE_* names
+    read elsewhere (INTAKE_CONFIG itself), other programs' names and comments are ignored."""
     config = tmp_path / "intake.env"
     config.write_text(
-        "# a comment\nINTAKE_MAX_FILE_MB=50\nINTAKE_LOG_LEVEL=debug\nINTAKE_NOT_OURS=1\n"
-        "INTAKE_DRAFTS=ephemeral\n"
+        "# a comment\nINTAKE_MAX_FILE_MB=50\nINTAKE_LOG_LEVEL=debug\nINTAKE_CONFIG=x\n"
+        "INTAKE_DRAFTS=ephemeral\nPOSTGRES_PASSWORD=abc\n"
     )
     monkeypatch.setenv("INTAKE_LOG_LEVEL", "warning")
     for name in ("INTAKE_DRAFTS", "INTAKE_MAX_FILE_MB", "INTAKE_DRAFT_TTL_MINUTES"):
@@ -135,3 +135,53 @@ def test_every_default_passes_its_own_checks() -> None:
 
     for field in dataclasses.fields(Settings):
         assert config._checked(field.name, field.default) == field.default, field.name
+
+
+MISSPELLED = [
+    ("INTAKE_DATABSE_URL", "INTAKE_DATABASE_URL"),
+    ("INTAKE_TOKEN", "INTAKE_BOT_TOKEN"),
+    ("INTAKE_WEBHOOK_SECRET", "INTAKE_WEBHOOK_SECRET_FILE"),
+    ("INTAKE_MAX_FILES_MB", "INTAKE_MAX_FILE_MB"),
+    ("intake_data_dri", "INTAKE_DATA_DIR"),
+]
+
+
+@pytest.mark.parametrize(("variable", "nearest"), MISSPELLED)
+def test_a_misspelled_variable_stops_the_start_naming_the_nearest_setting(
+    tmp_path: Path, variable: str, nearest: str
+) -> None:
+    """An INTAKE_* variable that is no setting: one line naming it and the nearest setting,
+    instead of silently running on a default (SQLite, for a misspelled database URL)."""
+    result = CliRunner().invoke(main, ["reviewer", "list"],
+                                env={"INTAKE_DATA_DIR": str(tmp_path), variable: "x"})
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {variable} in the environment is not a setting: did you "
+                             f"mean {nearest}? Fix its name, or remove it\n")
+
+
+def test_a_misspelled_or_unprefixed_key_in_the_config_file_stops_the_start(
+    tmp_path: Path
+) -> None:
+    """In the config file too: a wrong INTAKE_* key names the nearest setting, and a setting
+    written without its prefix is named with it."""
+    config = tmp_path / "intake.env"
+    config.write_text("INTAKE_RETENTION_DAY=closed=90\n")
+    with pytest.raises(ConfigError, match=f"INTAKE_RETENTION_DAY in the config file {config} is "
+                       "not a setting: did you mean INTAKE_RETENTION_DAYS"):
+        load_settings(config)
+    config.write_text("MAX_FILE_MB=50\n")
+    with pytest.raises(ConfigError, match=r"MAX_FILE_MB in the config file .* is missing its "
+                       r"prefix: write INTAKE_MAX_FILE_MB"):
+        load_settings(config)
+
+
+def test_variables_read_elsewhere_and_the_test_suites_are_no_misspelling(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reviewer's token and name, the config file's, verify's anchors, Caddy's names that
+    compose's env file passes on, and the test suite's and CI's INTAKE_TEST_* are accepted."""
+    for name in ("INTAKE_REVIEW_TOKEN", "INTAKE_REVIEW_ACTOR", "INTAKE_CONFIG",
+                 "INTAKE_VERIFY_ANCHORS", "INTAKE_PUBLIC_HOST", "INTAKE_WORKERS",
+                 "INTAKE_TEST_DATABASE_URL", "INTAKE_TEST_STRICT", "INTAKE_TEST_ANYTHING_NEW"):
+        monkeypatch.setenv(name, "1")
+    assert load_settings().max_file_mb == 20

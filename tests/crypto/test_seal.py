@@ -64,8 +64,9 @@ def test_public_surface() -> None:
     assert set(crypto.__all__) == {
         "CHUNK_SIZE", "DecryptionError", "Identity", "InvalidKeyError", "Recipient",
         "ScryptIdentity", "ScryptRecipient", "X25519Identity", "X25519Recipient", "decrypt",
-        "encrypt", "generate_identity", "header_file_key", "key_id", "open_bytes", "open_sealed",
-        "parse_identities", "parse_recipient", "rewrap", "seal", "seal_bytes", "split_header",
+        "encrypt", "generate_identity", "header_binds_key", "header_file_key", "key_id",
+        "open_bytes", "open_payload", "open_sealed", "parse_identities", "parse_recipient",
+        "rewrap", "seal", "seal_bytes", "split_header",
     }  # fmt: skip
     assert CHUNK_SIZE == 65536
 

@@ -52,18 +52,28 @@ class Anchored:
         return out
 
 
-async def two_days_anchored(storage: Storage, tsa: LocalTsa) -> Anchored:
-    """One report received on DAY_1 (with an audit entry that day), one on DAY_2; the anchoring
-    runs at DAY_2 + 1 day, 02:00 UTC, when both days are closed."""
+def recent_days() -> tuple[dt.date, dt.date]:
+    """The two days before today: a real authority's token (dated now) is then less than a day
+    after them, as in production, so no receipt-to-proof gap warning is due."""
+    today = dt.datetime.now(dt.UTC).date()
+    return today - dt.timedelta(days=2), today - dt.timedelta(days=1)
+
+
+async def two_days_anchored(
+    storage: Storage, tsa: LocalTsa, days: tuple[dt.date, dt.date] = (DAY_1, DAY_2)
+) -> Anchored:
+    """One report received on the first day (with an audit entry that day), one on the second;
+    the anchoring runs at the second + 1 day, 02:00 UTC, when both days are closed."""
+    day_1, day_2 = days
     custody_key = secrets.token_bytes(32)
     reviewer = crypto.generate_identity()
     photo = b"\xff\xd8\xff" + secrets.token_bytes(3000) + b"\xff\xd9"
     report_1 = await sealed_report(storage, custody_key, [reviewer.recipient],
-                                   attachments=[photo], working_copies=True, day=DAY_1)
-    report_2 = await sealed_report(storage, custody_key, [reviewer.recipient], day=DAY_2)
-    trail = AuditTrail(storage.audit, custody_key, clock=lambda: at(DAY_1, 15))
+                                   attachments=[photo], working_copies=True, day=day_1)
+    report_2 = await sealed_report(storage, custody_key, [reviewer.recipient], day=day_2)
+    trail = AuditTrail(storage.audit, custody_key, clock=lambda: at(day_1, 15))
     await trail.record("alice", "status", report_1, {"status": "in_review"})
-    clock = Clock(at(DAY_2 + dt.timedelta(days=1), 2))
+    clock = Clock(at(day_2 + dt.timedelta(days=1), 2))
     anchorer = Anchorer(storage.evidence, [TsaConfig(tsa.url, tsa.pki.ca_cert.read_bytes())],
                         clock=clock)
     run = await anchorer.run_once()

@@ -6,7 +6,8 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import crypto
 from bot.sealing import ItemSealer
@@ -28,6 +29,8 @@ async def sealed_report(
     answer: str = "what happened",
     report_id: str | None = None,
     channel: str = "default",
+    attachment_facts: Sequence[Mapping[str, Any]] = (),
+    additions: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """Seal answers and attachments (and optional working copies) and store them; the id."""
     report_id = report_id or secrets.token_hex(16)
@@ -37,10 +40,11 @@ async def sealed_report(
     sealer = ItemSealer(
         storage.blobs, list(recipients), tuple(sorted(crypto.key_id(r) for r in recipients))
     )
-    for data in attachments:
+    for index, data in enumerate(attachments):
         items.append(await sealer.seal(seq, ItemRole.ATTACHMENT, data))
         facts.append({"item": seq, "kind": "document", "size": len(data),
-                      "sha256": hashlib.sha256(data).hexdigest(), "file_name": f"f{seq}.bin"})
+                      "sha256": hashlib.sha256(data).hexdigest(), "file_name": f"f{seq}.bin",
+                      **(attachment_facts[index] if index < len(attachment_facts) else {})})
         original = seq
         seq += 1
         if working_copies:
@@ -56,6 +60,9 @@ async def sealed_report(
     }
     answers = json.dumps(document).encode()
     items.insert(0, await sealer.seal(0, ItemRole.ANSWERS, answers))
+    for addition in additions:  # what the witness added later, as the bot seals it
+        items.append(await sealer.seal(seq, ItemRole.ADDITION, json.dumps(addition).encode()))
+        seq += 1
     manifest = canonical_manifest(report_id, day.isoformat(), [
         ManifestEntry(i.seq, i.role.value, i.payload_size, i.payload_sha256) for i in items
     ])

@@ -49,7 +49,8 @@ async def test_bundle_timestamp_verifies_with_openssl_the_script_and_intake_veri
     assert anchored.first_run.built == [DAY_1, DAY_2]
     assert anchored.first_run.anchored == [DAY_1, DAY_2]
     days = {d.day: d for d in await storage.evidence.days()}
-    assert (days[DAY_1].leaf_count, days[DAY_2].leaf_count) == (2, 1)  # manifest + audit
+    # DAY_1: the manifest, three item headers, an audit entry; DAY_2: a manifest, its header.
+    assert (days[DAY_1].leaf_count, days[DAY_2].leaf_count) == (5, 2)
 
     bundle = await anchored.export(tmp_path / "bundle")
     folder = f"timestamps/{DAY_1}"
@@ -100,7 +101,7 @@ async def test_tsa_down_queues_the_day_shows_it_overdue_and_anchors_when_back(
     status = await asyncio.to_thread(_intake, ["evidence", "status"], env)
     assert status.exit_code == 0, status.output
     lines = status.output.splitlines()
-    assert lines[0].startswith(f"{DAY_1}      2 leaves  QUEUED")
+    assert lines[0].startswith(f"{DAY_1}      5 leaves  QUEUED")
     assert "overdue" in lines[0] and "last failure: unreachable" in lines[0]
     assert "2 day(s) queued" in status.output and "intake evidence anchor" in status.output
 
@@ -111,7 +112,7 @@ async def test_tsa_down_queues_the_day_shows_it_overdue_and_anchors_when_back(
         anchored.clock.now += dt.timedelta(minutes=6)
         assert (await anchored.anchorer.run_once()).anchored == [DAY_1, DAY_2]
         status = await asyncio.to_thread(_intake, ["evidence", "status"], env)
-        assert f"{DAY_1}      2 leaves  anchored by {tsa.url}" in status.output
+        assert f"{DAY_1}      5 leaves  anchored by {tsa.url}" in status.output
         assert "queued" not in status.output.lower()
         again = await asyncio.to_thread(_intake, ["evidence", "anchor"], env)
         assert again.exit_code == 0 and tsa.requests == 2  # nothing left to timestamp
@@ -149,13 +150,14 @@ async def test_late_reports_and_resigned_manifests_go_into_the_next_tree(
     run = await anchored.anchorer.run_once()
     assert run.built == [day_3] and run.anchored == [day_3]
     leaves = await storage.evidence.leaf_hashes(day_3)
-    assert sorted(leaves) == leaves and len(leaves) == 2
+    # The late report's manifest and header, the re-signed manifest, the added item's header.
+    assert sorted(leaves) == leaves and len(leaves) == 4
     late_report = await storage.reports.get(late)
     assert late_report is not None
     assert merkle.leaf_hash(late_report.manifest).hex() in leaves
     assert merkle.leaf_hash(manifest).hex() in leaves
     day_1 = await storage.evidence.day(DAY_1)
-    assert day_1 is not None and day_1.leaf_count == 2  # the old tree is as it was
+    assert day_1 is not None and day_1.leaf_count == 5  # the old tree is as it was
 
 
 async def test_a_failed_round_logs_one_line_naming_the_fix(
@@ -196,4 +198,4 @@ async def test_intake_serve_anchors_in_the_background(
             if day is not None and day.anchored:
                 break
             await asyncio.sleep(0.1)
-    assert day is not None and day.anchored and day.leaf_count == 1
+    assert day is not None and day.anchored and day.leaf_count == 2  # manifest and header

@@ -12,6 +12,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli.main import main
+from crypto.custody import custody_public_pem
+from review.evidence.anchors import custody_fingerprint
 from review.evidence.verify import verify_bundle
 from storage import Storage
 from tests.review.evidence_support import two_days_anchored
@@ -61,9 +63,9 @@ async def test_changing_any_single_file_makes_intake_verify_fail_and_name_it(
         CliRunner().invoke, main, ["verify", str(copy)], catch_exceptions=False)
     assert result.exit_code == 1
     assert "FAILED  originals/extra.txt: is not listed in SHA256SUMS" in result.output
-    passed = await asyncio.to_thread(
+    unanchored = await asyncio.to_thread(
         CliRunner().invoke, main, ["verify", str(bundle)], catch_exceptions=False)
-    assert passed.exit_code == 0 and passed.output.startswith("OK")
+    assert unanchored.exit_code == 3 and "UNANCHORED" in unanchored.output
 
 
 def _commands(verify_text: str) -> list[str]:
@@ -93,10 +95,14 @@ async def test_every_command_of_verify_txt_runs_as_written(
     bundle = await anchored.export(tmp_path / "bundle")
     text = (bundle / "VERIFY.txt").read_text()
     commands = _commands(text)
-    tools = [c.split()[0] for c in commands]
-    assert {"sha256sum", "openssl", "tail", "age", "python3"} <= set(tools)
+    tools = {word for c in commands for word in c.split()}
+    assert {"sha256sum", "openssl", "tail", "age", "python3"} <= tools
+    assert sum(" disclosure.key" in c for c in commands) == 3  # answers, photo, working copy
     assert sum(c.startswith("openssl ts -verify") for c in commands) == 1
     (bundle / "key.txt").write_text(str(anchored.reviewer) + "\n")
+    # The authority's CA as the examiner obtains it from the authority, not from the bundle.
+    (bundle / "tsa-ca.pem").write_bytes(local_tsa.pki.ca_cert.read_bytes())
+    published = custody_fingerprint(custody_public_pem(anchored.custody_key))
     stated = re.search(r"([0-9a-f]{64})  SHA256SUMS", text)
     assert stated is not None
     for command in commands:
@@ -106,10 +112,16 @@ async def test_every_command_of_verify_txt_runs_as_written(
         assert ran.returncode == 0, (command, out, ran.stderr)
         if command.startswith("openssl ts"):
             assert "Verification: OK" in out
+        elif command.startswith("openssl pkey "):
+            assert out.split()[0] == published
+            assert f"# {published}" in text
+        elif command.startswith("openssl x509"):
+            fingerprint = out.strip().split("=", 1)[1]
+            assert f": {fingerprint}" in text
         elif command.startswith("openssl pkeyutl"):
             assert "Verified Successfully" in out
         elif command.startswith("tail"):
-            assert out.split()[0] == command.rsplit("# ", 1)[1]
+            assert out.split()[0] == command.rsplit("# ", 1)[1].split()[0]
         elif command == "sha256sum SHA256SUMS":
             assert out.split()[0] == stated.group(1)
         elif command.startswith("python3"):

@@ -64,7 +64,9 @@ async def test_bundle_verifies_with_sha256sum_openssl_and_age(
         "manifest.sig", "originals/00-answers.json", "originals/01-f1.bin", "report.txt",
         "originals/03-f3.bin", "sealed/00-answers.age", "sealed/01-attachment.age",
         "sealed/02-working_copy.age", "sealed/03-attachment.age", "sealed/04-working_copy.age",
-        "working-copies/02-f1.bin", "working-copies/04-f3.bin",
+        "working-copies/02-f1.bin", "working-copies/04-f3.bin", "disclosure.key",
+        *(f"disclosure/{n}.header" for n in ("00-answers", "01-attachment", "02-working_copy",
+                                             "03-attachment", "04-working_copy")),
         # Not anchored yet (no evidence tables passed): an empty list of proofs, and the script.
         "timestamps/proofs.json", "verify_merkle.py",
     ])
@@ -93,6 +95,13 @@ async def test_bundle_verifies_with_sha256sum_openssl_and_age(
     key.write_text(str(reviewer) + "\n")
     opened = _run([_tool("age"), "-d", "-i", str(key), "sealed/01-attachment.age"], out)
     assert opened.returncode == 0 and opened.stdout == photo
+    # Without a reviewer key: stock age, the bundle's disclosure identity and re-wrapped header
+    # in front of the unchanged sealed payload.
+    size = hashes["items"][1]["header_bytes"]
+    disclosed = _run(["sh", "-c", f"tail -c +{size + 1} sealed/01-attachment.age | cat "
+                      f"disclosure/01-attachment.header - | {_tool('age')} -d -i disclosure.key"],
+                     out)
+    assert disclosed.returncode == 0 and disclosed.stdout == photo, disclosed.stderr
 
 
 async def test_tampering_is_caught_by_the_standard_tools(storage: Storage, tmp_path: Path) -> None:

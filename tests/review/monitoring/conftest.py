@@ -20,6 +20,7 @@ from review.monitoring.records import Record
 from storage import Storage, default_sqlite_url
 from storage.server_keys import load_or_create_server_keys
 from tests.review.monitoring.generated import Truth, generate
+from tests.review.monitoring.hostile import SmallQueue, build_small_queue
 
 REPORTS = 1000
 
@@ -79,3 +80,9 @@ async def queue_backend(queue: Queue) -> AsyncIterator[LocalBackend]:
                            custody_key=queue.custody_key)
     finally:
         await storage.close()
+
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory: pytest.TempPathFactory) -> SmallQueue:
+    """A few reports whose witnesses type formulas and Ukrainian, and one with a follow-up."""
+    return build_small_queue(tmp_path_factory.mktemp("hostile"))

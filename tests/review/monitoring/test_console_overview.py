@@ -91,7 +91,7 @@ async def test_overview_page_charts_and_numbers(
     headers, png = await _get(client, console, "/overview/charts/by-place.png?download=1")
     assert png.startswith(b"\x89PNG") and headers["Content-Disposition"].startswith("attachment")
     _headers, data = await _get(client, console, "/overview/numbers.csv")
-    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     for figure in expected.figures:
         got = {r["key"]: int(r["reports"]) for r in rows if r["figure"] == figure.name}
         assert got == {r.key: r.count for r in figure.rows}, figure.name
@@ -122,7 +122,7 @@ async def test_export_button_gives_every_report(
     whats = {t.report_id: t.what for t in queue.truths if t.readable}
     assert all(r["what"] == whats[r["report_id"]] for r in rows if r["report_id"] in whats)
     _headers, data = await _get(client, console, "/export/reports.csv")
-    assert len(list(csv.DictReader(io.StringIO(data.decode("utf-8"))))) == REPORTS
+    assert len(list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))) == REPORTS
 
 
 async def test_overview_in_chromium_with_a_screenshot(queue: Queue, console: Console) -> None:

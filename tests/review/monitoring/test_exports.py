@@ -67,7 +67,7 @@ def _shape(queue: Queue) -> list:
 def test_csv_round_trips_through_the_standard_library(queue: Queue) -> None:
     """Every cell of every row read back by csv.DictReader equals what was sealed."""
     text = export_text(queue.records, _shape(queue), "csv")
-    rows = list(csv.DictReader(text.splitlines(keepends=True)))
+    rows = list(csv.DictReader(text.removeprefix("\ufeff").splitlines(keepends=True)))
     assert len(rows) == REPORTS
     truths = {t.report_id: t for t in queue.truths}
     for row in rows:
@@ -94,7 +94,7 @@ def test_columns_are_stable_question_ids_one_per_choice(queue: Queue) -> None:
     assert "safety" not in names  # consent is not an answer
     assert columns(merged_shape(shape, queue.records)) == names
     assert columns(merged_shape(shape, [])) == names
-    header = export_text([], shape, "csv").splitlines()[0]
+    header = export_text([], shape, "csv").removeprefix("\ufeff").splitlines()[0]
     assert header.split(",") == names
 
 

@@ -102,7 +102,7 @@ def test_stats_command_prints_the_same_figures_and_writes_csv_and_charts(
     assert f"{len(closed)} reports" in result.output
     import csv
 
-    with out.open(newline="", encoding="utf-8") as handle:
+    with out.open(newline="", encoding="utf-8-sig") as handle:
         table = list(csv.DictReader(handle))
     for name, expected in _expected(closed).items():
         got = {r["key"]: int(r["reports"]) for r in table

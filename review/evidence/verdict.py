@@ -1,0 +1,261 @@
+"""`intake verify`'s verdict: the checks, then what the pinned anchors let it say.
+
+The checks (verify.py) find what changed since export; they can only compare the bundle with
+itself. The verdict adds what comes from outside: whether custody.pub.pem is a custody key the
+examiner pinned, and which RFC 3161 tokens chain to a TSA CA the examiner pinned. From those
+tokens alone it states, for every item, the earliest proven time beside the claimed receipt day.
+
+    OK               0  every check passed, the custody key and at least one token are anchored
+    FAILED           1  a check failed (the bundle changed, was forged, or holds no plain files)
+    UNANCHORED       3  no custody key or no TSA CA pinned: the bundle vouches for itself
+    NOT TIMESTAMPED  4  anchors pinned, but no token over the manifest chains to a pinned CA
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from review.evidence.anchors import Anchors, certificate_fingerprints, custody_fingerprint
+from review.evidence.bundle import PROOFS
+from review.evidence.disclosure import disclose
+from review.evidence.reading import Unreadable, read_small, scan
+from review.evidence.tsa import TsaFailure, verify_response
+from review.evidence.verify import Problem, verify_bundle
+
+OK, FAILED, UNANCHORED, NOT_TIMESTAMPED = "OK", "FAILED", "UNANCHORED", "NOT TIMESTAMPED"
+EXIT_CODES = {OK: 0, FAILED: 1, UNANCHORED: 3, NOT_TIMESTAMPED: 4}
+
+
+@dataclass(frozen=True)
+class ItemTime:
+    seq: int
+    role: str
+    claimed_day: str
+    proven_at: dt.datetime | None
+    authority: str | None
+    # What the sealed payload decrypts to with disclosure.key (disclosure.py), and when the
+    # sealed header, whose MAC pins the file key, was first proven (None: not in a tree yet).
+    decrypted_file: str | None = None
+    decrypted_sha256: str | None = None
+    header_proven_at: dt.datetime | None = None
+
+    def gap(self) -> dt.timedelta | None:
+        """How long after the end of the claimed receipt day the item was first proven."""
+        if self.proven_at is None:
+            return None
+        day_end = dt.datetime.combine(
+            dt.date.fromisoformat(self.claimed_day) + dt.timedelta(days=1), dt.time(), dt.UTC)
+        return self.proven_at - day_end
+
+
+@dataclass
+class Verdict:
+    status: str
+    problems: list[Problem] = field(default_factory=list)
+    reasons: list[Problem] = field(default_factory=list)  # why unanchored / not timestamped
+    warnings: list[str] = field(default_factory=list)
+    items: list[ItemTime] = field(default_factory=list)
+    custody_fingerprint: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+
+def _json(folder: Path, name: str) -> Any:
+    try:
+        return json.loads(read_small(folder, name))
+    except ValueError:
+        raise Unreadable(name, "is not valid JSON") from None
+
+
+def _custody_anchor(folder: Path, anchors: Anchors) -> tuple[str | None, list[Problem]]:
+    try:
+        fingerprint = custody_fingerprint(read_small(folder, "custody.pub.pem"))
+    except (Unreadable, ValueError):
+        return None, []  # the checks name it
+    if not anchors.custody_pinned or fingerprint in anchors.accepted_custody():
+        return fingerprint, []
+    return fingerprint, [("custody.pub.pem", (
+        f"is not a pinned custody key: its fingerprint is {fingerprint}, the pinned ones are "
+        f"{', '.join(sorted(anchors.custody_fingerprints))} (nor is it linked to one by a "
+        "rotation signed by both keys); whoever signed this bundle is not the organisation "
+        "whose key you pinned"))]
+
+
+def _anchored_tokens(
+    folder: Path, day: str, anchors: Anchors, reasons: list[Problem]
+) -> list[tuple[dt.datetime, str]]:
+    """(genTime, authority) of each token of `day` that chains to a pinned CA."""
+    where = f"timestamps/{dt.date.fromisoformat(day).isoformat()}"
+    document = _json(folder, f"{where}/day.json")
+    root = read_small(folder, f"{where}/root.bin")
+    day_ends = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1),
+                                   dt.time(), dt.UTC)
+    found = []
+    for token in document.get("tokens", []) if isinstance(document, dict) else []:
+        name = f"{where}/{token.get('response')}"
+        try:
+            gen_time = verify_response(read_small(folder, name), root, anchors.tsa_ca_pem)
+        except (TsaFailure, ValueError, Unreadable) as failure:
+            reasons.append((name, _not_anchored(folder, where, token, failure)))
+            continue
+        if gen_time < day_ends:
+            reasons.append((name, f"is dated {gen_time.isoformat()}, before its day ended"))
+            continue
+        found.append((gen_time, str(token.get("authority", "?"))))
+    return found
+
+
+def _not_anchored(folder: Path, where: str, token: dict[str, Any], failure: Exception) -> str:
+    own = ""
+    try:
+        bundled = read_small(folder, f"{where}/{token.get('ca_certificates')}")
+        own = "; the CA it names: " + ", ".join(
+            f"{subject} (SHA-256 {print_})" for subject, print_ in
+            certificate_fingerprints(bundled))
+    except (Unreadable, ValueError):
+        pass
+    return f"does not chain to a pinned TSA CA ({failure}){own}"
+
+
+def _item_times(folder: Path, anchors: Anchors, reasons: list[Problem]) -> list[ItemTime]:
+    manifest = _json(folder, "manifest.json")
+    proofs = [p for p in _json(folder, PROOFS) if isinstance(p, dict)]
+    by_day: dict[str, list[tuple[dt.datetime, str]]] = {}
+
+    def earliest(wanted: Callable[[dict[str, Any]], bool]) -> tuple[dt.datetime, str] | None:
+        tokens: list[tuple[dt.datetime, str]] = []
+        for day in sorted({str(p.get("day")) for p in proofs if wanted(p)}):
+            if day not in by_day:
+                by_day[day] = (_anchored_tokens(folder, day, anchors, reasons)
+                               if anchors.tsa_pinned else [])
+            tokens += by_day[day]
+        return min(tokens, default=None)
+
+    first = earliest(lambda p: p.get("file") == "manifest.json" and "bytes" not in p)
+    hashes = {int(e["seq"]): e for e in _json(folder, "hashes.json").get("items", [])}
+    try:
+        disclosed = {d.seq: d for d in disclose(folder)[0]}
+    except Unreadable:
+        disclosed = {}  # the checks name the file
+    claimed = str(manifest.get("received_day"))
+    items = []
+    for i in manifest.get("items", []):
+        seq = int(i["seq"])
+        sealed = hashes.get(seq, {}).get("sealed_file")
+        def is_header(proof: dict[str, Any], name: object = sealed) -> bool:
+            return proof.get("file") == name and "bytes" in proof
+
+        header = earliest(is_header)
+        found = disclosed.get(seq)
+        items.append(ItemTime(
+            seq, str(i["role"]), claimed, first[0] if first else None,
+            first[1] if first else None, found.decrypted_file if found else None,
+            found.sha256 if found else None, header[0] if header else None))
+    return items
+
+
+def examine(folder: Path, anchors: Anchors) -> Verdict:
+    """Check the bundle, then judge it against the pinned anchors."""
+    refused = scan(folder, anchors.max_file_size).refused
+    if refused:
+        return Verdict(FAILED, refused)
+    problems = verify_bundle(folder)
+    fingerprint, custody = _custody_anchor(folder, anchors)
+    problems += custody
+    verdict = Verdict(FAILED, problems, custody_fingerprint=fingerprint)
+    try:
+        verdict.items = _item_times(folder, anchors, verdict.reasons)
+    except (Unreadable, ValueError, KeyError, TypeError, AttributeError):
+        verdict.items = []  # the checks name the file
+    for item in verdict.items:
+        gap = item.gap()
+        if gap is not None and gap > anchors.max_gap:
+            verdict.warnings.append(
+                f"item {item.seq:02d} ({item.role}) was first proven {_duration(gap)} after its "
+                f"claimed receipt day {item.claimed_day} ended (limit {_duration(anchors.max_gap)}"
+                "): that it arrived on that day is the server's word only")
+    if problems:
+        return verdict
+    if not anchors.custody_pinned:
+        verdict.reasons.insert(0, ("custody.pub.pem", "no custody key is pinned (--custody-key, "
+                                   "--custody-fingerprint or the anchors file)"))
+    if not anchors.tsa_pinned:
+        verdict.reasons.insert(0, ("timestamps/", "no TSA CA certificate is pinned (--tsa-ca or "
+                                   "the anchors file)"))
+    if not anchors.custody_pinned or not anchors.tsa_pinned:
+        verdict.status = UNANCHORED
+    elif not verdict.items or any(i.proven_at is None for i in verdict.items):
+        if not any(name.endswith(".tsr") for name, _ in verdict.reasons):
+            verdict.reasons.append((PROOFS, "holds no token over manifest.json: nothing in this "
+                                    "bundle proves when it existed"))
+        verdict.status = NOT_TIMESTAMPED
+    else:
+        verdict.status = OK
+    return verdict
+
+
+def _duration(delta: dt.timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h"
+
+
+def summary(verdict: Verdict) -> list[str]:
+    """What `intake verify` prints after the problems: the verdict and what it rests on."""
+    lines = [f"WARNING  {w}" for w in verdict.warnings]
+    for item in verdict.items:
+        proven = (f"proven to exist by {item.proven_at.isoformat()} ({item.authority})"
+                  if item.proven_at else "time not proven")
+        lines.append(f"item {item.seq:02d} {item.role}: claimed received {item.claimed_day}; "
+                     f"{proven}")
+        if item.decrypted_sha256 is not None:
+            key = (f"its file key fixed by {item.header_proven_at.isoformat()} (sealed header "
+                   "timestamped)" if item.header_proven_at else
+                   "its sealed header is not in a timestamped tree")
+            lines.append(f"  decrypts with disclosure.key to {item.decrypted_file}, SHA-256 "
+                         f"{item.decrypted_sha256}; {key}")
+    if verdict.status == FAILED:
+        return lines
+    label = "NOTE" if verdict.status == OK else verdict.status
+    lines += [f"{label}  {name}: {why}" for name, why in verdict.reasons]
+    if verdict.status == UNANCHORED:
+        lines.append("UNANCHORED: the bundle vouches for itself. Every file is as exported, but "
+                     "only the keys inside the bundle say so; pin the organisation's custody key "
+                     "and the authority's CA to know who signed and when.")
+    elif verdict.status == NOT_TIMESTAMPED:
+        lines.append("NOT TIMESTAMPED: the custody signature is the pinned key's, but no token "
+                     "from a pinned authority proves when any of this existed. Not OK.")
+    else:
+        lines += _ok_text(verdict)
+    return lines
+
+
+def _ok_text(verdict: Verdict) -> list[str]:
+    earliest = min(i.proven_at for i in verdict.items if i.proven_at is not None)
+    return [
+        "OK  Proven, against the anchors you pinned:",
+        f"  - the custody manifest and each sealed payload it lists (size, SHA-256) were signed "
+        f"by the pinned custody key {verdict.custody_fingerprint}",
+        f"  - they existed by {earliest.isoformat()}, on the word of a pinned time-stamp "
+        "authority (RFC 3161 token over the day's Merkle root)",
+        "  - each decrypted file is exactly what its sealed payload decrypts to, under the file "
+        "key its sealed header's MAC commits to (printed per item above)",
+        "  - every file is as exported, and the chain of custody is signed by the same key",
+        "  Not proven:",
+        *(["  - that the file key of items " + ", ".join(
+            f"{i.seq:02d}" for i in verdict.items if i.header_proven_at is None) +
+           " was fixed by a proven time: their sealed headers are in no timestamped tree "
+           "(re-wrapped since, or anchored before headers were leaves)"]
+          if any(i.header_proven_at is None for i in verdict.items) else []),
+        "  - when within its day, or whether on the day claimed, a report arrived: only that it "
+        "existed by the time above",
+        "  - when, where or on what device a photo or text was captured: there is no "
+        "capture-time device attestation (docs/threat-model.md)",
+        "  - that the account is true, or that nothing was withheld from the server's records",
+    ]
