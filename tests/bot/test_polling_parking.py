@@ -65,7 +65,7 @@ async def test_a_slow_update_is_parked_and_other_chats_go_on(
             # from the database (Telegram, told it was taken over, no longer hands it out).
             processed.clear()
             release.clear()
-            slow_id = await standin.user(SLOW_CHAT, "Slow").send_text("another big file")
+            await standin.user(SLOW_CHAT, "Slow").send_text("another big file")
             crashed = AtLeastOncePoller(bot, process, api_url=standin.root_url,
                                         poll_timeout=1, parking=parking, park_after_seconds=0.3)
             running = asyncio.create_task(crashed.run(asyncio.Event()))
@@ -91,6 +91,6 @@ async def test_a_slow_update_is_parked_and_other_chats_go_on(
                 await asyncio.sleep(1.5)  # Telegram would redeliver now, if it still had it
             stop.set()
             await running
-            assert processed == [slow_id]
+            assert len(processed) == 1  # once, from the database, not again from Telegram
     finally:
         await storage.close()
