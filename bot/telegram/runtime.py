@@ -36,7 +36,11 @@ from bot.telegram.health import HealthMonitor, monitoring, serving_health
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
 from bot.telegram.parking import UpdateParking
 from bot.telegram.polling import AtLeastOncePoller, Process
-from bot.telegram.send_budget import TELEGRAM_MESSAGES_PER_SECOND, slot_interval
+from bot.telegram.send_budget import (
+    TELEGRAM_MESSAGES_PER_SECOND,
+    LocalSendBudget,
+    slot_interval,
+)
 from bot.telegram.sender import BotApiSender
 from crypto.drafts import DraftKeyring
 from storage import Storage
@@ -164,7 +168,7 @@ async def running_bot(
     await connect(bot, options.api_root)
     # Telegram's 30 messages a second are the bot's: on PostgreSQL every worker shares them.
     budget = storage.shared_send_budget(bot.id, slot_interval(TELEGRAM_MESSAGES_PER_SECOND))
-    sender = BotApiSender(budget=budget,
+    sender = BotApiSender(budget=budget or LocalSendBudget(TELEGRAM_MESSAGES_PER_SECOND),
                           per_chat_per_second=options.per_chat_messages_per_second,
                           per_chat_burst=options.per_chat_burst)
     relay = OutboxRelay(bot, sender, store, storage)
