@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/intake_load.py [--witnesses 100] [--rounds 3] [--pause 1.0,2.0]
                                            [--profile FILE]   (cProfile of intake's rounds)
+                                           [--unpaced]        (intake's own pacing lifted)
      Not part of the test suite. Takes about a minute a round at a person's pace.
 
 One Bot API stand-in (standin/) runs in this process. Rounds alternate: a real `intake serve`
@@ -41,8 +42,15 @@ with 40 witnesses (under the limit) intake meets every target, 0.88 of the bare 
 p99 631 ms for ordinary steps and 182 ms for Send; with 100 (1.8 s least mean wait) it runs at
 the limit, 0.90 of the echo bot within the limit and 0.43 of the bare one, p99 3.1 s and 4.5 s
 (README.md, "Performance"). `--profile FILE` runs intake under cProfile (through
-bench/_profiled_main.py, a wrapper only this bench uses) and writes the pstats of the last
+bench/_intake_main.py, a wrapper only this bench uses) and writes the pstats of the last
 intake round to FILE.
+
+Every run also prints the CPU each bot spent per answered action (user plus system time of the
+bot's process from the first action to the last answer, read from /proc, start-up excluded),
+intake's against the bare echo bot's: on one machine, CPU per update decides how many bots it
+carries. `--unpaced` lifts intake's own pacing (bench/_intake_main.py: the bot's 30 messages a
+second and each chat's one a second), so that intake against the bare echo bot shows intake's
+own ceiling: throughput and CPU both unbounded by Telegram's limits.
 """
 
 from __future__ import annotations
@@ -183,6 +191,12 @@ class Round:
     receipts: list[float] = field(default_factory=list)
     # Bot API calls the bot made during the round, by method (getUpdates left out).
     calls: Counter[str] = field(default_factory=Counter)
+    # CPU seconds (user + system) the bot's process spent during the round.
+    cpu: float = float("nan")
+
+    @property
+    def cpu_per_action(self) -> float:
+        return self.cpu / max(1, self.answered)
 
     @property
     def throughput(self) -> float:
@@ -222,8 +236,15 @@ async def _stop(process: Any) -> bytes:
     return bytes(err or b"")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a running process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of stat(5); after the ")" they are at 11 and 12.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _start_intake(
-    standin: BotApiStandIn, work: Path, profile: Path | None
+    standin: BotApiStandIn, work: Path, profile: Path | None, *, unpaced: bool = False
 ) -> Any:
     data_dir = work / f"data-{time.monotonic_ns()}"
     draft_key = data_dir.parent / f"{data_dir.name}.key"
@@ -243,9 +264,12 @@ async def _start_intake(
         "INTAKE_DRAFT_KEY_FILE": str(draft_key),
         "INTAKE_LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "cli.main", "serve"]
+    command = [sys.executable, str(BENCH / "_intake_main.py")]
     if profile is not None:
-        command = [sys.executable, str(BENCH / "_profiled_main.py"), str(profile), "serve"]
+        command += ["--profile", str(profile)]
+    if unpaced:
+        command.append("--unpaced")
+    command.append("serve")
     return await asyncio.create_subprocess_exec(
         *command, env=env, cwd=BENCH.parent,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
@@ -272,12 +296,12 @@ async def _echo_user(user: TimedUser, texts: int, pause: tuple[float, float], se
 async def run_round(
     standin: BotApiStandIn, bot: str, count: int, first_user: int, *,
     pause: tuple[float, float], echo_actions: int, work: Path, profile: Path | None,
-    log: Path | None = None,
+    log: Path | None = None, unpaced: bool = False,
 ) -> Round:
     before = len(standin.calls_to("getUpdates"))
     calls_before = len(standin.calls)
     if bot == "intake":
-        process = await _start_intake(standin, work, profile)
+        process = await _start_intake(standin, work, profile, unpaced=unpaced)
     else:
         limits = ["--telegram-limits"] if bot == "echo30" else []
         process = await asyncio.create_subprocess_exec(
@@ -287,6 +311,7 @@ async def run_round(
     try:
         await _wait_until_polling(standin, before, process)
         users = [TimedUser(standin.user(first_user + n, f"User {n}")) for n in range(count)]
+        cpu_before = _cpu_seconds(process.pid)
         started = time.monotonic()
         stalled: list[str] = []
         if bot == "intake":
@@ -305,6 +330,7 @@ async def run_round(
             finished = sum(done)
         last = max((u.timeline.arrivals[-1] for u in users if u.timeline.arrivals),
                    default=time.monotonic())
+        cpu = _cpu_seconds(process.pid) - cpu_before
     finally:
         err = await _stop(process)
     calls = Counter(c.method for c in standin.calls[calls_before:] if c.method != "getUpdates")
@@ -323,7 +349,7 @@ async def run_round(
             out.write(err)
     receipts = [t for u in users if (t := u.timeline.send_to_receipt()) is not None]
     return Round(bot, last - started, len(ordinary) + len(send), ordinary, send, unanswered,
-                 finished, count, stalled, receipts, calls)
+                 finished, count, stalled, receipts, calls, cpu)
 
 
 def _show(r: Round) -> str:
@@ -339,7 +365,7 @@ def _show(r: Round) -> str:
         line += f"  Send->receipt p99 {_percentile(r.receipts, 0.99) * ms:5.0f} ms"
     if r.unanswered:
         line += f"  unanswered {r.unanswered}"
-    return line
+    return line + f"  CPU {r.cpu_per_action * ms:.1f} ms/action"
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -358,6 +384,7 @@ async def main(args: argparse.Namespace) -> int:
                         echo_actions=echo_actions, work=work,
                         profile=args.profile if bot == "intake" else None,
                         log=args.log if bot == "intake" else None,
+                        unpaced=args.unpaced,
                     )
                     first_user += args.witnesses
                     if bot == "intake":
@@ -384,7 +411,13 @@ async def main(args: argparse.Namespace) -> int:
     echo30_latency = [x for r in echo30 for x in r.ordinary]
     ms = 1000.0
     print(f"\n{args.witnesses} users a round, pause {pause[0]}-{pause[1]} s, "
-          f"{args.rounds} rounds each")
+          f"{args.rounds} rounds each" + ("; intake's pacing lifted" if args.unpaced else ""))
+    cpu_ratio = statistics.median(
+        i.cpu_per_action / e.cpu_per_action for i, e in zip(intake, echo, strict=True)
+    )
+    print(f"CPU per answered action, intake/echo (median of round pairs): {cpu_ratio:.1f}x  "
+          f"(intake {statistics.median(r.cpu_per_action for r in intake) * 1000:.1f} ms, "
+          f"echo {statistics.median(r.cpu_per_action for r in echo) * 1000:.1f} ms)")
     print(f"throughput intake/echo (median of round pairs): {ratio:.2f}  (target >= 0.85)")
     print(f"throughput intake/echo within Telegram's 30 messages/s (PTB AIORateLimiter): "
           f"{ratio30:.2f}")
@@ -417,4 +450,6 @@ if __name__ == "__main__":
     parser.add_argument("--pause", default="1.0,2.0", help="seconds between actions: low,high")
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--log", type=Path, default=None, help="append intake's log here")
+    parser.add_argument("--unpaced", action="store_true",
+                        help="lift intake's own pacing (its ceiling against the bare echo bot)")
     sys.exit(asyncio.run(main(parser.parse_args())))

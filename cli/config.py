@@ -56,6 +56,9 @@ class Settings:
     telegram_api_url: str = TELEGRAM_API
     data_dir: Path = Path("intake-data")
     database_url: str | None = None
+    # PostgreSQL connections one worker keeps for its transactions; it holds one more for chat
+    # locks and, with INTAKE_PAYLOADS=database, up to 4 for payloads (docs/storage-format.md).
+    database_connections: Annotated[int, _within(1, 100)] = 5
     draft_ttl_minutes: Annotated[int, _within(1, 7 * 24 * 60)] = 60
     max_file_mb: Annotated[int, _within(1, 2000)] = 20
     # Witness files fetched and sealed at once; each costs well under 1 MB while it streams.

@@ -38,6 +38,7 @@ async def open_storage(settings: Settings, *, must_exist: bool = False) -> Async
             settings.resolved_database_url,
             settings.data_dir / "blobs",
             payloads="database" if settings.payloads == "database" else "directory",
+            connections=settings.database_connections,
         )
     except ValueError as error:  # payloads in the database without PostgreSQL
         raise ConfigError(f"INTAKE_PAYLOADS: {error}") from None

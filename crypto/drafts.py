@@ -225,3 +225,4 @@ class DraftKeyring:
 # The purposes the bot seals with; storage-format.md section 9.
 PURPOSE_CHAT_STATE: Final = "chat_state"
 PURPOSE_OUTBOX: Final = "outbox"
+PURPOSE_PARKED_UPDATE: Final = "parked_update"

@@ -29,16 +29,22 @@ if TYPE_CHECKING:
     from storage.evidence import EvidenceRepository
     from storage.health import HealthQueries
     from storage.orphans import OrphanSweeper
+    from storage.parked import ParkedUpdateRepository
     from storage.queue import QueueRepository
     from storage.recipients import RecipientRepository
     from storage.repositories import ReportRepository
+    from storage.send_budget import SharedSendBudget
     from storage.triage import SealedRecordRepository, TriageRepository
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
-# Connections kept for PostgreSQL chat locks: at most this many chats are processed at once per
-# Storage (a worker); more wait for a connection, up to _LOCK_POOL_WAIT seconds.
-DEFAULT_LOCK_CONNECTIONS = 16
-_LOCK_POOL_WAIT = 300
+# PostgreSQL connections a Storage (a worker) keeps for its transactions (INTAKE_DATABASE_
+# CONNECTIONS); on top of them one holds its chat locks (storage/locks.py) and, with payloads in
+# the database, up to _PAYLOAD_CONNECTIONS * 2 its payloads. 5 + 1 + 4 = 10 a worker: eight
+# workers stay under PostgreSQL's default max_connections of 100 (3 of which are reserved).
+DEFAULT_CONNECTIONS = 5
+_PAYLOAD_CONNECTIONS = 2
+# How long a transaction waits for a free connection before the update fails (and is retried).
+_POOL_WAIT = 30
 _REVISION = re.compile(r'^revision(?::\s*str)?\s*=\s*"([^"]+)"', re.MULTILINE)
 _DOWN_REVISION = re.compile(r'^down_revision(?::[^=]*)?=\s*"([^"]+)"', re.MULTILINE)
 
@@ -144,6 +150,12 @@ class Storage:
         return ConversationRepository(self._sessions)
 
     @functools.cached_property
+    def parked_updates(self) -> ParkedUpdateRepository:
+        from storage.parked import ParkedUpdateRepository
+
+        return ParkedUpdateRepository(self._sessions)
+
+    @functools.cached_property
     def _orphans(self) -> OrphanSweeper:
         from storage.orphans import OrphanSweeper
 
@@ -222,15 +234,15 @@ class Storage:
         blob_dir: Path,
         *,
         migrate: bool = True,
-        lock_connections: int = DEFAULT_LOCK_CONNECTIONS,
+        connections: int = DEFAULT_CONNECTIONS,
         payloads: Literal["directory", "database"] = "directory",
     ) -> Storage:
         """Connect, bring the schema up to date and return a ready store.
 
-        On PostgreSQL a second, separate pool of `lock_connections` connections holds the
-        per-chat advisory locks (`chat_lock`). `payloads="database"` (PostgreSQL only) keeps
-        new payloads in the database, where every worker reaches them; `blob_dir` is then
-        still read for payloads written before the switch.
+        On PostgreSQL at most `connections` connections carry transactions; one more, apart,
+        holds the per-chat advisory locks (`chat_lock`). `payloads="database"` (PostgreSQL
+        only) keeps new payloads in the database, where every worker reaches them; `blob_dir`
+        is then still read for payloads written before the switch.
         """
         url = make_url(database_url)
         is_sqlite = url.get_backend_name() == "sqlite"
@@ -241,7 +253,11 @@ class Storage:
             )
         if is_sqlite and url.database and url.database != ":memory:":
             _private_sqlite_file(Path(url.database))
-        engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
+        if is_sqlite:
+            engine = create_async_engine(url)
+        else:
+            engine = create_async_engine(url, pool_pre_ping=True, pool_size=connections,
+                                         max_overflow=0, pool_timeout=_POOL_WAIT)
         if is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if migrate:
@@ -253,19 +269,23 @@ class Storage:
                     await connection.run_sync(_upgrade)
         lock_engine = None
         if url.get_backend_name() == "postgresql":
-            lock_engine = create_async_engine(
-                url,
-                pool_size=lock_connections,
-                max_overflow=0,
-                pool_timeout=_LOCK_POOL_WAIT,
-                pool_pre_ping=True,
-            )
+            # One connection for every chat lock; a second only while the first is replaced.
+            lock_engine = create_async_engine(url, pool_size=1, max_overflow=1)
         blobs = BlobStore(blob_dir)
         if payloads == "database":
             from storage.payload_table import PayloadTableStore
 
-            blobs = PayloadTableStore(url, blobs)
+            blobs = PayloadTableStore(url, blobs, connections=_PAYLOAD_CONNECTIONS)
         return cls(engine, blobs, lock_engine=lock_engine)
+
+    def shared_send_budget(self, bot_id: int, interval: float) -> SharedSendBudget | None:
+        """The bot's send budget in the database, which every worker shares (PostgreSQL); None
+        on SQLite, whose single process keeps its budget in memory."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        from storage.send_budget import SharedSendBudget
+
+        return SharedSendBudget(self.engine, bot_id, interval)
 
     def chat_lock(self, chat_key: str) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold while processing one update of a chat: one holder per chat, across processes
@@ -279,6 +299,7 @@ class Storage:
 
     async def close(self) -> None:
         await self.blobs.aclose()
+        await self._locks.close()
         if self._lock_engine is not None:
             await self._lock_engine.dispose()
         await self.engine.dispose()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -322,6 +323,35 @@ class AdditionMarkRow(Base):
 
     submission_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
+class ParkedUpdateRow(Base):
+    """An update taken over from Telegram while it was still being processed (polling only).
+
+    Keyed by the update's idempotency mark, sealed with the draft key; deleted once processed.
+    """
+
+    __tablename__ = "parked_updates"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    update_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
+# --- The bot's send budget, shared by webhook workers (storage/send_budget.py) ---------------
+
+
+class SendBudgetRow(Base):
+    """One bot's grid of send slots: its next free slot and a 429's pause, on the database's
+    clock (seconds since 1970). About the bot, never a chat: no witness's time is in it."""
+
+    __tablename__ = "send_budgets"
+
+    # SHA-256 (hex) of the bot's id, so that several bots can each have their own budget.
+    bot_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_slot: Mapped[float] = mapped_column(Float)
+    paused_until: Mapped[float] = mapped_column(Float)
 
 
 # --- Payloads in the database (storage/payload_table.py), for several workers -----------------

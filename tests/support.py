@@ -152,3 +152,14 @@ async def fresh_postgres_database(*, migrated: bool = False) -> AsyncIterator[st
         yield _test_database_url(base, name)
     finally:
         await _admin_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """The most of `times` within any half-open window of one second."""
+    ordered = sorted(times)
+    most, first = 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most

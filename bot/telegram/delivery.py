@@ -25,7 +25,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.chat_store import ChatStore, Committed, PendingMessage
 from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
-from bot.telegram.sender import BotApiSender
+from bot.telegram.sender import BotApiSender, is_transient
 from storage import Storage
 
 log = logging.getLogger("intake.outbox")
@@ -71,6 +71,8 @@ class OutboxRelay:
         self._queued: dict[str, None] = {}  # chats waiting for a delivery slot, in order
         self._handed: dict[str, _Handed] = {}
         self._again: set[str] = set()
+        # Failed tries of each chat's next message, waited out with the chat's lock released.
+        self._failures: dict[str, int] = {}
         self._closed = False  # stopping: no new kicks; queued chats still get their turn
         self._stopped = False  # past the stop's grace: nothing more starts
 
@@ -150,9 +152,11 @@ class OutboxRelay:
                     return
         except asyncio.CancelledError:
             self._handed.pop(chat_key, None)
+            self._failures.pop(chat_key, None)
             raise
         except Exception as error:  # the relay's next round tries again, from the outbox
             self._handed.pop(chat_key, None)
+            self._failures.pop(chat_key, None)
             log.warning("outbox.deferred", extra={"error": type(error)})
         finally:
             if self._draining.get(chat_key) is asyncio.current_task():
@@ -162,9 +166,11 @@ class OutboxRelay:
     async def deliver_next(self, chat_key: str) -> bool:
         """Deliver the chat's oldest waiting message; True if more may be waiting.
 
-        The chat's rate slot is waited for before its lock is taken. Retries of a failed call
-        (a 429's `retry_after`, a 5xx back-off) do run under the lock: that holds up only this
-        chat, whose next message must wait for this one anyway.
+        The chat's rate slot is waited for before its lock is taken, and the lock is held for
+        one try only: a failed try (a 429, a 5xx, a dropped connection) is waited out with the
+        lock released, so a back-off never holds up another update of the chat, nor (on
+        PostgreSQL) another worker. After the sender's number of tries, the message is left
+        for the relay's next round.
         """
         handed = self._handed.get(chat_key)
         if handed is not None:
@@ -176,12 +182,29 @@ class OutboxRelay:
         first = pending[0]
         if isinstance(first.outgoing, SendText):
             await self._sender.reserve(first.outgoing.chat_id)
+        try:
+            more = await self._deliver_locked(chat_key, first.entry_id)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            failures = self._failures.get(chat_key, 0) + 1
+            if failures >= self._sender.attempts:
+                self._failures.pop(chat_key, None)
+                raise
+            self._failures[chat_key] = failures
+            self._sender.count_retry(error, failures)
+            await asyncio.sleep(self._sender.backoff(error, failures))
+            return True
+        self._failures.pop(chat_key, None)
+        return more
+
+    async def _deliver_locked(self, chat_key: str, first_id: str) -> bool:
         async with self._storage.chat_lock(chat_key):
             pending, state = await self._waiting(chat_key)
             if not pending:
                 return False
             message = pending[0]
-            reserved = message.entry_id == first.entry_id
+            reserved = message.entry_id == first_id
             try:
                 await self._perform(message.outgoing, state, reserved=reserved)
             except Forbidden:
@@ -196,8 +219,7 @@ class OutboxRelay:
                     # The receipt could not be delivered: keep the conversation on the phone
                     # rather than leave the witness with neither.
                     await self._drop_next_clear(chat_key, pending[1:], state)
-            # Other errors (still failing after the sender's retries) leave the message for
-            # the relay's next round.
+            # Other errors (a try that failed) leave the message waiting, in order.
             more = len(pending) > 1
             await self._delivered(chat_key, message.entry_id, state)
             return more
@@ -259,10 +281,11 @@ class OutboxRelay:
     async def _perform(
         self, outgoing: Outgoing, state: ChatState, *, reserved: bool = False
     ) -> None:
+        """One try (the caller waits out a failure with the chat's lock released)."""
         if isinstance(outgoing, SendText):
             sent = await self._sender.call(outgoing.chat_id, lambda: self._bot.send_message(
                 outgoing.chat_id, outgoing.text, reply_markup=keyboard(outgoing),
-                protect_content=True), reserved=reserved)
+                protect_content=True), reserved=reserved, retry=False)
             if not outgoing.keep:
                 state.remember(sent.message_id)
         elif isinstance(outgoing, DeleteTrail):
@@ -282,7 +305,7 @@ class OutboxRelay:
             with contextlib.suppress(BadRequest):
                 await self._sender.call(
                     chat_id, lambda b=batch: self._bot.delete_messages(chat_id, b),  # type: ignore[misc]
-                    sends_message=False,
+                    sends_message=False, retry=False,
                 )
 
     async def run(self, interval_seconds: float = 2.0) -> None:

@@ -4,9 +4,11 @@ python-telegram-bot's Updater confirms what it fetched on its next getUpdates ca
 the handler finishes, so a crash loses those updates. Here the offset sent to Telegram only
 moves past an update once it (and every earlier one) has been processed and committed; a crash
 makes Telegram deliver the unconfirmed ones again, and the stored idempotency marks make that
-harmless. Each chat's updates are processed in order, one at a time; different chats run
-concurrently. The parts of an album (same media group, same chat) are gathered for a moment
-and processed together, as one answer.
+harmless. Each chat's updates go to that chat's own queue and are processed in order, one at a
+time; different chats run concurrently. An update still in progress after a couple of seconds
+(a slow download, a back-off) is parked (parking.py: sealed in the database), so that it no
+longer holds back the offset, and with it every other chat's updates. The parts of an album
+(same media group, same chat) are gathered for a moment and processed together, as one answer.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from telegram import Bot, Update
 from telegram.error import Conflict, NetworkError, RetryAfter, TelegramError
 
+from bot.telegram.parking import UpdateParking
 from bot.telegram.sender import retry_after_seconds
+from storage.errors import REFUSED_HINT, refused_connection
 
 log = logging.getLogger("intake.polling")
 
@@ -40,6 +44,8 @@ _IDLE_REPOLL_SECONDS = 0.5
 # confirmed yet), so asking in a tight loop re-reads the whole backlog each time: under a surge
 # of witnesses that was most of the bot's CPU. Ask at most this often while any is in flight.
 _BUSY_REPOLL_SECONDS = 0.1
+# An update in progress this long is parked rather than left holding back the offset.
+_PARK_AFTER_SECONDS = 2.0
 
 
 def _chat_of(update: Update) -> int:
@@ -79,6 +85,8 @@ class AtLeastOncePoller:
         poll_timeout: int = 10,
         album_wait_seconds: float = 0.8,
         max_backoff_seconds: float = 30.0,
+        parking: UpdateParking | None = None,
+        park_after_seconds: float = _PARK_AFTER_SECONDS,
     ) -> None:
         self._bot = bot
         self._process = process
@@ -90,6 +98,12 @@ class AtLeastOncePoller:
         self._chats: dict[int, _ChatQueue] = {}
         # Update ids fetched and not yet processed; the offset never passes the smallest.
         self._open: set[int] = set()
+        # The open updates, and when each was fetched (loop time), for parking.
+        self._in_progress: dict[int, tuple[Update, float]] = {}
+        self._parking = parking
+        self._park_after = park_after_seconds
+        # Ids of parked updates not processed yet: their rows go once they are.
+        self._parked: set[int] = set()
         self._seen_up_to = -1
         self._progress = asyncio.Event()
         self._stop = asyncio.Event()
@@ -106,6 +120,7 @@ class AtLeastOncePoller:
         self._stop = stop
         failures = 0
         try:
+            await self._resume_parked()
             while not stop.is_set():
                 try:
                     updates = await self._fetch(stop)
@@ -129,6 +144,7 @@ class AtLeastOncePoller:
                     continue
                 failures = 0
                 fresh = sum(self._accept(update) for update in updates)
+                await self._park_slow()
                 if fresh and self._open:
                     await self._pause(stop, _BUSY_REPOLL_SECONDS)
                 elif not fresh and self._open:
@@ -199,6 +215,49 @@ class AtLeastOncePoller:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
 
+    async def _resume_parked(self) -> None:
+        """Queue what was parked before a crash or a stop: it is no longer Telegram's."""
+        if self._parking is None:
+            return
+        try:
+            parked = await self._parking.parked()
+        except Exception as error:  # the database is down: they wait for the next start
+            log.warning("update.parked_unavailable", extra={"error": type(error)})
+            return
+        for update in parked:
+            self._parked.add(update.update_id)
+            self._queue(update)
+
+    async def _park_slow(self) -> None:
+        """Park the updates in progress for long, when the oldest of them holds the offset."""
+        if self._parking is None or not self._open:
+            return
+        now = asyncio.get_running_loop().time()
+        oldest = min(self._open)
+        if now - self._in_progress[oldest][1] < self._park_after:
+            return
+        slow = [update for update, since in self._in_progress.values()
+                if now - since >= self._park_after]
+        try:
+            await self._parking.park(slow)
+        except Exception as error:  # not parked: they keep holding the offset, as before
+            log.warning("update.park_failed", extra={"error": type(error)})
+            return
+        for update in slow:
+            self._open.discard(update.update_id)
+            self._in_progress.pop(update.update_id, None)
+            self._parked.add(update.update_id)
+        log.info("update.parked", extra={"count": len(slow)})
+
+    def _queue(self, update: Update) -> None:
+        chat_id = _chat_of(update)
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            chat = self._chats[chat_id] = _ChatQueue()
+        chat.queue.put_nowait(update)
+        if chat.worker is None or chat.worker.done():
+            chat.worker = asyncio.create_task(self._work(chat_id, chat))
+
     def _accept(self, update: Update) -> bool:
         """Queue a newly fetched update; False if it was fetched before."""
         update_id = update.update_id
@@ -208,13 +267,8 @@ class AtLeastOncePoller:
         if not self._admit(update):
             return True
         self._open.add(update_id)
-        chat_id = _chat_of(update)
-        chat = self._chats.get(chat_id)
-        if chat is None:
-            chat = self._chats[chat_id] = _ChatQueue()
-        chat.queue.put_nowait(update)
-        if chat.worker is None or chat.worker.done():
-            chat.worker = asyncio.create_task(self._work(chat_id, chat))
+        self._in_progress[update_id] = (update, asyncio.get_running_loop().time())
+        self._queue(update)
         return True
 
     async def _work(self, chat_id: int, chat: _ChatQueue) -> None:
@@ -238,11 +292,22 @@ class AtLeastOncePoller:
             if album is not None:
                 carried = await self._gather_album(chat, album, unit)
             if await self._run(unit):
-                for part in unit:
-                    self._open.discard(part.update_id)
+                await self._done(unit)
             self._progress.set()
             if carried is _STOP:
                 return
+
+    async def _done(self, unit: list[Update]) -> None:
+        parked = [part for part in unit if part.update_id in self._parked]
+        for part in unit:
+            self._open.discard(part.update_id)
+            self._in_progress.pop(part.update_id, None)
+            self._parked.discard(part.update_id)
+        if parked and self._parking is not None:
+            try:
+                await self._parking.done(parked)
+            except Exception as error:  # left parked: processed again (a no-op) next start
+                log.warning("update.unpark_failed", extra={"error": type(error)})
 
     async def _gather_album(
         self, chat: _ChatQueue, album: str, unit: list[Update]
@@ -272,6 +337,8 @@ class AtLeastOncePoller:
                 if not is_infrastructure(error) and attempt >= _ATTEMPTS_ON_BUG:
                     log.exception("update.abandoned", extra={"error": type(error)})
                     return True
+                if refused_connection(error):
+                    log.warning(REFUSED_HINT)
                 log.warning("update.retry", extra={"error": type(error), "count": attempt})
                 if self._stop.is_set():
                     return False  # left unconfirmed: Telegram delivers it again after the restart

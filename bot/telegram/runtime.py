@@ -34,7 +34,13 @@ from bot.telegram.delivery import OutboxRelay
 from bot.telegram.download import TelegramFiles
 from bot.telegram.health import HealthMonitor, monitoring, serving_health
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
+from bot.telegram.parking import UpdateParking
 from bot.telegram.polling import AtLeastOncePoller, Process
+from bot.telegram.send_budget import (
+    TELEGRAM_MESSAGES_PER_SECOND,
+    LocalSendBudget,
+    slot_interval,
+)
 from bot.telegram.sender import READ_TIMEOUT_SECONDS, BotApiSender
 from crypto.drafts import DraftKeyring
 from storage import Storage
@@ -78,7 +84,7 @@ class BotOptions:
     sweep_orphans_at_start: bool = False
     # Telegram's per-chat pace: about one message a second sustained, after a short burst.
     per_chat_messages_per_second: float = 1.0
-    per_chat_burst: int = 10
+    per_chat_burst: int = 3
     # Files fetched and sealed at once, across all witnesses: keeps peak memory flat.
     max_concurrent_files: int = DEFAULT_CONCURRENT_FILES
     # A plain /start first asks which public channel to report to (docs/channels.md).
@@ -156,11 +162,14 @@ async def running_bot(
     conversation = await load_channels(storage, questionnaire, conversation_for,
                                        chooser=options.channel_chooser)
     # Without a key file, drafts are sealed with a key that lives only in this process.
-    store = ChatStore(storage, keyring or DraftKeyring.ephemeral(),
-                      ttl_seconds=options.draft_ttl_seconds)
+    keyring = keyring or DraftKeyring.ephemeral()
+    store = ChatStore(storage, keyring, ttl_seconds=options.draft_ttl_seconds)
     bot = build_bot(options)
     await connect(bot, options.api_root)
-    sender = BotApiSender(per_chat_per_second=options.per_chat_messages_per_second,
+    # Telegram's 30 messages a second are the bot's: on PostgreSQL every worker shares them.
+    budget = storage.shared_send_budget(bot.id, slot_interval(TELEGRAM_MESSAGES_PER_SECOND))
+    sender = BotApiSender(budget=budget or LocalSendBudget(TELEGRAM_MESSAGES_PER_SECOND),
+                          per_chat_per_second=options.per_chat_messages_per_second,
                           per_chat_burst=options.per_chat_burst)
     relay = OutboxRelay(bot, sender, store, storage)
     slots = WorkSlots(options.max_concurrent_files)
@@ -215,7 +224,8 @@ async def running_bot(
                         serving_health(monitor, *options.health_listen))
                 poller = AtLeastOncePoller(bot, process, api_url=options.api_root,
                                            poll_timeout=int(options.poll_timeout),
-                                           admit=processor.admit)
+                                           admit=processor.admit,
+                                           parking=UpdateParking(storage, keyring, bot))
                 tasks.append(asyncio.create_task(poller.run(stop)))
             log.info("bot.started")
             try:
@@ -257,6 +267,7 @@ async def _sweep(storage: Storage) -> None:
         today = dt.datetime.now(dt.UTC).date()
         try:
             await storage.additions.forget_submission_keys(today - dt.timedelta(days=_MARK_DAYS))
+            await storage.parked_updates.sweep(today - dt.timedelta(days=_MARK_DAYS))
             counts = await storage.conversations.sweep(
                 now=dt.datetime.now(dt.UTC),
                 marks_before=today - dt.timedelta(days=_MARK_DAYS),

@@ -2,14 +2,17 @@
 
 Telegram allows about 30 messages a second overall and about one a second per chat sustained;
 past that it answers 429 with `retry_after`. It also answers 502 now and then, and connections
-drop. This sender keeps under both rates with leaky buckets (aiolimiter), honours `retry_after`,
-and retries 5xx, time-outs and dropped connections with exponential back-off and jitter
-(tenacity). A chat's back-off is slept by that chat's own call only, so one witness's 429 never
-holds up another's conversation; only the overall bucket is shared.
+drop. This sender keeps the overall rate with the bot's send budget (send_budget.py: slots
+spread evenly, shared by every worker on PostgreSQL), the per-chat rate with a leaky bucket per
+chat (aiolimiter), honours `retry_after`, and retries 5xx, time-outs and dropped connections
+with exponential back-off and jitter (tenacity). A 429 pauses the whole budget for its
+`retry_after` (Telegram's limits are per bot, so every worker must wait it out).
 
-Why aiolimiter rather than python-telegram-bot's AIORateLimiter: the latter pauses *every*
-request on any 429, has no per-private-chat rate and does not retry 5xx or network errors,
-which is what our outbox needs. aiolimiter is the small, well-kept leaky bucket it is built on.
+Why not python-telegram-bot's AIORateLimiter: it has no per-private-chat rate, does not retry
+5xx or network errors, and its overall bucket (aiolimiter's) lets a burst of 30 through on top
+of the rate, about 60 messages in one second, which Telegram refuses. aiolimiter's bucket is
+the right shape for a chat's own pace (a question and its buttons go out at once), not for the
+overall one.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot import metrics
+from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget
 
 log = logging.getLogger("intake.sender")
 
@@ -59,13 +63,15 @@ class BotApiSender:
     def __init__(
         self,
         *,
-        overall_per_second: float = 30.0,
+        budget: SendBudget | None = None,
         per_chat_per_second: float = 1.0,
-        per_chat_burst: int = 10,
+        per_chat_burst: int = 3,
         attempts: int = 6,
         max_backoff_seconds: float = 20.0,
     ) -> None:
-        self._overall = AsyncLimiter(overall_per_second, 1.0)
+        # The bot's overall budget; one of this process alone unless a shared one is given.
+        self._budget: SendBudget = budget if budget is not None else LocalSendBudget()
+        self._pacer = Pacer(self._budget)
         self._per_chat_rate = per_chat_per_second
         self._per_chat_burst = per_chat_burst
         self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()
@@ -106,12 +112,21 @@ class BotApiSender:
             self._chats.move_to_end(chat_id)
         return limiter
 
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
+    @property
+    def attempts(self) -> int:
+        return self._attempts
+
+    def backoff(self, error: BaseException | None, attempt: int) -> float:
+        """Seconds to wait after the `attempt`-th failed try: a 429's `retry_after`, else
+        exponential back-off with jitter."""
         if isinstance(error, RetryAfter):
             return retry_after_seconds(error) + random.uniform(0.0, 0.5)  # noqa: S311
-        ceiling = min(self._max_backoff, 0.25 * 2 ** (state.attempt_number - 1))
+        ceiling = min(self._max_backoff, 0.25 * 2 ** (attempt - 1))
         return random.uniform(0.0, ceiling) + 0.05  # noqa: S311 - jitter, not a secret
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return self.backoff(error, state.attempt_number)
 
     async def reserve(self, chat_id: int) -> None:
         """Wait for this chat's next slot now (outside any lock); `call(..., reserved=True)`
@@ -126,46 +141,54 @@ class BotApiSender:
         counts: bool = True,
         reserved: bool = False,
         sends_message: bool = True,
+        retry: bool = True,
     ) -> T:
         """Run one Bot API call (made fresh by `make` for every attempt) within the limits.
 
-        `chat_id` None: a call that sends nothing to a chat (getFile, getMe). `counts` False:
-        a call Telegram does not count against message rates (answerCallbackQuery).
+        `chat_id` None: a call that sends nothing to a chat (getMe). `counts` False: a call
+        Telegram does not count against message rates (answerCallbackQuery, getFile).
         `sends_message` False: a call about one chat that sends no message (deleteMessages):
         paced by the chat's bucket only. Telegram's published overall limit is on messages
         sent ("not more than 30 messages per second or so", Bot FAQ), so such a call does not
         spend that budget, which the witnesses' answers need.
+        `retry` False: one attempt only; the caller waits `backoff()` and tries again itself
+        (the outbox relay, which must not wait holding the chat's lock).
         Raises the last error once the attempts are used up, or at once for a refusal.
         """
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self._attempts),
+            stop=stop_after_attempt(self._attempts if retry else 1),
             wait=self._wait,
             reraise=True,
             before_sleep=self._count_retry,
         )
         async for attempt in retrying:
             with attempt:
-                if reserved and attempt.retry_state.attempt_number == 1:
-                    async with self._overall:
-                        return await make()
                 if not counts:
                     return await make()
-                if chat_id is not None and not sends_message:
-                    async with self._chat_limiter(chat_id):
-                        return await make()
-                # The chat's own bucket first, so waiting for it holds no overall capacity.
-                if chat_id is not None:
-                    async with self._chat_limiter(chat_id), self._overall:
-                        return await make()
-                async with self._overall:
+                if chat_id is not None and not (
+                    reserved and attempt.retry_state.attempt_number == 1
+                ):
+                    # The chat's own bucket first, so waiting for it holds no overall slot.
+                    await self._chat_limiter(chat_id).acquire()
+                if sends_message:
+                    await self._pacer.take()
+                try:
                     return await make()
+                except RetryAfter as error:
+                    # Telegram's limits are the bot's: every worker waits, not only this call.
+                    await self._budget.pause(retry_after_seconds(error))
+                    raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _count_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
+        self.count_retry(error, state.attempt_number)
+
+    def count_retry(self, error: BaseException | None, attempt: int) -> None:
+        """Count and log a failed try about to be tried again (by this sender or its caller)."""
         metrics.SEND_RETRIES.inc()
         if isinstance(error, RetryAfter):
             metrics.RATE_LIMITED.inc()
         # The error's type only: its message can quote a URL with the token in it.
-        log.info("botapi.retry", extra={"error": type(error), "count": state.attempt_number})
+        log.info("botapi.retry", extra={"error": type(error), "count": attempt})

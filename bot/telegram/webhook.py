@@ -20,6 +20,7 @@ from telegram import Bot, Update
 
 from bot.telegram.health import HealthMonitor, add_routes
 from bot.telegram.polling import ALLOWED_UPDATES, Admit, Process, is_infrastructure
+from storage.errors import REFUSED_HINT, refused_connection
 
 log = logging.getLogger("intake.webhook")
 
@@ -74,6 +75,8 @@ def webhook_app(
                     failures.pop(update.update_id, None)
                     log.error("update.abandoned", extra={"error": type(error)})
                     return web.Response(status=200)
+            if refused_connection(error):
+                log.warning(REFUSED_HINT)
             # Telegram will deliver it again; whatever of it was committed is marked done.
             log.warning("webhook.failed", extra={"error": type(error)})
             return web.Response(status=503)

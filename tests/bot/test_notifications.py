@@ -91,9 +91,12 @@ async def _bot_with_notices(
         async with BotApiStandIn(TOKEN) as standin:
             # The reviewers' chat: a chat the bot may post to, watched like any user's chat.
             reviewers = standin.user(REVIEWERS_CHAT, "Reviewers")
+            # Witnesses at machine speed, not Telegram's per-chat pace (as in tests/bot/harness.py):
+            # two of them must finish within one notice interval.
             options = BotOptions(TOKEN, standin.root_url, poll_timeout=1,
                                  reviewers_chat_id=REVIEWERS_CHAT,
-                                 notify_interval_seconds=interval)
+                                 notify_interval_seconds=interval,
+                                 per_chat_messages_per_second=50.0, per_chat_burst=50)
             async with running_bot(options, storage, keys,
                                    load_questionnaire(DEFAULT_QUESTIONNAIRE)):
                 yield standin, reviewers

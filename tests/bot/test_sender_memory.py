@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.telegram.send_budget import LocalSendBudget
 from bot.telegram.sender import BotApiSender
 
 
@@ -14,7 +15,7 @@ async def _nothing() -> None:
 async def test_drained_buckets_of_idle_chats_are_forgotten() -> None:
     """Once a chat's bucket has drained it carries no state; new chats push such buckets out,
     so memory follows the chats active lately, not every chat since the start."""
-    sender = BotApiSender(overall_per_second=100_000.0, per_chat_per_second=2.0,
+    sender = BotApiSender(budget=LocalSendBudget(100_000.0), per_chat_per_second=2.0,
                           per_chat_burst=2)  # a used bucket drains in 0.5 s
     for chat_id in range(100):
         await sender.call(chat_id, _nothing)
@@ -32,7 +33,7 @@ async def test_drained_buckets_of_idle_chats_are_forgotten() -> None:
 async def test_a_bucket_still_draining_is_kept() -> None:
     """A chat that has just used its burst keeps its bucket (its pace holds) however many new
     chats arrive meanwhile."""
-    sender = BotApiSender(overall_per_second=100_000.0, per_chat_per_second=0.5,
+    sender = BotApiSender(budget=LocalSendBudget(100_000.0), per_chat_per_second=0.5,
                           per_chat_burst=2)  # drains in 4 s
     await sender.call(1, _nothing)
     await sender.call(1, _nothing)

@@ -1,0 +1,74 @@
+"""The bot's send budget kept in PostgreSQL, so that every webhook worker shares one.
+
+Telegram's limit of about 30 messages a second is the bot's, not a worker's: two workers each
+pacing itself to 30 send up to 60. Here the grid of send slots (bot/telegram/send_budget.py)
+lives in one row per bot, `send_budgets`, and a worker takes its next slot with one statement
+that moves the row's `next_slot` on by one interval and returns the slot it took, both on the
+database's clock, so every worker agrees on the time. The row lock that UPDATE takes lasts only
+for that statement (autocommit): workers queue on it for microseconds, never across a send. A
+429 moves `paused_until` forward, and no slot is handed out before it, to any worker.
+
+A worker that dies between taking a slot and sending leaves that slot unused: the budget can
+only be spent less, never more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# One statement: create the bot's row on its first slot, else take the row's next slot (never
+# before now, nor before a 429's pause) and move it on by one interval. Times are the database
+# clock's seconds since 1970, read once the row is locked (clock_timestamp, not the statement's
+# start: a worker that queued for the row gets a slot from the moment it got it).
+_TAKE = text("""
+INSERT INTO send_budgets AS b (bot_key, next_slot, paused_until)
+VALUES (:bot_key, extract(epoch from clock_timestamp())::double precision
+        + CAST(:interval AS double precision), 0)
+ON CONFLICT (bot_key) DO UPDATE
+SET next_slot = greatest(b.next_slot, extract(epoch from clock_timestamp())::double precision,
+                         b.paused_until) + CAST(:interval AS double precision)
+RETURNING b.next_slot - CAST(:interval AS double precision),
+          extract(epoch from clock_timestamp())::double precision
+""")
+_PAUSE = text("""
+INSERT INTO send_budgets AS b (bot_key, next_slot, paused_until)
+VALUES (:bot_key, 0, extract(epoch from clock_timestamp())::double precision
+        + CAST(:seconds AS double precision))
+ON CONFLICT (bot_key) DO UPDATE
+SET paused_until = greatest(b.paused_until, excluded.paused_until)
+""")
+
+
+def budget_key(bot_id: int) -> str:
+    """The row's key: a hash of the bot's id (not secret, but not needed in clear either)."""
+    return hashlib.sha256(b"incident-intake/send-budget/%d" % bot_id).hexdigest()
+
+
+class SharedSendBudget:
+    """The `SendBudget` of bot/telegram/send_budget.py, kept in PostgreSQL."""
+
+    def __init__(self, engine: AsyncEngine, bot_id: int, interval: float) -> None:
+        # Autocommit: the row's lock ends with the statement, not when this process gets round
+        # to a COMMIT (an event loop busy elsewhere would hold up every worker's slot).
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._key = budget_key(bot_id)
+        self._interval = interval
+
+    async def next_slot(self) -> float:
+        slot, now = await self.take()
+        return max(0.0, slot - now)
+
+    async def take(self) -> tuple[float, float]:
+        """Reserve the next slot: (the slot, the moment it was taken), on the database's clock."""
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(
+                _TAKE, {"bot_key": self._key, "interval": self._interval}
+            )).one()
+        return float(row[0]), float(row[1])
+
+    async def pause(self, seconds: float) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execute(_PAUSE, {"bot_key": self._key, "seconds": seconds})

@@ -1,0 +1,96 @@
+"""No head-of-line blocking in long polling: one chat's slow update (a 30 s download) does not
+hold up other chats' updates, even past Telegram's window of 100 unconfirmed updates; it is
+parked (sealed in the database) and still processed, also after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from telegram import Bot, Update
+
+from bot.telegram.parking import UpdateParking
+from bot.telegram.polling import AtLeastOncePoller
+from crypto.drafts import DraftKeyring
+from standin import BotApiStandIn
+from storage import Storage
+
+TOKEN = "987654321:TEST-token-for-the-stand-in-only-xyz"
+SLOW_CHAT = 760_000
+OTHERS = 150  # more than the 100 updates getUpdates hands out past the oldest unconfirmed
+
+
+async def test_a_slow_update_is_parked_and_other_chats_go_on(
+    database_url: str, tmp_path: Path
+) -> None:
+    storage = await Storage.open(database_url, tmp_path / "blobs")
+    keyring = DraftKeyring.from_secret(b"k" * 32)
+    release = asyncio.Event()
+    processed: list[int] = []
+
+    async def process(updates: Sequence[Update]) -> None:
+        chat = updates[0].effective_chat
+        if chat is not None and chat.id == SLOW_CHAT:
+            await release.wait()  # a download that takes as long as the test wants
+        processed.extend(u.update_id for u in updates)
+
+    try:
+        async with BotApiStandIn(TOKEN) as standin, Bot(
+            TOKEN, base_url=standin.base_url, base_file_url=standin.base_file_url
+        ) as bot:
+            parking = UpdateParking(storage, keyring, bot)
+            poller = AtLeastOncePoller(bot, process, api_url=standin.root_url, poll_timeout=1,
+                                       parking=parking, park_after_seconds=0.5)
+            stop = asyncio.Event()
+            running = asyncio.create_task(poller.run(stop))
+            await standin.user(SLOW_CHAT, "Slow").send_text("my big file")
+            await asyncio.sleep(0.3)
+            for number in range(OTHERS):
+                await standin.user(761_000 + number, "Other").send_text("hello")
+            async with asyncio.timeout(60):
+                while len(processed) < OTHERS:
+                    await asyncio.sleep(0.05)
+            # Every other chat was answered while the slow one was still in progress...
+            assert len(processed) == OTHERS
+            assert [u[0] for u in await storage.parked_updates.all()]  # ...which was parked
+            # A clean stop finishes what is in progress, and forgets its parked row.
+            stop.set()
+            release.set()
+            await running
+            assert len(processed) == OTHERS + 1
+            assert await storage.parked_updates.all() == []
+
+            # A crash while a parked update is in progress: the restarted poller processes it
+            # from the database (Telegram, told it was taken over, no longer hands it out).
+            processed.clear()
+            release.clear()
+            await standin.user(SLOW_CHAT, "Slow").send_text("another big file")
+            crashed = AtLeastOncePoller(bot, process, api_url=standin.root_url,
+                                        poll_timeout=1, parking=parking, park_after_seconds=0.3)
+            running = asyncio.create_task(crashed.run(asyncio.Event()))
+            async with asyncio.timeout(30):
+                while not await storage.parked_updates.all():
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(1.5)  # its next getUpdates confirms past the parked one
+            # As a kill -9 would: the slow update's processing ends half-way, then the poller.
+            worker = crashed._chats[SLOW_CHAT].worker
+            assert worker is not None
+            worker.cancel()
+            running.cancel()
+            await asyncio.gather(worker, running, return_exceptions=True)
+            assert processed == []
+            release.set()
+            restarted = AtLeastOncePoller(bot, process, api_url=standin.root_url,
+                                          poll_timeout=1, parking=parking)
+            stop = asyncio.Event()
+            running = asyncio.create_task(restarted.run(stop))
+            async with asyncio.timeout(30):
+                while await storage.parked_updates.all():
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(1.5)  # Telegram would redeliver now, if it still had it
+            stop.set()
+            await running
+            assert len(processed) == 1  # once, from the database, not again from Telegram
+    finally:
+        await storage.close()
