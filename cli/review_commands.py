@@ -70,8 +70,8 @@ __all__ = [
                     "One row per report, columns from the questionnaire's ids, as CSV or JSON "
                     "Lines."),
     "export-uwazi": ("cli.monitoring_commands:export_uwazi_command",
-                     "Uwazi's CSV import package: import.csv, the files, custody manifests and "
-                     "signatures."),
+                     "Uwazi's CSV import package: import.csv and the files; only what is new "
+                     "since the last export to the same destination."),
 })
 @click.option("--server", default=None, metavar="URL",
               help="Use the reviewer API at URL instead of the local data directory.")
