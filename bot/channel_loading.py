@@ -2,7 +2,7 @@
 
 The pure core (bot/core/channels.py) gets one Conversation per channel slug; this module reads
 the channels from storage and their questionnaire files. A channel added or changed later is
-picked up at the next start of the bot.
+picked up by a running bot within seconds (bot/telegram/channel_refresh.py).
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def channel_add(
     retention: str | None, reviewers_chat_id: int | None, public: bool, actor: str,
 ) -> None:
     """Make a channel; witnesses reach it by the deep link https://t.me/<bot>?start=SLUG
-    (or the first question, if public), from the bot's next start (docs/channels.md)."""
+    (or the first question, if public), within 30 s of a running bot (docs/channels.md)."""
 
     async def run() -> None:
         changes = _changes(questionnaire, languages, retention, reviewers_chat_id)
@@ -206,7 +206,7 @@ def channel_set(
             changed = await set_channel(
                 storage, slug, changes, audit=audit_trail(settings, storage), actor=actor
             )
-        click.echo(f"changed channel {changed.slug}; a running bot reads channels when it "
-                   "starts: restart it")
+        click.echo(f"changed channel {changed.slug}; a running bot serves the change within "
+                   "30 seconds")
 
     _run(run())

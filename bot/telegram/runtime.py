@@ -30,6 +30,7 @@ from bot.i18n import LANGUAGE_NAMES, translations
 from bot.notifications import notice_chats, notifiers_for
 from bot.sealing import DEFAULT_CONCURRENT_FILES, WorkSlots
 from bot.submission import ReportSubmitter
+from bot.telegram.channel_refresh import REFRESH_SECONDS, ChannelFollower
 from bot.telegram.delivery import OutboxRelay
 from bot.telegram.download import TelegramFiles
 from bot.telegram.health import HealthMonitor, monitoring, serving_health
@@ -92,6 +93,8 @@ class BotOptions:
     # Where a polling bot serves /healthz, /readyz and /metrics (None: nowhere); webhook
     # workers serve them on the webhook's own address (bot/telegram/health.py).
     health_listen: tuple[str, int] | None = None
+    # How often the channels are read again, so one added or changed needs no restart.
+    channel_refresh_seconds: float = REFRESH_SECONDS
 
 
 @dataclass
@@ -158,7 +161,8 @@ async def running_bot(
             language_names=LANGUAGE_NAMES,
         )
 
-    # Every channel's questionnaire is loaded now; a channel added later, at the next start.
+    # Every channel's questionnaire is loaded now; one added or changed later is picked up by
+    # the ChannelFollower below within channel_refresh_seconds.
     conversation = await load_channels(storage, questionnaire, conversation_for,
                                        chooser=options.channel_chooser)
     # Without a key file, drafts are sealed with a key that lives only in this process.
@@ -193,12 +197,19 @@ async def running_bot(
         notice_chats(((c.slug, c.reviewers_chat_id) for c in channels), options.reviewers_chat_id),
         options.notify_interval_seconds,
     )
+    follower = ChannelFollower(
+        storage, questionnaire, conversation_for, chooser=options.channel_chooser,
+        serving=conversation, notifiers=processor.notifiers,
+        deployment_chat=options.reviewers_chat_id,
+        notify_interval_seconds=options.notify_interval_seconds, records=channels,
+    )
     if options.sweep_orphans_at_start:
         await _sweep_orphans(storage, dt.timedelta(0))
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(relay.run(options.relay_interval_seconds)),
         asyncio.create_task(_sweep(storage)),
+        asyncio.create_task(follower.run(options.channel_refresh_seconds)),
     ]
     poller: AtLeastOncePoller | None = None
     process = _counted(processor.process)

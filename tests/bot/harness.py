@@ -87,6 +87,7 @@ async def running_harness(
     setup: Callable[[Storage], Awaitable[None]] | None = None,
     channel_chooser: bool = False,
     reviewers_chat_id: int | None = None,
+    channel_refresh_seconds: float = 30.0,
 ) -> AsyncIterator[Harness]:
     """`setup` runs on the store before the bot starts (channels are loaded at start)."""
     reviewer = crypto.generate_identity()
@@ -108,6 +109,7 @@ async def running_harness(
                     TOKEN, standin.root_url, poll_timeout=1, max_file_bytes=max_file_bytes,
                     per_chat_messages_per_second=50.0, per_chat_burst=50,
                     channel_chooser=channel_chooser, reviewers_chat_id=reviewers_chat_id,
+                    channel_refresh_seconds=channel_refresh_seconds,
                 )
                 hook = None
                 if witness_may_delete:

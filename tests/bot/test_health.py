@@ -208,3 +208,31 @@ async def test_webhook_workers_answer_health_on_the_webhook_address(
                 assert status == 200 and "intake_outbox_depth 0.0" in body
     finally:
         await storage.close()
+
+
+async def test_a_busy_health_address_stops_the_start_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """INTAKE_HEALTH_LISTEN on a port another program holds: one line naming the setting."""
+    data_dir = tmp_path / "data"
+    draft_key = tmp_path / "draft.key"
+    DraftKeyring.generate_file(draft_key)
+    database_url = f"sqlite+aiosqlite:///{data_dir / 'intake.db'}"
+    await prepare_store(database_url, data_dir)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        async with BotApiStandIn(TOKEN) as standin:
+            serve = ServeProcesses(data_dir, database_url, standin.root_url, draft_key,
+                                   extra_env={"INTAKE_HEALTH_LISTEN": f"127.0.0.1:{taken}"})
+            process = await serve.start()
+            code = await asyncio.wait_for(process.wait(), 60)
+            assert process.stderr is not None
+            lines = [line for line in (await process.stderr.read()).decode().splitlines()
+                     if "DEBUG" not in line and "INFO" not in line]
+            serve.running.remove(process)
+    assert code == 1
+    assert lines == [f"Error: INTAKE_HEALTH_LISTEN: cannot listen on 127.0.0.1:{taken} "
+                     "(address already in use): set it to a free HOST:PORT, or stop what holds "
+                     "that port"]
