@@ -123,7 +123,9 @@ def _place(prop: PropertyMap, answer: dict[str, Any]) -> str:
     lat, lon = answer.get("latitude"), answer.get("longitude")
     located = isinstance(lat, int | float) and isinstance(lon, int | float)
     if part == "location":
-        return Verbatim(f"{_decimal(lat)}|{_decimal(lon)}") if located else ""
+        if not (isinstance(lat, int | float) and isinstance(lon, int | float)):
+            return ""
+        return Verbatim(f"{_decimal(lat)}|{_decimal(lon)}")
     if part == "approximate":
         if not located:
             return ""
