@@ -31,6 +31,7 @@ import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from review.monitoring.cells import Verbatim, csv_text
@@ -112,12 +113,19 @@ def _follow_up(content: Content) -> str:
     return "\n\n".join(paragraphs)
 
 
+def _decimal(number: float) -> str:
+    """The number as written, without an exponent (str(0.00001) is 1e-05)."""
+    return format(Decimal(repr(number)), "f")
+
+
 def _place(prop: PropertyMap, answer: dict[str, Any]) -> str:
     part = prop.part or ("location" if prop.type == "geolocation" else "text")
     lat, lon = answer.get("latitude"), answer.get("longitude")
     located = isinstance(lat, int | float) and isinstance(lon, int | float)
     if part == "location":
-        return Verbatim(f"{lat}|{lon}") if located else ""
+        if not (isinstance(lat, int | float) and isinstance(lon, int | float)):
+            return ""
+        return Verbatim(f"{_decimal(lat)}|{_decimal(lon)}")
     if part == "approximate":
         if not located:
             return ""
@@ -159,7 +167,9 @@ def _cell(prop: PropertyMap, source: Source, content: Content, mapping: Mapping)
         return _place(prop, answer)
     if prop.type == "numeric":
         number = answer.get("files", answer.get("text"))
-        return "" if number is None else str(number)
+        if isinstance(number, int):
+            return Verbatim(str(number))
+        return "" if number is None else one_line(str(number))
     choices = [answer["choice"]] if "choice" in answer else answer.get("choices")
     if choices is not None:
         labels = [prop.values.get(c, c) for c in choices]

@@ -508,3 +508,14 @@ def test_the_validator_is_not_a_rubber_stamp() -> None:
 def test_hostile_lines_cover_what_markdown_would_run() -> None:
     assert any("<img" in line for line in HOSTILE_LINES)
     assert any("{media}(" in line for line in HOSTILE_LINES)
+
+
+def test_locations_near_zero_are_plain_decimals() -> None:
+    """str(0.00001) is 1e-05: Uwazi's Number() would read it, a spreadsheet too, but the cell
+    is written as plain decimals, as a phone reports them."""
+    from review.monitoring.uwazi import PropertyMap
+    from review.monitoring.uwazi_rows import _place
+
+    cell = _place(PropertyMap("l_geolocation", "geolocation", "where"),
+                  {"latitude": 0.00001, "longitude": -0.5})
+    assert cell == "0.00001|-0.5"
