@@ -128,6 +128,12 @@ def disclose(folder: Path) -> tuple[list[Disclosed], list[Problem]]:
 def check_disclosure(folder: Path) -> list[Problem]:
     """Each decrypted file is exactly what its sealed payload decrypts to with disclosure.key."""
     found, problems = disclose(folder)
+    return problems + compare(folder, found)
+
+
+def compare(folder: Path, found: list[Disclosed]) -> list[Problem]:
+    """The decrypted files that are not what their sealed payloads decrypt to."""
+    problems: list[Problem] = []
     for item in found:
         if sha256_file(folder, item.decrypted_file) != item.sha256:
             problems.append((item.decrypted_file, (

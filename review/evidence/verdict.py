@@ -22,10 +22,10 @@ from typing import Any
 
 from review.evidence.anchors import Anchors, certificate_fingerprints, custody_fingerprint
 from review.evidence.bundle import PROOFS
-from review.evidence.disclosure import disclose
+from review.evidence.disclosure import Disclosed, check_disclosure, compare, disclose
 from review.evidence.reading import Unreadable, read_small, scan
 from review.evidence.tsa import TsaFailure, verify_response
-from review.evidence.verify import Problem, verify_bundle
+from review.evidence.verify import CHECKS, Problem, verify_bundle
 
 OK, FAILED, UNANCHORED, NOT_TIMESTAMPED = "OK", "FAILED", "UNANCHORED", "NOT TIMESTAMPED"
 EXIT_CODES = {OK: 0, FAILED: 1, UNANCHORED: 3, NOT_TIMESTAMPED: 4}
@@ -124,7 +124,9 @@ def _not_anchored(folder: Path, where: str, token: dict[str, Any], failure: Exce
     return f"does not chain to a pinned TSA CA ({failure}){own}"
 
 
-def _item_times(folder: Path, anchors: Anchors, reasons: list[Problem]) -> list[ItemTime]:
+def _item_times(
+    folder: Path, anchors: Anchors, reasons: list[Problem], found: list[Disclosed]
+) -> list[ItemTime]:
     manifest = _json(folder, "manifest.json")
     proofs = [p for p in _json(folder, PROOFS) if isinstance(p, dict)]
     by_day: dict[str, list[tuple[dt.datetime, str]]] = {}
@@ -140,10 +142,7 @@ def _item_times(folder: Path, anchors: Anchors, reasons: list[Problem]) -> list[
 
     first = earliest(lambda p: p.get("file") == "manifest.json" and "bytes" not in p)
     hashes = {int(e["seq"]): e for e in _json(folder, "hashes.json").get("items", [])}
-    try:
-        disclosed = {d.seq: d for d in disclose(folder)[0]}
-    except Unreadable:
-        disclosed = {}  # the checks name the file
+    disclosed = {d.seq: d for d in found}
     claimed = str(manifest.get("received_day"))
     items = []
     for i in manifest.get("items", []):
@@ -153,11 +152,11 @@ def _item_times(folder: Path, anchors: Anchors, reasons: list[Problem]) -> list[
             return proof.get("file") == name and "bytes" in proof
 
         header = earliest(is_header)
-        found = disclosed.get(seq)
+        opened = disclosed.get(seq)
         items.append(ItemTime(
             seq, str(i["role"]), claimed, first[0] if first else None,
-            first[1] if first else None, found.decrypted_file if found else None,
-            found.sha256 if found else None, header[0] if header else None))
+            first[1] if first else None, opened.decrypted_file if opened else None,
+            opened.sha256 if opened else None, header[0] if header else None))
     return items
 
 
@@ -166,12 +165,23 @@ def examine(folder: Path, anchors: Anchors) -> Verdict:
     refused = scan(folder, anchors.max_file_size).refused
     if refused:
         return Verdict(FAILED, refused)
-    problems = verify_bundle(folder)
+    # Every check but the disclosure one, which runs here once: it decrypts every payload, and
+    # what it finds is also what the verdict prints per item.
+    problems = verify_bundle(folder, checks=[c for c in CHECKS if c is not check_disclosure])
+    found: list[Disclosed] = []
+    try:
+        found, disclosure_problems = disclose(folder)
+        disclosure_problems += compare(folder, found)
+    except Unreadable as unreadable:
+        disclosure_problems = [unreadable.problem]
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        disclosure_problems = [("(disclosure)", f"could not be checked: {type(error).__name__}")]
+    problems += [p for p in disclosure_problems if p not in problems]
     fingerprint, custody = _custody_anchor(folder, anchors)
     problems += custody
     verdict = Verdict(FAILED, problems, custody_fingerprint=fingerprint)
     try:
-        verdict.items = _item_times(folder, anchors, verdict.reasons)
+        verdict.items = _item_times(folder, anchors, verdict.reasons, found)
     except (Unreadable, ValueError, KeyError, TypeError, AttributeError):
         verdict.items = []  # the checks name the file
     for item in verdict.items:
