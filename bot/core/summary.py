@@ -19,6 +19,15 @@ from bot.core.numerals import SOLAR_HIJRI, in_script, solar_hijri
 from bot.core.questionnaire import Question, QuestionType
 
 _PREVIEW = 200
+# The comma and semicolon between listed items, as the language's script writes them: Arabic
+# script (read right to left) ، ؛, Burmese ၊, Amharic ፣ ፤; the Latin ones elsewhere.
+_LIST_MARKS = {"ar": ("، ", "؛ "), "fa": ("، ", "؛ "), "ps": ("، ", "؛ "), "my": ("၊ ", "၊ "),
+               "am": ("፣ ", "፤ ")}
+
+
+def list_marks(language: str) -> tuple[str, str]:
+    """(comma, semicolon) with their space, for joining listed items in `language`."""
+    return _LIST_MARKS.get(language, (", ", "; "))
 
 
 def describe_answer(
@@ -34,7 +43,7 @@ def describe_answer(
         return choice.text.get(language) if choice else answer.choice_id
     if isinstance(answer, MultiChoiceAnswer):
         chosen = [question.choice(c) for c in answer.choice_ids]
-        return ", ".join(c.text.get(language) for c in chosen if c is not None)
+        return list_marks(language)[0].join(c.text.get(language) for c in chosen if c is not None)
     if isinstance(answer, TextAnswer):
         return _preview(answer.text)
     if isinstance(answer, DateAnswer):
@@ -51,10 +60,10 @@ def describe_answer(
         return _("exact location ({latitude:.5f}, {longitude:.5f})").format(
             latitude=answer.latitude, longitude=answer.longitude
         )
-    parts = [describe_files(answer, catalog)] if answer.files else []
+    parts = [describe_files(answer, catalog, language)] if answer.files else []
     if answer.note:
         parts.append(_("your note: {note}").format(note=_preview(answer.note)))
-    return "; ".join(parts)
+    return list_marks(language)[1].join(parts)
 
 
 def shown_date(answer: DateAnswer) -> str:
@@ -69,7 +78,9 @@ def shown_date(answer: DateAnswer) -> str:
     return in_script(shown, answer.digits)
 
 
-def describe_files(answer: MediaAnswer, catalog: gettext.NullTranslations) -> str:
+def describe_files(
+    answer: MediaAnswer, catalog: gettext.NullTranslations, language: str = "en"
+) -> str:
     """"2 documents, 1 photo": each kind counted once, in the language's own plural forms."""
     ngettext = catalog.ngettext
     counts = Counter(f.kind for f in answer.files)
@@ -88,7 +99,7 @@ def describe_files(answer: MediaAnswer, catalog: gettext.NullTranslations) -> st
         else:
             text = ngettext("{count} file", "{count} files", count)
         described.append(text.format(count=count))
-    return ", ".join(described)
+    return list_marks(language)[0].join(described)
 
 
 def summarise(

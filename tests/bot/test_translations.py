@@ -48,7 +48,8 @@ _MAX_GROWTH = 1.6
 _BUTTONS = ["Send", "Edit an answer", "Back", "Cancel", "Back to the summary",
             "Approximate (about 1 km)", "Exact", "Yes, continue", "No, stop", "Done", "Today",
             "Yesterday", "I don't know", "Keep this answer", "Skip", "Add information or files",
-            "Delete this report", "Close", "Yes, delete it", "No, keep it"]
+            "Delete this report", "Close", "Yes, delete it", "No, keep it", "Delete it", "Keep it",
+            "Continue my report", "Start a new report"]
 
 
 # A message is a string, or (singular, plural) for a count said through ngettext.

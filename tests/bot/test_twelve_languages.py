@@ -6,13 +6,14 @@ reaches them (nor anything left in another script)."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir
 
 from bot.core import DEFAULT_QUESTIONNAIRE, load_questionnaire
-from bot.i18n import LANGUAGE_NAMES, SUPPORTED_LANGUAGES, translations
+from bot.i18n import LANGUAGE_NAMES, RIGHT_TO_LEFT, SUPPORTED_LANGUAGES, translations
 from review.queue import list_reports, open_report
 from standin.client import FakeUser
 from standin.models import BotMessage
@@ -55,6 +56,8 @@ WORDS = {"en": "Soldiers took my neighbour at night.", "uk": "Вночі заб�
 SCRIPTS = {"uk": re.compile("[\u0400-\u04FF]"), "ru": re.compile("[\u0400-\u04FF]"),
            **dict.fromkeys(("ar", "fa", "ps"), re.compile("[\u0600-\u06FF]")),
            "my": re.compile("[\u1000-\u109F]"), "am": re.compile("[\u1200-\u137F]")}
+# Between two ticked answers in the summary: the script's own comma.
+LIST_COMMAS = {"ar": "، ", "fa": "، ", "ps": "، ", "my": "၊ ", "am": "፣ "}
 _PLACEHOLDER = re.compile(r"\{[a-z_]+(?::[^}]*)?\}")
 
 
@@ -144,6 +147,7 @@ async def _report(h: Harness, language: str) -> tuple[Witness, str]:
     await witness.replies()
     await witness.press(_("Approximate (about 1 km)"))
     await witness.choose("affected", "known")
+    await witness.choose("affected", "children")
     await witness.press(_("Done"))
     await witness.user.send_command("cancel")               # then taken back: nothing lost
     await witness.replies()
@@ -156,6 +160,10 @@ async def _report(h: Harness, language: str) -> tuple[Witness, str]:
     (summary,) = await witness.choose("contact", "no")
     assert SHOWN_DATES[language] in summary, summary
     assert WORDS[language] in summary
+    affected = QUESTIONNAIRE.question("affected")
+    ticked = [affected.choice(c) for c in ("known", "children")]
+    assert LIST_COMMAS.get(language, ", ").join(
+        c.text.get(language) for c in ticked if c is not None) in summary, summary
     _sending, receipt = await witness.press(_("Send"), count=2)
     code = receipt_code(receipt)
     # After the report: a /cancel with nothing open, and a stray message, in the same language.
@@ -191,6 +199,13 @@ async def test_a_whole_report_in_each_language(
     if language in SCRIPTS:
         foreign = [t for t in texts + labels if not SCRIPTS[language].search(t)]
         assert not foreign, f"{language}: not in its script: {foreign[:3]}"
+
+    if language in RIGHT_TO_LEFT:
+        # Telegram lays out each line by its first letter: all of them read right to left.
+        ltr = [line for t in texts for line in t.splitlines()
+               if [d for d in map(unicodedata.bidirectional, line) if d in ("L", "R", "AL")][:1]
+               == ["L"]]
+        assert not ltr, f"{language}: lines laid out left to right: {ltr[:3]}"
 
     # Sealed as answered: the language, the date normalised, the place, the photo.
     assert report.document["language"] == language
