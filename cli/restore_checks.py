@@ -145,12 +145,17 @@ async def check_installation(
             bad_sealed.append(str(record_id))
     if bad_sealed:
         result.problems.append(_named("notes or messages that are not age files", bad_sealed))
-    audit = await AuditTrail(storage.audit, custody_key).verify()
-    result.audit_entries = audit.entries
-    if not audit.ok:
-        result.problems.append(
-            f"audit trail broken at entry {audit.first_broken}: {audit.problem}"
-        )
+    try:
+        audit = await AuditTrail(storage.audit, custody_key).verify()
+    except (TypeError, ValueError) as error:  # a row of the wrong type, written by hand
+        result.problems.append(f"audit trail cannot be read ({type(error).__name__}): a row "
+                               "was changed outside intake")
+    else:
+        result.audit_entries = audit.entries
+        if not audit.ok:
+            result.problems.append(
+                f"audit trail broken at entry {audit.first_broken}: {audit.problem}"
+            )
     _check_drafts(result, [(str(c), bytes(s), int(e)) for c, s, e in states],
                   [(str(c), bytes(s)) for c, s in outbox], draft_key)
     return result
