@@ -13,9 +13,12 @@ import asyncio
 import datetime as dt
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import crypto
 from bot.chat_store import OUTBOX_LIFETIME_DAYS
@@ -25,6 +28,7 @@ from review.audit import AuditTrail
 from storage import Storage
 from storage.models import (
     ChatStateRow,
+    ItemRow,
     NoteRow,
     OutboxRow,
     ReportRow,
@@ -36,6 +40,7 @@ from storage.transfer import check_payloads, payload_hashes
 # Drafts live at most INTAKE_DRAFT_TTL_MINUTES (up to a week); a row still unexpired was sealed
 # within that many days.
 _DRAFT_DAYS = 8
+_PAGE = 1000
 _MAX_NAMED = 5
 
 
@@ -73,6 +78,42 @@ class InstallationCheck:
         ]
 
 
+async def _reports_in_pages(
+    connection: AsyncConnection, page: int = _PAGE
+) -> AsyncIterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """Reports (id, manifest, signature) a page at a time, with their items' rows."""
+    after = ""
+    while True:
+        reports = [tuple(row) for row in await connection.execute(
+            select(ReportRow.id, ReportRow.manifest, ReportRow.manifest_signature)
+            .where(ReportRow.id > after).order_by(ReportRow.id).limit(page)
+        )]
+        if not reports:
+            return
+        items = [tuple(row) for row in await connection.execute(
+            select(ItemRow.report_id, ItemRow.id, ItemRow.seq, ItemRow.header,
+                   ItemRow.payload_sha256)
+            .where(ItemRow.report_id.in_([row[0] for row in reports]))
+        )]
+        yield reports, items
+        after = str(reports[-1][0])
+
+
+def _custody_holds(
+    public: bytes, manifest: bytes, signature: bytes, items: list[tuple[str, int, bytes, str]]
+) -> bool:
+    """Signed by the custody key, and listing exactly these items' payload hashes."""
+    if not verify_manifest(public, manifest, signature):
+        return False
+    try:
+        listed = {i["seq"]: i["payload_sha256"] for i in json.loads(manifest)["items"]}
+    except (ValueError, KeyError, TypeError):
+        return False
+    return len(listed) == len(items) and all(
+        listed.get(seq) == digest for _id, seq, _header, digest in items
+    )
+
+
 def _named(what: str, names: list[str]) -> str:
     shown = ", ".join(names[:_MAX_NAMED]) + (" ..." if len(names) > _MAX_NAMED else "")
     return f"{len(names)} {what}: {shown}"
@@ -85,7 +126,6 @@ async def check_installation(
     public = custody_public_key(custody_key)
     async with storage.engine.connect() as connection:
         hashes = await payload_hashes(connection)
-        report_ids = list((await connection.scalars(select(ReportRow.id))).all())
         sealed = [
             *(await connection.execute(select(NoteRow.id, NoteRow.sealed))).all(),
             *(await connection.execute(
@@ -105,28 +145,23 @@ async def check_installation(
         result.problems.append(_named("payloads whose SHA-256 does not match", payloads.damaged))
     bad_headers: list[str] = []
     bad_custody: list[str] = []
-    for report_id in report_ids:
-        report = await storage.reports.get(report_id)
-        if report is None:
-            continue
-        result.reports += 1
-        for item in report.items:
-            result.items += 1
-            try:
-                crypto.split_header(item.header)
-            except crypto.DecryptionError:
-                bad_headers.append(item.item_id)
-        try:
-            listed = {i["seq"]: i["payload_sha256"]
-                      for i in json.loads(report.manifest)["items"]}
-        except (ValueError, KeyError, TypeError):
-            listed = {}
-        if verify_manifest(public, report.manifest, report.manifest_signature) and all(
-            listed.get(item.seq) == item.payload_sha256 for item in report.items
-        ):
-            result.custody_valid += 1
-        else:
-            bad_custody.append(report_id)
+    async with storage.engine.connect() as connection:
+        async for reports, items in _reports_in_pages(connection):
+            by_report: dict[str, list[tuple[str, int, bytes, str]]] = {}
+            for report_id, item_id, seq, header, digest in items:
+                by_report.setdefault(report_id, []).append((item_id, seq, header, digest))
+            for report_id, manifest, signature in reports:
+                result.reports += 1
+                mine = by_report.get(report_id, [])
+                for item_id, _seq, header, _digest in mine:
+                    result.items += 1
+                    try:
+                        crypto.split_header(header)
+                    except crypto.DecryptionError:
+                        bad_headers.append(item_id)
+                if not _custody_holds(public, manifest, signature, mine):
+                    bad_custody.append(report_id)
+    result.custody_valid = result.reports - len(bad_custody)
     for item_id, header in kept_headers:  # headers replaced earlier, kept to be put back
         try:
             crypto.split_header(header)
@@ -145,12 +180,17 @@ async def check_installation(
             bad_sealed.append(str(record_id))
     if bad_sealed:
         result.problems.append(_named("notes or messages that are not age files", bad_sealed))
-    audit = await AuditTrail(storage.audit, custody_key).verify()
-    result.audit_entries = audit.entries
-    if not audit.ok:
-        result.problems.append(
-            f"audit trail broken at entry {audit.first_broken}: {audit.problem}"
-        )
+    try:
+        audit = await AuditTrail(storage.audit, custody_key).verify()
+    except (TypeError, ValueError) as error:  # a row of the wrong type, written by hand
+        result.problems.append(f"audit trail cannot be read ({type(error).__name__}): a row "
+                               "was changed outside intake")
+    else:
+        result.audit_entries = audit.entries
+        if not audit.ok:
+            result.problems.append(
+                f"audit trail broken at entry {audit.first_broken}: {audit.problem}"
+            )
     _check_drafts(result, [(str(c), bytes(s), int(e)) for c, s, e in states],
                   [(str(c), bytes(s)) for c, s in outbox], draft_key)
     return result

@@ -7,8 +7,8 @@
 #   environment; with a running Docker engine also `docker compose build` and `intake --help` in
 #   the image (no registry is needed beyond the python:3.11-slim, postgres:16 and caddy:2 base
 #   images, which must be present or pullable).
-# - intake.service and intake-webhook@.service: `systemd-analyze verify` in a scratch root holding
-#   the system's unit tree and a stand-in for /opt/incident-intake/.venv/bin/intake; any
+# - intake.service, intake-webhook@.service, intake-backup.service and .timer: `systemd-analyze verify` in a scratch root holding
+#   the system's unit tree and a stand-in for /opt/incident-intake/.venv/bin/intake and /bin/sh; any
 #   complaint counts as a failure.
 # - Caddyfile: `caddy adapt`, and the log filter that drops the secret header and Authorization.
 #
@@ -60,11 +60,16 @@ if command -v systemd-analyze >/dev/null 2>&1 && [ -d /usr/lib/systemd/system ];
     root="$scratch/root"
     mkdir -p "$root/etc/systemd/system" "$root/opt/incident-intake/.venv/bin" "$root/usr/lib/systemd"
     cp -r /usr/lib/systemd/system "$root/usr/lib/systemd/"
-    printf '#!/bin/sh\n' >"$root/opt/incident-intake/.venv/bin/intake"
-    chmod 755 "$root/opt/incident-intake/.venv/bin/intake"
+    mkdir -p "$root/bin"
+    for stub in "$root/opt/incident-intake/.venv/bin/intake" "$root/bin/sh"; do
+        printf '#!/bin/sh\n' >"$stub"
+        chmod 755 "$stub"
+    done
     cp "$here/intake.service" "$root/etc/systemd/system/incident-intake.service"
-    cp "$here/intake-webhook@.service" "$root/etc/systemd/system/"
-    for unit in incident-intake.service intake-webhook@8081.service; do
+    cp "$here/intake-webhook@.service" "$here/intake-backup.service" "$here/intake-backup.timer" \
+        "$root/etc/systemd/system/"
+    for unit in incident-intake.service intake-webhook@8081.service intake-backup.service \
+            intake-backup.timer; do
         out=$(systemd-analyze verify --root="$root" "/etc/systemd/system/$unit" 2>&1)
         if [ $? -eq 0 ] && [ -z "$out" ]; then
             say "ok: systemd-analyze verify $unit"

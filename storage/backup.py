@@ -187,7 +187,9 @@ async def make_backup(
     # Payloads are written before the rows that name them and deleted only with those rows,
     # so every payload the snapshot names is still there unless retention shredded its report
     # in the meantime (then it is named as missing).
-    copied = await asyncio.to_thread(copy_payloads, payloads, BlobStore(dest / "blobs"), hashes)
+    copied = await asyncio.to_thread(
+        copy_payloads, payloads, BlobStore(dest / "blobs", durable=False), hashes
+    )
     (dest / "keys").mkdir(mode=0o700)
     for name in SERVER_KEYS:
         source = data_dir / "keys" / name
@@ -211,6 +213,7 @@ async def make_backup(
     (dest / "README.txt").write_text(readme(contents), encoding="utf-8")
     for path in (database, dest / MANIFEST, dest / "README.txt"):
         path.chmod(0o600)
+    await asyncio.to_thread(os.sync)  # the payloads were written without a sync each
     return contents, copied
 
 
@@ -305,4 +308,8 @@ async def restore_payloads(backup: Path, database_url: str, target: BlobStore) -
             hashes = await payload_hashes(connection)
     finally:
         await engine.dispose()
-    return await asyncio.to_thread(copy_payloads, BlobStore(backup / "blobs"), target, hashes)
+    if type(target) is BlobStore:  # a directory: write without a sync each, then sync once
+        target = BlobStore(target.root, durable=False)
+    copied = await asyncio.to_thread(copy_payloads, BlobStore(backup / "blobs"), target, hashes)
+    await asyncio.to_thread(os.sync)
+    return copied

@@ -29,8 +29,9 @@ def check_blob_name(name: str) -> None:
 class BlobWriter:
     """A write-only file that hashes what it is given and appears atomically on commit."""
 
-    def __init__(self, final_path: Path) -> None:
+    def __init__(self, final_path: Path, *, durable: bool = True) -> None:
         self._final_path = final_path
+        self._durable = durable
         self._temp_path = final_path.with_name(f".tmp-{secrets.token_hex(8)}")
         # 0600 whatever the umask: ciphertext, but nobody else's business (nor its size).
         descriptor = os.open(self._temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -57,10 +58,12 @@ class BlobWriter:
         # deliberately does not keep; set them to the start of the day instead.
         day_start = int(time.time()) // 86_400 * 86_400
         os.utime(self._file.fileno(), (day_start, day_start))
-        os.fsync(self._file.fileno())
+        if self._durable:
+            os.fsync(self._file.fileno())
         self._file.close()
         os.replace(self._temp_path, self._final_path)
-        _fsync_dir(self._final_path.parent)
+        if self._durable:
+            _fsync_dir(self._final_path.parent)
         _blur_dir_times(self._final_path.parent, day_start)
         self._done = True
 
@@ -90,8 +93,12 @@ class BlobWriter:
 class BlobStore:
     """A directory of sealed payloads named by random item ids, fanned out by prefix."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        """`durable=False` skips the fsyncs of each payload, for bulk copies (backups,
+        restores) that sync the whole file system once at the end instead: about ten times
+        faster for small payloads."""
         self.root = root
+        self._durable = durable
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     async def aclose(self) -> None:
@@ -106,8 +113,9 @@ class BlobStore:
         path = self._path(name)
         if not path.parent.exists():
             path.parent.mkdir(exist_ok=True, mode=0o700)
-            _fsync_dir(self.root)
-        return BlobWriter(path)
+            if self._durable:
+                _fsync_dir(self.root)
+        return BlobWriter(path, durable=self._durable)
 
     def open(self, name: str) -> BinaryIO:
         return open(self._path(name), "rb")

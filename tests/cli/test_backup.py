@@ -192,6 +192,14 @@ def test_restore_names_a_changed_database_and_a_rewritten_audit_trail(
     (backup / "backup.json").write_text(json.dumps(contents))
     said = _restore(installation, backup, tmp_path / "again")
     assert "audit trail broken at entry 3" in said
+    # An entry stored as text instead of bytes is named too, not a traceback.
+    with sqlite3.connect(backup / "intake.db") as copy:
+        copy.execute("UPDATE audit_log SET entry = CAST(entry AS TEXT) WHERE seq = 2")
+    contents["files"]["intake.db"] = hashlib.sha256(
+        (backup / "intake.db").read_bytes()).hexdigest()
+    (backup / "backup.json").write_text(json.dumps(contents))
+    said = _restore(installation, backup, tmp_path / "third")
+    assert "audit trail cannot be read (TypeError)" in said and "Traceback" not in said
 
 
 async def test_migrate_carries_a_sqlite_installation_into_postgresql(tmp_path: Path) -> None:
