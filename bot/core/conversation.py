@@ -42,6 +42,7 @@ from bot.core.events import (
 )
 from bot.core.keyboard import PressProblem, resolve
 from bot.core.navigation import Translations
+from bot.core.numerals import usual_writing
 
 __all__ = ["Conversation", "Translations"]
 
@@ -262,7 +263,8 @@ class Conversation(AnswerInput):
             if isinstance(kept, (TextAnswer, DateAnswer, PlaceAnswer)):
                 return draft, [self._answered(draft, question, kept)]
         if action.kind == "date":
-            return draft, [self._answered(draft, question, self._date_button(action.value))]
+            return draft, [self._answered(
+                draft, question, self._date_button(action.value, draft.language))]
         if action.kind == "tick" and choice is not None:
             ticked = set(draft.ticked) ^ {action.value}
             draft.ticked = tuple(c.id for c in question.choices if c.id in ticked)
@@ -289,9 +291,13 @@ class Conversation(AnswerInput):
                 "No files were received yet. Send a file, or press Skip."))]
         return draft, [self._prompt(draft)]
 
-    def _date_button(self, value: str) -> DateAnswer:
+    def _date_button(self, value: str, language: str) -> DateAnswer:
+        """Today or Yesterday, shown back as the language usually writes dates (Persian digits
+        and the Solar Hijri calendar for fa and ps, Myanmar digits for my)."""
+        digits, calendar = usual_writing(language)
         if value == "today":
-            return DateAnswer(self._today())
+            return DateAnswer(self._today(), digits=digits, calendar=calendar)
         if value == "yesterday":
-            return DateAnswer(self._today() - dt.timedelta(days=1))
+            return DateAnswer(self._today() - dt.timedelta(days=1), digits=digits,
+                              calendar=calendar)
         return DateAnswer(None)

@@ -57,6 +57,20 @@ class TypedDate:
     calendar: str = GREGORIAN
 
 
+# How a language usually writes a date the witness did not type (a button's): its digits and
+# calendar. Arabic is written with either digit set across the Arab world: ASCII unless typed.
+_USUAL_WRITING = {
+    "fa": ("\u06f0", SOLAR_HIJRI),
+    "ps": ("\u06f0", SOLAR_HIJRI),
+    "my": ("\u1040", GREGORIAN),
+}
+
+
+def usual_writing(language: str) -> tuple[str, str]:
+    """The digits tag and calendar a date is shown in when the witness typed none."""
+    return _USUAL_WRITING.get(language, (ASCII, GREGORIAN))
+
+
 def script_of(text: str) -> str:
     """The tag of the first non-ASCII digit script in `text` (ASCII when there is none)."""
     for ch in text:

@@ -156,3 +156,38 @@ def test_a_receipt_code_typed_in_arabic_digits_is_looked_up() -> None:
     status = StatusConversation(translations)
     _session, effects = status.begin("ar", "١٢٣٤-٥٦٧٨-٩٠١٢-٣٤٥٦-٧٨٩٠")
     assert LookUpCode("1234-5678-9012-3456-7890") in effects
+
+
+def _at_the_date_in(conversation: Conversation, language: str) -> Draft:
+    draft, _effects = conversation.handle(None, Start(language))
+    draft = _press(conversation, draft, Action("consent", "yes"))
+    draft = _press(conversation, draft, Action("choice", "other"))
+    at_date, _effects = conversation.handle(draft, TextInput("x"))
+    assert at_date is not None and at_date.current == "when"
+    return at_date
+
+
+def test_a_persian_date_is_shown_back_in_its_calendar_and_digits() -> None:
+    """Typed in the Solar Hijri calendar: stored Gregorian, shown back as typed with the
+    Gregorian date beside it; the Today button is shown the same way for a Persian witness."""
+    assert "fa" in load_questionnaire().languages
+    conversation = _conversation()
+    answered, _effects = conversation.handle(_at_the_date_in(conversation, "fa"),
+                                             TextInput("۱۴۰۵/۰۳/۱۰"))
+    assert answered is not None
+    assert answered.answers["when"] == DateAnswer(MAY_31, digits="۰", calendar="solar_hijri")
+    draft = _press(conversation, answered, Action("back"))
+    assert "۱۴۰۵-۰۳-۱۰ (۲۰۲۶-۰۵-۳۱)" in conversation.current_prompt(draft).text
+    draft = _press(conversation, draft, Action("date", "today"))
+    assert draft.answers["when"] == DateAnswer(TODAY, digits="۰", calendar="solar_hijri")
+    draft = _press(conversation, draft, Action("back"))
+    assert "۱۴۰۵-۰۹-۱۵ (۲۰۲۶-۱۲-۰۶)" in conversation.current_prompt(draft).text
+
+
+def test_the_today_button_in_burmese_and_english() -> None:
+    conversation = _conversation()
+    for language, shown in (("my", "၂၀၂၆-၁၂-၀၆"), ("en", "2026-12-06"), ("ar", "2026-12-06")):
+        draft = _press(conversation, _at_the_date_in(conversation, language),
+                       Action("date", "today"))
+        draft = _press(conversation, draft, Action("back"))
+        assert shown in conversation.current_prompt(draft).text, language
