@@ -100,8 +100,10 @@ async def test_sigterm_mid_conversation_keeps_what_was_committed(tmp_path: Path)
         assert "is it safe" in first[0]
         await witness.press(button(witness, "Yes, continue"))
         await replies(witness)
+        sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), _STOP_TIMEOUT)
+        print(f"running bot: exit {code} after {time.monotonic() - sent:.2f} s")
         assert code == 0
         again = await _intake(env, "serve")
         await witness.send_command("start")
