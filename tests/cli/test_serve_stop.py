@@ -100,8 +100,10 @@ async def test_sigterm_mid_conversation_keeps_what_was_committed(tmp_path: Path)
         assert "is it safe" in first[0]
         await witness.press(button(witness, "Yes, continue"))
         await replies(witness)
+        sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), _STOP_TIMEOUT)
+        print(f"running bot: exit {code} after {time.monotonic() - sent:.2f} s")
         assert code == 0
         again = await _intake(env, "serve")
         await witness.send_command("start")
@@ -121,3 +123,36 @@ async def test_a_misspelled_database_url_stops_serve_with_one_line(tmp_path: Pat
     assert lines == ["Error: INTAKE_DATABSE_URL in the environment is not a setting: did you "
                      "mean INTAKE_DATABASE_URL? Fix its name, or remove it"]
     assert not (tmp_path / "data" / "intake.db").exists()
+
+
+async def test_sigterm_with_an_answer_stuck_in_flight_exits_in_time_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """Telegram takes 30 s to answer every sendMessage, so the bot's reply to /start hangs in
+    flight: SIGTERM still ends the bot within 10 s with exit 0, and after a restart (Telegram
+    answering again) the witness gets that reply, sent from the outbox where it was committed."""
+    from standin.faults import Faults
+
+    env = _env(tmp_path)
+    async with BotApiStandIn(GOOD) as standin:
+        env["INTAKE_TELEGRAM_API_URL"] = standin.root_url
+        await _add_a_reviewer(env)
+        process = await _intake(env, "serve")
+        witness = standin.user(9100004, "W")
+        await witness.send_command("status")  # a first answer: the bot is up and polling
+        await replies(witness, timeout=30)
+        standin.faults = Faults(slow_rate=1.0, slow_seconds=(30.0, 30.0),
+                                methods={"sendMessage"})
+        await witness.send_command("start")
+        await asyncio.sleep(2)  # processed and committed; its reply waits on Telegram
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), _STOP_TIMEOUT)
+        print(f"stuck reply: exit {code} after {time.monotonic() - sent:.2f} s")
+        assert code == 0
+        standin.faults = None
+        again = await _intake(env, "serve")
+        texts = await replies(witness, timeout=60)
+        again.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(again.wait(), _STOP_TIMEOUT) == 0
+    assert "is it safe" in texts[0]
