@@ -212,7 +212,27 @@ class AuditTrail:
         result = check.result()
         if missing is not None:
             return VerifyResult(False, result.entries, missing, INDEX_PROBLEM)
+        if result.ok:
+            broken = await self._verify_chains(custody_public_key(self._signing_key), page)
+            if broken is not None:
+                return VerifyResult(False, result.entries, *broken)
         return result
+
+    async def _verify_chains(self, key: bytes, page: int) -> tuple[int, str] | None:
+        """Each report's own chain (review/custody/entries.py): signed, about its report,
+        numbered from 1 without a gap, each entry naming the one before. The first broken
+        entry as (the audit_log entry written with it, the problem)."""
+        after: tuple[bytes, int] = (b"", 0)
+        previous: tuple[bytes, int, str] | None = None
+        while batch := await self._repository.custody_page(after=after, limit=page):
+            for record, audit_seq in batch:
+                problem = _chain_problem(record, previous, key)
+                if problem is not None:
+                    return audit_seq, problem
+                previous = (record.report_ref, record.n, record.entry_hash)
+            last = batch[-1][0]
+            after = (last.report_ref, last.n)
+        return None
 
     async def reindex(self, *, page: int = PAGE) -> int:
         """Add the rows of the index by report that entries lack (those a worker on an older
@@ -325,6 +345,32 @@ class ChainCheck:
         if self._broken is None:
             return VerifyResult(True, entries)
         return VerifyResult(False, entries, *self._broken)
+
+
+def _chain_problem(
+    record: CustodyRecord, previous: tuple[bytes, int, str] | None, key: bytes
+) -> str | None:
+    """What is wrong with one entry of a report's own chain, given the entry read before it
+    in (report, n) order; None if nothing."""
+    where = f"entry {record.n} of the chain of custody of report ref {record.report_ref.hex()}"
+    if hashlib.sha256(record.entry).hexdigest() != record.entry_hash:
+        return f"{where}: its content does not match its stored hash"
+    if not verify_manifest(key, record.entry, record.signature):
+        return f"{where}: its signature is not valid"
+    try:
+        entry = decode_custody(record.entry)
+    except ValueError:
+        return f"{where}: it is not a well-formed chain entry"
+    if not entry.report.isascii() or report_ref(entry.report) != record.report_ref.hex():
+        return f"{where}: it is about another report"
+    same = previous is not None and previous[0] == record.report_ref
+    expected = previous[1] + 1 if previous is not None and same else 1
+    if entry.n != record.n or record.n != expected:
+        return f"{where}: entry {expected} is missing (found {record.n} in its place)"
+    wanted = previous[2] if previous is not None and same else CHAIN_GENESIS
+    if entry.prev != wanted:
+        return f"{where}: it does not follow from the entry before it"
+    return None
 
 
 def _problem(record: AuditRecord, expected_seq: int, previous: str, key: bytes) -> str | None:

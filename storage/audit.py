@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -102,6 +102,21 @@ class AuditRepository:
                 ))).all()
                 found.update((bytes(row.report_ref), _custody(row)) for row in rows)
         return found
+
+    async def custody_page(
+        self, *, after: tuple[bytes, int] = (b"", 0), limit: int = 1000
+    ) -> list[tuple[CustodyRecord, int]]:
+        """Every report's chain in (report, n) order, a page at a time, each entry with the
+        audit_log entry written with it (for `intake audit verify`)."""
+        query = (
+            select(CustodyEntryRow)
+            .where(tuple_(CustodyEntryRow.report_ref, CustodyEntryRow.n) > tuple_(*after))
+            .order_by(CustodyEntryRow.report_ref, CustodyEntryRow.n)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [(_custody(row), row.audit_seq) for row in rows]
 
     async def custody_chain(self, report_ref: bytes) -> list[CustodyRecord]:
         """A report's own chain, n = 1, 2, 3..."""

@@ -280,3 +280,27 @@ async def test_a_store_from_before_the_chains_keeps_verifying(
         f"the entry from before the chain with SHA-256 {dropped['entry_sha256']}, named by "
         "custody entry 1, is missing: an entry was dropped"
     ]
+
+
+async def test_intake_audit_verify_checks_each_reports_chain(storage: Storage) -> None:
+    """A chain entry deleted from the store (rows, not a bundle) fails `intake audit verify`,
+    naming the report's chain and the missing number; the whole trail is intact otherwise."""
+    from sqlalchemy import delete
+
+    from storage.models import CustodyEntryRow
+
+    custody, _reviewer, report_id, backend = await _store(storage)
+    trail = AuditTrail(storage.audit, custody)
+    for status in ("triaged", "in_progress", "closed"):
+        await backend.set_status(report_id, status)
+    assert (await trail.verify()).ok
+    ref = bytes.fromhex(report_ref(report_id))
+    async with storage.engine.begin() as connection:
+        await connection.execute(delete(CustodyEntryRow).where(
+            CustodyEntryRow.report_ref == ref, CustodyEntryRow.n == 2))
+    result = await trail.verify()
+    assert not result.ok
+    assert result.problem == (
+        f"entry 3 of the chain of custody of report ref {ref.hex()}: entry 2 is missing "
+        "(found 3 in its place)"
+    )
