@@ -206,7 +206,14 @@ async def test_migrate_carries_a_sqlite_installation_into_postgresql(tmp_path: P
     data_dir = tmp_path / "data"
     installation = await populate(default_sqlite_url(data_dir), data_dir,
                                   tmp_path / "secret" / "draft.key")
-    before = intake(installation.env(), "review", "list")
+    env = installation.env()
+    assert intake(env, "channel", "add", "partner", "--name", "Partner org",
+                  "--retention", "closed=30").returncode == 0
+    token = intake(env, "credentials", "add", "--name", "alice", "--channel", "partner")
+    assert token.returncode == 0, token.stderr
+    listings = [("review", "list"), ("channel", "list"), ("credentials", "list"),
+                ("reviewer", "list"), ("audit", "show")]
+    before = [intake(env, *listing).stdout for listing in listings]
     async with fresh_postgres_database() as target:
         done = intake(installation.env(), "migrate", "--to", target)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -215,7 +222,12 @@ async def test_migrate_carries_a_sqlite_installation_into_postgresql(tmp_path: P
         assert not (data_dir / "intake.db").exists()
         assert (data_dir / "intake.db.moved").exists()
         moved = installation.env(INTAKE_DATABASE_URL=target)
-        assert intake(moved, "review", "list").stdout == before.stdout
+        # Reports, channels, credentials, reviewers and the audit trail read the same.
+        assert [intake(moved, *listing).stdout for listing in listings] == before
+        assert "partner" in before[1] and "alice" in before[2]
+        assert intake(moved, "audit", "verify").returncode == 0
+        # Numbered rows go on after the copied ones: a new credential and audit entry.
+        assert intake(moved, "credentials", "add", "--name", "bob").returncode == 0
         assert intake(moved, "audit", "verify").returncode == 0
         # A second move into the same database is refused: it holds an installation now.
         again = tmp_path / "again"
