@@ -25,15 +25,22 @@ SIMILAR_BITS = 10
 _BANDS = SIMILAR_BITS + 1  # pigeonhole: two hashes within 10 bits agree on one of 11 bands
 
 
-# Decoding is bounded three ways, so that a hostile image cannot take the reviewer's machine
-# (the console included) far past its usual memory: Pillow's own decompression-bomb check
-# refuses an image declaring more than twice Image.MAX_IMAGE_PIXELS (about 179 million) before
-# anything is decoded; a JPEG is decoded at reduced size by its DCT scaling (`draft`, down to
-# 1/8 per side), which is all a 32x32 hash or a thumbnail needs; and no image is decoded whose
-# pixels, after that reduction, exceed MAX_DECODED_PIXELS (24 million: a 6000x4000 photo; RGBA
-# at that size is 96 MB). A 13000x13000 PNG (169 million pixels, about 500 MB decoded) is
-# therefore not hashed at all; a 108-megapixel phone JPEG is, at 1/8 of each side.
-MAX_DECODED_PIXELS = 24_000_000
+# Decoding is bounded four ways, so that a hostile image cannot take the reviewer's machine
+# (the console included) past 300 MB: only the types the corroboration pages show (JPEG, PNG,
+# WebP, GIF) are decoded, whatever other readers Pillow has (EPS would run Ghostscript);
+# Pillow's own decompression-bomb check refuses an image declaring more than twice
+# Image.MAX_IMAGE_PIXELS (about 179 million) before anything is decoded; a JPEG is decoded at
+# reduced size by its DCT scaling (`draft`, down to 1/8 per side), which is all a 32x32 hash or
+# a thumbnail needs; and no image is decoded whose pixels, after that reduction, exceed
+# MAX_DECODED_PIXELS (16 million: 4000x4000). Measured, a decoded pixel costs up to about 8
+# bytes at the peak (RGBA, and the copy a conversion or a resize makes), so 16 million stay
+# near 130 MB; WebP costs twice that (libwebp's animation decoder, which Pillow uses for every
+# WebP, holds two RGBA canvases besides Pillow's copy), so its cap is half. A 13000x13000 PNG
+# (169 million pixels, about 500 MB decoded) is therefore not hashed at all; a 108-megapixel
+# phone JPEG is, at 1/8 of each side.
+MAX_DECODED_PIXELS = 16_000_000
+_DECODED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+_COSTLIER = {"WEBP": 2}  # how many times MAX_DECODED_PIXELS' memory one pixel costs
 _REDUCED = (256, 256)  # what `draft` aims at: at least this, as small as the scaling allows
 THUMBNAIL = 480  # pixels on the longest side of an image shown on the corroboration pages
 
@@ -41,14 +48,14 @@ THUMBNAIL = 480  # pixels on the longest side of an image shown on the corrobora
 def _bounded(data: bytes) -> Image.Image | None:
     """The image opened for decoding at reduced size, or None if it is not one or too big."""
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=_DECODED_FORMATS)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
     try:
         if image.format == "JPEG":
             image.draft("RGB", _REDUCED)  # decoded at 1/2, 1/4 or 1/8 per side
         width, height = image.size
-        if width * height > MAX_DECODED_PIXELS:
+        if width * height * _COSTLIER.get(image.format or "", 1) > MAX_DECODED_PIXELS:
             image.close()
             return None
         image.load()
