@@ -234,7 +234,7 @@ def verify_command(
         pinned = load_anchors(
             custody_key_files=custody_keys, custody_fingerprints=custody_fingerprints,
             custody_rotations=rotations, tsa_ca_files=tsa_cas, config=anchors,
-            max_gap_hours=max_gap_hours, max_file_size=max_file_size)
+            max_gap_hours=max_gap_hours, max_file_size=max_file_size, bundle=folder)
     except AnchorError as error:
         raise click.UsageError(str(error)) from None
     verdict = examine(folder, pinned)

@@ -104,6 +104,14 @@ def _normalised(fingerprint: str) -> str:
     return cleaned
 
 
+def _outside(bundle: Path, paths: Sequence[Path]) -> None:
+    inside = bundle.resolve()
+    for path in paths:
+        if path.resolve().is_relative_to(inside):
+            raise AnchorError(f"{path} is inside the bundle: an anchor must come from outside "
+                              "it (the organisation's and the authority's own publications)")
+
+
 def load_anchors(
     *,
     custody_key_files: Sequence[Path] = (),
@@ -113,8 +121,13 @@ def load_anchors(
     config: Path | None = None,
     max_gap_hours: float | None = None,
     max_file_size: int | None = None,
+    bundle: Path | None = None,
 ) -> Anchors:
-    """Flags and the config file together (flags add to the file's pins and override limits)."""
+    """Flags and the config file together (flags add to the file's pins and override limits).
+
+    With `bundle`, the folder being verified, an anchor file inside it is refused: a forged
+    bundle can ship an anchors file naming its own key and CA, and tell the examiner to use it.
+    """
     keys, prints, cas = list(custody_key_files), list(custody_fingerprints), list(tsa_ca_files)
     rotation_files = list(custody_rotations)
     gap, size = DEFAULT_MAX_GAP, DEFAULT_MAX_FILE
@@ -134,6 +147,9 @@ def load_anchors(
         gap = dt.timedelta(hours=max_gap_hours)
     if max_file_size is not None:
         size = max_file_size
+    if bundle is not None:
+        _outside(bundle, [*([config] if config is not None else []), *keys, *cas,
+                          *rotation_files])
     pinned = {_normalised(p) for p in prints}
     for path in keys:
         try:

@@ -25,10 +25,11 @@ from review.evidence.bundle import PROOFS
 from review.evidence.disclosure import Disclosed, check_disclosure, compare, disclose
 from review.evidence.reading import Unreadable, read_small, scan
 from review.evidence.tsa import TsaFailure, verify_response
-from review.evidence.verify import CHECKS, Problem, verify_bundle
+from review.evidence.verify import CHECKS, MALFORMED, Problem, verify_bundle
 
 OK, FAILED, UNANCHORED, NOT_TIMESTAMPED = "OK", "FAILED", "UNANCHORED", "NOT TIMESTAMPED"
 EXIT_CODES = {OK: 0, FAILED: 1, UNANCHORED: 3, NOT_TIMESTAMPED: 4}
+_UNREADABLE: tuple[type[Exception], ...] = (*MALFORMED, Unreadable)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Verdict:
 def _json(folder: Path, name: str) -> Any:
     try:
         return json.loads(read_small(folder, name))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Unreadable(name, "is not valid JSON") from None
 
 
@@ -174,7 +175,7 @@ def examine(folder: Path, anchors: Anchors) -> Verdict:
         disclosure_problems += compare(folder, found)
     except Unreadable as unreadable:
         disclosure_problems = [unreadable.problem]
-    except (ValueError, KeyError, TypeError, OSError) as error:
+    except MALFORMED as error:
         disclosure_problems = [("(disclosure)", f"could not be checked: {type(error).__name__}")]
     problems += [p for p in disclosure_problems if p not in problems]
     fingerprint, custody = _custody_anchor(folder, anchors)
@@ -182,7 +183,7 @@ def examine(folder: Path, anchors: Anchors) -> Verdict:
     verdict = Verdict(FAILED, problems, custody_fingerprint=fingerprint)
     try:
         verdict.items = _item_times(folder, anchors, verdict.reasons, found)
-    except (Unreadable, ValueError, KeyError, TypeError, AttributeError):
+    except _UNREADABLE:
         verdict.items = []  # the checks name the file
     for item in verdict.items:
         gap = item.gap()
@@ -256,7 +257,8 @@ def _ok_text(verdict: Verdict) -> list[str]:
         "authority (RFC 3161 token over the day's Merkle root)",
         "  - each decrypted file is exactly what its sealed payload decrypts to, under the file "
         "key its sealed header's MAC commits to (printed per item above)",
-        "  - every file is as exported, and the chain of custody is signed by the same key",
+        "  - the chain of custody (custody/) is signed by the same key, complete up to this "
+        "export; the items' folders hold only the items hashes.json names",
         "  Not proven:",
         *(["  - that the file key of items " + ", ".join(
             f"{i.seq:02d}" for i in verdict.items if i.header_proven_at is None) +
@@ -268,4 +270,8 @@ def _ok_text(verdict: Verdict) -> list[str]:
         "  - when, where or on what device a photo or text was captured: there is no "
         "capture-time device attestation (docs/threat-model.md)",
         "  - that the account is true, or that nothing was withheld from the server's records",
+        "  - that report.txt, collection.txt, collection.json and processing/ say what the "
+        "originals hold: they are written at export and nothing signed or timestamped covers "
+        "them (SHA256SUMS and VERIFY.txt can be rewritten by anyone); the witness's own words "
+        "are originals/NN-answers.json, checked above",
     ]
