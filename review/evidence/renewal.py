@@ -13,7 +13,7 @@ channel; run it well before an authority's certificate expires (docs/evidence-bu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +122,7 @@ def renewal_files(
     return files
 
 
-def renewal_folders(names: Sequence[str] | Mapping[str, bytes]) -> list[str]:
+def renewal_folders(names: Iterable[str]) -> list[str]:
     """The bundle's renewal folders, in chain order."""
     folders = {n.rsplit("/", 1)[0] for n in names
                if n.startswith(f"{RENEWALS}/") and n.endswith("/renewal.json")}

@@ -8,6 +8,7 @@ renewal is made now, by a second (long-lived) authority: before the expiry.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
@@ -18,9 +19,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
+from cli.main import main
 from crypto import merkle
 from crypto.custody import custody_public_pem
+from review.evidence.anchors import Anchors, load_anchors
 from review.evidence.renewal import RENEWALS, leaf, renew, renewal_folders
 from review.evidence.tsa import TsaConfig, verify_response
 from review.evidence.verdict import FAILED, NOT_TIMESTAMPED, OK, examine, summary
@@ -58,29 +62,38 @@ def _pins(anchored: Anchored, cas: list[TsaPki], tmp_path: Path) -> tuple[Path, 
     return key, pinned
 
 
-def _anchors(key: Path, cas: Path, at: dt.datetime | None = None):  # type: ignore[no-untyped-def]
-    from review.evidence.anchors import load_anchors
-
+def _anchors(key: Path, cas: Path, at: dt.datetime | None = None) -> Anchors:
     return dataclasses.replace(load_anchors(custody_key_files=[key], tsa_ca_files=[cas]), at=at)
 
 
-async def _renewed(storage: Storage, short_tsa: LocalTsa, long_tsa: LocalTsa, tmp_path: Path
-                   ) -> tuple[Anchored, Path, Path]:
-    """Anchored by the short-lived authority, exported; renewed twice by the long-lived one,
-    exported again."""
+def _renew_cli(tsa_url: str, ca: Path, tmp_path: Path, database_url: str) -> Result:
+    env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_DATABASE_URL": database_url,
+           "INTAKE_TSA_URLS": tsa_url, "INTAKE_TSA_CA_FILES": str(ca)}
+    return CliRunner().invoke(main, ["evidence", "renew"], env=env, catch_exceptions=False)
+
+
+async def _renewed(storage: Storage, short_tsa: LocalTsa, long_tsa: LocalTsa, tmp_path: Path,
+                   database_url: str) -> tuple[Anchored, Path, Path]:
+    """Anchored by the short-lived authority, exported; renewed twice by the long-lived one
+    (once through `intake evidence renew`), exported again."""
     anchored = await two_days_anchored(storage, short_tsa, recent_days())
     unrenewed = await anchored.export(tmp_path / "unrenewed")
     authority = [TsaConfig(long_tsa.url, long_tsa.pki.ca_cert.read_bytes())]
     first = await renew(storage.evidence, storage.renewals, authority)
-    second = await renew(storage.evidence, storage.renewals, authority)
-    assert (first.renewed, second.renewed, first.failed) == ([("default", 1)], [("default", 2)], [])
+    assert (first.renewed, first.failed) == ([("default", 1)], [])
+    second = await asyncio.to_thread(_renew_cli, long_tsa.url, long_tsa.pki.ca_cert, tmp_path,
+                                     database_url)
+    assert second.exit_code == 0, second.output
+    assert "renewal 2 of channel 'default' timestamped" in second.output
     return anchored, unrenewed, await anchored.export(tmp_path / "renewed")
 
 
 async def test_an_expired_authoritys_proof_holds_only_through_a_renewal(
-    storage: Storage, short_tsa: LocalTsa, local_tsa: LocalTsa, tmp_path: Path
+    storage: Storage, short_tsa: LocalTsa, local_tsa: LocalTsa, tmp_path: Path,
+    database_url: str,
 ) -> None:
-    anchored, unrenewed, renewed = await _renewed(storage, short_tsa, local_tsa, tmp_path)
+    anchored, unrenewed, renewed = await _renewed(storage, short_tsa, local_tsa, tmp_path,
+                                                  database_url)
     key, cas = _pins(anchored, [short_tsa.pki, local_tsa.pki], tmp_path)
     later = dt.datetime.now(dt.UTC) + LATER
 
@@ -141,9 +154,10 @@ async def test_an_expired_authoritys_proof_holds_only_through_a_renewal(
 
 
 async def test_forged_renewals_are_refused(
-    storage: Storage, short_tsa: LocalTsa, local_tsa: LocalTsa, tmp_path: Path
+    storage: Storage, short_tsa: LocalTsa, local_tsa: LocalTsa, tmp_path: Path,
+    database_url: str,
 ) -> None:
-    anchored, _, renewed = await _renewed(storage, short_tsa, local_tsa, tmp_path)
+    anchored, _, renewed = await _renewed(storage, short_tsa, local_tsa, tmp_path, database_url)
     key, cas = _pins(anchored, [short_tsa.pki, local_tsa.pki], tmp_path)
     later = dt.datetime.now(dt.UTC) + LATER
 
@@ -192,3 +206,16 @@ async def test_forged_renewals_are_refused(
     assert f"{RENEWALS}/2/renewal.json: its proof for {RENEWALS}/1/renewal.tsr" in problems
     verdict = examine(wrong, _anchors(key, cas, later))
     assert verdict.status == FAILED
+
+
+async def test_renew_with_no_authority_answering_names_the_network(
+    storage: Storage, short_tsa: LocalTsa, tsa_pki: TsaPki, tmp_path: Path, database_url: str
+) -> None:
+    await two_days_anchored(storage, short_tsa, recent_days())
+    down = LocalTsa(tsa_pki)  # never started: nothing answers on its port
+    result = await asyncio.to_thread(_renew_cli, down.url, tsa_pki.ca_cert, tmp_path,
+                                     database_url)
+    assert result.exit_code == 1
+    assert "no authority timestamped the renewal (unreachable)" in result.output
+    assert "not a verification one" in result.output
+    assert await storage.renewals.chain("default") == []
