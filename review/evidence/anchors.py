@@ -51,6 +51,9 @@ class Anchors:
     tsa_ca_pem: bytes = b""
     max_gap: dt.timedelta = DEFAULT_MAX_GAP
     max_file_size: int = DEFAULT_MAX_FILE
+    # The time to judge certificates' expiry at (None: now): an examiner can ask how a bundle
+    # stands on a later date, when an authority's certificate will have expired.
+    at: dt.datetime | None = None
 
     def accepted_custody(self) -> frozenset[str]:
         """The pinned custody fingerprints and every key linked to one by rotations."""

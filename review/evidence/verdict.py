@@ -24,7 +24,8 @@ from review.evidence.anchors import Anchors, certificate_fingerprints, custody_f
 from review.evidence.bundle import PROOFS
 from review.evidence.disclosure import Disclosed, check_disclosure, compare, disclose
 from review.evidence.reading import Unreadable, read_small, scan
-from review.evidence.tsa import TsaFailure, verify_response
+from review.evidence.renewal_check import Renewals
+from review.evidence.tsa import TsaFailure, token_expiry, verify_response
 from review.evidence.verify import CHECKS, MALFORMED, Problem, verify_bundle
 
 OK, FAILED, UNANCHORED, NOT_TIMESTAMPED = "OK", "FAILED", "UNANCHORED", "NOT TIMESTAMPED"
@@ -44,6 +45,9 @@ class ItemTime:
     decrypted_file: str | None = None
     decrypted_sha256: str | None = None
     header_proven_at: dt.datetime | None = None
+    # How the proof still holds though its authority's certificate has expired since: the
+    # renewal chain (renewal.py); None when it was not needed.
+    renewed: str | None = None
 
     def gap(self) -> dt.timedelta | None:
         """How long after the end of the claimed receipt day the item was first proven."""
@@ -90,9 +94,11 @@ def _custody_anchor(folder: Path, anchors: Anchors) -> tuple[str | None, list[Pr
 
 
 def _anchored_tokens(
-    folder: Path, day: str, anchors: Anchors, reasons: list[Problem]
-) -> list[tuple[dt.datetime, str]]:
-    """(genTime, authority) of each token of `day` that chains to a pinned CA."""
+    folder: Path, day: str, anchors: Anchors, reasons: list[Problem], renewals: Renewals
+) -> list[tuple[dt.datetime, str, str]]:
+    """(genTime, authority, renewal) of each token of `day` that chains to a pinned CA and
+    still proves its time: its authority's certificate valid now, or renewed before it
+    expired ("" or the renewal chain)."""
     where = f"timestamps/{dt.date.fromisoformat(day).isoformat()}"
     document = _json(folder, f"{where}/day.json")
     root = read_small(folder, f"{where}/root.bin")
@@ -109,7 +115,15 @@ def _anchored_tokens(
         if gen_time < day_ends:
             reasons.append((name, f"is dated {gen_time.isoformat()}, before its day ended"))
             continue
-        found.append((gen_time, str(token.get("authority", "?"))))
+        expiry = token_expiry(read_small(folder, name))
+        renewed = renewals.holds(f"{where}/root.bin", name, expiry)
+        if renewed is None:
+            reasons.append((name, f"its authority's certificate expired {expiry} and no "
+                            "renewal made before then covers it: it no longer proves its time "
+                            "(the server runs `intake evidence renew` before certificates "
+                            "expire)"))
+            continue
+        found.append((gen_time, str(token.get("authority", "?")), renewed))
     return found
 
 
@@ -130,14 +144,17 @@ def _item_times(
 ) -> list[ItemTime]:
     manifest = _json(folder, "manifest.json")
     proofs = [p for p in _json(folder, PROOFS) if isinstance(p, dict)]
-    by_day: dict[str, list[tuple[dt.datetime, str]]] = {}
+    by_day: dict[str, list[tuple[dt.datetime, str, str]]] = {}
+    at = anchors.at or dt.datetime.now(dt.UTC)
+    renewals = Renewals(folder, anchors.tsa_ca_pem, at, reasons) if anchors.tsa_pinned else None
 
-    def earliest(wanted: Callable[[dict[str, Any]], bool]) -> tuple[dt.datetime, str] | None:
-        tokens: list[tuple[dt.datetime, str]] = []
+    def earliest(wanted: Callable[[dict[str, Any]], bool]
+                 ) -> tuple[dt.datetime, str, str] | None:
+        tokens: list[tuple[dt.datetime, str, str]] = []
         for day in sorted({str(p.get("day")) for p in proofs if wanted(p)}):
             if day not in by_day:
-                by_day[day] = (_anchored_tokens(folder, day, anchors, reasons)
-                               if anchors.tsa_pinned else [])
+                by_day[day] = (_anchored_tokens(folder, day, anchors, reasons, renewals)
+                               if renewals is not None else [])
             tokens += by_day[day]
         return min(tokens, default=None)
 
@@ -157,7 +174,8 @@ def _item_times(
         items.append(ItemTime(
             seq, str(i["role"]), claimed, first[0] if first else None,
             first[1] if first else None, opened.decrypted_file if opened else None,
-            opened.sha256 if opened else None, header[0] if header else None))
+            opened.sha256 if opened else None, header[0] if header else None,
+            first[2] or None if first else None))
     return items
 
 
@@ -225,6 +243,9 @@ def summary(verdict: Verdict) -> list[str]:
                   if item.proven_at else "time not proven")
         lines.append(f"item {item.seq:02d} {item.role}: claimed received {item.claimed_day}; "
                      f"{proven}")
+        if item.renewed:
+            lines.append(f"  the authority's certificate has expired since: the proof holds as "
+                         f"RENEWED ({item.renewed})")
         if item.decrypted_sha256 is not None:
             key = (f"its file key fixed by {item.header_proven_at.isoformat()} (sealed header "
                    "timestamped)" if item.header_proven_at else

@@ -36,6 +36,7 @@ from review.evidence.reading import (
     scan,
     sha256_file,
 )
+from review.evidence.renewal_check import check_renewals
 from review.evidence.tsa import TsaFailure, verify_response
 from review.local import ReviewError
 from review.tools import public_key_from_pem
@@ -349,6 +350,7 @@ CHECKS: list[Check] = [
     check_merkle_proofs,
     check_script,
     check_disclosure,
+    check_renewals,
     *CUSTODY_CHECKS,
 ]
 
