@@ -107,6 +107,19 @@ def _normalised(fingerprint: str) -> str:
     return cleaned
 
 
+def _gap(hours: object, where: str) -> dt.timedelta:
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not (
+            0 <= hours <= 24 * 366 * 100):
+        raise AnchorError(f"{where} must be a number of hours, 0 or more (48 if absent)")
+    return dt.timedelta(hours=hours)
+
+
+def _size(size: object, where: str) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise AnchorError(f"{where} must be a whole number of bytes, 1 or more")
+    return size
+
+
 def _outside(bundle: Path, paths: Sequence[Path]) -> None:
     inside = bundle.resolve()
     for path in paths:
@@ -144,12 +157,12 @@ def load_anchors(
         prints += [str(p) for p in document.get("custody_fingerprints", [])]
         cas += [base / str(p) for p in document.get("tsa_ca_files", [])]
         rotation_files += [base / str(p) for p in document.get("custody_rotations", [])]
-        gap = dt.timedelta(hours=float(document.get("max_gap_hours", 48)))
-        size = int(document.get("max_file_size", DEFAULT_MAX_FILE))
+        gap = _gap(document.get("max_gap_hours", 48), f"{config}: max_gap_hours")
+        size = _size(document.get("max_file_size", DEFAULT_MAX_FILE), f"{config}: max_file_size")
     if max_gap_hours is not None:
-        gap = dt.timedelta(hours=max_gap_hours)
+        gap = _gap(max_gap_hours, "--max-gap-hours")
     if max_file_size is not None:
-        size = max_file_size
+        size = _size(max_file_size, "--max-file-size")
     if bundle is not None:
         _outside(bundle, [*([config] if config is not None else []), *keys, *cas,
                           *rotation_files])

@@ -150,3 +150,23 @@ async def test_anchors_from_inside_the_bundle_are_refused(
     outside = tmp_path / "outside.pub.pem"
     outside.write_bytes((bundle / "custody.pub.pem").read_bytes())
     load_anchors(custody_key_files=[outside], bundle=bundle)
+
+
+def test_limits_that_are_not_numbers_are_refused_with_one_line(tmp_path: Path) -> None:
+    for line in ('max_gap_hours = "two days"', "max_gap_hours = nan", "max_gap_hours = -1",
+                 "max_file_size = -1", 'max_file_size = "4G"', "max_file_size = 1.5"):
+        config = tmp_path / "anchors.toml"
+        config.write_text(line + "\n")
+        try:
+            load_anchors(config=config)
+        except AnchorError as error:
+            assert "anchors.toml: max_" in str(error) and "\n" not in str(error), line
+        else:
+            raise AssertionError(f"{line} was accepted")
+    for gap in (float("nan"), float("inf"), -2.0):
+        try:
+            load_anchors(max_gap_hours=gap)
+        except AnchorError as error:
+            assert "--max-gap-hours" in str(error)
+        else:
+            raise AssertionError(f"--max-gap-hours {gap} was accepted")
