@@ -239,3 +239,20 @@ def test_only_the_image_types_shown_are_decoded() -> None:
         assert perceptual_hash(data) is None, fmt
     for fmt in ("JPEG", "PNG", "WEBP", "GIF"):
         assert similar_thumbnail(_encoded(picture, fmt)) is not None, fmt
+
+
+@pytest.mark.parametrize(("side", "subsampling"), [(6000, 0), (8000, 2), (4000, 0)])
+def test_a_progressive_jpeg_counts_at_its_full_size(
+    tmp_path: Path, side: int, subsampling: int
+) -> None:
+    """`draft` shrinks what libjpeg outputs, not what it holds: a progressive JPEG (or one whose
+    first scan lacks a component) is decoded into DCT coefficients for the whole image, 2 bytes
+    per component per pixel, whatever the scale (libjpeg jdcoefct.c, full-image buffer). A
+    0.6 MB 10000x10000 progressive JPEG raised a process's peak by 293 MB, 580 MB at 4:4:4."""
+    data = _encoded(Image.new("RGB", (side, side), (10, 120, 200)), "JPEG", progressive=True,
+                    quality=50, subsampling=subsampling)
+    growth = _decode_growth_mb(tmp_path, data)
+    print(f"progressive JPEG {side}x{side} ({subsampling}): peak raised by {growth:.0f} MB")
+    assert growth < DECODE_HEADROOM_MB
+    if side * side <= MAX_DECODED_PIXELS:
+        assert perceptual_hash(data) is not None
