@@ -120,7 +120,9 @@ def thumbnail(data: bytes) -> bytes | None:
         try:
             image.thumbnail((THUMBNAIL, THUMBNAIL))
             out = io.BytesIO()
-            image.convert("RGBA" if "A" in image.getbands() else "RGB").save(out, format="PNG")
+            shown = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            shown.info.clear()  # a colour profile can name the camera; Pillow would copy it
+            shown.save(out, format="PNG")
         except (OSError, ValueError):
             return None
     return out.getvalue()

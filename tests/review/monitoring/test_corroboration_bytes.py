@@ -256,3 +256,18 @@ def test_a_progressive_jpeg_counts_at_its_full_size(
     assert growth < DECODE_HEADROOM_MB
     if side * side <= MAX_DECODED_PIXELS:
         assert perceptual_hash(data) is not None
+
+
+def test_a_thumbnail_carries_no_metadata_not_even_a_colour_profile() -> None:
+    """A camera's ICC profile can name the device (its header's manufacturer and model, the
+    `dmdd` description); Pillow copies a profile into the PNG it saves unless told not to."""
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"
+    out = io.BytesIO()
+    scene(6).save(out, format="JPEG", exif=exif.tobytes(), comment=b"a comment",
+                  icc_profile=b"profile of the SecretCam X100 " * 8)
+    made = similar_thumbnail(out.getvalue())
+    assert made is not None
+    with Image.open(io.BytesIO(made)) as shown:
+        assert shown.info == {} and not shown.getexif()
+    assert b"iCCP" not in made and b"eXIf" not in made
