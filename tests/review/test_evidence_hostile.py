@@ -170,3 +170,29 @@ def test_limits_that_are_not_numbers_are_refused_with_one_line(tmp_path: Path) -
             assert "--max-gap-hours" in str(error)
         else:
             raise AssertionError(f"--max-gap-hours {gap} was accepted")
+
+
+async def test_the_custody_check_itself_never_blocks_on_a_pipe(
+    storage: Storage, local_tsa: LocalTsa, tmp_path: Path
+) -> None:
+    """The walk refuses pipes before any check runs; a file swapped for a named pipe after the
+    walk must still not block a check (reading.py's promise), the custody chain's included."""
+    import os
+    import threading
+
+    from review.custody.verify import check_custody_chain
+
+    _anchored, bundle = await exported(storage, local_tsa, tmp_path)
+    for name in ("custody/chain.jsonl", "custody/chain-000001.json", "custody.pub.pem"):
+        forged = copy_of(bundle, tmp_path, f"pipe-{name.replace('/', '_')}")
+        (forged / name).unlink()
+        os.mkfifo(forged / name)
+        found: list[list[tuple[str, str]]] = []
+        # A daemon thread: if the check blocks on the pipe, the test fails instead of hanging.
+        worker = threading.Thread(
+            target=lambda f=forged, out=found: out.append(check_custody_chain(f)), daemon=True)
+        worker.start()
+        worker.join(20)
+        assert found, f"the custody check blocked on {name}, a named pipe"
+        problems = found[0]
+        assert any(n == name and "refused unread" in why for n, why in problems), problems
