@@ -1,4 +1,4 @@
-"""`intake evidence anchor|status` (on the server) and `intake verify DIR` (anywhere).
+"""`intake evidence anchor|status|renew` (on the server) and `intake verify DIR` (anywhere).
 
 The anchoring itself is review/evidence/anchor.py; `intake serve` runs it every few minutes
 (`periodic_anchoring`), and `intake evidence anchor` runs it once, for cron or an administrator.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Coroutine
@@ -103,6 +104,31 @@ def anchor_command(settings: Settings) -> None:
                        f"{failure_fix(kind)}", err=True)
         raise click.ClickException("timestamping failed: fix what is named above, then run "
                                    "again")
+
+
+@evidence_group.command("renew")
+@click.pass_obj
+def renew_command(settings: Settings) -> None:
+    """Timestamp every channel's chain of timestamps again (renewal; run it well before an
+    authority's certificate expires, e.g. yearly from cron)."""
+    from review.evidence.renewal import renew
+
+    async def run() -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
+        async with open_storage(settings, must_exist=True) as storage:
+            done = await renew(storage.evidence, storage.renewals, settings.tsa_configs())
+        return done.renewed, done.failed
+
+    if not settings.tsa_url_list:
+        raise click.ClickException("INTAKE_TSA_URLS is not set: set it (and INTAKE_TSA_CA_FILES) "
+                                   "to the time-stamp authorities to renew with")
+    renewed, failed = _run(run())
+    for channel, seq in renewed:
+        click.echo(f"renewal {seq} of channel {channel!r} timestamped")
+    for channel, kind in failed:
+        click.echo(f"channel {channel!r}: no authority timestamped the renewal ({kind}): "
+                   f"{failure_fix(kind)}", err=True)
+    if failed:
+        raise click.ClickException("renewal failed: fix what is named above, then run again")
 
 
 def _duration(delta: dt.timedelta) -> str:
@@ -217,10 +243,14 @@ def rotate_custody_key_command(settings: Settings) -> None:
 @click.option("--max-file-size", type=int, default=None,
               help="Refuse, unread, any bundle file larger than this many bytes "
                    "(default 4 GiB).")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+              default=None,
+              help="Judge certificates' expiry as of this UTC time instead of now (how the "
+                   "bundle will stand once an authority's certificate has expired).")
 def verify_command(
     folder: Path, custody_keys: tuple[Path, ...], custody_fingerprints: tuple[str, ...],
     rotations: tuple[Path, ...], tsa_cas: tuple[Path, ...], anchors: Path | None,
-    max_gap_hours: float | None, max_file_size: int | None,
+    max_gap_hours: float | None, max_file_size: int | None, at: dt.datetime | None,
 ) -> None:
     """Check an evidence bundle against anchors from outside it; names what fails.
 
@@ -234,9 +264,11 @@ def verify_command(
         pinned = load_anchors(
             custody_key_files=custody_keys, custody_fingerprints=custody_fingerprints,
             custody_rotations=rotations, tsa_ca_files=tsa_cas, config=anchors,
-            max_gap_hours=max_gap_hours, max_file_size=max_file_size)
+            max_gap_hours=max_gap_hours, max_file_size=max_file_size, bundle=folder)
     except AnchorError as error:
         raise click.UsageError(str(error)) from None
+    if at is not None:
+        pinned = dataclasses.replace(pinned, at=at.replace(tzinfo=dt.UTC))
     verdict = examine(folder, pinned)
     for name, problem in verdict.problems:
         click.echo(f"FAILED  {name}: {problem}")

@@ -24,9 +24,14 @@ from review.tools import OpenedQuestion, in_conversation_order
 # caption must not be able to move the cursor, recolour or rewrite the reviewer's terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # In a witness's text also line feeds, tabs, Unicode line and paragraph separators, bidi marks,
-# and the backslash itself, so the escaping can be read back unambiguously.
+# and the backslash itself, so the escaping can be read back unambiguously; and characters no
+# font draws that can hide text from whoever reads report.txt: zero-width space, word joiner and
+# invisible operators, byte order mark, Mongolian vowel separator, interlinear annotation and
+# the tag characters (which spell ASCII invisibly). The joiners U+200C/U+200D stay: Persian
+# writes them inside words, and emoji sequences need them.
 _WITNESS = re.compile(
-    r"[\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+    r"[\\\x00-\x1f\x7f-\x9f\u061c\u180e\u200b\u200e\u200f\u2028\u2029\u202a-\u202e"
+    r"\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # An extension worth keeping from a file name: a dot and a few letters or digits.
@@ -48,7 +53,9 @@ def _escape(match: re.Match[str]) -> str:
     if named is not None:
         return named
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def terminal_safe(text: str) -> str:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from storage.parked import ParkedUpdateRepository
     from storage.queue import QueueRepository
     from storage.recipients import RecipientRepository
+    from storage.renewals import RenewalRepository
     from storage.repositories import ReportRepository
     from storage.send_budget import SharedSendBudget
     from storage.triage import SealedRecordRepository, TriageRepository
@@ -220,6 +221,12 @@ class Storage:
         from storage.evidence import EvidenceRepository
 
         return EvidenceRepository(self._sessions)
+
+    @functools.cached_property
+    def renewals(self) -> RenewalRepository:
+        from storage.renewals import RenewalRepository
+
+        return RenewalRepository(self._sessions)
 
     @functools.cached_property
     def health(self) -> HealthQueries:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,9 @@ from storage.models import (
     ItemRow,
     ReportRow,
 )
+
+if TYPE_CHECKING:
+    from storage.renewals import RenewalRecord
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,12 @@ class EvidenceRepository:
             return None
         return row.day, LeafRecord(row.leaf_hash, row.kind, row.report_id, row.audit_seq,
                                    row.channel)
+
+    async def renewal_chain(self, channel: str) -> list[RenewalRecord]:
+        """The channel's renewals, oldest first (storage/renewals.py)."""
+        from storage.renewals import RenewalRepository
+
+        return await RenewalRepository(self._sessions).chain(channel)
 
     async def leaf_hashes(self, day: dt.date, channel: str = INSTALLATION_TREE) -> list[str]:
         """The tree's leaf hashes in tree order (sorted)."""

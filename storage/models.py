@@ -445,6 +445,26 @@ class EvidenceTokenRow(Base):
     gen_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class EvidenceRenewalRow(Base):
+    """A renewal of one channel's timestamps (migration 0017, the RFC 4998 idea): a Merkle tree
+    whose leaves are each anchored tree's root followed by its tokens, and the previous
+    renewal's root followed by its token, timestamped again by one authority. A token whose
+    authority's certificate has expired since still proves its time when a renewal made before
+    that expiry covers it (review/evidence/renewal.py)."""
+
+    __tablename__ = "evidence_renewals"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root: Mapped[str] = mapped_column(String(64))
+    # The tree's leaf hashes, 32 bytes each, in tree order (sorted): proofs are made from them.
+    leaves: Mapped[bytes] = mapped_column(LargeBinary)
+    tsa: Mapped[str] = mapped_column(String(255))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    ca_pem: Mapped[bytes] = mapped_column(LargeBinary)
+    gen_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class SupersededHeaderRow(Base):
     """Every header an item had before it was replaced (migration 0012): a wrong header written
     through the API can be undone, since the header is the only wrapped copy of the file key.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,12 +9,6 @@ import pytest
 
 from storage import Storage, default_sqlite_url
 from tests.support import drop_templates, fresh_postgres_database, migrated_sqlite_file
-
-# The suite writes secrets (webhook secret files, keys) the way an administrator is told to, under
-# umask 077 as the systemd units run (UMask=0077): `intake serve` refuses a secret others can
-# read. The tests of that refusal and of the modes the code sets make their files with the
-# permissive modes (0644, umask 022) themselves (tests/cli/test_secrets_kept.py).
-os.umask(0o077)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -30,6 +30,7 @@ from review.custody.chain import (
     timeline,
 )
 from review.custody.entries import GENESIS, CustodyEntry, decode_custody
+from review.evidence.reading import Unreadable, read_small
 from review.local import ReviewError
 from review.tools import public_key_from_pem
 from storage.audit import AuditRecord, CustodyRecord
@@ -39,12 +40,12 @@ _FIELDS: Final = ("prev", "entry_sha256", "entry", "signature")
 
 
 def _read(folder: Path, name: str, problems: list[Problem]) -> bytes | None:
+    # Through the hostile-bundle reader: regular files only, never followed, never blocking
+    # (a file swapped for a named pipe after intake verify's walk), size-capped.
     try:
-        return (folder / name).read_bytes()
-    except FileNotFoundError:
-        problems.append((name, "missing"))
-    except OSError as error:
-        problems.append((name, f"cannot be read: {error.strerror}"))
+        return read_small(folder, name)
+    except Unreadable as unreadable:
+        problems.append(unreadable.problem)
     return None
 
 

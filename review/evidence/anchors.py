@@ -51,6 +51,9 @@ class Anchors:
     tsa_ca_pem: bytes = b""
     max_gap: dt.timedelta = DEFAULT_MAX_GAP
     max_file_size: int = DEFAULT_MAX_FILE
+    # The time to judge certificates' expiry at (None: now): an examiner can ask how a bundle
+    # stands on a later date, when an authority's certificate will have expired.
+    at: dt.datetime | None = None
 
     def accepted_custody(self) -> frozenset[str]:
         """The pinned custody fingerprints and every key linked to one by rotations."""
@@ -104,6 +107,27 @@ def _normalised(fingerprint: str) -> str:
     return cleaned
 
 
+def _gap(hours: object, where: str) -> dt.timedelta:
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not (
+            0 <= hours <= 24 * 366 * 100):
+        raise AnchorError(f"{where} must be a number of hours, 0 or more (48 if absent)")
+    return dt.timedelta(hours=hours)
+
+
+def _size(size: object, where: str) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise AnchorError(f"{where} must be a whole number of bytes, 1 or more")
+    return size
+
+
+def _outside(bundle: Path, paths: Sequence[Path]) -> None:
+    inside = bundle.resolve()
+    for path in paths:
+        if path.resolve().is_relative_to(inside):
+            raise AnchorError(f"{path} is inside the bundle: an anchor must come from outside "
+                              "it (the organisation's and the authority's own publications)")
+
+
 def load_anchors(
     *,
     custody_key_files: Sequence[Path] = (),
@@ -113,8 +137,13 @@ def load_anchors(
     config: Path | None = None,
     max_gap_hours: float | None = None,
     max_file_size: int | None = None,
+    bundle: Path | None = None,
 ) -> Anchors:
-    """Flags and the config file together (flags add to the file's pins and override limits)."""
+    """Flags and the config file together (flags add to the file's pins and override limits).
+
+    With `bundle`, the folder being verified, an anchor file inside it is refused: a forged
+    bundle can ship an anchors file naming its own key and CA, and tell the examiner to use it.
+    """
     keys, prints, cas = list(custody_key_files), list(custody_fingerprints), list(tsa_ca_files)
     rotation_files = list(custody_rotations)
     gap, size = DEFAULT_MAX_GAP, DEFAULT_MAX_FILE
@@ -128,12 +157,15 @@ def load_anchors(
         prints += [str(p) for p in document.get("custody_fingerprints", [])]
         cas += [base / str(p) for p in document.get("tsa_ca_files", [])]
         rotation_files += [base / str(p) for p in document.get("custody_rotations", [])]
-        gap = dt.timedelta(hours=float(document.get("max_gap_hours", 48)))
-        size = int(document.get("max_file_size", DEFAULT_MAX_FILE))
+        gap = _gap(document.get("max_gap_hours", 48), f"{config}: max_gap_hours")
+        size = _size(document.get("max_file_size", DEFAULT_MAX_FILE), f"{config}: max_file_size")
     if max_gap_hours is not None:
-        gap = dt.timedelta(hours=max_gap_hours)
+        gap = _gap(max_gap_hours, "--max-gap-hours")
     if max_file_size is not None:
-        size = max_file_size
+        size = _size(max_file_size, "--max-file-size")
+    if bundle is not None:
+        _outside(bundle, [*([config] if config is not None else []), *keys, *cas,
+                          *rotation_files])
     pinned = {_normalised(p) for p in prints}
     for path in keys:
         try:

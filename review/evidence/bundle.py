@@ -18,8 +18,10 @@ from typing import Any, Protocol
 
 from crypto import merkle
 from review.custody.verify import verify_lines as custody_verify_lines
+from review.evidence.renewal import verify_lines as renewal_verify_lines
 from storage.evidence import DayRecord, LeafRecord
 from storage.models import LEGACY_TREE
+from storage.renewals import RenewalRecord
 
 SCRIPT = "verify_merkle.py"
 PROOFS = "timestamps/proofs.json"
@@ -29,7 +31,8 @@ SCRIPT_BYTES = Path(__file__).with_name(SCRIPT).read_bytes()
 
 # Other parts of the bundle add their instructions to VERIFY.txt here, one function each. Each
 # must be a pure function of the bundle's files, so that `intake verify` can rebuild VERIFY.txt.
-VERIFY_SECTIONS: list[Callable[[Mapping[str, bytes]], list[str]]] = [custody_verify_lines]
+VERIFY_SECTIONS: list[Callable[[Mapping[str, bytes]], list[str]]] = [
+    renewal_verify_lines, custody_verify_lines]
 
 
 class TimestampSource(Protocol):
@@ -40,6 +43,8 @@ class TimestampSource(Protocol):
     async def day(self, day: dt.date, channel: str = ...) -> DayRecord | None: ...
 
     async def leaf_hashes(self, day: dt.date, channel: str = ...) -> list[str]: ...
+
+    async def renewal_chain(self, channel: str) -> list[RenewalRecord]: ...
 
 
 def _json(value: Any) -> bytes:
@@ -58,6 +63,7 @@ async def timestamp_files(
     channel): a proof from another tree would carry another channel's hashes and counts."""
     proofs: list[dict[str, Any]] = []
     files: dict[str, bytes] = {}
+    used: dict[tuple[str, dt.date], DayRecord] = {}
     wanted: list[tuple[str, bytes, int | None]] = [
         (name, data, None) for name, data in sorted(leaves.items())]
     wanted += [(name, data, len(data)) for name, data in sorted((headers or {}).items())]
@@ -76,6 +82,13 @@ async def timestamp_files(
                  "tree_size": len(hashes), "leaf_hash": leaf, "path": [p.hex() for p in path]}
         proofs.append(proof if prefix is None else {**proof, "bytes": prefix})
         files.update(_day_files(record))
+        used[record.channel, record.day] = record
+    if source is not None:
+        from review.evidence.renewal import renewal_files
+
+        for tree_channel in sorted({c for c, _ in used}):
+            trees = [r for (c, _), r in sorted(used.items()) if c == tree_channel]
+            files.update(renewal_files(await source.renewal_chain(tree_channel), trees))
     files[PROOFS] = _json(proofs)
     return files
 

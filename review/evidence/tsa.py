@@ -81,6 +81,22 @@ def verify_response(response: bytes, root: bytes, ca_pem: bytes, nonce: int | No
     return gen_time if gen_time.tzinfo else gen_time.replace(tzinfo=dt.UTC)
 
 
+def token_expiry(response: bytes) -> dt.datetime | None:
+    """When the first certificate the token carries expires (its authority's, with cert_req):
+    from then on the token proves its time only when a renewal made before covers it."""
+    from rfc3161_client import decode_timestamp_response
+
+    from review.evidence.der_order import sorted_certificates
+
+    try:
+        decoded = decode_timestamp_response(sorted_certificates(response))
+        certificates = decoded.signed_data.certificates
+        return min((x509.load_der_x509_certificate(c).not_valid_after_utc for c in certificates),
+                   default=None)
+    except ValueError:
+        return None
+
+
 async def request_timestamp(
     session: aiohttp.ClientSession, tsa: TsaConfig, root: bytes
 ) -> Timestamp:

@@ -24,11 +24,13 @@ from review.evidence.anchors import Anchors, certificate_fingerprints, custody_f
 from review.evidence.bundle import PROOFS
 from review.evidence.disclosure import Disclosed, check_disclosure, compare, disclose
 from review.evidence.reading import Unreadable, read_small, scan
-from review.evidence.tsa import TsaFailure, verify_response
-from review.evidence.verify import CHECKS, Problem, verify_bundle
+from review.evidence.renewal_check import Renewals
+from review.evidence.tsa import TsaFailure, token_expiry, verify_response
+from review.evidence.verify import CHECKS, MALFORMED, Problem, verify_bundle
 
 OK, FAILED, UNANCHORED, NOT_TIMESTAMPED = "OK", "FAILED", "UNANCHORED", "NOT TIMESTAMPED"
 EXIT_CODES = {OK: 0, FAILED: 1, UNANCHORED: 3, NOT_TIMESTAMPED: 4}
+_UNREADABLE: tuple[type[Exception], ...] = (*MALFORMED, Unreadable)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class ItemTime:
     decrypted_file: str | None = None
     decrypted_sha256: str | None = None
     header_proven_at: dt.datetime | None = None
+    # How the proof still holds though its authority's certificate has expired since: the
+    # renewal chain (renewal.py); None when it was not needed.
+    renewed: str | None = None
 
     def gap(self) -> dt.timedelta | None:
         """How long after the end of the claimed receipt day the item was first proven."""
@@ -70,7 +75,7 @@ class Verdict:
 def _json(folder: Path, name: str) -> Any:
     try:
         return json.loads(read_small(folder, name))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Unreadable(name, "is not valid JSON") from None
 
 
@@ -89,9 +94,11 @@ def _custody_anchor(folder: Path, anchors: Anchors) -> tuple[str | None, list[Pr
 
 
 def _anchored_tokens(
-    folder: Path, day: str, anchors: Anchors, reasons: list[Problem]
-) -> list[tuple[dt.datetime, str]]:
-    """(genTime, authority) of each token of `day` that chains to a pinned CA."""
+    folder: Path, day: str, anchors: Anchors, reasons: list[Problem], renewals: Renewals
+) -> list[tuple[dt.datetime, str, str]]:
+    """(genTime, authority, renewal) of each token of `day` that chains to a pinned CA and
+    still proves its time: its authority's certificate valid now, or renewed before it
+    expired ("" or the renewal chain)."""
     where = f"timestamps/{dt.date.fromisoformat(day).isoformat()}"
     document = _json(folder, f"{where}/day.json")
     root = read_small(folder, f"{where}/root.bin")
@@ -108,7 +115,15 @@ def _anchored_tokens(
         if gen_time < day_ends:
             reasons.append((name, f"is dated {gen_time.isoformat()}, before its day ended"))
             continue
-        found.append((gen_time, str(token.get("authority", "?"))))
+        expiry = token_expiry(read_small(folder, name))
+        renewed = renewals.holds(f"{where}/root.bin", name, expiry)
+        if renewed is None:
+            reasons.append((name, f"its authority's certificate expired {expiry} and no "
+                            "renewal made before then covers it: it no longer proves its time "
+                            "(the server runs `intake evidence renew` before certificates "
+                            "expire)"))
+            continue
+        found.append((gen_time, str(token.get("authority", "?")), renewed))
     return found
 
 
@@ -129,14 +144,17 @@ def _item_times(
 ) -> list[ItemTime]:
     manifest = _json(folder, "manifest.json")
     proofs = [p for p in _json(folder, PROOFS) if isinstance(p, dict)]
-    by_day: dict[str, list[tuple[dt.datetime, str]]] = {}
+    by_day: dict[str, list[tuple[dt.datetime, str, str]]] = {}
+    at = anchors.at or dt.datetime.now(dt.UTC)
+    renewals = Renewals(folder, anchors.tsa_ca_pem, at, reasons) if anchors.tsa_pinned else None
 
-    def earliest(wanted: Callable[[dict[str, Any]], bool]) -> tuple[dt.datetime, str] | None:
-        tokens: list[tuple[dt.datetime, str]] = []
+    def earliest(wanted: Callable[[dict[str, Any]], bool]
+                 ) -> tuple[dt.datetime, str, str] | None:
+        tokens: list[tuple[dt.datetime, str, str]] = []
         for day in sorted({str(p.get("day")) for p in proofs if wanted(p)}):
             if day not in by_day:
-                by_day[day] = (_anchored_tokens(folder, day, anchors, reasons)
-                               if anchors.tsa_pinned else [])
+                by_day[day] = (_anchored_tokens(folder, day, anchors, reasons, renewals)
+                               if renewals is not None else [])
             tokens += by_day[day]
         return min(tokens, default=None)
 
@@ -156,7 +174,8 @@ def _item_times(
         items.append(ItemTime(
             seq, str(i["role"]), claimed, first[0] if first else None,
             first[1] if first else None, opened.decrypted_file if opened else None,
-            opened.sha256 if opened else None, header[0] if header else None))
+            opened.sha256 if opened else None, header[0] if header else None,
+            first[2] or None if first else None))
     return items
 
 
@@ -174,7 +193,7 @@ def examine(folder: Path, anchors: Anchors) -> Verdict:
         disclosure_problems += compare(folder, found)
     except Unreadable as unreadable:
         disclosure_problems = [unreadable.problem]
-    except (ValueError, KeyError, TypeError, OSError) as error:
+    except MALFORMED as error:
         disclosure_problems = [("(disclosure)", f"could not be checked: {type(error).__name__}")]
     problems += [p for p in disclosure_problems if p not in problems]
     fingerprint, custody = _custody_anchor(folder, anchors)
@@ -182,7 +201,7 @@ def examine(folder: Path, anchors: Anchors) -> Verdict:
     verdict = Verdict(FAILED, problems, custody_fingerprint=fingerprint)
     try:
         verdict.items = _item_times(folder, anchors, verdict.reasons, found)
-    except (Unreadable, ValueError, KeyError, TypeError, AttributeError):
+    except _UNREADABLE:
         verdict.items = []  # the checks name the file
     for item in verdict.items:
         gap = item.gap()
@@ -224,6 +243,9 @@ def summary(verdict: Verdict) -> list[str]:
                   if item.proven_at else "time not proven")
         lines.append(f"item {item.seq:02d} {item.role}: claimed received {item.claimed_day}; "
                      f"{proven}")
+        if item.renewed:
+            lines.append(f"  the authority's certificate has expired since: the proof holds as "
+                         f"RENEWED ({item.renewed})")
         if item.decrypted_sha256 is not None:
             key = (f"its file key fixed by {item.header_proven_at.isoformat()} (sealed header "
                    "timestamped)" if item.header_proven_at else
@@ -256,7 +278,8 @@ def _ok_text(verdict: Verdict) -> list[str]:
         "authority (RFC 3161 token over the day's Merkle root)",
         "  - each decrypted file is exactly what its sealed payload decrypts to, under the file "
         "key its sealed header's MAC commits to (printed per item above)",
-        "  - every file is as exported, and the chain of custody is signed by the same key",
+        "  - the chain of custody (custody/) is signed by the same key, complete up to this "
+        "export; the items' folders hold only the items hashes.json names",
         "  Not proven:",
         *(["  - that the file key of items " + ", ".join(
             f"{i.seq:02d}" for i in verdict.items if i.header_proven_at is None) +
@@ -268,4 +291,8 @@ def _ok_text(verdict: Verdict) -> list[str]:
         "  - when, where or on what device a photo or text was captured: there is no "
         "capture-time device attestation (docs/threat-model.md)",
         "  - that the account is true, or that nothing was withheld from the server's records",
+        "  - that report.txt, collection.txt, collection.json and processing/ say what the "
+        "originals hold: they are written at export and nothing signed or timestamped covers "
+        "them (SHA256SUMS and VERIFY.txt can be rewritten by anyone); the witness's own words "
+        "are originals/NN-answers.json, checked above",
     ]

@@ -36,12 +36,20 @@ from review.evidence.reading import (
     scan,
     sha256_file,
 )
+from review.evidence.renewal_check import check_renewals
 from review.evidence.tsa import TsaFailure, verify_response
 from review.local import ReviewError
 from review.tools import public_key_from_pem
 
 Problem = tuple[str, str]
 Check = Callable[[Path], list[Problem]]
+# What a hostile file can make a check raise: besides the usual, JSON nested past the
+# parser's recursion limit (RecursionError) and 1e999, which reads as infinity, given to int()
+# (OverflowError). Each becomes one line naming the check, never a traceback.
+MALFORMED: tuple[type[Exception], ...] = (
+    ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError, ArithmeticError)
+# The folders that hold the items: every file in them is named by an item of hashes.json.
+ITEM_FOLDERS = ("sealed/", "disclosure/", "originals/", "working-copies/")
 
 _SUMS_LINE = re.compile(r"([0-9a-f]{64})  (\S.*)")
 _STATED_DIGEST = re.compile(r" +([0-9a-f]{64})  SHA256SUMS")
@@ -84,7 +92,7 @@ def _read(folder: Path, name: str) -> bytes:
 def _json(folder: Path, name: str) -> Any:
     try:
         return json.loads(_read(folder, name))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Unreadable(name, "is not valid JSON") from None
 
 
@@ -217,6 +225,17 @@ def check_sealed_files(folder: Path) -> list[Problem]:
     return problems
 
 
+def check_item_files(folder: Path) -> list[Problem]:
+    """Nothing in the items' folders but the files hashes.json names: an added "original" (or
+    one moved to a look-alike name that hashes.json was edited to point to) is evidence of
+    nothing, and SHA256SUMS, which anyone can rewrite, is no reason to show it."""
+    named = {str(e.get(field)) for e in _hash_entries(folder) if isinstance(e, dict)
+             for field in ("sealed_file", "disclosure_header", "decrypted_file")}
+    return [(name, "is in an item folder but no item of hashes.json names it: added after "
+                   "export") for name in bundle_files(folder)
+            if name.startswith(ITEM_FOLDERS) and name not in named]
+
+
 def check_hashes_json(folder: Path) -> list[Problem]:
     """hashes.json agrees with manifest.json: same report, same items, same payload hashes."""
     manifest = _json(folder, "manifest.json")
@@ -327,9 +346,11 @@ CHECKS: list[Check] = [
     check_manifest_signature,
     check_sealed_files,
     check_hashes_json,
+    check_item_files,
     check_merkle_proofs,
     check_script,
     check_disclosure,
+    check_renewals,
     *CUSTODY_CHECKS,
 ]
 
@@ -351,7 +372,7 @@ def verify_bundle(
             found = check(folder)
         except Unreadable as unreadable:
             found = [unreadable.problem]
-        except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
+        except MALFORMED as error:
             name = check.__name__.removeprefix("check_")
             found = [(f"({name})", f"could not be checked: {type(error).__name__}")]
         problems.extend(p for p in found if p not in problems)

@@ -29,6 +29,12 @@ BOM = "\ufeff"
 # What a spreadsheet takes as the start of a formula (OWASP): = + - @, and tab and carriage
 # return, which some strip before looking.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A formula start after spaces (LibreOffice's CSV import can trim them), or inside the text after
+# a `;` or a line break: where the list separator is `;` (Ukrainian, Russian, German, French...
+# Windows) Excel splits a comma-separated file at every `;`, and a quote that does not open a
+# field is a plain character there, so a line break inside a quoted cell ends the row. Each of
+# these places can start a cell, so each gets the same `'`.
+_HIDDEN_START = re.compile(r"([;\r\n][ \t]*)(?=[=+\-@])")
 _NUMBERS = re.compile(r"-?[0-9]+(\.[0-9]+)?(\|-?[0-9]+(\.[0-9]+)?)*")
 
 Cell = str | int | float | bool | None
@@ -46,8 +52,11 @@ class Verbatim(str):
 
 
 def neutralise(text: str) -> str:
-    """Text as a spreadsheet shows it without running it: a leading ' when it could be a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """Text as a spreadsheet shows it without running it: a ' wherever a cell could start with a
+    formula (at the start, after spaces, after a `;` or a line break)."""
+    marked = _HIDDEN_START.sub(r"\1'", text)
+    starts = marked.startswith(FORMULA_STARTS) or marked.lstrip(" ").startswith(FORMULA_STARTS)
+    return "'" + marked if starts else marked
 
 
 def cell_text(value: Cell) -> str:
@@ -74,4 +83,5 @@ def csv_text(rows: Iterable[Sequence[Cell]], *, bom: bool = True) -> str:
 
 def is_formula(cell: str) -> bool:
     """Whether a spreadsheet would evaluate this cell as read from a CSV file (for checks)."""
+    cell = cell.lstrip(" ")
     return cell.startswith(FORMULA_STARTS) and not _NUMBERS.fullmatch(cell)

@@ -25,30 +25,70 @@ SIMILAR_BITS = 10
 _BANDS = SIMILAR_BITS + 1  # pigeonhole: two hashes within 10 bits agree on one of 11 bands
 
 
-# Decoding is bounded three ways, so that a hostile image cannot take the reviewer's machine
-# (the console included) far past its usual memory: Pillow's own decompression-bomb check
-# refuses an image declaring more than twice Image.MAX_IMAGE_PIXELS (about 179 million) before
-# anything is decoded; a JPEG is decoded at reduced size by its DCT scaling (`draft`, down to
-# 1/8 per side), which is all a 32x32 hash or a thumbnail needs; and no image is decoded whose
-# pixels, after that reduction, exceed MAX_DECODED_PIXELS (24 million: a 6000x4000 photo; RGBA
-# at that size is 96 MB). A 13000x13000 PNG (169 million pixels, about 500 MB decoded) is
-# therefore not hashed at all; a 108-megapixel phone JPEG is, at 1/8 of each side.
-MAX_DECODED_PIXELS = 24_000_000
+# Decoding is bounded four ways, so that a hostile image cannot take the reviewer's machine
+# (the console included) past 300 MB: only the types the corroboration pages show (JPEG, PNG,
+# WebP, GIF) are decoded, whatever other readers Pillow has (EPS would run Ghostscript);
+# Pillow's own decompression-bomb check refuses an image declaring more than twice
+# Image.MAX_IMAGE_PIXELS (about 179 million) before anything is decoded; a JPEG is decoded at
+# reduced size by its DCT scaling (`draft`, down to 1/8 per side), which is all a 32x32 hash or
+# a thumbnail needs; and no image is decoded whose pixels, after that reduction, exceed
+# MAX_DECODED_PIXELS (16 million: 4000x4000). Measured, a decoded pixel costs up to about 8
+# bytes at the peak (RGBA, and the copy a conversion or a resize makes), so 16 million stay
+# near 130 MB; WebP costs twice that (libwebp's animation decoder, which Pillow uses for every
+# WebP, holds two RGBA canvases besides Pillow's copy), so its cap is half. A 13000x13000 PNG
+# (169 million pixels, about 500 MB decoded) is therefore not hashed at all; a 108-megapixel
+# phone JPEG is, at 1/8 of each side, unless it is progressive: libjpeg then holds the whole
+# image's coefficients (up to 8 bytes a pixel) whatever the scale, so its full size counts.
+MAX_DECODED_PIXELS = 16_000_000
+_DECODED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+_COSTLIER = {"WEBP": 2}  # how many times MAX_DECODED_PIXELS' memory one pixel costs
 _REDUCED = (256, 256)  # what `draft` aims at: at least this, as small as the scaling allows
 THUMBNAIL = 480  # pixels on the longest side of an image shown on the corroboration pages
+
+
+_SEQUENTIAL_FRAMES = (0xC0, 0xC1, 0xC9)  # SOF markers of a JPEG decoded scan by scan
+
+
+def _jpeg_holds_whole_image(data: bytes) -> bool:
+    """Whether libjpeg must hold the DCT coefficients of the whole image while decoding (2 bytes
+    per component per pixel, whatever `draft` scale): a progressive JPEG, or one whose first
+    scan does not carry every component (libjpeg's `has_multiple_scans`, jdcoefct.c's
+    full-image buffer). Anything unexpected counts as yes."""
+    index, components = 2, 0
+    while index + 4 <= len(data):
+        if data[index] != 0xFF:
+            return True
+        marker = data[index + 1]
+        if marker == 0xFF or 0xD0 <= marker <= 0xD8 or marker == 0x01:  # fill, RSTn, SOI, TEM
+            index += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(data[index + 2:index + 4], "big")
+        segment = data[index + 4:index + 2 + length]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header
+            if marker not in _SEQUENTIAL_FRAMES or len(segment) < 6:
+                return True
+            components = segment[5]
+        elif marker == 0xDA:  # the first scan
+            return not segment or segment[0] < components
+        index += 2 + length
+    return True
 
 
 def _bounded(data: bytes) -> Image.Image | None:
     """The image opened for decoding at reduced size, or None if it is not one or too big."""
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=_DECODED_FORMATS)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
     try:
         if image.format == "JPEG":
+            width, height = image.size
+            if _jpeg_holds_whole_image(data) and width * height > MAX_DECODED_PIXELS:
+                image.close()
+                return None
             image.draft("RGB", _REDUCED)  # decoded at 1/2, 1/4 or 1/8 per side
         width, height = image.size
-        if width * height > MAX_DECODED_PIXELS:
+        if width * height * _COSTLIER.get(image.format or "", 1) > MAX_DECODED_PIXELS:
             image.close()
             return None
         image.load()
@@ -80,7 +120,9 @@ def thumbnail(data: bytes) -> bytes | None:
         try:
             image.thumbnail((THUMBNAIL, THUMBNAIL))
             out = io.BytesIO()
-            image.convert("RGBA" if "A" in image.getbands() else "RGB").save(out, format="PNG")
+            shown = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            shown.info.clear()  # a colour profile can name the camera; Pillow would copy it
+            shown.save(out, format="PNG")
         except (OSError, ValueError):
             return None
     return out.getvalue()

@@ -49,6 +49,7 @@ SHOWN = {
     "audio/x-flac": "flac", "audio/aac": "aac", "video/mp4": "mp4", "video/webm": "webm",
     "video/quicktime": "mov", "application/pdf": "pdf",
 }
+_PLAIN_NUMBER = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 
 
@@ -169,7 +170,11 @@ def _cell(prop: PropertyMap, source: Source, content: Content, mapping: Mapping)
         number = answer.get("files", answer.get("text"))
         if isinstance(number, int):
             return Verbatim(str(number))
-        return "" if number is None else one_line(str(number))
+        # Uwazi keeps a cell Number() cannot read as text, refuses the entity ("should be
+        # number", metadataValidators.js) and stops the whole import at that row (CSVLoader's
+        # stopOnError): only a plain number a witness typed goes in, as a number.
+        typed = str(number or "").strip()
+        return Verbatim(typed) if _PLAIN_NUMBER.fullmatch(typed) else ""
     choices = [answer["choice"]] if "choice" in answer else answer.get("choices")
     if choices is not None:
         labels = [prop.values.get(c, c) for c in choices]

@@ -77,7 +77,9 @@ def _run(*args: str) -> None:
     subprocess.run([openssl(), *args], check=True, capture_output=True, timeout=60)
 
 
-def make_tsa_pki(folder: Path) -> TsaPki:
+def make_tsa_pki(folder: Path, tsa_days: int = 3650, name: str = "test") -> TsaPki:
+    """`tsa_days`: how long the TSA certificate is valid (1: an authority whose certificate
+    expires tomorrow, for renewal)."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "openssl.cnf"
     config.write_text(_CONFIG.format(dir=folder))
@@ -86,12 +88,12 @@ def make_tsa_pki(folder: Path) -> TsaPki:
                                      ("ca.key", "ca.pem", "tsa.key", "tsa.csr", "tsa.pem"))
     _run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
          "-keyout", str(ca_key), "-out", str(ca), "-days", "3650", "-config", str(config),
-         "-subj", "/CN=incident-intake test CA", "-extensions", "ca_ext")
+         "-subj", f"/CN=incident-intake {name} CA", "-extensions", "ca_ext")
     _run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
          "-keyout", str(tsa_key), "-out", str(csr), "-config", str(config),
-         "-subj", "/CN=incident-intake test TSA")
+         "-subj", f"/CN=incident-intake {name} TSA")
     _run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-         "-CAcreateserial", "-out", str(tsa), "-days", "3650", "-extfile", str(config),
+         "-CAcreateserial", "-out", str(tsa), "-days", str(tsa_days), "-extfile", str(config),
          "-extensions", "tsa_ext")
     return TsaPki(folder, config, ca, tsa)
 

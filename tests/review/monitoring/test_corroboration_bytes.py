@@ -29,6 +29,7 @@ import crypto
 from bot.core import MediaRef
 from review.monitoring.collect import collect, item_opener
 from review.monitoring.similar import MAX_DECODED_PIXELS, perceptual_hash, similar_pairs
+from review.monitoring.similar import thumbnail as similar_thumbnail
 from review.recipients import add_reviewer
 from storage import Storage, default_sqlite_url
 from storage.server_keys import load_or_create_server_keys
@@ -163,3 +164,110 @@ async def test_the_console_stays_under_300_mb_with_a_13000_pixel_png(tmp_path: P
         await asyncio.wait_for(process.communicate(), timeout=30)
     print(f"console peak RSS with a 13000x13000 PNG in the queue: {peak:.0f} MB")
     assert peak < RSS_LIMIT_MB
+
+
+# What a hostile image may add to the console: the issue's 300 MB limit less the 132 MB the
+# console uses before it decodes anything (measured in issue 20).
+DECODE_HEADROOM_MB = RSS_LIMIT_MB - 132
+
+_DECODE_AND_MEASURE = """
+import re, sys
+from pathlib import Path
+from review.monitoring import similar
+import imagehash, numpy  # what the console has loaded before it decodes an image
+
+def peak():
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) / 1024
+
+data = Path(sys.argv[1]).read_bytes()
+before = peak()
+similar.perceptual_hash(data)
+similar.thumbnail(data)
+print(peak() - before)
+"""
+
+
+def _decode_growth_mb(tmp_path: Path, data: bytes) -> float:
+    """How far hashing and thumbnailing these bytes raise a fresh process's peak memory."""
+    path = tmp_path / "image"
+    path.write_bytes(data)
+    script = tmp_path / "measure.py"
+    script.write_text(_DECODE_AND_MEASURE)
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(script), str(path)], cwd=REPOSITORY,
+                          env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+                          capture_output=True, text=True, timeout=120, check=True)
+    return float(done.stdout.split()[-1])
+
+
+def _encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("fmt", "side"), [("WEBP", 4800), ("WEBP", 2828), ("PNG", 4898),
+                                          ("PNG", 4000)])
+def test_an_image_near_the_pixel_cap_stays_within_the_memory_headroom(
+    tmp_path: Path, fmt: str, side: int
+) -> None:
+    """A WebP is decoded through libwebp's animation decoder (two RGBA canvases besides
+    Pillow's copy), and a PNG has no reduced decoding: a tiny file at or just under a pixel cap
+    (4800 and 4898 were under the first cap of 24 million) must not take the console past
+    300 MB, and one under the cap is still hashed."""
+    if fmt == "WEBP":
+        data = _encoded(Image.new("RGB", (side, side), (9, 99, 199)), fmt, lossless=True)
+    else:
+        data = _encoded(Image.new("RGBA", (side, side), (1, 2, 3, 4)), fmt)
+    assert len(data) < 200_000
+    growth = _decode_growth_mb(tmp_path, data)
+    print(f"{fmt} {side}x{side}: decoding raised the peak by {growth:.0f} MB")
+    assert growth < DECODE_HEADROOM_MB
+    if side * side * (2 if fmt == "WEBP" else 1) <= MAX_DECODED_PIXELS:
+        assert perceptual_hash(data) is not None
+
+
+def test_only_the_image_types_shown_are_decoded() -> None:
+    """The thumbnail route takes any attachment; the bytes decide, and only JPEG, PNG, WebP and
+    GIF are decoded: not TIFF, nor any other of Pillow's many readers (EPS runs Ghostscript)."""
+    picture = scene(4)
+    for fmt in ("TIFF", "BMP", "PPM", "ICO"):
+        data = _encoded(picture, fmt)
+        assert similar_thumbnail(data) is None, fmt
+        assert perceptual_hash(data) is None, fmt
+    for fmt in ("JPEG", "PNG", "WEBP", "GIF"):
+        assert similar_thumbnail(_encoded(picture, fmt)) is not None, fmt
+
+
+@pytest.mark.parametrize(("side", "subsampling"), [(6000, 0), (8000, 2), (4000, 0)])
+def test_a_progressive_jpeg_counts_at_its_full_size(
+    tmp_path: Path, side: int, subsampling: int
+) -> None:
+    """`draft` shrinks what libjpeg outputs, not what it holds: a progressive JPEG (or one whose
+    first scan lacks a component) is decoded into DCT coefficients for the whole image, 2 bytes
+    per component per pixel, whatever the scale (libjpeg jdcoefct.c, full-image buffer). A
+    0.6 MB 10000x10000 progressive JPEG raised a process's peak by 293 MB, 580 MB at 4:4:4."""
+    data = _encoded(Image.new("RGB", (side, side), (10, 120, 200)), "JPEG", progressive=True,
+                    quality=50, subsampling=subsampling)
+    growth = _decode_growth_mb(tmp_path, data)
+    print(f"progressive JPEG {side}x{side} ({subsampling}): peak raised by {growth:.0f} MB")
+    assert growth < DECODE_HEADROOM_MB
+    if side * side <= MAX_DECODED_PIXELS:
+        assert perceptual_hash(data) is not None
+
+
+def test_a_thumbnail_carries_no_metadata_not_even_a_colour_profile() -> None:
+    """A camera's ICC profile can name the device (its header's manufacturer and model, the
+    `dmdd` description); Pillow copies a profile into the PNG it saves unless told not to."""
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"
+    out = io.BytesIO()
+    scene(6).save(out, format="JPEG", exif=exif.tobytes(), comment=b"a comment",
+                  icc_profile=b"profile of the SecretCam X100 " * 8)
+    made = similar_thumbnail(out.getvalue())
+    assert made is not None
+    with Image.open(io.BytesIO(made)) as shown:
+        assert shown.info == {} and not shown.getexif()
+    assert b"iCCP" not in made and b"eXIf" not in made

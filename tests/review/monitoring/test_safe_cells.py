@@ -56,6 +56,12 @@ def _assert_nothing_runs(table: list[list[str]]) -> None:
         assert all(cell != formula for cell in cells), formula
 
 
+def _marked(formula: str) -> str:
+    """The witness's formula as the writer marks it: a leading ', and one after a carriage
+    return, where a spreadsheet splitting at `;` would start a new row."""
+    return "'" + formula.replace("\r=", "\r'=")
+
+
 def _run(small: SmallQueue, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
     monkeypatch.setenv("INTAKE_DATA_DIR", str(small.data_dir))
     result = CliRunner().invoke(main, ["review", "--as", "alice", *args])
@@ -74,8 +80,8 @@ def test_export_data_csv_neutralises_formulas_and_opens_as_utf8(
     header = table[0]
     rows = {row[0]: dict(zip(header, row, strict=True)) for row in table[1:]}
     for report_id, formula in small.formula_reports.items():
-        assert rows[report_id]["what"] == "'" + formula
-        assert rows[report_id]["where.text"] == "'" + formula
+        assert rows[report_id]["what"] == _marked(formula)
+        assert rows[report_id]["where.text"] == _marked(formula)
     assert rows[small.ukrainian_report]["what"] == UKRAINIAN
 
 
@@ -164,7 +170,25 @@ async def test_console_csv_files_neutralise_formulas(console: Console, small: Sm
         header = reports[0]
         rows = {row[0]: dict(zip(header, row, strict=True)) for row in reports[1:]}
         for report_id, formula in small.formula_reports.items():
-            assert rows[report_id]["what"] == "'" + formula
+            assert rows[report_id]["what"] == _marked(formula)
         assert rows[small.ukrainian_report]["what"] == UKRAINIAN
         # The console's export has the follow-up too (tests/.../test_follow_up_exports.py).
         assert QUESTION in rows[small.followed_up]["follow_up"]
+
+
+def test_a_semicolon_or_a_line_break_cannot_start_a_formula_cell() -> None:
+    """Excel opens a .csv with the computer's list separator, which is `;` wherever the decimal
+    mark is a comma (Ukrainian, Russian, German, French... Windows). There a comma-separated
+    file splits at every `;` a witness typed, and a quote that does not open a field is a plain
+    character, so a line break inside a quoted cell ends the row. A witness's `x;=1+1` or a
+    second line `=1+1` would then start a cell and run. Read the file as such an Excel does."""
+    hostile = [" =1+1", "x;=1+1", "a; @SUM(1)", "note\n-2+3", "first,\"second\";+4", "r\r\n=5+6",
+               "x;=cmd|' /C calc'!A0"]
+    text = csv_text([["report", *hostile]], bom=False)
+    semicolon_cells = [cell for row in csv.reader(io.StringIO(text, newline=""), delimiter=";")
+                       for cell in row]
+    assert [cell for cell in semicolon_cells if is_formula(cell.lstrip())] == []
+    # Read with commas, as every other reader does, each answer is one cell, still all there.
+    (row,) = list(csv.reader(io.StringIO(text, newline="")))
+    assert [cell for cell in row if is_formula(cell)] == []  # is_formula skips leading spaces
+    assert [cell.replace("'", "") for cell in row[1:]] == [h.replace("'", "") for h in hostile]

@@ -34,6 +34,7 @@ from tests.review.monitoring.uwazi_queue import (
 from tests.review.monitoring.uwazi_rules import (
     Property,
     Template,
+    _check,
     header_peek_problems,
     markdown_text,
     validate,
@@ -519,3 +520,30 @@ def test_locations_near_zero_are_plain_decimals() -> None:
     cell = _place(PropertyMap("l_geolocation", "geolocation", "where"),
                   {"latitude": 0.00001, "longitude": -0.5})
     assert cell == "0.00001|-0.5"
+
+
+def test_a_witness_answer_in_a_numeric_property_cannot_stop_the_import() -> None:
+    """Uwazi keeps a numeric cell that Number() cannot read as the text itself
+    (typeParsers.ts `numeric`), then refuses the entity ("should be number",
+    entities/validation/metadataValidators.js), and the import (CSVLoader, stopOnError) stops
+    at that row: every later report is lost. A text question mapped to a numeric property
+    gets what witnesses type; only a plain number goes in, written as a number."""
+    import csv
+    from types import SimpleNamespace
+
+    from review.monitoring.cells import csv_text
+    from review.monitoring.records import Content
+    from review.monitoring.uwazi import PropertyMap
+    from review.monitoring.uwazi_rows import _cell
+
+    prop = PropertyMap("people", "numeric", "what")
+    rule = Property("numeric")
+    for typed, expected in [("-5", "-5"), ("12", "12"), (" 3.5 ", "3.5"), ("about 20", ""),
+                            ("=1+1", ""), ("+3", ""), ("1e400", "")]:
+        content = Content(item_count=1, readable=True, answers={"what": {"text": typed}})
+        # A question's cell reads only the answers (the report and the mapping are for fields).
+        report = SimpleNamespace(report=SimpleNamespace(summary=None))
+        written = _cell(prop, report, content, None)  # type: ignore[arg-type]
+        (cell,) = next(csv.reader([csv_text([[written]], bom=False)]))
+        assert cell == expected, typed
+        assert cell == "" or _check("people", rule, cell, Template({"people": rule})) == []
