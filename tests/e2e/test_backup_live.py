@@ -103,9 +103,9 @@ async def test_a_backup_taken_while_twenty_witnesses_report_restores_whole(
     and a bundle exported from the restored copy passes `intake verify` (OK, exit 0) against
     the original installation's custody key and the authority's CA. A day is timestamped only
     once it has ended, so the installation (bot, backup, restore) runs with its wall clock a
-    day behind (libfaketime): its reports fall on a day already closed, which `intake evidence anchor` on the original
-    installation has a real openssl authority timestamp before the backup is taken; the
-    restored copy must carry the tree and the token."""
+    day behind (libfaketime): its reports fall on a day already closed, which `intake evidence
+    anchor` on the original installation has a real openssl authority timestamp before the
+    backup is taken; the restored copy must carry the tree and the token."""
     data_dir = tmp_path / "data"
     draft_key = tmp_path / "secrets" / "draft.key"
     draft_key.parent.mkdir(mode=0o700)
