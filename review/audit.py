@@ -37,6 +37,12 @@ INDEX_PROBLEM: Final = (
     "report it concerns would leave it out"
 )
 
+# What `verify` says of an entry read back as text rather than the bytes that were signed.
+STORED_AS_TEXT: Final = (
+    "it is stored as text, not as the bytes that were signed (edited by hand, or its column "
+    "retyped from binary): restore the table from a backup"
+)
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -353,6 +359,8 @@ def _chain_problem(
     """What is wrong with one entry of a report's own chain, given the entry read before it
     in (report, n) order; None if nothing."""
     where = f"entry {record.n} of the chain of custody of report ref {record.report_ref.hex()}"
+    if not isinstance(record.entry, bytes) or not isinstance(record.signature, bytes):
+        return f"{where}: {STORED_AS_TEXT}"
     if hashlib.sha256(record.entry).hexdigest() != record.entry_hash:
         return f"{where}: its content does not match its stored hash"
     if not verify_manifest(key, record.entry, record.signature):
@@ -376,6 +384,9 @@ def _chain_problem(
 def _problem(record: AuditRecord, expected_seq: int, previous: str, key: bytes) -> str | None:
     if record.seq != expected_seq:
         return f"entry {expected_seq} is missing (found {record.seq} in its place)"
+    if not isinstance(record.entry, bytes) or not isinstance(record.signature, bytes):
+        # A hand edit or a column retyped from binary reads back as str: never hash that.
+        return STORED_AS_TEXT
     if hashlib.sha256(record.entry).hexdigest() != record.entry_hash:
         return "its content does not match its stored hash"
     if not verify_manifest(key, record.entry, record.signature):

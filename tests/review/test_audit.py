@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from pathlib import Path
 
-from sqlalchemy import update
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text, update
 
+from cli.main import main
 from crypto.custody import custody_public_key
-from review.audit import AuditTrail, ChainCheck, VerifyResult
+from review.audit import STORED_AS_TEXT, AuditTrail, ChainCheck, VerifyResult
 from storage import Storage
 from storage.audit import AuditRecord
 from storage.models import AuditRow
+from storage.server_keys import load_or_create_server_keys
 
 
 async def test_trail_verifies_and_names_the_tampered_entry(storage: Storage) -> None:
@@ -75,3 +81,43 @@ def test_chain_check_stops_at_the_first_broken_record() -> None:
     assert not check.add(first)
     assert not check.add(first)
     assert check.result() == VerifyResult(False, 1, 2, "entry 1 is missing (found 2 in its place)")
+
+
+async def _retype_as_text(storage: Storage, table: str, where: str) -> None:
+    """What a hand edit leaves: SQLite keeps a TEXT value in the binary column; on PostgreSQL
+    the column itself was retyped (bytea admits no text)."""
+    async with storage.engine.begin() as connection:
+        if storage.engine.dialect.name == "sqlite":
+            await connection.execute(
+                text(f"UPDATE {table} SET entry = CAST(entry AS TEXT) WHERE {where}"))
+        else:
+            await connection.execute(text(
+                f"ALTER TABLE {table} ALTER COLUMN entry TYPE text "
+                "USING convert_from(entry, 'UTF8')"))
+    await storage.engine.dispose()  # statements prepared for the old column type go with it
+
+
+@pytest.mark.parametrize("table", ["audit_log", "custody_entries"])
+async def test_an_entry_stored_as_text_is_one_line_naming_it_not_a_traceback(
+    storage: Storage, database_url: str, tmp_path: Path, table: str
+) -> None:
+    """An entry read back as text (not the signed bytes) fails verification at that entry,
+    with one line naming the fix; `intake audit verify` prints that line, no traceback."""
+    data_dir = tmp_path / "data"
+    trail = AuditTrail(storage.audit, load_or_create_server_keys(data_dir).custody_key)
+    for number in range(3):
+        await trail.record("alice", "report.status", f"{number:032x}", {"status": "new"})
+    assert (await trail.verify()).ok
+    await _retype_as_text(storage, table, "seq = 2" if table == "audit_log" else "n = 1")
+
+    result = await trail.verify()
+    assert not result.ok and result.first_broken is not None
+    if table == "audit_log" and storage.engine.dialect.name == "sqlite":
+        assert result.first_broken == 2  # only that entry was made text; on PostgreSQL all
+    assert result.problem is not None and result.problem.endswith(STORED_AS_TEXT)
+    env = {"INTAKE_DATA_DIR": str(data_dir), "INTAKE_DATABASE_URL": database_url}
+    done = await asyncio.to_thread(CliRunner().invoke, main, ["audit", "verify"], env=env)
+    assert done.exit_code == 1, done.exception
+    [line] = done.output.splitlines()
+    assert line.startswith(f"Error: audit trail broken at entry {result.first_broken} of 3: "), line
+    assert "stored as text" in line and "restore the table from a backup" in line, line
