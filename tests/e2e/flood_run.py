@@ -52,6 +52,7 @@ async def run_workers(
         data_dir = tmp_path / "data"
         secret_file = tmp_path / "webhook.secret"
         secret_file.write_text(SECRET)
+        secret_file.chmod(0o600)  # the worker refuses a secret others could read
         draft_key = tmp_path / "draft.key"
         DraftKeyring.generate_file(draft_key)
         reviewer = await prepare_store(database_url, data_dir)
