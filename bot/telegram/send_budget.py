@@ -22,12 +22,12 @@ from typing import Protocol
 
 # Telegram's overall limit for one bot (Bot FAQ: "not more than 30 messages per second or so").
 TELEGRAM_MESSAGES_PER_SECOND = 30.0
-# Slack on the grid, as a fraction of a second: a call may leave up to _LATE_TOLERANCE after
+# Slack on the grid, as a fraction of a second: a call may leave up to LATE_TOLERANCE after
 # its slot, and loopback HTTP adds its own jitter; 31 slots then still span more than a second
 # wherever Telegram's clock counts from (29.1 messages a second at 30).
 SPACING_MARGIN = 0.03
 # How late after its slot a call may still be sent; later, it takes a new slot.
-_LATE_TOLERANCE = 0.012
+LATE_TOLERANCE = 0.012
 
 
 def slot_interval(per_second: float) -> float:
@@ -95,6 +95,6 @@ class Pacer:
                 due = asked + wait
                 if wait > 0:
                     await asyncio.sleep(wait)
-                if loop.time() - due <= _LATE_TOLERANCE:
+                if loop.time() - due <= LATE_TOLERANCE:
                     return
                 # Woken too late: sending now could bunch this call with the next slots'.
