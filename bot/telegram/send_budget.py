@@ -88,11 +88,13 @@ class Pacer:
         loop = asyncio.get_running_loop()
         async with self._turn:
             while True:
-                # Counted from before the request: a shared budget's answer takes a round
-                # trip to come back, and a late answer must show as late.
+                # A shared budget answers after a round trip: its clock was read somewhere in
+                # between, taken as the middle (a slow answer shows as late; counting from the
+                # request instead would make every slot late once round trips pass the
+                # tolerance, and no call would ever be sent).
                 asked = loop.time()
                 wait = await self.budget.next_slot()
-                due = asked + wait
+                due = (asked + loop.time()) / 2 + wait
                 if wait > 0:
                     await asyncio.sleep(wait)
                 if loop.time() - due <= LATE_TOLERANCE:
