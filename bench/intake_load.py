@@ -15,8 +15,9 @@ send as many texts, one after the other, as an intake witness took actions. Each
 its own process, started before its round and stopped after it; only its work is timed.
 
 The comparison is at a person's pace, and this is the fair one. Our sender paces Telegram
-calls on purpose (about 30 messages a second overall and one a second per chat after a burst
-of ten: Telegram's own limits, past which it answers 429), and the echo bot paces nothing.
+calls on purpose (about 30 messages a second overall, spread, and one a second per chat after
+a burst of three: Telegram's own limits, past which it answers 429), and the echo bot paces
+nothing.
 Driven at machine speed the echo bot would "win" by sending faster than Telegram would accept,
 which measures the limiter, not the intake path. People read and type: every witness and every
 echo user waits `--pause` seconds (default 1 to 2, drawn per action from a seeded generator)
