@@ -3,6 +3,7 @@
 Run: .venv/bin/python bench/intake_load.py [--witnesses 100] [--rounds 3] [--pause 1.0,2.0]
                                            [--profile FILE]   (cProfile of intake's rounds)
                                            [--unpaced]        (intake's own pacing lifted)
+                                           [--slow-download S] (and a round with a slow chat)
      Not part of the test suite. Takes about a minute a round at a person's pace.
 
 One Bot API stand-in (standin/) runs in this process. Rounds alternate: a real `intake serve`
@@ -14,8 +15,9 @@ send as many texts, one after the other, as an intake witness took actions. Each
 its own process, started before its round and stopped after it; only its work is timed.
 
 The comparison is at a person's pace, and this is the fair one. Our sender paces Telegram
-calls on purpose (about 30 messages a second overall and one a second per chat after a burst
-of ten: Telegram's own limits, past which it answers 429), and the echo bot paces nothing.
+calls on purpose (about 30 messages a second overall, spread, and one a second per chat after
+a burst of three: Telegram's own limits, past which it answers 429), and the echo bot paces
+nothing.
 Driven at machine speed the echo bot would "win" by sending faster than Telegram would accept,
 which measures the limiter, not the intake path. People read and type: every witness and every
 echo user waits `--pause` seconds (default 1 to 2, drawn per action from a seeded generator)
@@ -50,7 +52,10 @@ bot's process from the first action to the last answer, read from /proc, start-u
 intake's against the bare echo bot's: on one machine, CPU per update decides how many bots it
 carries. `--unpaced` lifts intake's own pacing (bench/_intake_main.py: the bot's 30 messages a
 second and each chat's one a second), so that intake against the bare echo bot shows intake's
-own ceiling: throughput and CPU both unbounded by Telegram's limits.
+own ceiling: throughput and CPU both unbounded by Telegram's limits. `--slow-download S` adds,
+after each intake round, a second intake round with one more witness whose file takes S seconds
+to download (the stand-in holds it), and prints the other witnesses' p99 first answer in both:
+one slow chat must not hold up the others (no head-of-line blocking).
 """
 
 from __future__ import annotations
@@ -276,6 +281,27 @@ async def _start_intake(
     )
 
 
+async def _slow_witness(
+    standin: BotApiStandIn, user_id: int, seconds: float, pause: tuple[float, float]
+) -> WitnessRecord:
+    """One more witness, whose file the stand-in takes `seconds` to hand over."""
+    user = standin.user(user_id, "Slow")
+    sent: list[bytes] = []
+    send_document = user.send_document
+
+    async def remembered(data: bytes, **kwargs: Any) -> int:
+        sent.append(data)
+        return await send_document(data, **kwargs)
+
+    user.send_document = remembered  # type: ignore[method-assign]
+    standin.download_delay = lambda stored: seconds if stored.data in sent else 0.0
+    try:
+        return await ScriptedWitness(user, SCRIPT, seed=user_id, pause=pause,
+                                     patience=seconds + 120.0).run()
+    finally:
+        standin.download_delay = None
+
+
 async def _echo_user(user: TimedUser, texts: int, pause: tuple[float, float], seed: int
                      ) -> bool:
     import random
@@ -296,7 +322,7 @@ async def _echo_user(user: TimedUser, texts: int, pause: tuple[float, float], se
 async def run_round(
     standin: BotApiStandIn, bot: str, count: int, first_user: int, *,
     pause: tuple[float, float], echo_actions: int, work: Path, profile: Path | None,
-    log: Path | None = None, unpaced: bool = False,
+    log: Path | None = None, unpaced: bool = False, slow_download: float = 0.0,
 ) -> Round:
     before = len(standin.calls_to("getUpdates"))
     calls_before = len(standin.calls)
@@ -319,7 +345,10 @@ async def run_round(
                 TimedWitness(user, SCRIPT, seed=first_user, pause=pause, patience=120.0)  # type: ignore[arg-type]
                 for user in users
             ]
-            records: list[WitnessRecord] = await asyncio.gather(*(w.run() for w in witnesses))
+            runs = [w.run() for w in witnesses]
+            if slow_download > 0:
+                runs.append(_slow_witness(standin, first_user + count, slow_download, pause))
+            records: list[WitnessRecord] = (await asyncio.gather(*runs))[:count]
             finished = sum(r.finished for r in records)
             stalled = [r.stalled for r in records if r.stalled]
         else:
@@ -372,6 +401,7 @@ async def main(args: argparse.Namespace) -> int:
     pause = tuple(float(x) for x in args.pause.split(","))
     assert len(pause) == 2
     rounds: list[Round] = []
+    slowed: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="intake-load-") as tmp:
         work = Path(tmp)
         async with BotApiStandIn(TOKEN) as standin:
@@ -386,7 +416,7 @@ async def main(args: argparse.Namespace) -> int:
                         log=args.log if bot == "intake" else None,
                         unpaced=args.unpaced,
                     )
-                    first_user += args.witnesses
+                    first_user += args.witnesses + 1
                     if bot == "intake":
                         # The echo users act as often as this round's witnesses did.
                         echo_actions = round(result.answered / max(1, result.users))
@@ -395,6 +425,18 @@ async def main(args: argparse.Namespace) -> int:
                     print(f"    {result.calls_per_action()}", flush=True)
                     for reason in result.stalled[:3]:
                         print(f"    stalled: {reason}")
+                    if bot == "intake" and args.slow_download > 0:
+                        slow = await run_round(
+                            standin, "intake", args.witnesses, first_user,
+                            pause=pause,  # type: ignore[arg-type]
+                            echo_actions=echo_actions, work=work, profile=None,
+                            unpaced=args.unpaced, slow_download=args.slow_download,
+                        )
+                        first_user += args.witnesses + 1
+                        slow.bot = "slow"
+                        slowed.append(slow)
+                        print(f"round {number + 1} {_show(slow)}  (one more chat's file: "
+                              f"{args.slow_download:.0f} s)", flush=True)
     intake = [r for r in rounds if r.bot == "intake"]
     echo = [r for r in rounds if r.bot == "echo"]
     echo30 = [r for r in rounds if r.bot == "echo30"]
@@ -438,6 +480,13 @@ async def main(args: argparse.Namespace) -> int:
     print(f"least mean wait of any bot within {TELEGRAM_MESSAGES_A_SECOND} messages/s: "
           f"{max(floor, 0.0) * ms:.0f} ms  ({args.witnesses} / {TELEGRAM_MESSAGES_A_SECOND} "
           f"- mean pause)")
+    if slowed:
+        with_slow = [x for r in slowed for x in r.ordinary]
+        print(f"other chats' p99 first answer with one chat's file taking "
+              f"{args.slow_download:.0f} s: {_percentile(with_slow, 0.99) * ms:.0f} ms against "
+              f"{_percentile(ordinary, 0.99) * ms:.0f} ms without: "
+              f"{_percentile(with_slow, 0.99) / _percentile(ordinary, 0.99):.2f}x "
+              "(target within 1.10x)")
     complete = sum(r.finished for r in intake)
     print(f"intake reports completed with a receipt: {complete}/{sum(r.users for r in intake)}")
     return 0 if complete == sum(r.users for r in intake) else 1
@@ -450,6 +499,8 @@ if __name__ == "__main__":
     parser.add_argument("--pause", default="1.0,2.0", help="seconds between actions: low,high")
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--log", type=Path, default=None, help="append intake's log here")
+    parser.add_argument("--slow-download", type=float, default=0.0, metavar="SECONDS",
+                        help="also run each intake round with one chat's file this slow")
     parser.add_argument("--unpaced", action="store_true",
                         help="lift intake's own pacing (its ceiling against the bare echo bot)")
     sys.exit(asyncio.run(main(parser.parse_args())))

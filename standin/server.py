@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import re
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +29,7 @@ from standin.models import (
     ApiError,
     JSONDict,
     RecordedCall,
+    StoredFile,
     UploadedFile,
 )
 from standin.params import Params, read_params
@@ -90,6 +92,9 @@ class BotApiStandIn:
         #: Draws and counts injected faults; see :attr:`faults` and :attr:`fault_counts`.
         self.injector = FaultInjector(faults)
         self._flood: FloodGate | None = FloodGate(flood_limits) if flood_limits else None
+        #: Seconds to hold a file's download before answering (a slow network for that file),
+        #: by the stored file; ``None``: no delay. For tests of head-of-line blocking.
+        self.download_delay: Callable[[StoredFile], float] | None = None
         #: Webhook delivery (targets, timeout, back-off, stats); idle while no webhook is set.
         self.webhook = WebhookDelivery(self.state)
         self._users: dict[int, FakeUser] = {}
@@ -352,6 +357,8 @@ class BotApiStandIn:
         stored = self.state.files_by_path.get(file_path)
         if stored is None or not stored.path_issued or stored.size > self.state.max_download_bytes:
             return _json_error(_NOT_FOUND)
+        if self.download_delay is not None and (delay := self.download_delay(stored)) > 0:
+            await asyncio.sleep(delay)
         self.state.downloads.append(file_path)
         if stored.data is not None:
             return web.Response(body=stored.data, content_type="application/octet-stream")

@@ -166,11 +166,11 @@ class OutboxRelay:
     async def deliver_next(self, chat_key: str) -> bool:
         """Deliver the chat's oldest waiting message; True if more may be waiting.
 
-        The chat's rate slot is waited for before its lock is taken, and the lock is held for
-        one try only: a failed try (a 429, a 5xx, a dropped connection) is waited out with the
-        lock released, so a back-off never holds up another update of the chat, nor (on
-        PostgreSQL) another worker. After the sender's number of tries, the message is left
-        for the relay's next round.
+        The chat's rate slot and the bot's next send slot are waited for before the chat's lock
+        is taken, and the lock is held for one try only: a failed try (a 429, a 5xx, a dropped
+        connection) is waited out with the lock released, so neither the queue for send slots
+        nor a back-off ever holds up another update of the chat, on any worker. After the
+        sender's number of tries, the message is left for the relay's next round.
         """
         handed = self._handed.get(chat_key)
         if handed is not None:
@@ -180,10 +180,11 @@ class OutboxRelay:
         if not pending:
             return False
         first = pending[0]
+        slot_at = None
         if isinstance(first.outgoing, SendText):
-            await self._sender.reserve(first.outgoing.chat_id)
+            slot_at = await self._sender.reserve(first.outgoing.chat_id)
         try:
-            more = await self._deliver_locked(chat_key, first.entry_id)
+            more = await self._deliver_locked(chat_key, first.entry_id, slot_at)
         except Exception as error:
             if not is_transient(error):
                 raise
@@ -198,7 +199,9 @@ class OutboxRelay:
         self._failures.pop(chat_key, None)
         return more
 
-    async def _deliver_locked(self, chat_key: str, first_id: str) -> bool:
+    async def _deliver_locked(
+        self, chat_key: str, first_id: str, slot_at: float | None
+    ) -> bool:
         async with self._storage.chat_lock(chat_key):
             pending, state = await self._waiting(chat_key)
             if not pending:
@@ -206,7 +209,8 @@ class OutboxRelay:
             message = pending[0]
             reserved = message.entry_id == first_id
             try:
-                await self._perform(message.outgoing, state, reserved=reserved)
+                await self._perform(message.outgoing, state, reserved=reserved,
+                                    slot_at=slot_at if reserved else None)
             except Forbidden:
                 # The witness blocked the bot or deleted the chat: nothing can reach them.
                 log.info("chat.unreachable")
@@ -279,13 +283,14 @@ class OutboxRelay:
         await asyncio.gather(*late, return_exceptions=True)
 
     async def _perform(
-        self, outgoing: Outgoing, state: ChatState, *, reserved: bool = False
+        self, outgoing: Outgoing, state: ChatState, *, reserved: bool = False,
+        slot_at: float | None = None,
     ) -> None:
         """One try (the caller waits out a failure with the chat's lock released)."""
         if isinstance(outgoing, SendText):
             sent = await self._sender.call(outgoing.chat_id, lambda: self._bot.send_message(
                 outgoing.chat_id, outgoing.text, reply_markup=keyboard(outgoing),
-                protect_content=True), reserved=reserved, retry=False)
+                protect_content=True), reserved=reserved, retry=False, slot_at=slot_at)
             if not outgoing.keep:
                 state.remember(sent.message_id)
         elif isinstance(outgoing, DeleteTrail):

@@ -17,6 +17,7 @@ overall one.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
@@ -29,7 +30,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot import metrics
-from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget
+from bot.telegram.send_budget import LATE_TOLERANCE, LocalSendBudget, Pacer, SendBudget
 
 log = logging.getLogger("intake.sender")
 
@@ -128,10 +129,15 @@ class BotApiSender:
         error = state.outcome.exception() if state.outcome else None
         return self.backoff(error, state.attempt_number)
 
-    async def reserve(self, chat_id: int) -> None:
-        """Wait for this chat's next slot now (outside any lock); `call(..., reserved=True)`
-        then sends without waiting for the chat's bucket again."""
+    async def reserve(self, chat_id: int) -> float:
+        """Wait for this chat's next slot, then the bot's next overall slot, now (outside any
+        lock); returns the moment (loop time) the overall slot came. `call(..., reserved=True,
+        slot_at=that)` then waits for neither again, unless the slot has passed meanwhile: a
+        sender never waits for the bot's budget while it holds a chat's lock (which would hold
+        up that chat's next update, on any worker, for as long as the queue for slots)."""
         await self._chat_limiter(chat_id).acquire()
+        await self._pacer.take()
+        return asyncio.get_running_loop().time()
 
     async def call(
         self,
@@ -142,6 +148,7 @@ class BotApiSender:
         reserved: bool = False,
         sends_message: bool = True,
         retry: bool = True,
+        slot_at: float | None = None,
     ) -> T:
         """Run one Bot API call (made fresh by `make` for every attempt) within the limits.
 
@@ -166,12 +173,14 @@ class BotApiSender:
             with attempt:
                 if not counts:
                     return await make()
-                if chat_id is not None and not (
-                    reserved and attempt.retry_state.attempt_number == 1
-                ):
+                first = attempt.retry_state.attempt_number == 1
+                if chat_id is not None and not (reserved and first):
                     # The chat's own bucket first, so waiting for it holds no overall slot.
                     await self._chat_limiter(chat_id).acquire()
-                if sends_message:
+                loop = asyncio.get_running_loop()
+                if sends_message and not (
+                    first and slot_at is not None and loop.time() - slot_at <= LATE_TOLERANCE
+                ):
                     await self._pacer.take()
                 try:
                     return await make()

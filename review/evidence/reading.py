@@ -59,20 +59,33 @@ def scan(folder: Path, max_file: int = DEFAULT_MAX_FILE) -> Scan:
     found = Scan()
 
     def walk(directory: Path, prefix: str) -> None:
-        with os.scandir(directory) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                name = prefix + entry.name
-                mode = entry.stat(follow_symlinks=False).st_mode
-                if stat.S_ISDIR(mode):
-                    walk(Path(entry.path), name + "/")
-                elif not stat.S_ISREG(mode):
-                    found.refused.append((name, f"is {_kind(mode)}: refused unread (a bundle "
-                                                "holds regular files only)"))
-                elif (size := entry.stat(follow_symlinks=False).st_size) > max_file:
-                    found.refused.append((name, f"is larger than the {max_file} byte limit: "
-                                                "refused unread (see --max-file-size)"))
-                else:
-                    found.files[name] = size
+        # Depth first, in name order, with a stack of its own rather than recursion: a bundle
+        # of a thousand nested folders must not exhaust Python's recursion limit.
+        stack: list[tuple[Iterator[os.DirEntry[str]], str]] = []
+
+        def enter(path: Path | str, at: str) -> None:
+            with os.scandir(path) as listing:
+                stack.append((iter(sorted(listing, key=lambda e: e.name)), at))
+
+        enter(directory, prefix)
+        while stack:
+            entries, at = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                continue
+            name = at + entry.name
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if stat.S_ISDIR(mode):
+                enter(entry.path, name + "/")
+            elif not stat.S_ISREG(mode):
+                found.refused.append((name, f"is {_kind(mode)}: refused unread (a bundle "
+                                            "holds regular files only)"))
+            elif (size := entry.stat(follow_symlinks=False).st_size) > max_file:
+                found.refused.append((name, f"is larger than the {max_file} byte limit: "
+                                            "refused unread (see --max-file-size)"))
+            else:
+                found.files[name] = size
 
     try:
         walk(folder, "")

@@ -196,3 +196,32 @@ async def test_the_custody_check_itself_never_blocks_on_a_pipe(
         assert found, f"the custody check blocked on {name}, a named pipe"
         problems = found[0]
         assert any(n == name and "refused unread" in why for n, why in problems), problems
+
+
+def test_a_thousand_nested_folders_fail_with_one_line(tmp_path: Path) -> None:
+    """Folders nested past Python's recursion limit, a symlink at the bottom: FAILED, exit 1,
+    the symlink named, not a traceback."""
+    import os
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    bundle = tmp_path / "deep"
+    bundle.mkdir()
+    here = os.getcwd()
+    try:
+        os.chdir(bundle)
+        for _ in range(1100):
+            os.mkdir("a")
+            os.chdir("a")
+        os.symlink("/dev/zero", "x")  # found however deep it is
+    finally:
+        os.chdir(here)
+    try:
+        result = CliRunner().invoke(main, ["verify", str(bundle)], catch_exceptions=False)
+    finally:  # pytest's own clean-up (shutil.rmtree) recurses too deep for this tree
+        subprocess.run(["rm", "-rf", str(bundle)], check=True)
+    assert result.exit_code == 1, result.output
+    assert "a/" * 1100 + "x: is a symbolic link: refused unread" in result.output
