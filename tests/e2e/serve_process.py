@@ -21,8 +21,27 @@ from standin import BotApiStandIn
 from standin.witnesses import WitnessRecord
 from storage import Storage
 from storage.server_keys import load_or_create_server_keys
+from tests.support import skip_or_fail
 
 TOKEN = "555000111:TEST-durability-token-for-the-standin"
+
+# Debian's libfaketime (package faketime), the thread-safe build: preloaded into `intake serve`
+# it shifts the process's wall clock and nothing else of it.
+LIBFAKETIME = "faketime/libfaketimeMT.so.1"
+
+
+def clock_a_day_behind() -> dict[str, str]:
+    """The environment that runs an unmodified `intake serve` with its wall clock a day (two,
+    in the small hours) behind: what it receives falls on a day that has already ended, and
+    closed, by the real clock, so a real authority asked now timestamps it as it would
+    tomorrow. The monotonic clock is left alone: timeouts and retries run as ever."""
+    found = sorted(Path("/usr/lib").glob(f"*/{LIBFAKETIME}"))
+    if not found:
+        skip_or_fail(f"{LIBFAKETIME} is missing (apt-get install faketime)")
+    # The day ends at midnight UTC and closes an hour later: never land on a day still open.
+    behind = "-1d" if dt.datetime.now(dt.UTC).hour >= 2 else "-2d"
+    return {"LD_PRELOAD": str(found[0]), "FAKETIME": behind,
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
 @dataclass

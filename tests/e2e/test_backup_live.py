@@ -25,11 +25,12 @@ from storage.server_keys import load_or_create_server_keys
 from tests.e2e.serve_process import (
     TOKEN,
     ServeProcesses,
+    clock_a_day_behind,
     outcome,
     prepare_store,
     report_canaries,
 )
-from tests.review.tsa import make_tsa_pki
+from tests.review.tsa import LocalTsa, make_tsa_pki
 from tests.support import fresh_postgres_database
 
 pytestmark = pytest.mark.slow
@@ -59,6 +60,22 @@ async def _report_ids(database_url: str, data_dir: Path) -> set[str]:
         await storage.close()
 
 
+async def _drafts_under_way(database_url: str, data_dir: Path) -> None:
+    """Wait until some witness has a draft under way (a chat state is stored)."""
+    from sqlalchemy import text
+
+    storage = await Storage.open(database_url, data_dir / "blobs")
+    try:
+        for _ in range(600):
+            async with storage.engine.connect() as connection:
+                if (await connection.scalar(text("SELECT count(*) FROM chat_states"))) > 0:
+                    return
+            await asyncio.sleep(0.2)
+    finally:
+        await storage.close()
+    raise AssertionError("no draft under way after 120 s")
+
+
 def _check_witnesses(records: Sequence[WitnessRecord]) -> None:
     for record in records:
         assert record.stalled is None, (record.user_id, record.stalled, record.texts[-3:])
@@ -83,34 +100,53 @@ async def test_a_backup_taken_while_twenty_witnesses_report_restores_whole(
     a fresh directory, every report committed before the backup began is there and opens with
     the reviewer's key, each under the receipt code its witness was given; every draft under
     way is there and opens with the draft key kept apart; custody and the audit trail check;
-    and a bundle exported from the restored copy passes `intake verify` against the original
-    installation's custody key (NOT TIMESTAMPED only: today's reports are anchored once the
-    day has ended)."""
+    and a bundle exported from the restored copy passes `intake verify` (OK, exit 0) against
+    the original installation's custody key and the authority's CA. A day is timestamped only
+    once it has ended, so the installation (bot, backup, restore) runs with its wall clock a
+    day behind (libfaketime): its reports fall on a day already closed, which `intake evidence
+    anchor` on the original installation has a real openssl authority timestamp before the
+    backup is taken; the restored copy must carry the tree and the token."""
     data_dir = tmp_path / "data"
     draft_key = tmp_path / "secrets" / "draft.key"
     draft_key.parent.mkdir(mode=0o700)
     DraftKeyring.generate_file(draft_key)
     reviewer = await prepare_store(database_url, data_dir)
     backup, kept_key = tmp_path / "backup", tmp_path / "offsite" / "draft.key"
+    # The installation (the bot, its backup and its restore) runs a day behind; anchoring,
+    # export and verification run by the real clock, as tomorrow's.
+    behind = clock_a_day_behind()
+    pki = make_tsa_pki(tmp_path / "tsa")
+    tsa = LocalTsa(pki)
+    await tsa.start()
     async with BotApiStandIn(TOKEN) as standin:
         serve = ServeProcesses(data_dir, database_url, standin.root_url, draft_key)
-        await serve.start()
-        quick = asyncio.create_task(run_witnesses(
+        await serve.start(**behind)
+        quick_records = await asyncio.wait_for(run_witnesses(
             standin, 10, script=SCRIPT, first_user_id=720_001, seed=31, pause=(0.1, 0.3),
             patience=120.0,
-        ))
+        ), 300)
+        # Their reports fell on a closed day: its tree is built and timestamped now, by a real
+        # authority, on the installation that the backup is then taken of.
+        anchored_ids = await _report_ids(database_url, data_dir)
+        anchored, stamped = await _intake(serve.env(INTAKE_TSA_URLS=tsa.url,
+                                                    INTAKE_TSA_CA_FILES=str(pki.ca_cert)),
+                                          "evidence", "anchor")
         slow = asyncio.create_task(run_witnesses(
             standin, 10, script=SCRIPT, first_user_id=730_001, seed=32, pause=(1.5, 2.5),
             patience=120.0,
         ))
-        quick_records = await asyncio.wait_for(quick, 300)
+        await _drafts_under_way(database_url, data_dir)
         assert not slow.done()  # the backup is taken while these ten are half-way
         before = await _report_ids(database_url, data_dir)
-        code, said = await _intake(serve.env(), "backup", str(backup),
+        code, said = await _intake(serve.env(**behind), "backup", str(backup),
                                    "--draft-key-to", str(kept_key))
         after = await _report_ids(database_url, data_dir)
         slow_records = await asyncio.wait_for(slow, 300)
         await serve.stop_all()
+    await tsa.stop()
+    assert anchored == 0 and "timestamped" in stamped, stamped
+    assert len(anchored_ids) == len(quick_records)
+    assert tsa.requests >= 1
     assert code == 0, said
     records = quick_records + slow_records
     _check_witnesses(records)
@@ -125,7 +161,8 @@ async def test_a_backup_taken_while_twenty_witnesses_report_restores_whole(
     env = {**serve.env(), "INTAKE_DATA_DIR": str(restored_dir),
            "INTAKE_DATABASE_URL": restore_url}
     env.pop("INTAKE_DRAFT_KEY_FILE")  # the restore puts the key into the new keys/
-    code, said = await _intake(env, "restore", str(backup), "--draft-key", str(kept_key))
+    code, said = await _intake({**env, **behind}, "restore", str(backup), "--draft-key",
+                               str(kept_key))
     assert code == 0, said
     assert "everything holds" in said
     assert f"{contents['tables']['chat_states']} drafts and" in said
@@ -143,22 +180,23 @@ async def test_a_backup_taken_while_twenty_witnesses_report_restores_whole(
     assert keys == load_or_create_server_keys(data_dir)
 
     # A bundle exported from the restored copy passes `intake verify` against the original
-    # installation's custody key, pinned from outside the bundle. Its reports arrived today,
-    # and a day is timestamped only once it has ended: so the verdict is NOT TIMESTAMPED (4),
-    # with every file as exported and no check failed.
-    pki = make_tsa_pki(tmp_path / "tsa")
+    # installation's custody key and the authority's CA, both pinned from outside the bundle:
+    # the tree and the token taken before the backup came back with the restore.
+    code, status = await _intake(env, "evidence", "status")
+    assert code == 0 and "anchored by " + tsa.url in status, status
     identity = tmp_path / "reviewer.txt"
     identity.write_text(f"{reviewer}\n")
     published = tmp_path / "custody.pub.pem"
     published.write_bytes(custody_public_pem(load_or_create_server_keys(data_dir).custody_key))
     bundle = tmp_path / "bundle"
-    code, said = await _intake(env, "review", "export", sorted(restored)[0], "--out",
+    code, said = await _intake(env, "review", "export", sorted(anchored_ids)[0], "--out",
                                str(bundle), "--identity", str(identity), "--to", "counsel")
     assert code == 0 and "custody signature valid" in said, said
     code, said = await _intake(env, "verify", str(bundle), "--custody-key", str(published),
                                "--tsa-ca", str(pki.ca_cert))
-    assert code == 4, said
-    assert "FAILED" not in said and "NOT TIMESTAMPED" in said, said
+    assert code == 0, said
+    assert "OK  Proven, against the anchors you pinned:" in said, said
+    assert "FAILED" not in said and "NOT TIMESTAMPED" not in said, said
     stranger = tmp_path / "stranger.pub.pem"  # the pin matters: another key fails the bundle
     stranger.write_bytes(custody_public_pem(bytes(32)))
     code, said = await _intake(env, "verify", str(bundle), "--custody-key", str(stranger),
