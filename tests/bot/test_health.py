@@ -60,6 +60,13 @@ async def _scrape(url: str, until: asyncio.Event, into: list[str]) -> None:
         await asyncio.sleep(0.3)
 
 
+async def _until_outbox_drained(scrapes: list[str], *, deadline: float) -> None:
+    while not scrapes or _samples(scrapes[-1])["intake_outbox_depth"] != 0:
+        depth = _samples(scrapes[-1])["intake_outbox_depth"] if scrapes else None
+        assert time.monotonic() < deadline, f"outbox still holds {depth} message(s) after 60 s"
+        await asyncio.sleep(0.3)
+
+
 def _samples(text: str) -> dict[str, float]:
     found = {}
     for family in text_string_to_metric_families(text):
@@ -92,7 +99,11 @@ async def test_metrics_during_a_run_hold_no_chat_report_receipt_or_time(
         scraper = asyncio.create_task(_scrape(f"{base}/metrics", done, scrapes))
         records = await run_witnesses(standin, 4, script=SCRIPT, first_user_id=FIRST_CHAT,
                                       seed=3, patience=90.0)
-        await asyncio.sleep(6)  # one more round of the sampler: the outbox is empty again
+        # A witness stops at its receipt, but what follows it (clearing the conversation from
+        # the phone) may still wait out a 429 in the outbox, and the gauge moves only when the
+        # sampler runs (every few seconds, slower on a busy machine): wait for a scrape that
+        # shows the outbox drained instead of assuming it at a fixed moment.
+        await _until_outbox_drained(scrapes, deadline=time.monotonic() + 60.0)
         alive = await asyncio.to_thread(_get, f"{base}/healthz")
         ready = await asyncio.to_thread(_get, f"{base}/readyz")
         done.set()

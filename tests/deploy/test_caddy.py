@@ -122,7 +122,7 @@ def _run_caddy(
             stdout=out, stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60  # starting, on a busy machine
             while True:
                 try:
                     socket.create_connection(("127.0.0.1", front), timeout=1).close()
