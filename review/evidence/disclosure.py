@@ -79,6 +79,12 @@ def _identity(folder: Path) -> crypto.Identity:
     return identities[0]
 
 
+def disclosure_recipient(folder: Path) -> str:
+    """The age recipient of the bundle's disclosure.key, derived from the identity itself
+    (never from its comment line); Unreadable if there is no single identity."""
+    return str(_identity(folder).recipient)
+
+
 def _entries(folder: Path) -> list[dict[str, Any]]:
     try:
         document = json.loads(read_small(folder, "hashes.json"))
