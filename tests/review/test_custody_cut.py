@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 import crypto
 from review.audit import AuditTrail
-from review.custody.access import Access
+from review.custody.access import Access, AccessError, access_details
 from review.custody.chain import CHAIN_FILE, TIMELINE_FILE, timeline
 from review.custody.verify import chain_warnings, check_custody_chain
 from review.evidence.anchors import Anchors
@@ -29,6 +33,7 @@ from storage import Storage
 from storage.audit import CustodyRecord
 from tests.review.forgery_support import reseal
 from tests.review.sealed_reports import sealed_report
+from tests.support import skip_or_fail
 
 
 async def _store(storage: Storage) -> tuple[crypto.X25519Identity, str, LocalBackend]:
@@ -85,6 +90,15 @@ async def test_a_chain_cut_back_to_an_earlier_export_is_refused(
     assert [_entry(line)["details"].get("disclosure") for line in chain  # type: ignore[union-attr]
             if _entry(line)["action"] == "access.exported"] == [
         first_recipient, disclosure_recipient(second)]
+    # The examiner's stock check, as VERIFY.txt gives it.
+    keygen = shutil.which("age-keygen")
+    if keygen is None:
+        skip_or_fail("age-keygen is not installed")
+    assert keygen is not None
+    stated = subprocess.run([keygen, "-y", str(second / "disclosure.key")], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    assert stated == disclosure_recipient(second)
+    assert "age-keygen -y disclosure.key" in (second / "VERIFY.txt").read_text()
 
     _cut_after(second, report_id, keep=1)
     # Every self-consistency check but the link to the bundle would pass now.
@@ -176,3 +190,17 @@ async def test_a_cut_back_to_an_export_entry_from_before_the_field_is_a_stated_l
     verdict = examine(bundle, Anchors())
     assert verdict.warnings == [warning]
     assert f"WARNING  {warning}" in summary(verdict)
+
+
+def test_only_an_export_names_a_disclosure_recipient_and_only_an_age_one() -> None:
+    identity = crypto.generate_identity()
+    report_id = "0" * 32
+    with pytest.raises(AccessError, match="only an export"):
+        access_details(Access(report_id, "opened", items=[0],
+                              disclosure=str(identity.recipient)))
+    # Never the identity itself (it is in the bundle, not in the server's records).
+    with pytest.raises(AccessError, match="age1"):
+        access_details(Access(report_id, "exported", items=[0], disclosure=str(identity)))
+    details = access_details(Access(report_id, "exported", items=[0],
+                                    disclosure=f" {identity.recipient}\n"))
+    assert details["disclosure"] == str(identity.recipient)
