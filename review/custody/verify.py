@@ -299,7 +299,7 @@ def chain_warnings(folder: Path) -> list[str]:
     try:
         lines = read_small(folder, CHAIN_FILE).decode("ascii").splitlines()
         last = json.loads(json.loads(lines[-1])["entry"]) if lines else None
-    except (Unreadable, ValueError, KeyError, TypeError, IndexError):
+    except (Unreadable, ValueError, KeyError, TypeError, IndexError, RecursionError):
         return []  # check_custody_chain names the problem
     if not isinstance(last, dict) or last.get("action") != "access.exported" or (
         isinstance(last.get("details"), dict) and "disclosure" in last["details"]
