@@ -10,6 +10,7 @@ still runs 1, 2, 3... and ends with an export: only the export entry's link to i
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import shutil
@@ -22,10 +23,10 @@ import crypto
 from review.audit import AuditTrail
 from review.custody.access import Access, AccessError, access_details
 from review.custody.chain import CHAIN_FILE, TIMELINE_FILE, timeline
-from review.custody.verify import chain_warnings, check_custody_chain
+from review.custody.verify import OLD_EXPORT_WARNING, chain_warnings, check_custody_chain
 from review.evidence.anchors import Anchors
 from review.evidence.disclosure import disclosure_recipient
-from review.evidence.verdict import FAILED, examine, summary
+from review.evidence.verdict import FAILED, OK, ItemTime, Verdict, examine, summary
 from review.evidence.verify import verify_bundle
 from review.export import export_report
 from review.local import LocalBackend
@@ -204,3 +205,18 @@ def test_only_an_export_names_a_disclosure_recipient_and_only_an_age_one() -> No
     details = access_details(Access(report_id, "exported", items=[0],
                                     disclosure=f" {identity.recipient}\n"))
     assert details["disclosure"] == str(identity.recipient)
+
+
+def test_the_ok_text_claims_a_complete_chain_only_when_the_export_names_its_bundle() -> None:
+    proven = dt.datetime(2026, 3, 2, 1, tzinfo=dt.UTC)
+    items = [ItemTime(0, "answers", "2026-03-01", proven, "TSA", header_proven_at=proven)]
+    named = "\n".join(summary(Verdict(OK, items=items, custody_fingerprint="ab")))
+    assert "complete up to this export (its last entry names this bundle's" in named
+    assert "made this bundle" not in named
+    old = "\n".join(summary(Verdict(OK, items=items, warnings=[OLD_EXPORT_WARNING],
+                                    custody_fingerprint="ab")))
+    assert f"WARNING  {OLD_EXPORT_WARNING}" in old
+    assert "complete up to this export" not in old
+    assert "complete up to the export it ends with" in old
+    not_proven = old[old.index("Not proven:"):]
+    assert "that the export the chain ends with made this bundle" in not_proven
