@@ -129,8 +129,11 @@ async def export_report(
             # What the bot recorded inside the sealed answers when the witness sent the file.
             "witness_side_sha256": facts.get(item.seq, {}).get("sha256"),
         })
-    # Records the export; adds custody/, processing/ and the collection report (review/custody).
-    files.update(await evidence_files(backend, report, plain))
+    # Records the export, naming this bundle's disclosure recipient (it ties the export entry
+    # to this bundle: docs/custody-chain.md); adds custody/, processing/ and the collection
+    # report (review/custody).
+    files.update(await evidence_files(
+        backend, report, plain, str(disclosure.recipient)))
     files["hashes.json"] = json.dumps(
         {"report": report_id, "custody_signature_valid": valid, "items": entries},
         indent=2, sort_keys=True,

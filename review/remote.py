@@ -277,6 +277,7 @@ class RemoteBackend:
         await self._json("POST", self._report(access.report_id, "/access"), json={
             "what": access.what, "items": list(access.items), "notes": list(access.notes),
             "messages": list(access.messages), "via": access.via,
+            **({} if access.disclosure is None else {"disclosure": access.disclosure}),
         })
 
     async def record_bulk_access(

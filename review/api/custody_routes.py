@@ -34,19 +34,21 @@ async def _body(request: web.Request) -> dict[str, Any]:
 async def record_access(request: web.Request) -> web.Response:
     body = await _body(request)
     what, via = body.get("what"), body.get("via", "cli")
+    disclosure = body.get("disclosure")
     lists: dict[str, Any] = {k: body.get(k, []) for k in ("items", "notes", "messages")}
     if not isinstance(what, str) or not isinstance(via, str) or not all(
         isinstance(v, list) for v in lists.values()
-    ):
+    ) or not isinstance(disclosure, str | None):
         raise InvalidRequestError(
             "the body is {\"what\": \"opened\"|\"downloaded\"|\"exported\", \"items\": [seq], "
-            "\"notes\": [id], \"messages\": [id], \"via\": \"cli\"|\"console\"}"
+            "\"notes\": [id], \"messages\": [id], \"via\": \"cli\"|\"console\", "
+            "\"disclosure\": \"age1...\" (an export's)}"
         )
     if via == "api":
         raise InvalidRequestError("via \"api\" is what the server records itself")
     await context(request).backend(request).record_access(Access(
         request.match_info["report_id"], what, items=lists["items"], notes=lists["notes"],
-        messages=lists["messages"], via=via,
+        messages=lists["messages"], via=via, disclosure=disclosure,
     ))
     return web.json_response({"ok": True}, status=201)
 

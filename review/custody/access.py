@@ -87,6 +87,9 @@ class Access:
     notes: Sequence[str] = ()
     messages: Sequence[str] = ()
     via: str = "cli"
+    # An export only: the age recipient of the bundle's throwaway disclosure identity, which
+    # ties the export entry to that one bundle (docs/custody-chain.md, "Which bundle").
+    disclosure: str | None = None
 
     def named(self) -> bool:
         """Whether it names anything at all (an access of nothing is not recorded)."""
@@ -119,6 +122,8 @@ def access_details(access: Access, *, decrypted: bool = True) -> dict[str, objec
         if not all(isinstance(i, str) and len(i) == 32 and _hex(i) for i in ids):
             raise AccessError("note and message ids are 32 lowercase hexadecimal characters")
     details: dict[str, object] = {"via": via, "decrypted": decrypted}
+    if access.disclosure is not None:
+        details["disclosure"] = _disclosure_recipient(what, access.disclosure)
     if items:
         details["items"] = sorted(set(items))
     if notes:
@@ -126,6 +131,17 @@ def access_details(access: Access, *, decrypted: bool = True) -> dict[str, objec
     if messages:
         details["messages"] = sorted(set(messages))
     return details
+
+
+def _disclosure_recipient(what: str, recipient: object) -> str:
+    if what != "exported":
+        raise AccessError("only an export names a bundle's disclosure recipient")
+    if not isinstance(recipient, str) or len(recipient) > 100:
+        raise AccessError("disclosure is the bundle's age1... disclosure recipient")
+    try:
+        return str(crypto.parse_recipient(recipient))
+    except crypto.InvalidKeyError:
+        raise AccessError("disclosure is the bundle's age1... disclosure recipient") from None
 
 
 # Who received an exported bundle, as the reviewer types it: a name and an organisation.
@@ -183,13 +199,14 @@ async def record_access(
     notes: Sequence[str] = (),
     messages: Sequence[str] = (),
     via: str = "cli",
+    disclosure: str | None = None,
 ) -> None:
     """Record an access through `backend`, if anything was accessed.
 
     Every backend of ours records; a backend that cannot (a test double, an older server) is a
     programming error, so this raises rather than silently skipping the record.
     """
-    access = Access(report_id, what, items, notes, messages, via)
+    access = Access(report_id, what, items, notes, messages, via, disclosure)
     if not access.named():
         return
     if not isinstance(backend, AccessRecorder):

@@ -10,10 +10,11 @@ from storage import StoredReport
 
 
 async def evidence_files(
-    backend: object, report: StoredReport, plain: Mapping[int, bytes]
+    backend: object, report: StoredReport, plain: Mapping[int, bytes], disclosure: str
 ) -> dict[str, bytes]:
-    """custody/ (recording the export itself), processing/ and the collection report."""
+    """custody/ (recording the export itself, naming the bundle's disclosure recipient),
+    processing/ and the collection report."""
     files = processing_files(report, plain)
     files.update(collection_files(report, plain))
-    files.update(await custody_files(backend, report))
+    files.update(await custody_files(backend, report, disclosure))
     return files

@@ -29,7 +29,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 from review.audit import BATCH_ACTIONS, AuditEntry, decode_entry, report_ref
 from review.custody.access import record_access
-from review.custody.entries import decode_custody
+from review.custody.entries import CustodyEntry, decode_custody
 from storage import StoredReport
 from storage.audit import AuditRecord, AuditRepository, CustodyRecord
 
@@ -213,25 +213,45 @@ def timeline(
     return "\n".join(lines)
 
 
-async def custody_files(backend: object, report: StoredReport) -> dict[str, bytes]:
+async def custody_files(
+    backend: object, report: StoredReport, disclosure: str | None = None
+) -> dict[str, bytes]:
     """Record the export of every item of `report`, then return its custody/ files.
 
-    The export is recorded first so that the bundle's chain ends with the export itself.
+    The export is recorded first so that the bundle's chain ends with the export itself. Its
+    entry names `disclosure`, the bundle's disclosure recipient (age1...): that ties the entry
+    to this bundle alone, so a chain cut back to an earlier export names another bundle.
     """
     report_id = report.summary.report_id
     await record_access(
-        backend, report_id, "exported", items=[item.seq for item in report.items]
+        backend, report_id, "exported", items=[item.seq for item in report.items],
+        disclosure=disclosure,
     )
     if not isinstance(backend, CustodyChainSource):
         raise TypeError(f"{type(backend).__name__} cannot hand out custody records")
     chain = await backend.custody_chain(report_id)
-    return chain_files(report, CustodyChain(chain.legacy, up_to_export(chain.entries)))
+    return chain_files(report, CustodyChain(chain.legacy, up_to_export(chain.entries, disclosure)))
 
 
-def up_to_export(entries: Sequence[CustodyRecord]) -> list[CustodyRecord]:
-    """The chain up to the report's last export: events that others recorded between this
-    export and the fetch (another reviewer opening it) belong to a later bundle."""
+def export_disclosure(entry: CustodyEntry) -> str | None:
+    """The disclosure recipient an export entry names (None: not an export, or an old one)."""
+    if entry.action != "access.exported":
+        return None
+    named = entry.details.get("disclosure")
+    return named if isinstance(named, str) else None
+
+
+def up_to_export(
+    entries: Sequence[CustodyRecord], disclosure: str | None = None
+) -> list[CustodyRecord]:
+    """The chain up to this bundle's export: the entry naming `disclosure`, so that concurrent
+    exports of the report each end with their own (without `disclosure`, the last export).
+    Events that others recorded between this export and the fetch (another reviewer opening
+    it, another export) belong to a later bundle."""
     for end in range(len(entries), 0, -1):
-        if decode_custody(entries[end - 1].entry).action == "access.exported":
+        entry = decode_custody(entries[end - 1].entry)
+        if entry.action == "access.exported" and (
+            disclosure is None or export_disclosure(entry) == disclosure
+        ):
             return list(entries[:end])
     return list(entries)

@@ -26,10 +26,12 @@ from review.custody.chain import (
     chain_signature_file,
     concerns,
     entry_file,
+    export_disclosure,
     signature_file,
     timeline,
 )
 from review.custody.entries import GENESIS, CustodyEntry, decode_custody
+from review.evidence.disclosure import KEY_FILE, disclosure_recipient
 from review.evidence.reading import Unreadable, read_small
 from review.local import ReviewError
 from review.tools import public_key_from_pem
@@ -37,6 +39,10 @@ from storage.audit import AuditRecord, CustodyRecord
 
 Problem = tuple[str, str]
 _FIELDS: Final = ("prev", "entry_sha256", "entry", "signature")
+OLD_EXPORT_WARNING: Final = (
+    "the chain ends with an export recorded before export entries named their bundle (no "
+    "disclosure recipient): that it is this bundle's export, and so that no later access was "
+    "cut off the chain, is the bundle's word only")
 
 
 def _read(folder: Path, name: str, problems: list[Problem]) -> bytes | None:
@@ -265,6 +271,43 @@ class _Walk:
             self.problems.append("the chain does not end with the export of this report")
 
 
+def _this_bundle(folder: Path, last: CustodyEntry, problems: list[Problem]) -> list[str]:
+    """The chain's last export must be this bundle's: its entry names the recipient of the
+    disclosure identity made for the bundle, which is derived here from disclosure.key. A chain
+    cut back to an earlier export (hiding every access since) names another bundle's. An old
+    export entry names none: chain_warnings says what that leaves unproven."""
+    named = export_disclosure(last)
+    if named is None:
+        return []
+    try:
+        own = disclosure_recipient(folder)
+    except Unreadable as unreadable:
+        problems.append(unreadable.problem)
+        return [f"custody entry {last.n} names this bundle by its disclosure recipient, but "
+                f"{KEY_FILE} cannot be read to tell"]
+    if own != named:
+        return [f"the chain ends with custody entry {last.n}, the export of another bundle "
+                f"(disclosure recipient {named}, this bundle's is {own}): the chain was cut back "
+                "to an earlier export, hiding what came after it"]
+    return []
+
+
+def chain_warnings(folder: Path) -> list[str]:
+    """What the chain cannot prove about itself, for the verdict (not a failure): an export
+    entry from before they named their bundle cannot show that the chain was not cut back to
+    it from a later bundle's."""
+    try:
+        lines = read_small(folder, CHAIN_FILE).decode("ascii").splitlines()
+        last = json.loads(json.loads(lines[-1])["entry"]) if lines else None
+    except (Unreadable, ValueError, KeyError, TypeError, IndexError, RecursionError):
+        return []  # check_custody_chain names the problem
+    if not isinstance(last, dict) or last.get("action") != "access.exported" or (
+        isinstance(last.get("details"), dict) and "disclosure" in last["details"]
+    ):
+        return []
+    return [OLD_EXPORT_WARNING]
+
+
 def _numbers(lines: list[str]) -> set[int]:
     """The chain numbers (n) the lines give, read loosely: only to tell a dropped entry from
     one that was moved."""
@@ -332,6 +375,8 @@ def check_custody_chain(folder: Path, public_key: bytes | None = None) -> list[P
         # Not one signature verifies: the key is what changed (or every entry was re-signed).
         return [*problems, ("custody.pub.pem", "no entry of the custody chain is signed by it")]
     walk.finish(report_id)
+    if walk.chained and not chain_problems:
+        chain_problems += _this_bundle(folder, walk.chained[-1][0], problems)
     problems += [(CHAIN_FILE, p) for p in chain_problems]
     entries_dir = folder / ENTRIES_DIR
     if entries_dir.is_dir():
@@ -372,6 +417,10 @@ def verify_lines(files: Mapping[str, bytes]) -> list[str]:
         "     openssl pkeyutl -verify -pubin -inkey custody.pub.pem -rawin \\",
         f"       -in {last['entry_file']} -sigfile {last['signature_file']}",
         f"     sha256sum {last['entry_file']}   # {last['entry_sha256']}",
+        "The export entry names this bundle: its details.disclosure is what",
+        "     age-keygen -y disclosure.key",
+        "prints (an older export entry has none: then nothing shows that the chain was not cut",
+        "back to it from a later bundle's).",
         "custody/timeline.txt lists the same events in words. collection.txt says how each file",
         "arrived and what the witness agreed to; processing/ records how each working copy",
         "was made.",

@@ -79,6 +79,15 @@ def _identity(folder: Path) -> crypto.Identity:
     return identities[0]
 
 
+def disclosure_recipient(folder: Path) -> str:
+    """The age recipient of the bundle's disclosure.key, derived from the identity itself
+    (never from its comment line); Unreadable if there is no single X25519 identity."""
+    identity = _identity(folder)
+    if not isinstance(identity, crypto.X25519Identity):
+        raise Unreadable(KEY_FILE, "is not an X25519 age identity")
+    return str(identity.recipient)
+
+
 def _entries(folder: Path) -> list[dict[str, Any]]:
     try:
         document = json.loads(read_small(folder, "hashes.json"))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from review.custody.verify import OLD_EXPORT_WARNING, chain_warnings
 from review.evidence.anchors import Anchors, certificate_fingerprints, custody_fingerprint
 from review.evidence.bundle import PROOFS
 from review.evidence.disclosure import Disclosed, check_disclosure, compare, disclose
@@ -199,6 +200,8 @@ def examine(folder: Path, anchors: Anchors) -> Verdict:
     fingerprint, custody = _custody_anchor(folder, anchors)
     problems += custody
     verdict = Verdict(FAILED, problems, custody_fingerprint=fingerprint)
+    # An old export entry names no bundle: a cut back to it cannot show (custody/verify.py).
+    verdict.warnings += chain_warnings(folder)
     try:
         verdict.items = _item_times(folder, anchors, verdict.reasons, found)
     except _UNREADABLE:
@@ -228,6 +231,11 @@ def examine(folder: Path, anchors: Anchors) -> Verdict:
     else:
         verdict.status = OK
     return verdict
+
+
+def chain_warnings_of(verdict: Verdict) -> list[str]:
+    """The verdict's warnings about the custody chain's completeness (custody/verify.py)."""
+    return [w for w in verdict.warnings if w == OLD_EXPORT_WARNING]
 
 
 def _duration(delta: dt.timedelta) -> str:
@@ -269,6 +277,7 @@ def summary(verdict: Verdict) -> list[str]:
 
 
 def _ok_text(verdict: Verdict) -> list[str]:
+    chain_limited = bool(chain_warnings_of(verdict))
     earliest = min(i.proven_at for i in verdict.items if i.proven_at is not None)
     return [
         "OK  Proven, against the anchors you pinned:",
@@ -278,9 +287,14 @@ def _ok_text(verdict: Verdict) -> list[str]:
         "authority (RFC 3161 token over the day's Merkle root)",
         "  - each decrypted file is exactly what its sealed payload decrypts to, under the file "
         "key its sealed header's MAC commits to (printed per item above)",
-        "  - the chain of custody (custody/) is signed by the same key, complete up to this "
-        "export; the items' folders hold only the items hashes.json names",
+        "  - the chain of custody (custody/) is signed by the same key, " + (
+            "complete up to this export (its last entry names this bundle's disclosure key)"
+            if not chain_limited else "complete up to the export it ends with") +
+        "; the items' folders hold only the items hashes.json names",
         "  Not proven:",
+        *(["  - that the export the chain ends with made this bundle: that entry is from before "
+           "exports named their bundle, so later accesses may have been cut off (WARNING above)"]
+          if chain_limited else []),
         *(["  - that the file key of items " + ", ".join(
             f"{i.seq:02d}" for i in verdict.items if i.header_proven_at is None) +
            " was fixed by a proven time: their sealed headers are in no timestamped tree "

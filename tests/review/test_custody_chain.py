@@ -24,6 +24,7 @@ from cli.main import main
 from review.audit import report_ref
 from review.custody.verify import CHECKS, check_custody_chain, verify_lines
 from review.evidence import bundle as evidence_bundle
+from review.evidence.disclosure import disclosure_recipient
 from review.evidence.verify import CHECKS as EVIDENCE_CHECKS
 from review.evidence.verify import verify_bundle
 from review.keys import rewrap_store
@@ -127,6 +128,9 @@ async def test_rewrap_two_openings_and_export_are_in_the_bundle_must_show(
         ("rita", "access.downloaded", "api", [0]), ("rita", "access.downloaded", "api", [1]),
         ("rita", "access.exported", "cli", [0, 1]),
     ]
+    # Through the reviewer API too, the export entry names the bundle it made.
+    assert json.loads(str(chain[-1]["entry"]))["details"]["disclosure"] == (
+        disclosure_recipient(bundle))
     assert check_custody_chain(bundle) == []
     assert all(check(bundle) == [] for check in CHECKS)
     # The report's own chain: numbered from 1 without a gap, each entry naming the one before;
