@@ -25,6 +25,7 @@ fail() { say "FAIL: $*"; failed=1; }
 
 # --- Compose ------------------------------------------------------------------------------
 if docker compose version >/dev/null 2>&1; then
+    # Placeholders, not secrets: `docker compose config` only needs every variable set.
     cat >"$scratch/env" <<'EOF'
 POSTGRES_PASSWORD=0123456789abcdef
 INTAKE_BOT_TOKEN=123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
