@@ -42,7 +42,7 @@ from bot.telegram.send_budget import (
     LocalSendBudget,
     slot_interval,
 )
-from bot.telegram.sender import READ_TIMEOUT_SECONDS, BotApiSender
+from bot.telegram.sender import BOT_API_CONNECTIONS, READ_TIMEOUT_SECONDS, BotApiSender
 from crypto.drafts import DraftKeyring
 from storage import Storage
 from storage.server_keys import ServerKeys
@@ -112,8 +112,10 @@ def build_bot(options: BotOptions) -> Bot:
         options.token,
         base_url=f"{root}/bot",
         base_file_url=f"{root}/file/bot",
-        # Many witnesses at once: one connection each would queue them behind one another.
-        request=HTTPXRequest(connection_pool_size=128, read_timeout=READ_TIMEOUT_SECONDS),
+        # A call waiting for a free connection is not a failed call: it waits as long as an
+        # answer may take, instead of PTB's 1 s.
+        request=HTTPXRequest(connection_pool_size=BOT_API_CONNECTIONS,
+                             read_timeout=READ_TIMEOUT_SECONDS, pool_timeout=READ_TIMEOUT_SECONDS),
         get_updates_request=HTTPXRequest(read_timeout=options.poll_timeout + 10),
     )
 

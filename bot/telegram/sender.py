@@ -44,6 +44,13 @@ _MAX_CHAT_LIMITERS = 10_000
 # the retry showed the witness the same message (a receipt) twice. Above the slow tail (the
 # stand-in's faults answer up to 15 s late, tests/e2e/test_faults.py), with room to spare.
 READ_TIMEOUT_SECONDS = 30.0
+# Connections a bot keeps to the Bot API. Telegram's 30 messages a second, each answered within
+# a fraction of a second, need a handful; more cost CPU on every call, since httpcore's pool
+# looks at each of its connections (a system call each, and a quadratic count of idle ones)
+# whenever it assigns one: at 128 that was the largest single cost of an update in a surge
+# (bench/intake_load.py --profile), and it grows with load, as calls slowed by a busy process
+# open more connections.
+BOT_API_CONNECTIONS = 16
 
 
 def is_transient(error: BaseException) -> bool:
