@@ -17,7 +17,6 @@ overall one.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import random
@@ -30,7 +29,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot import metrics
-from bot.telegram.send_budget import LATE_TOLERANCE, LocalSendBudget, Pacer, SendBudget
+from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget
 
 log = logging.getLogger("intake.sender")
 
@@ -139,12 +138,12 @@ class BotApiSender:
     async def reserve(self, chat_id: int) -> float:
         """Wait for this chat's next slot, then the bot's next overall slot, now (outside any
         lock); returns the moment (loop time) the overall slot came. `call(..., reserved=True,
-        slot_at=that)` then waits for neither again, unless the slot has passed meanwhile: a
-        sender never waits for the bot's budget while it holds a chat's lock (which would hold
-        up that chat's next update, on any worker, for as long as the queue for slots)."""
+        slot_at=that)` then waits for neither again, unless the slot has passed meanwhile and
+        the budget cannot take a late message (send_budget.Pacer.may_send): a sender never
+        waits for the bot's budget while it holds a chat's lock (which would hold up that
+        chat's next update, on any worker, for as long as the queue for slots)."""
         await self._chat_limiter(chat_id).acquire()
-        await self._pacer.take()
-        return asyncio.get_running_loop().time()
+        return await self._pacer.take(sending=False)
 
     async def call(
         self,
@@ -184,9 +183,8 @@ class BotApiSender:
                 if chat_id is not None and not (reserved and first):
                     # The chat's own bucket first, so waiting for it holds no overall slot.
                     await self._chat_limiter(chat_id).acquire()
-                loop = asyncio.get_running_loop()
                 if sends_message and not (
-                    first and slot_at is not None and loop.time() - slot_at <= LATE_TOLERANCE
+                    first and slot_at is not None and self._pacer.may_send(slot_at)
                 ):
                     await self._pacer.take()
                 try:
