@@ -8,7 +8,7 @@ burst): slots lie `(1 + margin) / rate` seconds apart, so any `rate + 1` message
 than a second. A caller woken late for its slot (the event loop was busy, or the relay's
 check under the chat's lock took a while) must not bunch with the next slots' calls. With a
 budget of this process alone, the pacer also keeps the send times of the last `rate` messages
-and sends late only while the last `(1 + margin)` seconds hold fewer than `rate`: a slot missed
+and sends late only while the last `(1 + margin / 2)` seconds hold fewer than `rate`: a slot missed
 by a late wake-up is used, not lost, and no second ever holds more than `rate`. With a budget
 shared by workers, whose sends it cannot see, a caller that wakes too late takes a new slot.
 
@@ -109,7 +109,9 @@ class Pacer:
         self._recent: deque[float] | None = None
         if rate is not None and rate <= _MAX_WINDOW:
             self._recent = deque(maxlen=max(1, int(rate)))
-        self._window = 1.0 + SPACING_MARGIN
+        # Less than the grid spans for `rate + 1` slots, so on-time calls never wait for it; more
+        # than a second by half the margin, for the jitter of the way to Telegram.
+        self._window = 1.0 + SPACING_MARGIN / 2
 
     async def take(self, *, sending: bool = True) -> float:
         """Wait for a slot; return, at the slot, the moment (loop time). `sending` False: the
