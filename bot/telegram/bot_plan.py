@@ -43,6 +43,15 @@ class BotPlan:
     webhook_secret: str | None = field(default=None, repr=False)
 
 
+# Every token read from a file in this process: the log formatter scrubs them from every line
+# (cli/logging_policy.py), as it does INTAKE_BOT_TOKEN.
+_TOKENS_READ: set[str] = set()
+
+
+def tokens_read() -> frozenset[str]:
+    return frozenset(_TOKENS_READ)
+
+
 def read_token_file(path: Path) -> str:
     """The bot token in `path`, checked; raises BotFileError naming the fix."""
     token = _read_secret(path, "bot token file")
@@ -51,6 +60,7 @@ def read_token_file(path: Path) -> str:
             f"the bot token file {path} does not hold a bot token (digits, a colon, then 20+ "
             "letters, digits, _ or -): copy the token from @BotFather into it"
         )
+    _TOKENS_READ.add(token)
     return token
 
 
