@@ -8,7 +8,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 import crypto
+from bot.core.chat import ChatState, SendText
+from bot.telegram.bot_plan import BotFileError
 from bot.telegram.webhook import SECRET_HEADER
 from crypto.drafts import DraftKeyring
 from review.channels import add_channel, set_channel
@@ -115,6 +119,15 @@ async def test_each_bot_serves_only_its_own_channels(database_url: str, tmp_path
                            for report_id in await _report_ids(bots.storage)])
         assert channels == ["hills", "river"]
 
+        assert bots.runtime.bots is not None and len(bots.runtime.bots.units) == 2
+        # What waits in the outbox (the relay's round, not the update's own hand-over) is
+        # sent by the bot whose chat it is, never by the other.
+        partner_unit = next(u for u in bots.runtime.bots.units if u.plan.own)
+        store = partner_unit.store
+        await store.commit(store.chat_key(777), [], ChatState(),
+                           [SendText(777, "Left in the outbox for the relay")])
+        [left] = await replies(at_partner, timeout=20)
+        assert left == "Left in the outbox for the relay"
         # Each bot's messages went to its own witnesses only, through its own token.
         partner_texts = [m.text for u in (at_partner, stray) for m in u.bot_messages()]
         main_texts = [m.text for u in (at_main, other) for m in u.bot_messages()]
@@ -124,7 +137,6 @@ async def test_each_bot_serves_only_its_own_channels(database_url: str, tmp_path
         assert {c.params["chat_id"] for c in bots.main.calls_to("sendMessage")} == {777, 779}
         keyring = DraftKeyring.ephemeral()
         assert keyring.chat_key(777) != keyring.chat_key(777, PARTNER_BOT_ID)
-        assert bots.runtime.bots is not None and len(bots.runtime.bots.units) == 2
     _no_partner_token(bots)
 
 
@@ -231,3 +243,22 @@ async def test_two_bots_behind_one_webhook_server(database_url: str, tmp_path: P
                                         headers={SECRET_HEADER: PARTNER_SECRET})
         assert (wrong.status, nobody.status) == (401, 404)
     _no_partner_token(bots)
+
+
+async def test_a_token_file_others_may_read_stops_the_start(
+    database_url: str, tmp_path: Path
+) -> None:
+    """At start, a channel's token file that group or others may read is refused with one line
+    naming the channel and the fix (intake serve prints it); the token is not in it."""
+    partner_token = token_file(tmp_path, mode=0o640)
+
+    async def setup(storage: Storage) -> None:
+        await add_channel(storage, ChannelRecord(slug="river", name="River Legal Aid",
+                                                 bot_token_file=str(partner_token)))
+
+    with pytest.raises(BotFileError) as refused:
+        async with running_two_bots(database_url, tmp_path / "data", setup=setup):
+            pass
+    message = str(refused.value)
+    assert message.startswith("channel 'river': ") and f"chmod 600 {partner_token}" in message
+    assert "\n" not in message and PARTNER_TOKEN.split(":", 1)[1] not in message
