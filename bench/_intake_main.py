@@ -27,7 +27,7 @@ def _lift_pacing() -> None:
     import cli.app as app
 
     # Each bot's send budget is made in bot_unit.py (one per bot of the installation).
-    bot_unit.TELEGRAM_MESSAGES_PER_SECOND = _UNLIMITED  # type: ignore[misc]
+    bot_unit.TELEGRAM_MESSAGES_PER_SECOND = _UNLIMITED  # type: ignore[attr-defined]
     paced = app.bot_options
 
     def unpaced(*args: Any, **kwargs: Any) -> runtime.BotOptions:

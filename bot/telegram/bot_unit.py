@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -38,12 +39,15 @@ from bot.telegram.parking import UpdateParking
 from bot.telegram.polling import AtLeastOncePoller
 from bot.telegram.send_budget import TELEGRAM_MESSAGES_PER_SECOND, LocalSendBudget, slot_interval
 from bot.telegram.sender import BotApiSender
-from bot.telegram.webhook import WebhookRoutes, bot_path, receiver, register_webhook
 from crypto.drafts import DraftKeyring
 from storage import Storage
 from storage.records import ChannelRecord
 from storage.send_budget import bot_tag
 from storage.server_keys import ServerKeys
+
+if TYPE_CHECKING:
+    # aiohttp is loaded in webhook mode only: a polling bot never holds it.
+    from bot.telegram.webhook import WebhookRoutes
 
 log = logging.getLogger("intake.bot")
 
@@ -146,6 +150,8 @@ class BotUnit:
         log.info("bot.serving")
 
     async def _route(self, options: BotOptions) -> None:
+        from bot.telegram.webhook import bot_path, receiver, register_webhook
+
         assert self.tag is not None and self._parts.routes is not None
         hook = options.webhook
         assert hook is not None

@@ -30,7 +30,6 @@ from bot.telegram.bots import BotSupervisor
 from bot.telegram.health import HealthMonitor, monitoring, serving_health
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
 from bot.telegram.polling import AtLeastOncePoller
-from bot.telegram.webhook import WebhookRoutes
 from crypto.drafts import DraftKeyring
 from storage import Storage
 from storage.server_keys import ServerKeys
@@ -75,7 +74,12 @@ async def running_bot(
             language_names=LANGUAGE_NAMES,
         )
 
-    routes = WebhookRoutes() if options.webhook is not None else None
+    routes = None
+    if options.webhook is not None:
+        # aiohttp's server: loaded only in webhook mode, a polling bot never holds it.
+        from bot.telegram.webhook import WebhookRoutes
+
+        routes = WebhookRoutes()
     parts = SharedParts(
         options, storage, keys,
         # Without a key file, drafts are sealed with a key that lives only in this process.
