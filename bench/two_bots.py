@@ -17,7 +17,9 @@ and one for the partner channel `river`):
 
 Each scripted witness (standin/witnesses.py) reports from /start through every question and a
 file to the receipt code, waiting `--pause` seconds before each action. Printed per round:
-receipts, actions answered per second (all witnesses' actions over the round's time), and per
+receipts, actions answered per second (all witnesses' actions over the round's time), the
+CPU the intake process used (one event loop: near 100% of a core, it binds before Telegram's
+limits do), and per
 bot its 429s and the most message-sending calls (sendMessage and the edits) and the most
 sendMessage calls within any one second; then the two-bot/one-bot throughput ratio (target at
 least 1.8) and whether each bot kept within 30 a second. Exits non-zero otherwise.
@@ -74,6 +76,8 @@ class Round:
     actions: int
     seconds: float
     bots: list[BotFigures]
+    # CPU seconds of the `intake serve` process during the round, per second of the round.
+    cpu_share: float
 
     @property
     def throughput(self) -> float:
@@ -82,7 +86,8 @@ class Round:
     def show(self) -> str:
         bots = "; ".join(f"bot {n + 1}: {b.show()}" for n, b in enumerate(self.bots))
         return (f"{self.name:8} {self.finished}/{self.witnesses} receipts  {self.seconds:6.1f} s"
-                f"  {self.throughput:5.1f} answered actions/s  {bots}")
+                f"  {self.throughput:5.1f} answered actions/s  intake CPU "
+                f"{self.cpu_share:.0%} of a core  {bots}")
 
 
 def _figures(standin: BotApiStandIn, since: int) -> BotFigures:
@@ -91,6 +96,12 @@ def _figures(standin: BotApiStandIn, since: int) -> BotFigures:
     messages = [c.time for c in calls if c.method == "sendMessage"]
     return BotFigures(standin.faults_injected(FaultKind.FLOOD), most_in_one_second(sending),
                       most_in_one_second(messages))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a running process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _prepare(data_dir: Path, token_file: Path | None) -> None:
@@ -141,6 +152,7 @@ async def run_round(work: Path, count: int, *, two: bool, pause: tuple[float, fl
             if two:
                 await _polling(partner, process)
             since = [len(main.calls), len(partner.calls)]
+            cpu_before = _cpu_seconds(process.pid)
             started = time.monotonic()
             shares = [(main, count - count // 2), (partner, count // 2)] if two else [
                 (main, count)]
@@ -152,6 +164,7 @@ async def run_round(work: Path, count: int, *, two: bool, pause: tuple[float, fl
             )):
                 records += batch
             seconds = time.monotonic() - started
+            cpu = _cpu_seconds(process.pid) - cpu_before
         finally:
             if process.returncode is None:
                 process.terminate()
@@ -161,7 +174,8 @@ async def run_round(work: Path, count: int, *, two: bool, pause: tuple[float, fl
             sys.stderr.write(err.decode(errors="replace")[-3000:])
         bots = [_figures(main, since[0])] + ([_figures(partner, since[1])] if two else [])
     actions = sum(len(r.actions) for r in records)
-    return Round("two bots" if two else "one bot", finished, count, actions, seconds, bots)
+    return Round("two bots" if two else "one bot", finished, count, actions, seconds, bots,
+                 cpu / seconds)
 
 
 async def main(args: argparse.Namespace) -> int:
