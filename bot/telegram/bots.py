@@ -100,12 +100,20 @@ class BotSupervisor:
         missing = [p for p in plans if p.token not in self._units]
         if signature == self._signature and not missing:
             return False
+        unchanged = signature == self._signature
         self._signature = signature  # a broken channel is warned about once, not every round
         try:
             entries = self._entries(records)
         except ChannelSetupError:
+            if unchanged:
+                return False
             log.warning("channels.reload_refused hint=run `intake channel list` and fix the "
                         "channel named there; the channels as they were stay in use")
+            return False
+        if unchanged:
+            # Nothing changed but a bot the Bot API refused before: try it again.
+            for plan in missing:
+                await self._start(plan, entries, records)
             return False
         wanted = {p.token: p for p in plans}
         for token, unit in list(self._units.items()):

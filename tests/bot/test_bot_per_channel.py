@@ -262,3 +262,32 @@ async def test_a_token_file_others_may_read_stops_the_start(
     message = str(refused.value)
     assert message.startswith("channel 'river': ") and f"chmod 600 {partner_token}" in message
     assert "\n" not in message and PARTNER_TOKEN.split(":", 1)[1] not in message
+
+
+async def test_a_token_the_bot_api_refuses_leaves_the_others_serving(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A channel's token that the Bot API refuses: that bot is left out with a warning that
+    names the fix and not the token, and tried again at each refresh; the deployment's bot
+    serves on."""
+    refused = "111222333:REFUSED-token-nobody-serves-abcdef"
+    refused_file = token_file(tmp_path, refused)
+
+    async def setup(storage: Storage) -> None:
+        await add_channel(storage, ChannelRecord(slug="river", name="River Legal Aid",
+                                                 bot_token_file=str(refused_file)))
+
+    async with running_two_bots(database_url, tmp_path / "data", setup=setup,
+                                channel_refresh_seconds=0.3) as bots:
+        assert bots.runtime.bots is not None and len(bots.runtime.bots.units) == 1
+        witness = bots.main.user(601, "W", language_code="en")
+        await witness.send_command("start")
+        [first] = await replies(witness)
+        assert first.startswith("Before we start"), first
+
+        async def warned_twice() -> bool:
+            return sum("bot.start_failed" in line for line in bots.logs.lines) >= 2
+
+        await _until(warned_twice, "the refused bot was tried again")
+    hidden = refused.split(":", 1)[1]
+    assert not any(hidden[:8] in line or hidden[-8:] in line for line in bots.logs.lines)
