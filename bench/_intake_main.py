@@ -22,10 +22,12 @@ _UNLIMITED = 1_000_000.0
 
 
 def _lift_pacing() -> None:
+    import bot.telegram.bot_unit as bot_unit
     import bot.telegram.runtime as runtime
     import cli.app as app
 
-    runtime.TELEGRAM_MESSAGES_PER_SECOND = _UNLIMITED  # type: ignore[misc]
+    # Each bot's send budget is made in bot_unit.py (one per bot of the installation).
+    bot_unit.TELEGRAM_MESSAGES_PER_SECOND = _UNLIMITED  # type: ignore[attr-defined]
     paced = app.bot_options
 
     def unpaced(*args: Any, **kwargs: Any) -> runtime.BotOptions:

@@ -158,6 +158,7 @@ class ConversationRepository:
         report: NewReport | None = None,
         today: dt.date | None = None,
         more_update_keys: Sequence[bytes] = (),
+        bot: str | None = None,
     ) -> list[OutboxEntry]:
         """Write everything one update produced, in one transaction.
 
@@ -166,7 +167,8 @@ class ConversationRepository:
         items. Raises AlreadyProcessed if the mark exists and DuplicateSubmission if the
         report's submission key exists; nothing is written then. `today` (the UTC day by
         default) is the day recorded on the outbox rows and the mark. `more_update_keys`
-        marks further updates processed with this one (the other parts of an album).
+        marks further updates processed with this one (the other parts of an album). `bot`
+        tags the outbox rows with the bot that sends them (None: the deployment's own).
 
         The first entry's `seq` is 0 exactly when nothing of the chat's was waiting before.
         """
@@ -190,7 +192,7 @@ class ConversationRepository:
                 if marks:
                     await session.execute(insert(ProcessedUpdateRow), marks)
                 await _write_state(session, chat_key, state, expires)
-                entries = await _append_outbox(session, chat_key, outbox, day)
+                entries = await _append_outbox(session, chat_key, outbox, day, bot)
                 if report is not None:
                     session.add(report_row(report))
         except IntegrityError:
@@ -216,16 +218,20 @@ class ConversationRepository:
         return [OutboxEntry(entry_id=row.id, chat_key=chat_key, seq=row.seq, sealed=row.sealed,
                             day=row.day) for row in rows]
 
-    async def chats_with_pending(self, limit: int = 100, *, after: str = "") -> list[str]:
-        """Up to `limit` chats with something in the outbox, in pseudonym order (not age).
+    async def chats_with_pending(
+        self, limit: int = 100, *, after: str = "", bot: str | None = None
+    ) -> list[str]:
+        """Up to `limit` chats of one bot (None: the deployment's own) with something in the
+        outbox, in pseudonym order (not age).
 
         Pass the last chat key of a page as `after` for the next one, so chats whose messages
         cannot be delivered yet do not hide the others.
         """
+        of_bot = OutboxRow.bot.is_(None) if bot is None else OutboxRow.bot == bot
         async with self._sessions() as session:
             found = await session.scalars(
                 select(OutboxRow.chat_key)
-                .where(OutboxRow.chat_key > after)
+                .where(OutboxRow.chat_key > after, of_bot)
                 .distinct()
                 .order_by(OutboxRow.chat_key)
                 .limit(limit)
@@ -315,7 +321,8 @@ async def _write_state(
 
 
 async def _append_outbox(
-    session: AsyncSession, chat_key: str, outbox: Sequence[bytes], day: dt.date
+    session: AsyncSession, chat_key: str, outbox: Sequence[bytes], day: dt.date,
+    bot: str | None = None,
 ) -> list[OutboxEntry]:
     if not outbox:
         return []
@@ -331,7 +338,8 @@ async def _append_outbox(
         for offset, sealed in enumerate(outbox)
     ]
     await session.execute(insert(OutboxRow), [
-        {"id": e.entry_id, "chat_key": chat_key, "seq": e.seq, "sealed": e.sealed, "day": day}
+        {"id": e.entry_id, "chat_key": chat_key, "seq": e.seq, "sealed": e.sealed, "day": day,
+         "bot": bot}
         for e in entries
     ])
     return entries
