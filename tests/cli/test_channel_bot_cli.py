@@ -108,3 +108,45 @@ async def test_bot_file_mistakes_are_one_line(
     assert default.exit_code == 1 and "INTAKE_BOT_TOKEN" in default.output
     record = await storage.channels.get("river")
     assert record is not None and record.bot_token_file is None
+
+
+async def test_serve_with_a_channel_bot_keeps_its_token_out_of_the_log(tmp_path: Path) -> None:
+    """`intake serve` (a real process, INTAKE_LOG_LEVEL=DEBUG) with a channel whose token the
+    Bot API refuses: the deployment's bot answers, the refusal is logged once per round
+    naming the fix, and the channel's token is in no line of the log."""
+    import signal
+    import sys
+
+    import crypto
+    from standin.server import BotApiStandIn
+    from tests.bot.harness import replies
+
+    main_token = "424242:TEST-good-token-for-the-standin-abc"
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"),
+           "INTAKE_BOT_TOKEN": main_token, "INTAKE_LOG_LEVEL": "DEBUG"}
+    token = _secret_file(tmp_path, "river.token", TOKEN, 0o600)
+
+    async def intake(*args: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli.main", *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async with BotApiStandIn(main_token) as standin:
+        env["INTAKE_TELEGRAM_API_URL"] = standin.root_url
+        for args in (["reviewer", "add", "--name", "a", "--recipient",
+                      str(crypto.generate_identity().recipient)],
+                     ["channel", "add", "river", "--name", "River", "--bot-token-file",
+                      str(token)]):
+            assert await (await intake(*args)).wait() == 0
+        process = await intake("serve")
+        witness = standin.user(9100003, "W")
+        await witness.send_command("start", "river")  # not this bot's channel any more
+        notice, _first = await replies(witness, 2, timeout=30)
+        assert "does not lead to an organisation this bot knows" in notice
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        _out, err = await process.communicate()
+    log = err.decode()
+    assert "bot.start_failed" in log and "intake channel show" in log
+    hidden = TOKEN.split(":", 1)[1]
+    assert all(hidden[n:n + 8] not in log for n in range(len(hidden) - 7))
