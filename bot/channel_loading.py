@@ -8,7 +8,7 @@ picked up by a running bot within seconds (bot/telegram/channel_refresh.py).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bot.core import Conversation, Questionnaire, QuestionnaireError, load_questionnaire
@@ -28,14 +28,24 @@ async def load_channels(
     *,
     chooser: bool = False,
 ) -> ChannelConversations:
+    entries = channel_entries(await storage.channels.all(), deployment_questionnaire, make)
+    return ChannelConversations(entries, chooser=chooser)
+
+
+def channel_entries(
+    records: Iterable[ChannelRecord],
+    deployment_questionnaire: Questionnaire,
+    make: Callable[[Questionnaire], Conversation],
+) -> dict[str, ChannelEntry]:
+    """Every channel's conversation and listing; each bot serves some of them (bot_plan.py)."""
     entries: dict[str, ChannelEntry] = {}
-    for record in await storage.channels.all():
+    for record in records:
         questionnaire = channel_questionnaire(record, deployment_questionnaire)
         listed_as = record.name if record.public else None
         entries[record.slug] = ChannelEntry(make(questionnaire), listed_as)
     if DEFAULT_CHANNEL not in entries:
         entries[DEFAULT_CHANNEL] = ChannelEntry(make(deployment_questionnaire))
-    return ChannelConversations(entries, chooser=chooser)
+    return entries
 
 
 def channel_questionnaire(record: ChannelRecord, deployment: Questionnaire) -> Questionnaire:

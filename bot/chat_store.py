@@ -25,6 +25,7 @@ from bot.core.chat import (
 from crypto import DecryptionError
 from crypto.drafts import PURPOSE_CHAT_STATE, PURPOSE_OUTBOX, DraftKeyring
 from storage import NewReport, Storage
+from storage.send_budget import bot_tag
 
 log = logging.getLogger("intake.chats")
 
@@ -60,15 +61,20 @@ class ChatStore:
         *,
         ttl_seconds: float,
         clock: Callable[[], float] = time.time,
+        bot_id: int | None = None,
     ) -> None:
+        """`bot_id`: a bot of a channel's own (None: the deployment's bot). Its chats get keys
+        of their own and its outbox rows its tag, so no other bot reads or sends them."""
         self._conversations = storage.conversations
+        self._bot_id = bot_id
+        self._bot_tag = None if bot_id is None else bot_tag(bot_id)
         self._keyring = keyring
         self._ttl = ttl_seconds
         self._clock = clock
         self._state_lifetime_days = max(1, math.ceil(ttl_seconds / 86_400))
 
     def chat_key(self, chat_id: int) -> str:
-        return self._keyring.chat_key(chat_id)
+        return self._keyring.chat_key(chat_id, self._bot_id)
 
     def update_key(self, bot_id: int, update_id: int) -> bytes:
         return self._keyring.update_key(bot_id, update_id)
@@ -128,6 +134,7 @@ class ChatStore:
             expires=self._expires(),
             outbox=[self._keyring.seal(_OUTBOX, chat_key, encode(o), day=day) for o in outgoing],
             report=report,
+            bot=self._bot_tag,
         )
         messages = [
             PendingMessage(entry.entry_id, message)
@@ -159,7 +166,7 @@ class ChatStore:
         return messages
 
     async def chats_with_pending(self, limit: int = 100, *, after: str = "") -> list[str]:
-        return await self._conversations.chats_with_pending(limit, after=after)
+        return await self._conversations.chats_with_pending(limit, after=after, bot=self._bot_tag)
 
     async def delivered(self, entry_id: str, chat_key: str, state: ChatState) -> bytes | None:
         """Forget a delivered message and keep the trail it added, in one transaction; returns

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from telegram.error import InvalidToken
 
 from bot.channel_loading import ChannelSetupError
+from bot.telegram.bot_plan import BotFileError
 from bot.telegram.health import HealthListenError
 from bot.telegram.intake import DeleteReportHook
 from bot.telegram.runtime import BotOptions, WebhookOptions, running_bot
@@ -114,7 +115,7 @@ async def _serve(settings: Settings, token: str, webhook: bool, stopping: Stoppi
             ):
                 stopping.mark_started()
                 await stopping.requested.wait()
-        except ChannelSetupError as error:
+        except (ChannelSetupError, BotFileError) as error:
             raise ConfigError(str(error)) from None
         except HealthListenError as error:
             raise ConfigError(

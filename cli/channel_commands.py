@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +18,7 @@ from review.channels import ChannelError, add_channel, parse_languages, require_
 from storage import DEFAULT_CHANNEL, ChannelRecord
 
 T = TypeVar("T")
-_RESETTABLE = ("questionnaire", "languages", "retention", "reviewers-chat-id")
+_RESETTABLE = ("questionnaire", "languages", "retention", "reviewers-chat-id", "bot")
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -64,6 +64,38 @@ def _retention(text: str) -> str:
     return text.strip()
 
 
+def _check_bot(record: ChannelRecord) -> None:
+    if record.slug == DEFAULT_CHANNEL and record.bot_token_file:
+        raise ChannelError("the default channel is served by the deployment's bot: set "
+                           "INTAKE_BOT_TOKEN instead of --bot-token-file")
+    if record.webhook_secret_file and not record.bot_token_file:
+        raise ChannelError("--webhook-secret-file belongs to a channel's own bot: give the "
+                           "channel --bot-token-file as well")
+
+
+def _webhook_path(token_file: str) -> str:
+    """`/telegram/<tag>` of the bot whose token is in the file (its id is the token's head)."""
+    from bot.telegram.bot_plan import read_token_file
+    from storage.send_budget import bot_tag
+
+    token = read_token_file(Path(token_file))
+    return f"/telegram/{bot_tag(int(token.split(':', 1)[0]))}"
+
+
+def _bot_shown(record: ChannelRecord) -> str:
+    from bot.telegram.bot_plan import BotFileError
+
+    if not record.bot_token_file:
+        return "the deployment's (INTAKE_BOT_TOKEN)"
+    secret = record.webhook_secret_file or "INTAKE_WEBHOOK_SECRET_FILE"
+    try:
+        path = _webhook_path(record.bot_token_file)
+    except BotFileError as error:
+        return f"its own, token file {record.bot_token_file}: NOT USABLE: {error}"
+    return (f"its own, token file {record.bot_token_file}, webhook secret {secret}, "
+            f"webhook path {path}")
+
+
 @click.group("channel")
 def channel() -> None:
     """Partner organisations' channels: own questionnaire, reviewers, keys and retention."""
@@ -81,6 +113,12 @@ _settings_options = [
     click.option("--reviewers-chat-id", type=int, default=None,
                  help=("Chat for this channel's new-report notices; unset: none (the default "
                        "channel: INTAKE_REVIEWERS_CHAT_ID).")),
+    click.option("--bot-token-file", type=click.Path(path_type=Path), default=None,
+                 help=("A file (mode 600) holding the token of the channel's own bot; unset: "
+                       "the deployment's bot serves it.")),
+    click.option("--webhook-secret-file", type=click.Path(path_type=Path), default=None,
+                 help=("A file (mode 600) holding its own bot's webhook secret; unset: "
+                       "INTAKE_WEBHOOK_SECRET_FILE.")),
 ]
 
 
@@ -90,11 +128,32 @@ def _with_settings(function: Any) -> Any:
     return function
 
 
+def _bot_file(path: Path, read: Callable[[Path], str], option: str) -> str:
+    """A token or webhook secret file the bot can use, as an absolute path (the secret itself
+    is never stored nor shown)."""
+    from bot.telegram.bot_plan import BotFileError
+
+    try:
+        read(path)
+    except BotFileError as error:
+        raise ChannelError(f"{option}: {error}") from None
+    return str(path.resolve())
+
+
 def _changes(
     questionnaire: Path | None, languages: str | None, retention: str | None,
-    reviewers_chat_id: int | None,
+    reviewers_chat_id: int | None, bot_token_file: Path | None = None,
+    webhook_secret_file: Path | None = None,
 ) -> dict[str, Any]:
+    from bot.telegram.bot_plan import read_token_file, read_webhook_secret_file
+
     changes: dict[str, Any] = {}
+    if bot_token_file is not None:
+        changes["bot_token_file"] = _bot_file(bot_token_file, read_token_file,
+                                              "--bot-token-file")
+    if webhook_secret_file is not None:
+        changes["webhook_secret_file"] = _bot_file(webhook_secret_file, read_webhook_secret_file,
+                                                   "--webhook-secret-file")
     if questionnaire is not None:
         changes["questionnaire"] = _questionnaire(questionnaire)
     if languages is not None:
@@ -116,15 +175,18 @@ def _changes(
 @click.pass_obj
 def channel_add(
     settings: Settings, slug: str, name: str, questionnaire: Path | None, languages: str | None,
-    retention: str | None, reviewers_chat_id: int | None, public: bool, actor: str,
+    retention: str | None, reviewers_chat_id: int | None, bot_token_file: Path | None,
+    webhook_secret_file: Path | None, public: bool, actor: str,
 ) -> None:
     """Make a channel; witnesses reach it by the deep link https://t.me/<bot>?start=SLUG
     (or the first question, if public), within 30 s of a running bot (docs/channels.md)."""
 
     async def run() -> None:
-        changes = _changes(questionnaire, languages, retention, reviewers_chat_id)
+        changes = _changes(questionnaire, languages, retention, reviewers_chat_id,
+                           bot_token_file, webhook_secret_file)
         record = ChannelRecord(slug=slug, name=name, public=public, **changes)
         _check_offers(settings, record)
+        _check_bot(record)
         async with open_storage(settings) as storage:
             made = await add_channel(
                 storage, record, audit=audit_trail(settings, storage), actor=actor
@@ -169,6 +231,7 @@ def channel_show(settings: Settings, slug: str) -> None:
         click.echo(f"retention: {record.retention_days or deployment}")
         none = deployment if record.slug == DEFAULT_CHANNEL else "(none: no notices)"
         click.echo(f"reviewers chat: {record.reviewers_chat_id or none}")
+        click.echo(f"bot: {_bot_shown(record)}")
         for r in recipients:
             click.echo(f"recipient: {r.name}\t{r.kind.value}\t{r.key_id}")
 
@@ -188,25 +251,34 @@ def channel_show(settings: Settings, slug: str) -> None:
 def channel_set(
     settings: Settings, slug: str, name: str | None, questionnaire: Path | None,
     languages: str | None, retention: str | None, reviewers_chat_id: int | None,
+    bot_token_file: Path | None, webhook_secret_file: Path | None,
     public: bool | None, reset: tuple[str, ...], actor: str,
 ) -> None:
     """Change a channel's settings (its slug never changes: links carry it)."""
 
     async def run() -> None:
-        changes = _changes(questionnaire, languages, retention, reviewers_chat_id)
+        changes = _changes(questionnaire, languages, retention, reviewers_chat_id,
+                           bot_token_file, webhook_secret_file)
         if name is not None:
             changes["name"] = name
         if public is not None:
             changes["public"] = public
         for setting in reset:
+            if setting == "bot":
+                changes.update(bot_token_file=None, webhook_secret_file=None)
+                continue
             changes[{"retention": "retention_days"}.get(setting, setting.replace("-", "_"))] = None
         async with open_storage(settings) as storage:
             current = await require_channel(storage, slug)
             _check_offers(settings, dataclasses.replace(current, **changes))
+            _check_bot(dataclasses.replace(current, **changes))
             changed = await set_channel(
                 storage, slug, changes, audit=audit_trail(settings, storage), actor=actor
             )
         click.echo(f"changed channel {changed.slug}; a running bot serves the change within "
                    "30 seconds")
+        if "bot_token_file" in changes and changed.bot_token_file:
+            click.echo(f"its own bot's deep link: https://t.me/<that bot>?start={changed.slug}; "
+                       f"its webhook path: {_webhook_path(changed.bot_token_file)}")
 
     _run(run())

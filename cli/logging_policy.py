@@ -15,7 +15,7 @@ import functools
 import logging
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 SAFE_FIELDS = ("report_id", "items", "count", "error", "status", "duration_ms", "reason")
 OUR_LOGGERS = ("intake",)
@@ -34,9 +34,13 @@ class SafeFilter(logging.Filter):
 
 
 class SafeFormatter(logging.Formatter):
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), more: Callable[[], Iterable[str]] | None = None
+    ) -> None:
+        """`more`: secrets learnt while running (channels' own bots' tokens), asked per line."""
         super().__init__()
         self._secrets = [s for s in secrets if s]
+        self._more = more
 
     def format(self, record: logging.LogRecord) -> str:
         ours = _is_ours(record)
@@ -48,7 +52,8 @@ class SafeFormatter(logging.Formatter):
                     parts.append(f"{field}={_safe_value(record.__dict__[field])}")
         if record.exc_info and record.exc_info[1] is not None:
             parts.append(_exception_summary(record.exc_info[1]))
-        return redact(" ".join(parts), self._secrets)
+        secrets = self._secrets if self._more is None else [*self._secrets, *self._more()]
+        return redact(" ".join(parts), secrets)
 
 
 # A run of at least this many characters of a secret's part after its colon (the bot token's
@@ -175,10 +180,13 @@ def _exception_summary(error: BaseException) -> str:
     return f"exc={type(error).__name__}{where}"
 
 
-def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> logging.Handler:
+def configure_logging(
+    level: str = "INFO", secrets: Iterable[str] = (),
+    more: Callable[[], Iterable[str]] | None = None,
+) -> logging.Handler:
     """Install the safe formatter on the root logger; returns the handler (tests reuse it)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(SafeFormatter(secrets))
+    handler.setFormatter(SafeFormatter(secrets, more))
     handler.addFilter(SafeFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):

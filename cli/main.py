@@ -112,7 +112,10 @@ def serve_command(settings: Settings, webhook: bool) -> None:
         token = settings.token()
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    configure_logging(settings.log_level, secrets=[token])
+    from bot.telegram.bot_plan import tokens_read
+
+    # Channels' own bots' tokens are scrubbed too, from the moment they are read.
+    configure_logging(settings.log_level, secrets=[token], more=tokens_read)
     from cli.app import serve
 
     try:

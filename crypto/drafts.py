@@ -157,9 +157,15 @@ class DraftKeyring:
 
     # --- pseudonyms ---------------------------------------------------------------------
 
-    def chat_key(self, chat_id: int) -> str:
-        """A keyed pseudonym of the chat: 64 hex characters, the same for every worker."""
-        return primitives.hmac_sha256(self._chat_pseudonym_key, b"chat:%d" % chat_id).hex()
+    def chat_key(self, chat_id: int, bot_id: int | None = None) -> str:
+        """A keyed pseudonym of the chat: 64 hex characters, the same for every worker.
+
+        `bot_id` is given for every bot but the deployment's own (whose keys stay as they
+        were, so drafts in flight survive an upgrade): a Telegram user has the same chat id
+        with every bot, and the chats of two bots must never share a row.
+        """
+        label = b"chat:%d" % chat_id if bot_id is None else b"chat:%d:bot:%d" % (chat_id, bot_id)
+        return primitives.hmac_sha256(self._chat_pseudonym_key, label).hex()
 
     def update_key(self, bot_id: int, update_id: int) -> bytes:
         """The update's idempotency mark: 32 bytes, a keyed hash of bot id and update id."""

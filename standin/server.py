@@ -271,6 +271,10 @@ class BotApiStandIn:
 
     # -- HTTP ------------------------------------------------------------------------------
 
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one request as this bot's Bot API (standin/several.py routes here by token)."""
+        return await self._handle(request)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         if path.startswith("/file/bot"):

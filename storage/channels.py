@@ -19,6 +19,7 @@ from storage.records import ChannelRecord
 # Settings a channel may change after it is made (the slug never changes: links carry it).
 CHANNEL_SETTINGS = (
     "name", "questionnaire", "languages", "retention_days", "reviewers_chat_id", "public",
+    "bot_token_file", "webhook_secret_file",
 )
 
 
@@ -80,6 +81,8 @@ def channel_settings(record: ChannelRecord) -> dict[str, Any]:
         "retention_days": record.retention_days,
         "reviewers_chat_id": record.reviewers_chat_id,
         "public": record.public,
+        "bot_token_file": record.bot_token_file,
+        "webhook_secret_file": record.webhook_secret_file,
     }
 
 
@@ -93,4 +96,6 @@ def _record(row: ChannelRow) -> ChannelRecord:
         reviewers_chat_id=row.reviewers_chat_id,
         public=bool(row.public),
         created_on=row.created_on,
+        bot_token_file=row.bot_token_file,
+        webhook_secret_file=row.webhook_secret_file,
     )

@@ -157,6 +157,7 @@ class ConversationRepository:
         report: NewReport | None = None,
         today: dt.date | None = None,
         more_update_keys: Sequence[bytes] = (),
+        bot: str | None = None,
     ) -> list[OutboxEntry]:
         """Write everything one update produced, in one transaction.
 
@@ -165,7 +166,8 @@ class ConversationRepository:
         items. Raises AlreadyProcessed if the mark exists and DuplicateSubmission if the
         report's submission key exists; nothing is written then. `today` (the UTC day by
         default) is the day recorded on the outbox rows and the mark. `more_update_keys`
-        marks further updates processed with this one (the other parts of an album).
+        marks further updates processed with this one (the other parts of an album). `bot`
+        tags the outbox rows with the bot that sends them (None: the deployment's own).
 
         The first entry's `seq` is 0 exactly when nothing of the chat's was waiting before.
         """
@@ -190,7 +192,7 @@ class ConversationRepository:
             if marks:
                 connection.execute(_INSERT_MARK, marks)
             _write_state(connection, chat_key, state, hour)
-            entries = _append_outbox(connection, chat_key, outbox, day)
+            entries = _append_outbox(connection, chat_key, outbox, day, bot)
             if report is not None:
                 # Once per report, not per update: the ORM builds the report and its items.
                 with Session(bind=connection) as session:
@@ -222,21 +224,19 @@ class ConversationRepository:
         return [OutboxEntry(entry_id=row.id, chat_key=chat_key, seq=row.seq,
                             sealed=bytes(row.sealed), day=row.day) for row in rows]
 
-    async def chats_with_pending(self, limit: int = 100, *, after: str = "") -> list[str]:
-        """Up to `limit` chats with something in the outbox, in pseudonym order (not age).
+    async def chats_with_pending(
+        self, limit: int = 100, *, after: str = "", bot: str | None = None
+    ) -> list[str]:
+        """Up to `limit` chats of one bot (None: the deployment's own) with something in the
+        outbox, in pseudonym order (not age).
 
         Pass the last chat key of a page as `after` for the next one, so chats whose messages
         cannot be delivered yet do not hide the others.
         """
-        async with self._sessions() as session:
-            found = await session.scalars(
-                select(OutboxRow.chat_key)
-                .where(OutboxRow.chat_key > after)
-                .distinct()
-                .order_by(OutboxRow.chat_key)
-                .limit(limit)
-            )
-            return list(found.all())
+        query = _PENDING_CHATS if bot is None else _PENDING_CHATS_OF_BOT
+        found = await self._transactions.read(lambda connection: connection.scalars(
+            query, {"after": after, "bot": bot, "limit": limit}).all())
+        return list(found)
 
     async def delivered(
         self,
@@ -308,6 +308,16 @@ _PENDING = (
     select(OutboxRow.id, OutboxRow.seq, OutboxRow.sealed, OutboxRow.day)
     .where(OutboxRow.chat_key == bindparam("chat")).order_by(OutboxRow.seq)
 )
+_PENDING_CHATS = (
+    select(OutboxRow.chat_key)
+    .where(OutboxRow.chat_key > bindparam("after"), OutboxRow.bot.is_(None))
+    .distinct().order_by(OutboxRow.chat_key).limit(bindparam("limit"))
+)
+_PENDING_CHATS_OF_BOT = (
+    select(OutboxRow.chat_key)
+    .where(OutboxRow.chat_key > bindparam("after"), OutboxRow.bot == bindparam("bot"))
+    .distinct().order_by(OutboxRow.chat_key).limit(bindparam("limit"))
+)
 _LAST_SEQ = select(func.max(OutboxRow.seq)).where(OutboxRow.chat_key == bindparam("chat"))
 _INSERT_MARK = insert(ProcessedUpdateRow)
 _INSERT_OUTBOX = insert(OutboxRow)
@@ -364,7 +374,8 @@ def _write_state(
 
 
 def _append_outbox(
-    connection: Connection, chat_key: str, outbox: Sequence[bytes], day: dt.date
+    connection: Connection, chat_key: str, outbox: Sequence[bytes], day: dt.date,
+    bot: str | None = None,
 ) -> list[OutboxEntry]:
     if not outbox:
         return []
@@ -378,7 +389,8 @@ def _append_outbox(
         for offset, sealed in enumerate(outbox)
     ]
     connection.execute(_INSERT_OUTBOX, [
-        {"id": e.entry_id, "chat_key": chat_key, "seq": e.seq, "sealed": e.sealed, "day": day}
+        {"id": e.entry_id, "chat_key": chat_key, "seq": e.seq, "sealed": e.sealed, "day": day,
+         "bot": bot}
         for e in entries
     ])
     return entries

@@ -19,22 +19,27 @@ class ParkedUpdateRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def park(self, rows: Sequence[tuple[bytes, bytes]], day: dt.date) -> None:
-        """Store (update key, sealed update) pairs; one already parked is kept as it is."""
+    async def park(
+        self, rows: Sequence[tuple[bytes, bytes]], day: dt.date, *, bot: str | None = None
+    ) -> None:
+        """Store (update key, sealed update) pairs of one bot (None: the deployment's own); one
+        already parked is kept as it is."""
         async with self._sessions.begin() as session:
             known = set((await session.scalars(select(ParkedUpdateRow.update_key).where(
                 ParkedUpdateRow.update_key.in_([key for key, _ in rows])
             ))).all())
             session.add_all(
-                ParkedUpdateRow(update_key=key, sealed=sealed, day=day)
+                ParkedUpdateRow(update_key=key, sealed=sealed, day=day, bot=bot)
                 for key, sealed in rows if key not in known
             )
 
-    async def all(self) -> list[tuple[bytes, bytes, dt.date]]:
+    async def all(self, *, bot: str | None = None) -> list[tuple[bytes, bytes, dt.date]]:
+        """One bot's parked updates (None: the deployment's own bot's)."""
+        of_bot = ParkedUpdateRow.bot.is_(None) if bot is None else ParkedUpdateRow.bot == bot
         async with self._sessions() as session:
             rows = (await session.execute(select(
                 ParkedUpdateRow.update_key, ParkedUpdateRow.sealed, ParkedUpdateRow.day
-            ))).all()
+            ).where(of_bot))).all()
         return [(row[0], row[1], row[2]) for row in rows]
 
     async def unpark(self, keys: Sequence[bytes]) -> None:

@@ -95,3 +95,7 @@ class ChannelRecord:
     reviewers_chat_id: int | None = None
     public: bool = False
     created_on: dt.date | None = None
+    # The channel's own bot (docs/channels.md): paths of files holding its token and webhook
+    # secret; None: served by the deployment's bot (and its INTAKE_WEBHOOK_SECRET_FILE).
+    bot_token_file: str | None = None
+    webhook_secret_file: str | None = None

@@ -47,6 +47,12 @@ def budget_key(bot_id: int) -> str:
     return hashlib.sha256(b"incident-intake/send-budget/%d" % bot_id).hexdigest()
 
 
+def bot_tag(bot_id: int) -> str:
+    """A bot's tag on its outbox rows and parked updates, and in its webhook path: the first
+    16 hex digits of its send budget's key (docs/storage-format.md: what it reveals)."""
+    return budget_key(bot_id)[:16]
+
+
 class SharedSendBudget:
     """The `SendBudget` of bot/telegram/send_budget.py, kept in PostgreSQL."""
 

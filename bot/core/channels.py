@@ -47,20 +47,36 @@ def is_slug(text: str) -> bool:
 
 
 class ChannelConversations:
-    """The witness conversation across channels; the same calls as one Conversation."""
+    """The witness conversation across channels; the same calls as one Conversation.
 
-    def __init__(self, channels: Mapping[str, ChannelEntry], *, chooser: bool = False) -> None:
-        if DEFAULT_CHANNEL not in channels:
-            raise ValueError("the default channel needs a conversation")
+    One bot's view (docs/channels.md, "A bot of its own"): `served` are the channels its deep
+    links and its first question reach (None: every channel), `home` the one a plain /start
+    and an unknown link go to. Drafts of any channel go on under their own channel's
+    conversation, so a draft begun before its channel moved to another bot is not lost.
+    """
+
+    def __init__(
+        self, channels: Mapping[str, ChannelEntry], *, chooser: bool = False,
+        home: str = DEFAULT_CHANNEL, served: frozenset[str] | None = None,
+    ) -> None:
+        if DEFAULT_CHANNEL not in channels or home not in channels:
+            raise ValueError("the default channel and the bot's home channel need a conversation")
         self._channels = dict(channels)
+        self._home = home
+        self._served = frozenset(self._channels) if served is None else served | {home}
         self._listed = [(slug, entry.listed_as) for slug, entry in self._channels.items()
-                        if entry.listed_as is not None]
+                        if entry.listed_as is not None and slug in self._served]
         # A chooser with one entry (or none) would ask a question with a single answer.
         self._chooser = chooser and len(self._listed) >= 2
 
     @property
     def default(self) -> Conversation:
-        return self._channels[DEFAULT_CHANNEL].conversation
+        """The home channel's conversation (the default channel's, for the deployment's bot)."""
+        return self._channels[self._home].conversation
+
+    @property
+    def served(self) -> frozenset[str]:
+        return self._served
 
     def of(self, draft: Draft | None) -> Conversation:
         """The conversation of this draft's channel (the default one without a draft)."""
@@ -109,7 +125,7 @@ class ChannelConversations:
     # -- choosing ----------------------------------------------------------------------------
 
     def _known(self, slug: str | None) -> bool:
-        return slug is not None and is_slug(slug) and slug in self._channels
+        return slug is not None and is_slug(slug) and slug in self._served
 
     def _link_during(self, draft: Draft, event: Start) -> tuple[Draft | None, list[Effect]]:
         """A deep link while a report is open: the same channel continues it; another asks
@@ -134,7 +150,8 @@ class ChannelConversations:
     def _start(self, event: Start, language: str | None) -> tuple[Draft | None, list[Effect]]:
         wanted = event.channel
         language = language or event.language
-        if wanted and is_slug(wanted) and wanted in self._channels:
+        if self._known(wanted):
+            assert wanted is not None
             return self._begin(wanted, language, [])
         lead: list[Effect] = []
         if wanted:
@@ -145,9 +162,9 @@ class ChannelConversations:
         if self._chooser:
             draft = Draft(draft_id=secrets.token_hex(16),
                           language=self.default.language_for(language),
-                          phase=Phase.CHANNEL_MENU)
+                          phase=Phase.CHANNEL_MENU, channel=self._home)
             return draft, [*lead, self._menu(draft)]
-        return self._begin(DEFAULT_CHANNEL, language, lead)
+        return self._begin(self._home, language, lead)
 
     def _begin(
         self, slug: str, language: str | None, lead: list[Effect]
@@ -174,7 +191,7 @@ class ChannelConversations:
             resolved = resolve(event.token, draft.prompt_nonce, draft.prompt_actions)
             if isinstance(resolved, Action) and resolved.kind == "cancel":
                 return self.default.handle(draft, Cancel())
-            if isinstance(resolved, Action) and resolved.value in self._channels:
+            if isinstance(resolved, Action) and self._known(resolved.value):
                 return self._begin(resolved.value, draft.language, [])
             if resolved is PressProblem.STALE:
                 return draft, [self._menu(draft, _(

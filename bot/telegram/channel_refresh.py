@@ -1,27 +1,21 @@
 """Channels added or changed while the bot runs are served without a restart.
 
 Every REFRESH_SECONDS the channels are read again (and the size and modification time of
-each channel's questionnaire file, which an administrator may edit in place); when anything
-differs, every channel's conversation is built anew and the running one takes it over at
-once, and the reviewers' notice chats follow. A channel that cannot be loaded (its
+each channel's questionnaire file, which an administrator may edit in place) by the bots'
+supervisor (bot/telegram/bots.py); when anything differs, every channel's conversation is
+built anew and each running bot's `ChannelFollower` hands its share to the bot's processor
+at once, and the reviewers' notice chats follow. A channel that cannot be loaded (its
 questionnaire broken) leaves the channels as they were, with a warning, until it is fixed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from bot.channel_loading import ChannelSetupError, load_channels
-from bot.core import Conversation, Questionnaire
 from bot.core.channels import ChannelConversations
 from bot.notifications import ReviewerNotifier, notice_chats
-from storage import Storage
 from storage.records import ChannelRecord
-
-log = logging.getLogger("intake.channels")
 
 REFRESH_SECONDS = 30.0
 
@@ -44,53 +38,32 @@ def signature_of(records: Sequence[ChannelRecord]) -> Signature:
 
 
 class ChannelFollower:
+    """One bot's conversation and reviewers' notifiers, following the channels as read."""
+
     def __init__(
         self,
-        storage: Storage,
-        deployment_questionnaire: Questionnaire,
-        make: Callable[[Questionnaire], Conversation],
         *,
-        chooser: bool,
         serving: ChannelConversations,
         notifiers: dict[str, ReviewerNotifier],
         deployment_chat: int | None,
         notify_interval_seconds: float,
         records: Sequence[ChannelRecord],
     ) -> None:
-        self._storage = storage
-        self._questionnaire = deployment_questionnaire
-        self._make = make
-        self._chooser = chooser
         self._serving = serving
         # The processor's own mapping, changed in place: slug -> the notifier of its chat.
         self._notifiers = notifiers
         self._deployment_chat = deployment_chat
         self._interval = notify_interval_seconds
-        self._signature = signature_of(records)
         chats = notice_chats(((r.slug, r.reviewers_chat_id) for r in records), deployment_chat)
         self._by_chat = {chat: notifiers[slug] for slug, chat in chats.items()
                          if slug in notifiers}
 
-    async def refresh(self) -> bool:
-        """Read the channels; True when they changed and are now served."""
-        records = await self._storage.channels.all()
-        signature = signature_of(records)
-        if signature == self._signature:
-            return False
-        self._signature = signature  # a broken channel is warned about once, not every round
-        try:
-            fresh = await load_channels(self._storage, self._questionnaire, self._make,
-                                        chooser=self._chooser)
-        except ChannelSetupError:
-            log.warning("channels.reload_refused hint=run `intake channel list` and fix the "
-                        "channel named there; the channels as they were stay in use")
-            return False
+    async def follow(self, fresh: ChannelConversations, records: Sequence[ChannelRecord]) -> None:
+        """Serve `fresh` from the next update on, and tell each channel's chat of its reports."""
         # The processor and the submitter hold this very object: it serves the new channels
         # from the next update on (drafts keep their channel's slug, as across a restart).
         vars(self._serving).update(vars(fresh))
         await self._renew_notifiers(records)
-        log.info("channels.reloaded")
-        return True
 
     async def _renew_notifiers(self, records: Sequence[ChannelRecord]) -> None:
         chats = notice_chats(((r.slug, r.reviewers_chat_id) for r in records),
@@ -103,11 +76,3 @@ class ChannelFollower:
         self._notifiers.update({slug: kept[chat] for slug, chat in chats.items()})
         for notifier in gone:
             await notifier.close()
-
-    async def run(self, interval_seconds: float = REFRESH_SECONDS) -> None:
-        while True:
-            await asyncio.sleep(interval_seconds)
-            try:
-                await self.refresh()
-            except Exception as error:  # the database is away: the next round tries again
-                log.warning("channels.reload_failed", extra={"error": type(error)})

@@ -33,9 +33,11 @@ _LIFETIME_DAYS = 2
 class UpdateParking:
     def __init__(
         self, storage: Storage, keyring: DraftKeyring, bot: Bot, *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, tag: str | None = None,
     ) -> None:
+        """`tag`: the bot's (bot_tag), None for the deployment's own bot."""
         self._rows = storage.parked_updates
+        self._tag = tag
         self._keyring = keyring
         self._bot = bot
         self._clock = clock
@@ -54,13 +56,13 @@ class UpdateParking:
             plain = json.dumps(update.to_dict(), separators=(",", ":")).encode()
             rows.append((key, self._keyring.seal(PURPOSE_PARKED_UPDATE, key.hex(), plain,
                                                  day=day)))
-        await self._rows.park(rows, day)
+        await self._rows.park(rows, day, bot=self._tag)
 
     async def parked(self) -> list[Update]:
         """What is parked, oldest first; rows this process cannot open are dropped (logged)."""
         updates: list[Update] = []
         unreadable: list[bytes] = []
-        for key, sealed, day in await self._rows.all():
+        for key, sealed, day in await self._rows.all(bot=self._tag):
             try:
                 plain = self._keyring.open(PURPOSE_PARKED_UPDATE, key.hex(), sealed, day=day,
                                            lifetime_days=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from aiohttp import web
@@ -46,10 +46,12 @@ def update_from(body: bytes, bot: Bot) -> Update | None:
         return None
 
 
-def webhook_app(
-    bot: Bot, process: Process, *, secret: str, path: str, admit: Admit = lambda _u: True,
-    health: HealthMonitor | None = None,
-) -> web.Application:
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def receiver(bot: Bot, process: Process, *, secret: str, admit: Admit = lambda _u: True
+             ) -> Handler:
+    """The handler of one bot's webhook: its secret checked, each update committed, then 200."""
     expected = secret.encode()
     # Failures of our own code per update id: Telegram sends a chat's updates one after the
     # other, so an update that can never succeed would block that witness for a day.
@@ -83,11 +85,54 @@ def webhook_app(
         failures.pop(update.update_id, None)
         return web.Response(status=200)
 
+    return receive
+
+
+class WebhookRoutes:
+    """The webhooks of channels' own bots, at `<path>/<bot tag>` on the same server: added
+    and removed while it runs (an unknown tag is a 404, which Telegram tries again later)."""
+
+    def __init__(self) -> None:
+        self._by_tag: dict[str, Handler] = {}
+
+    def add(self, tag: str, handler: Handler) -> None:
+        self._by_tag[tag] = handler
+
+    def remove(self, tag: str) -> None:
+        self._by_tag.pop(tag, None)
+
+    async def dispatch(self, request: web.Request) -> web.Response:
+        handler = self._by_tag.get(request.match_info["bot"])
+        if handler is None:
+            return web.Response(status=404)
+        return await handler(request)
+
+
+def bot_path(path: str, tag: str) -> str:
+    """Where a channel's own bot gets its updates: beside the deployment bot's path."""
+    return f"{path.rstrip('/')}/{tag}"
+
+
+def webhook_app(
+    bot: Bot, process: Process, *, secret: str, path: str, admit: Admit = lambda _u: True,
+    health: HealthMonitor | None = None, routes: WebhookRoutes | None = None,
+) -> web.Application:
     app = web.Application(client_max_size=_MAX_BODY)
-    app.router.add_post(path, receive)
+    app.router.add_post(path, receiver(bot, process, secret=secret, admit=admit))
+    if routes is not None:
+        app.router.add_post(bot_path(path, "{bot}"), routes.dispatch)
     if health is not None:
         add_routes(app, health)  # /healthz, /readyz, /metrics: the proxy passes /telegram only
     return app
+
+
+async def register_webhook(bot: Bot, url: str, *, secret: str, max_connections: int) -> None:
+    await bot.set_webhook(
+        url,
+        secret_token=secret,
+        allowed_updates=list(ALLOWED_UPDATES),
+        max_connections=max_connections,
+    )
 
 
 @asynccontextmanager
@@ -103,6 +148,7 @@ async def running_webhook(
     max_connections: int = 40,
     admit: Admit = lambda _u: True,
     health: HealthMonitor | None = None,
+    routes: WebhookRoutes | None = None,
 ) -> AsyncIterator[int]:
     """Serve the webhook on host:port; register `public_url` with Telegram if given.
 
@@ -110,7 +156,8 @@ async def running_webhook(
     serving it, and a restarted one must find it in place.
     """
     runner = web.AppRunner(
-        webhook_app(bot, process, secret=secret, path=path, admit=admit, health=health),
+        webhook_app(bot, process, secret=secret, path=path, admit=admit, health=health,
+                    routes=routes),
         access_log=None,
     )
     await runner.setup()
@@ -118,12 +165,8 @@ async def running_webhook(
     try:
         await site.start()
         if public_url is not None:
-            await bot.set_webhook(
-                public_url,
-                secret_token=secret,
-                allowed_updates=list(ALLOWED_UPDATES),
-                max_connections=max_connections,
-            )
+            await register_webhook(bot, public_url, secret=secret,
+                                   max_connections=max_connections)
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         bound = sockets[0].getsockname()[1] if sockets else port

@@ -45,6 +45,10 @@ class ChannelRow(Base):
     # Whether the channel is listed in the first question (where the deployment offers one).
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_on: Mapped[dt.date] = mapped_column(Date)
+    # The channel's own bot: a file on the server holding its token, and optionally one holding
+    # its webhook secret (paths only, never the secrets); None: the deployment's bot serves it.
+    bot_token_file: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    webhook_secret_file: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
 
 class ReportRow(Base):

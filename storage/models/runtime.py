@@ -46,6 +46,8 @@ class OutboxRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     day: Mapped[dt.date] = mapped_column(Date, index=True)
+    # Which bot sends it: an opaque tag of the bot, None for the deployment's own bot.
+    bot: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class ProcessedUpdateRow(Base):
@@ -85,6 +87,8 @@ class ParkedUpdateRow(Base):
     update_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     day: Mapped[dt.date] = mapped_column(Date, index=True)
+    # Which bot's update it is: as OutboxRow.bot.
+    bot: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 # --- The bot's send budget, shared by webhook workers (storage/send_budget.py) ---------------

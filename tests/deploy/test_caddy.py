@@ -94,9 +94,9 @@ def _environment(tmp_path: Path, front: int, workers: str) -> dict[str, str]:
     }
 
 
-def _deliver(front: int) -> int:
+def _deliver(front: int, path: str = "/telegram") -> int:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{front}/telegram", data=b'{"update_id": 7, "message": {}}',
+        f"http://127.0.0.1:{front}{path}", data=b'{"update_id": 7, "message": {}}',
         headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Authorization": BEARER,
                  "Content-Type": "application/json"},
     )
@@ -108,7 +108,8 @@ def _deliver(front: int) -> int:
 
 
 def _run_caddy(
-    config: Path, tmp_path: Path, live: int, deliveries: int, other: int | None = None
+    config: Path, tmp_path: Path, live: int, deliveries: int, other: int | None = None,
+    paths: tuple[str, ...] = ("/telegram",),
 ) -> tuple[list[int], str]:
     """Deliveries through Caddy to `live` and `other` (default: a port where nothing listens,
     a worker that is down)."""
@@ -130,7 +131,7 @@ def _run_caddy(
                 except OSError:
                     assert time.monotonic() < deadline and process.poll() is None, log.read_text()
                     time.sleep(0.1)
-            statuses = [_deliver(front) for _ in range(deliveries)]
+            statuses = [_deliver(front, paths[n % len(paths)]) for n in range(deliveries)]
         finally:
             process.terminate()
             process.wait(10)
@@ -181,3 +182,11 @@ def test_a_worker_dying_mid_delivery_leaves_no_secret_in_caddys_log(
     unfiltered.write_text(text[:start] + text[end + len("\n\t}\n"):])
     _, log = _run_caddy(unfiltered, tmp_path / "control", live_worker, 2, dying_worker)
     assert SECRET in log
+
+
+def test_channels_own_bots_paths_pass_and_nothing_else(tmp_path: Path, live_worker: int) -> None:
+    """/telegram and /telegram/<tag> (a channel's own bot) reach the workers; a path beside
+    them does not."""
+    statuses, _log = _run_caddy(CADDYFILE, tmp_path, live_worker, 6, live_worker,
+                                paths=("/telegram", "/telegram/0123456789abcdef", "/telegramx"))
+    assert statuses == [200, 200, 404] * 2, statuses
