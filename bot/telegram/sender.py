@@ -168,6 +168,11 @@ class BotApiSender:
         (the outbox relay, which must not wait holding the chat's lock).
         Raises the last error once the attempts are used up, or at once for a refusal.
         """
+        if not retry:
+            # One try, as the relay makes every message: no retry machinery to set up.
+            return await self._attempt(chat_id, make, counts=counts, first=True,
+                                       reserved=reserved, sends_message=sends_message,
+                                       slot_at=slot_at)
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self._attempts if retry else 1),
@@ -177,23 +182,38 @@ class BotApiSender:
         )
         async for attempt in retrying:
             with attempt:
-                if not counts:
-                    return await make()
-                first = attempt.retry_state.attempt_number == 1
-                if chat_id is not None and not (reserved and first):
-                    # The chat's own bucket first, so waiting for it holds no overall slot.
-                    await self._chat_limiter(chat_id).acquire()
-                if sends_message and not (
-                    first and slot_at is not None and self._pacer.may_send(slot_at)
-                ):
-                    await self._pacer.take()
-                try:
-                    return await make()
-                except RetryAfter as error:
-                    # Telegram's limits are the bot's: every worker waits, not only this call.
-                    await self._budget.pause(retry_after_seconds(error))
-                    raise
+                return await self._attempt(
+                    chat_id, make, counts=counts,
+                    first=attempt.retry_state.attempt_number == 1, reserved=reserved,
+                    sends_message=sends_message, slot_at=slot_at)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        chat_id: int | None,
+        make: Callable[[], Awaitable[T]],
+        *,
+        counts: bool,
+        first: bool,
+        reserved: bool,
+        sends_message: bool,
+        slot_at: float | None,
+    ) -> T:
+        if not counts:
+            return await make()
+        if chat_id is not None and not (reserved and first):
+            # The chat's own bucket first, so waiting for it holds no overall slot.
+            await self._chat_limiter(chat_id).acquire()
+        if sends_message and not (
+            first and slot_at is not None and self._pacer.may_send(slot_at)
+        ):
+            await self._pacer.take()
+        try:
+            return await make()
+        except RetryAfter as error:
+            # Telegram's limits are the bot's: every worker waits, not only this call.
+            await self._budget.pause(retry_after_seconds(error))
+            raise
 
     def _count_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
