@@ -43,13 +43,15 @@ _MAX_CHAT_LIMITERS = 10_000
 # the retry showed the witness the same message (a receipt) twice. Above the slow tail (the
 # stand-in's faults answer up to 15 s late, tests/e2e/test_faults.py), with room to spare.
 READ_TIMEOUT_SECONDS = 30.0
-# Connections a bot keeps to the Bot API. Telegram's 30 messages a second, each answered within
-# a fraction of a second, need a handful; more cost CPU on every call, since httpcore's pool
-# looks at each of its connections (a system call each, and a quadratic count of idle ones)
-# whenever it assigns one: at 128 that was the largest single cost of an update in a surge
-# (bench/intake_load.py --profile), and it grows with load, as calls slowed by a busy process
-# open more connections.
-BOT_API_CONNECTIONS = 16
+# Connections a bot keeps to the Bot API. httpcore's pool looks at each of its connections (a
+# system call for each idle one, and a count of all of them for each) whenever it hands one
+# out, so every call costs more CPU the more connections the pool holds: on loopback, 0.9 ms a
+# call with 2 in use, 1.4 ms with 8, 1.75 ms with 16 and 3.8 ms with 128 (the old size, the
+# largest single cost of an update in a surge, bench/intake_load.py --profile). Eight carry 80
+# calls a second when Telegram answers in 100 ms, 40 at 200 ms: the 30 messages a second of a
+# bot at its limit and its button answers; past that a call waits for a free connection (as
+# long as it would wait for an answer), it does not fail.
+BOT_API_CONNECTIONS = 8
 
 
 def is_transient(error: BaseException) -> bool:
