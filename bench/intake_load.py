@@ -32,20 +32,23 @@ a bot that keeps up finishes its round as soon as the people do. The figures:
   steps and for Send separately. Send's first answer is whatever the bot shows first (the
   summary's buttons taken away); "Send to receipt" is the whole of it: sealing and storing the
   report, then the message with the receipt code.
-- calls per action: the Bot API calls each bot made in its round (getUpdates left out), by
-  method, per answered action. Under a cap of 30 messages a second every message-sending call
-  beyond one per action lowers the throughput a compliant bot can reach in proportion.
+- calls per action: the Bot API calls each bot made in its round, by method, per answered
+  action, and its getUpdates apart. Under a cap of 30 messages a second every message-sending
+  call beyond one per action lowers the throughput a compliant bot can reach in proportion:
+  intake sends 1.09 (the "Sending…" before a receipt, a safety reply), so within the cap it
+  answers at most 29.1 / 1.09 = 26.7 actions a second against the echo bot's 30.
 
-Targets (issue 8): throughput at least 0.85 of the echo bot's, p99 first answer under 1 s for
-ordinary steps and under 2 s for Send. The last line printed is the least mean wait any bot
-that keeps Telegram's 30 messages a second can give these users: N / 30 minus the mean pause
-(the response time law of a closed system). Measured with nothing else running, 2 rounds:
-with 40 witnesses (under the limit) intake meets every target, 0.88 of the bare echo bot,
-p99 631 ms for ordinary steps and 182 ms for Send; with 100 (1.8 s least mean wait) it runs at
-the limit, 0.90 of the echo bot within the limit and 0.43 of the bare one, p99 3.1 s and 4.5 s
-(README.md, "Performance"). `--profile FILE` runs intake under cProfile (through
-bench/_intake_main.py, a wrapper only this bench uses) and writes the pstats of the last
-intake round to FILE.
+Targets (issue 23): with 100 witnesses, throughput at least 0.97 of the echo bot within
+Telegram's limits and p99 first answer within 1.2x of its p99; with 40 (under the limit), 0.95
+of the bare echo bot, p99 under 1 s for ordinary steps and under 2 s for Send; with intake's
+pacing lifted (`--unpaced`), CPU per action at most 3x the bare echo bot's and throughput at
+least 0.35 of it. The last line printed is the least mean wait any bot that keeps Telegram's
+30 messages a second can give these users: N / 30 minus the mean pause (the response time law
+of a closed system). Figures measured: README.md, "Performance". `--profile FILE` runs intake
+under cProfile (through bench/_intake_main.py, a wrapper only this bench uses; it counts the
+event loop thread's CPU time) and writes the pstats of the last intake round to FILE.
+BENCH_DB_COUNTS=FILE in the environment makes that wrapper write what reached the database
+(statements, commits, hops to SQLite's thread) to FILE when intake stops.
 
 Every run also prints the CPU each bot spent per answered action (user plus system time of the
 bot's process from the first action to the last answer, read from /proc, start-up excluded),
