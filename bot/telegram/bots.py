@@ -33,6 +33,7 @@ class BotSupervisor:
         # Running bots by token (held in memory only, never logged).
         self._units: dict[str, BotUnit] = {}
         self._signature: object = None
+        self._stopping: set[asyncio.Future[None]] = set()
 
     @property
     def deployment(self) -> BotUnit:
@@ -73,8 +74,10 @@ class BotSupervisor:
         unit = BotUnit(plan, self._parts)
         try:
             await unit.start(self._conversation(plan, entries), records)
-        except TelegramError as error:
-            if not plan.own:
+        except BaseException as error:
+            if unit.started:  # cancelled (the installation stopping) half-way: stop it whole
+                await unit.stop()
+            if not plan.own or not isinstance(error, TelegramError):
                 raise
             # The token's own text may be in the error's message: only its type is logged.
             log.warning("bot.start_failed hint=check the channel's --bot-token-file (`intake "
@@ -119,7 +122,11 @@ class BotSupervisor:
         for token, unit in list(self._units.items()):
             if token not in wanted or wanted[token].webhook_secret != unit.plan.webhook_secret:
                 del self._units[token]
-                await unit.stop()
+                # Shielded: if the installation stops meanwhile, close() waits for it still.
+                stopping = asyncio.ensure_future(unit.stop())
+                self._stopping.add(stopping)
+                stopping.add_done_callback(self._stopping.discard)
+                await asyncio.shield(stopping)
         for plan in plans:
             running = self._units.get(plan.token)
             if running is None:
@@ -141,4 +148,5 @@ class BotSupervisor:
     async def close(self) -> None:
         """Stop every bot, each finishing its work in flight."""
         units, self._units = list(self._units.values()), {}
-        await asyncio.gather(*(unit.stop() for unit in units), return_exceptions=True)
+        await asyncio.gather(*(unit.stop() for unit in units), *self._stopping,
+                             return_exceptions=True)
