@@ -13,6 +13,7 @@ import pytest
 import crypto
 from bot.core.chat import ChatState, SendText
 from bot.telegram.bot_plan import BotFileError
+from bot.telegram.health import HealthMonitor
 from bot.telegram.webhook import SECRET_HEADER
 from crypto.drafts import DraftKeyring
 from review.channels import add_channel, set_channel
@@ -289,6 +290,12 @@ async def test_a_token_the_bot_api_refuses_leaves_the_others_serving(
             return sum("bot.start_failed" in line for line in bots.logs.lines) >= 2
 
         await _until(warned_twice, "the refused bot was tried again")
+        # /readyz says so, naming where to look (the token is not in it).
+        monitor = HealthMonitor(bots.storage, bots.runtime.bot,
+                                channel_bots=bots.runtime.bots.health())
+        await monitor.sample()
+        assert monitor.problems() == ["1 channel bot(s) could not start: see bot.start_failed "
+                                      "in the log and `intake channel show SLUG`"]
     hidden = refused.split(":", 1)[1]
     assert not any(hidden[:8] in line or hidden[-8:] in line for line in bots.logs.lines)
 
