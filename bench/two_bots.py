@@ -2,6 +2,7 @@
 with its own token), in one `intake serve` process, each bot held to Telegram's rates.
 
 Run: .venv/bin/python bench/two_bots.py [--witnesses 100] [--pause 0.5,1.0] [--settle 0.3]
+                                        [--profile FILE]  (cProfile of the two-bot round)
      Not part of the test suite; takes a few minutes.
 
 Two Bot API stand-ins behind one address (standin/several.py), one per token, each with its
@@ -126,7 +127,7 @@ async def _polling(standin: BotApiStandIn, process: asyncio.subprocess.Process) 
 
 
 async def run_round(work: Path, count: int, *, two: bool, pause: tuple[float, float],
-                    settle: float) -> Round:
+                    settle: float, profile: Path | None = None) -> Round:
     data_dir = work / ("two" if two else "one")
     data_dir.mkdir(parents=True)
     token_file = work / "river.token"
@@ -144,8 +145,10 @@ async def run_round(work: Path, count: int, *, two: bool, pause: tuple[float, fl
             "INTAKE_BOT_TOKEN": TOKEN, "INTAKE_TELEGRAM_API_URL": several.root_url,
             "INTAKE_DRAFT_KEY_FILE": str(draft_key), "INTAKE_LOG_LEVEL": "WARNING",
         }
+        command = ["-m", "cli.main"] if profile is None else [
+            str(Path(__file__).parent / "_intake_main.py"), "--profile", str(profile)]
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli.main", "serve", env=env, cwd=Path(__file__).parents[1],
+            sys.executable, *command, "serve", env=env, cwd=Path(__file__).parents[1],
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         try:
             await _polling(main, process)
@@ -185,7 +188,7 @@ async def main(args: argparse.Namespace) -> int:
                               settle=args.settle)
         print(one.show(), flush=True)
         two = await run_round(Path(tmp) / "b", args.witnesses, two=True, pause=(low, high),
-                              settle=args.settle)
+                              settle=args.settle, profile=args.profile)
         print(two.show(), flush=True)
     ratio = two.throughput / one.throughput
     within = all(b.most_send_message <= 30 and b.most_sending <= 30
@@ -201,4 +204,6 @@ if __name__ == "__main__":
     parser.add_argument("--witnesses", type=int, default=100)
     parser.add_argument("--pause", default="0.5,1.0")
     parser.add_argument("--settle", type=float, default=0.3)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write cProfile stats of the two-bot round's intake to this file")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -202,13 +202,15 @@ def channel_add(
 @channel.command("list")
 @click.pass_obj
 def channel_list(settings: Settings) -> None:
-    """Show every channel: slug, public or not, name."""
+    """Show every channel: slug, public or not, which bot serves it, name."""
 
     async def run() -> None:
         async with open_storage(settings) as storage:
             for record in await storage.channels.all():
                 shown = "public" if record.public else "link-only"
-                click.echo(f"{record.slug}\t{shown}\t{record.name}")
+                # `intake channel show SLUG` names the token file and whether it is usable.
+                bot = "own-bot" if record.bot_token_file else "deployment-bot"
+                click.echo(f"{record.slug}\t{shown}\t{bot}\t{record.name}")
 
     _run(run())
 

@@ -15,6 +15,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     drop_templates()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (real `intake serve` processes under load, a minute or two each) first:
+    the first of the two test processes starts on them while the other takes the rest, so
+    they run one after another rather than side by side, and none is left for the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """Every storage-backed test runs on a real SQLite file and on a real PostgreSQL database,

@@ -82,6 +82,7 @@ class BotUnit:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.started = False
 
     async def start(
         self, conversation: ChannelConversations, records: Sequence[ChannelRecord]
@@ -138,6 +139,7 @@ class BotUnit:
             notify_interval_seconds=options.notify_interval_seconds, records=records,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(options.relay_interval_seconds)))
+        self.started = True  # from here on, stop() has everything to stop
         if options.webhook is None:
             self.poller = AtLeastOncePoller(
                 bot, self.process, api_url=options.api_root,

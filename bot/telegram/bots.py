@@ -21,6 +21,7 @@ from bot.core.channels import ChannelConversations, ChannelEntry
 from bot.telegram.bot_plan import BotFileError, BotPlan, plan_bots
 from bot.telegram.bot_unit import BotUnit, SharedParts
 from bot.telegram.channel_refresh import REFRESH_SECONDS, signature_of
+from bot.telegram.health import ChannelBots
 from storage.records import ChannelRecord
 
 log = logging.getLogger("intake.channels")
@@ -33,6 +34,9 @@ class BotSupervisor:
         # Running bots by token (held in memory only, never logged).
         self._units: dict[str, BotUnit] = {}
         self._signature: object = None
+        # The tokens of the bots the channels last asked for (started or not).
+        self._planned: set[str] = set()
+        self._stopping: set[asyncio.Future[None]] = set()
 
     @property
     def deployment(self) -> BotUnit:
@@ -43,6 +47,13 @@ class BotSupervisor:
     def units(self) -> list[BotUnit]:
         return list(self._units.values())
 
+    def health(self) -> ChannelBots:
+        """What /readyz asks about channels' own bots (bot/telegram/health.py)."""
+        return ChannelBots(
+            running=lambda: [(u.tag, u.bot) for u in self._units.values() if u.tag is not None],
+            not_started=lambda: len(self._planned - self._units.keys()),
+        )
+
     async def start(self) -> None:
         """Start every bot; raises ChannelSetupError or BotFileError (naming the channel and
         the fix) when a channel cannot be served. A channel's own bot that the Bot API refuses
@@ -51,6 +62,7 @@ class BotSupervisor:
         plans = plan_bots(records, self._parts.options.token)
         entries = self._entries(records)
         self._signature = self._signature_of(records, plans)
+        self._planned = {p.token for p in plans}
         for plan in plans:
             await self._start(plan, entries, records)
 
@@ -73,8 +85,10 @@ class BotSupervisor:
         unit = BotUnit(plan, self._parts)
         try:
             await unit.start(self._conversation(plan, entries), records)
-        except TelegramError as error:
-            if not plan.own:
+        except BaseException as error:
+            if unit.started:  # cancelled (the installation stopping) half-way: stop it whole
+                await unit.stop()
+            if not plan.own or not isinstance(error, TelegramError):
                 raise
             # The token's own text may be in the error's message: only its type is logged.
             log.warning("bot.start_failed hint=check the channel's --bot-token-file (`intake "
@@ -102,6 +116,7 @@ class BotSupervisor:
             return False
         unchanged = signature == self._signature
         self._signature = signature  # a broken channel is warned about once, not every round
+        self._planned = {p.token for p in plans}
         try:
             entries = self._entries(records)
         except ChannelSetupError:
@@ -119,7 +134,11 @@ class BotSupervisor:
         for token, unit in list(self._units.items()):
             if token not in wanted or wanted[token].webhook_secret != unit.plan.webhook_secret:
                 del self._units[token]
-                await unit.stop()
+                # Shielded: if the installation stops meanwhile, close() waits for it still.
+                stopping = asyncio.ensure_future(unit.stop())
+                self._stopping.add(stopping)
+                stopping.add_done_callback(self._stopping.discard)
+                await asyncio.shield(stopping)
         for plan in plans:
             running = self._units.get(plan.token)
             if running is None:
@@ -141,4 +160,5 @@ class BotSupervisor:
     async def close(self) -> None:
         """Stop every bot, each finishing its work in flight."""
         units, self._units = list(self._units.values()), {}
-        await asyncio.gather(*(unit.stop() for unit in units), return_exceptions=True)
+        await asyncio.gather(*(unit.stop() for unit in units), *self._stopping,
+                             return_exceptions=True)

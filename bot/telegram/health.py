@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -60,13 +60,27 @@ class HealthListenError(Exception):
     """The health address cannot be bound; the message is the system's reason."""
 
 
+@dataclass(frozen=True)
+class ChannelBots:
+    """What the monitor asks about channels' own bots (bot/telegram/bots.py): the running ones
+    by their tag (the last part of their webhook path, shown by `intake channel show`), and
+    how many a channel names that could not be started."""
+
+    running: Callable[[], Sequence[tuple[str, Bot]]]
+    not_started: Callable[[], int]
+
+
 class HealthMonitor:
-    def __init__(self, storage: Storage, bot: Bot, *, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+    def __init__(self, storage: Storage, bot: Bot, *, clock: Callable[[], float] = time.monotonic,
+                 channel_bots: ChannelBots | None = None) -> None:
         self._storage = storage
         self._bot = bot
         self._clock = clock
+        self._channel_bots = channel_bots
         self.snapshot = Snapshot(outbox_progress=clock())
+        # When each channel bot last answered, by tag; a bot is first seen as it starts (its
+        # start asked getMe).
+        self._channel_seen: dict[str, float] = {}
 
     def problems(self) -> list[str]:
         """Why the bot is not ready, in words for an operator; empty when it is."""
@@ -81,6 +95,14 @@ class HealthMonitor:
             found.append(f"Bot API not reached for {BOT_API_STALE_SECONDS:.0f} s")
         if shot.outbox_depth and now - shot.outbox_progress > OUTBOX_STUCK_SECONDS:
             found.append(f"outbox stuck: nothing sent for {OUTBOX_STUCK_SECONDS:.0f} s")
+        if self._channel_bots is not None:
+            for tag, seen in sorted(self._channel_seen.items()):
+                if now - seen > BOT_API_STALE_SECONDS:
+                    found.append(f"channel bot {tag}: Bot API not reached for "
+                                 f"{BOT_API_STALE_SECONDS:.0f} s")
+            if missing := self._channel_bots.not_started():
+                found.append(f"{missing} channel bot(s) could not start: see bot.start_failed "
+                             "in the log and `intake channel show SLUG`")
         return found
 
     async def sample(self) -> None:
@@ -105,9 +127,24 @@ class HealthMonitor:
                 shot.bot_api_seen = self._clock()
             except Exception as error:
                 log.info("health.bot_api_unreachable", extra={"error": type(error)})
+        await self._probe_channel_bots(now)
         metrics.DATABASE_UP.set(1 if shot.database_ok else 0)
         metrics.BOT_API_UP.set(1 if now - shot.bot_api_seen <= BOT_API_STALE_SECONDS else 0)
         shot.taken = self._clock()
+
+    async def _probe_channel_bots(self, now: float) -> None:
+        if self._channel_bots is None:
+            return
+        running = dict(self._channel_bots.running())
+        self._channel_seen = {tag: self._channel_seen.get(tag, now) for tag in running}
+        for tag, bot in running.items():
+            if now - self._channel_seen[tag] <= BOT_API_PROBE_SECONDS:
+                continue
+            try:
+                await asyncio.wait_for(bot.get_me(), 10.0)
+                self._channel_seen[tag] = self._clock()
+            except Exception as error:
+                log.info("health.channel_bot_unreachable", extra={"error": type(error)})
 
     async def _day_gauges(self) -> None:
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)

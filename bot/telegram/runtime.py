@@ -104,7 +104,8 @@ async def running_bot(
     ]
     try:
         async with contextlib.AsyncExitStack() as stack:
-            monitor = await stack.enter_async_context(monitoring(HealthMonitor(storage, main.bot)))
+            monitor = await stack.enter_async_context(monitoring(HealthMonitor(
+                storage, main.bot, channel_bots=bots.health())))
             webhook_port: int | None = None
             health_port: int | None = None
             if options.webhook is not None:

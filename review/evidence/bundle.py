@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from crypto import merkle
-from review.custody.verify import verify_lines as custody_verify_lines
+from review.custody.instructions import verify_lines as custody_verify_lines
 from review.evidence.renewal import verify_lines as renewal_verify_lines
 from storage.evidence import DayRecord, LeafRecord
 from storage.models import LEGACY_TREE

@@ -13,6 +13,7 @@ import pytest
 import crypto
 from bot.core.chat import ChatState, SendText
 from bot.telegram.bot_plan import BotFileError
+from bot.telegram.health import HealthMonitor
 from bot.telegram.webhook import SECRET_HEADER
 from crypto.drafts import DraftKeyring
 from review.channels import add_channel, set_channel
@@ -289,5 +290,63 @@ async def test_a_token_the_bot_api_refuses_leaves_the_others_serving(
             return sum("bot.start_failed" in line for line in bots.logs.lines) >= 2
 
         await _until(warned_twice, "the refused bot was tried again")
+        # /readyz says so, naming where to look (the token is not in it).
+        monitor = HealthMonitor(bots.storage, bots.runtime.bot,
+                                channel_bots=bots.runtime.bots.health())
+        await monitor.sample()
+        assert monitor.problems() == ["1 channel bot(s) could not start: see bot.start_failed "
+                                      "in the log and `intake channel show SLUG`"]
     hidden = refused.split(":", 1)[1]
     assert not any(hidden[:8] in line or hidden[-8:] in line for line in bots.logs.lines)
+
+
+async def test_a_bot_given_and_taken_in_webhook_mode(database_url: str, tmp_path: Path) -> None:
+    """Webhook mode: a bot given to a channel while running registers its own path with its
+    own bot and is served there; taken away, its path answers 404 (Telegram keeps the updates
+    and tries again later) while the deployment's bot serves on."""
+    partner_token = token_file(tmp_path)
+    tag = bot_tag(PARTNER_BOT_ID)
+
+    async def setup(storage: Storage) -> None:
+        await add_channel(storage, ChannelRecord(slug="river", name="River Legal Aid"))
+
+    async with running_two_bots(database_url, tmp_path / "data", setup=setup, webhook=True,
+                                channel_refresh_seconds=0.3) as bots:
+        port = bots.runtime.webhook_port
+        assert bots.partner.calls_to("setWebhook") == []
+        await set_channel(bots.storage, "river", {"bot_token_file": str(partner_token)})
+
+        async def registered() -> bool:
+            return bool(bots.partner.calls_to("setWebhook"))
+
+        await _until(registered, "the partner's bot registered its webhook")
+        [hook] = bots.partner.calls_to("setWebhook")
+        assert hook.params["url"] == f"https://intake.example.org/telegram/{tag}"
+        assert hook.params["secret_token"] == WEBHOOK_SECRET
+        bots.partner.webhook_targets = [f"http://127.0.0.1:{port}/telegram/{tag}"]
+        witness = bots.partner.user(701, "W", language_code="en")
+        await witness.send_command("start", "river")
+        [first] = await replies(witness)
+        assert first.startswith("Before we start"), first
+
+        await set_channel(bots.storage, "river", {"bot_token_file": None})
+        assert bots.runtime.bots is not None
+        supervisor = bots.runtime.bots
+
+        async def one_bot() -> bool:
+            return len(supervisor.units) == 1
+
+        await _until(one_bot, "the partner's bot stopped")
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            gone = await session.post(f"http://127.0.0.1:{port}/telegram/{tag}",
+                                      json={"update_id": 1},
+                                      headers={SECRET_HEADER: WEBHOOK_SECRET})
+        assert gone.status == 404
+        bots.main.webhook_targets = [f"http://127.0.0.1:{port}/telegram"]
+        neighbour = bots.main.user(702, "N", language_code="en")
+        await neighbour.send_command("start", "river")
+        [first] = await replies(neighbour)
+        assert first.startswith("Before we start"), first
+    _no_partner_token(bots)

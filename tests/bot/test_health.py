@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from telegram import Bot
 
 from bot.core import DEFAULT_QUESTIONNAIRE
-from bot.telegram.health import BOT_API_STALE_SECONDS, OUTBOX_STUCK_SECONDS, HealthMonitor
+from bot.telegram.health import (
+    BOT_API_PROBE_SECONDS,
+    BOT_API_STALE_SECONDS,
+    OUTBOX_STUCK_SECONDS,
+    ChannelBots,
+    HealthMonitor,
+)
 from crypto.drafts import DraftKeyring
 from standin import BotApiStandIn
 from standin.faults import Faults
@@ -165,6 +171,39 @@ async def test_ready_names_an_unreachable_bot_api_and_a_stuck_outbox(
             status, _kind, body = monitor.answer("/readyz") or (0, "", b"")
             assert status == 503 and b"outbox stuck" in body
             assert (monitor.answer("/healthz") or (0,))[0] == 200
+    finally:
+        await storage.close()
+
+
+async def test_ready_names_a_channel_bot_that_stopped_answering(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A channel's own bot whose Bot API stops answering is named by its tag on /readyz once
+    90 s pass; one that answers is not; a bot a channel names that could not start is counted."""
+    storage = await Storage.open(database_url, tmp_path / "blobs")
+    now = [time.monotonic()]
+    try:
+        async with BotApiStandIn(TOKEN) as standin:
+            answering = Bot(TOKEN, base_url=f"{standin.root_url}/bot")
+            silent = Bot(TOKEN, base_url=f"http://127.0.0.1:{_free_port()}/bot")
+            not_started = [0]
+            monitor = HealthMonitor(
+                storage, answering, clock=lambda: now[0],
+                channel_bots=ChannelBots(
+                    running=lambda: [("aaaa000011112222", answering),
+                                     ("bbbb000011112222", silent)],
+                    not_started=lambda: not_started[0]))
+            await monitor.sample()
+            assert monitor.problems() == []
+            for _ in range(4):  # probed every 30 s, past the 90 s threshold
+                now[0] += BOT_API_PROBE_SECONDS + 1
+                await monitor.sample()
+            assert monitor.problems() == [
+                f"channel bot bbbb000011112222: Bot API not reached for "
+                f"{BOT_API_STALE_SECONDS:.0f} s"]
+            not_started[0] = 2
+            status, _kind, body = monitor.answer("/readyz") or (0, "", b"")
+            assert status == 503 and b"2 channel bot(s) could not start" in body
     finally:
         await storage.close()
 

@@ -53,6 +53,7 @@ async def test_a_channel_gets_and_loses_its_own_bot(
     shown = (await run(env, "channel", "show", "river")).output
     assert f"token file {token}" in shown
     assert f"webhook path /telegram/{bot_tag(555666777)}" in shown
+    assert "river\tlink-only\town-bot\t" in (await run(env, "channel", "list")).output
     entries = [json.loads(e.entry) for e in await storage.audit.entries()]
     [change] = [e for e in entries if e["action"] == "channel.set"]
     assert str(token) in json.dumps(change)
@@ -71,6 +72,7 @@ async def test_a_channel_gets_and_loses_its_own_bot(
     assert record is not None and record.bot_token_file is None
     assert record.webhook_secret_file is None
     assert "bot: the deployment's" in (await run(env, "channel", "show", "river")).output
+    assert "river\tlink-only\tdeployment-bot\t" in (await run(env, "channel", "list")).output
 
 
 async def test_bot_file_mistakes_are_one_line(

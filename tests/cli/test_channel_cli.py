@@ -36,8 +36,10 @@ async def test_channel_commands(storage: Storage, database_url: str, tmp_path: P
     assert made.exit_code == 0, made.output
     assert "https://t.me/<bot>?start=kyiv-ngo" in made.output
     listed = await run(env, "channel", "list")
-    assert listed.output.splitlines() == ["default\tlink-only\tDefault",
-                                          "kyiv-ngo\tlink-only\tKyiv NGO"]
+    assert listed.output.splitlines() == [
+        "default\tlink-only\tdeployment-bot\tDefault",
+        "kyiv-ngo\tlink-only\tdeployment-bot\tKyiv NGO",
+    ]
     reviewer = str(crypto.generate_identity().recipient)
     recovery = str(crypto.generate_identity().recipient)
     added = await run(env, "reviewer", "add", "--channel", "kyiv-ngo", "--name", "olena",

@@ -22,7 +22,8 @@ from click.testing import CliRunner, Result
 import crypto
 from cli.main import main
 from review.audit import report_ref
-from review.custody.verify import CHECKS, check_custody_chain, verify_lines
+from review.custody.instructions import verify_lines
+from review.custody.verify import CHECKS, check_custody_chain
 from review.evidence import bundle as evidence_bundle
 from review.evidence.disclosure import disclosure_recipient
 from review.evidence.verify import CHECKS as EVIDENCE_CHECKS
