@@ -15,15 +15,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, union_all
+from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.selectable import CompoundSelect
 
 from storage.models import ChatStateRow, OutboxRow, ProcessedUpdateRow, ReportRow
 from storage.records import NewReport
 from storage.repositories import DuplicateSubmission, report_row
 from storage.rows import release_freed_space
+from storage.transactions import Transactions
 
 _SECONDS_PER_HOUR: Final = 3600
 
@@ -82,69 +86,64 @@ def _utc_now() -> dt.datetime:
 
 
 class ConversationRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The hot path of every update (snapshot, commit_update, head, delivered) runs each
+    transaction as one synchronous function of a Core connection, in one hop to the database
+    (storage/transactions.py); statements are built once, so SQLAlchemy compiles each once."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], transactions: Transactions
+    ) -> None:
         self._sessions = sessions
+        self._transactions = transactions
 
     async def load(self, chat_key: str, *, now: dt.datetime | None = None) -> bytes | None:
         """The chat's sealed state, or None if there is none or it has expired."""
         hour = _current_hour(now or _utc_now())
-        async with self._sessions() as session:
-            sealed: bytes | None = await session.scalar(
-                select(ChatStateRow.sealed).where(
-                    ChatStateRow.chat_key == chat_key, ChatStateRow.expires_hour > hour
-                )
-            )
-        return sealed
+        return await self._transactions.read(
+            lambda connection: connection.scalar(_STATE, {"chat": chat_key, "hour": hour})
+        )
 
     async def is_processed(self, update_key: bytes) -> bool:
-        async with self._sessions() as session:
-            found = await session.scalar(
-                select(ProcessedUpdateRow.day).where(ProcessedUpdateRow.update_key == update_key)
-            )
-        return found is not None
+        return await self._transactions.read(lambda connection: _marked(connection, update_key))
 
     async def snapshot(
         self, chat_key: str, update_keys: Sequence[bytes], *, now: dt.datetime | None = None
     ) -> tuple[set[bytes], bytes | None]:
         """Which of `update_keys` are marked processed, and the chat's sealed state (as `load`).
 
-        What an update reads before it runs, on one connection: the hot path of every update.
+        What an update reads before it runs, in one statement: the hot path of every update.
         """
         hour = _current_hour(now or _utc_now())
-        async with self._sessions() as session:
-            marked = set((await session.scalars(
-                select(ProcessedUpdateRow.update_key).where(
-                    ProcessedUpdateRow.update_key.in_(list(update_keys))
-                )
-            )).all()) if update_keys else set()
-            sealed: bytes | None = await session.scalar(
-                select(ChatStateRow.sealed).where(
-                    ChatStateRow.chat_key == chat_key, ChatStateRow.expires_hour > hour
-                )
-            )
-        return marked, sealed
+        parameters = {"keys": list(update_keys), "chat": chat_key, "hour": hour}
+
+        def read(connection: Connection) -> tuple[set[bytes], bytes | None]:
+            marked: set[bytes] = set()
+            sealed: bytes | None = None
+            for value, is_mark in connection.execute(_SNAPSHOT, parameters):
+                if is_mark:
+                    marked.add(bytes(value))
+                else:
+                    sealed = bytes(value)
+            return marked, sealed
+
+        return await self._transactions.read(read)
 
     async def head(self, chat_key: str) -> tuple[str | None, bytes | None]:
         """The id of the chat's oldest waiting message and its sealed state as stored (expired
         or not), in one query: enough to tell whether what this process last wrote for the
         chat is still what the database holds."""
-        first = (
-            select(OutboxRow.id).where(OutboxRow.chat_key == chat_key)
-            .order_by(OutboxRow.seq).limit(1).scalar_subquery()
-        )
-        state = select(ChatStateRow.sealed).where(
-            ChatStateRow.chat_key == chat_key
-        ).scalar_subquery()
-        async with self._sessions() as session:
-            row = (await session.execute(select(first, state))).one()
-        return row[0], row[1]
+
+        def read(connection: Connection) -> tuple[str | None, bytes | None]:
+            row = connection.execute(_HEAD, {"chat": chat_key}).one()
+            return row[0], None if row[1] is None else bytes(row[1])
+
+        return await self._transactions.read(read)
 
     async def has_pending(self, chat_key: str) -> bool:
         """Whether anything of the chat's waits in the outbox."""
-        async with self._sessions() as session:
-            found = await session.scalar(
-                select(OutboxRow.id).where(OutboxRow.chat_key == chat_key).limit(1)
-            )
+        found = await self._transactions.read(
+            lambda connection: connection.scalar(_ANY_PENDING, {"chat": chat_key})
+        )
         return found is not None
 
     async def commit_update(
@@ -177,46 +176,53 @@ class ConversationRepository:
             {"update_key": key, "day": day}
             for key in (update_key, *more_update_keys) if key is not None
         ]
-        try:
-            async with self._sessions.begin() as session:
-                if report is not None:
-                    existing = await _report_with_submission_key(session, report.submission_key)
-                    if existing is not None:
-                        # The reads need not share a snapshot: another worker may have
-                        # committed this very update (mark and report) between the two.
-                        if update_key is not None and await _marked(session, update_key):
-                            raise AlreadyProcessed()
-                        raise DuplicateSubmission(existing)
-                # The marks first: a mark already stored (this update was committed before,
-                # by us or another worker) fails here, and the transaction writes nothing.
-                if marks:
-                    await session.execute(insert(ProcessedUpdateRow), marks)
-                await _write_state(session, chat_key, state, expires)
-                entries = await _append_outbox(session, chat_key, outbox, day, bot)
-                if report is not None:
+        hour = expiry_hour(expires)
+
+        def write(connection: Connection) -> list[OutboxEntry]:
+            if report is not None:
+                existing = _report_with_submission_key(connection, report.submission_key)
+                if existing is not None:
+                    # The reads need not share a snapshot: another worker may have
+                    # committed this very update (mark and report) between the two.
+                    if update_key is not None and _marked(connection, update_key):
+                        raise AlreadyProcessed()
+                    raise DuplicateSubmission(existing)
+            # The marks first: a mark already stored (this update was committed before, by us
+            # or another worker) fails here, and the transaction writes nothing.
+            if marks:
+                connection.execute(_INSERT_MARK, marks)
+            _write_state(connection, chat_key, state, hour)
+            entries = _append_outbox(connection, chat_key, outbox, day, bot)
+            if report is not None:
+                # Once per report, not per update: the ORM builds the report and its items.
+                with Session(bind=connection) as session:
                     session.add(report_row(report))
+                    session.flush()
+            return entries
+
+        try:
+            return await self._transactions.write(write)
         except IntegrityError:
             # The update was committed before (its mark exists), or another worker committed
             # the same submission between our check and our commit; say which.
             if update_key is not None and await self.is_processed(update_key):
                 raise AlreadyProcessed() from None
             if report is not None:
-                async with self._sessions() as session:
-                    existing = await _report_with_submission_key(session, report.submission_key)
+                existing = await self._transactions.read(
+                    lambda connection: _report_with_submission_key(
+                        connection, report.submission_key)
+                )
                 if existing is not None:
                     raise DuplicateSubmission(existing) from None
             raise
-        return entries
 
     async def pending(self, chat_key: str) -> list[OutboxEntry]:
         """The chat's messages waiting to be sent, in order."""
-        async with self._sessions() as session:
-            rows = (await session.execute(
-                select(OutboxRow.id, OutboxRow.seq, OutboxRow.sealed, OutboxRow.day)
-                .where(OutboxRow.chat_key == chat_key).order_by(OutboxRow.seq)
-            )).all()
-        return [OutboxEntry(entry_id=row.id, chat_key=chat_key, seq=row.seq, sealed=row.sealed,
-                            day=row.day) for row in rows]
+        rows = await self._transactions.read(
+            lambda connection: connection.execute(_PENDING, {"chat": chat_key}).all()
+        )
+        return [OutboxEntry(entry_id=row.id, chat_key=chat_key, seq=row.seq,
+                            sealed=bytes(row.sealed), day=row.day) for row in rows]
 
     async def chats_with_pending(
         self, limit: int = 100, *, after: str = "", bot: str | None = None
@@ -227,16 +233,10 @@ class ConversationRepository:
         Pass the last chat key of a page as `after` for the next one, so chats whose messages
         cannot be delivered yet do not hide the others.
         """
-        of_bot = OutboxRow.bot.is_(None) if bot is None else OutboxRow.bot == bot
-        async with self._sessions() as session:
-            found = await session.scalars(
-                select(OutboxRow.chat_key)
-                .where(OutboxRow.chat_key > after, of_bot)
-                .distinct()
-                .order_by(OutboxRow.chat_key)
-                .limit(limit)
-            )
-            return list(found.all())
+        query = _PENDING_CHATS if bot is None else _PENDING_CHATS_OF_BOT
+        found = await self._transactions.read(lambda connection: connection.scalars(
+            query, {"after": after, "bot": bot, "limit": limit}).all())
+        return list(found)
 
     async def delivered(
         self,
@@ -250,12 +250,14 @@ class ConversationRepository:
         the chat's state, in one transaction. Deleting a row already gone is not an error."""
         if isinstance(state, bytes) and expires is None:
             raise ValueError("a new chat state needs its expiry")
-        async with self._sessions.begin() as session:
-            await session.execute(
-                delete(OutboxRow).where(OutboxRow.id == entry_id, OutboxRow.chat_key == chat_key)
-            )
+        hour = None if expires is None else expiry_hour(expires)
+
+        def write(connection: Connection) -> None:
+            connection.execute(_DELETE_SENT, {"id": entry_id, "chat": chat_key})
             if state is not UNCHANGED:
-                await _write_state(session, chat_key, state, expires)
+                _write_state(connection, chat_key, state, hour)
+
+        await self._transactions.write(write)
 
     async def sweep(
         self, *, now: dt.datetime, marks_before: dt.date, outbox_before: dt.date
@@ -280,55 +282,104 @@ class ConversationRepository:
         await release_freed_space(self._sessions, ("chat_states", "outbox", "processed_updates"))
 
 
-async def _marked(session: AsyncSession, update_key: bytes) -> bool:
-    found = await session.scalar(
-        select(ProcessedUpdateRow.day).where(ProcessedUpdateRow.update_key == update_key)
-    )
-    return found is not None
+# Every statement of the hot path, built once: SQLAlchemy then finds its compiled form in its
+# cache by a key it also computes once, instead of building and keying a statement per call.
+_SNAPSHOT: CompoundSelect[bytes, int] = union_all(
+    select(ProcessedUpdateRow.update_key, literal_column("1")).where(
+        ProcessedUpdateRow.update_key.in_(bindparam("keys", expanding=True))
+    ),
+    select(ChatStateRow.sealed, literal_column("0")).where(
+        ChatStateRow.chat_key == bindparam("chat"), ChatStateRow.expires_hour > bindparam("hour")
+    ),
+)
+_STATE = select(ChatStateRow.sealed).where(
+    ChatStateRow.chat_key == bindparam("chat"), ChatStateRow.expires_hour > bindparam("hour")
+)
+_MARK = select(ProcessedUpdateRow.day).where(ProcessedUpdateRow.update_key == bindparam("key"))
+_REPORT_BY_SUBMISSION = select(ReportRow.id).where(ReportRow.submission_key == bindparam("key"))
+_HEAD = select(
+    select(OutboxRow.id).where(OutboxRow.chat_key == bindparam("chat"))
+    .order_by(OutboxRow.seq).limit(1).scalar_subquery(),
+    select(ChatStateRow.sealed).where(ChatStateRow.chat_key == bindparam("chat"))
+    .scalar_subquery(),
+)
+_ANY_PENDING = select(OutboxRow.id).where(OutboxRow.chat_key == bindparam("chat")).limit(1)
+_PENDING = (
+    select(OutboxRow.id, OutboxRow.seq, OutboxRow.sealed, OutboxRow.day)
+    .where(OutboxRow.chat_key == bindparam("chat")).order_by(OutboxRow.seq)
+)
+_PENDING_CHATS = (
+    select(OutboxRow.chat_key)
+    .where(OutboxRow.chat_key > bindparam("after"), OutboxRow.bot.is_(None))
+    .distinct().order_by(OutboxRow.chat_key).limit(bindparam("limit"))
+)
+_PENDING_CHATS_OF_BOT = (
+    select(OutboxRow.chat_key)
+    .where(OutboxRow.chat_key > bindparam("after"), OutboxRow.bot == bindparam("bot"))
+    .distinct().order_by(OutboxRow.chat_key).limit(bindparam("limit"))
+)
+_LAST_SEQ = select(func.max(OutboxRow.seq)).where(OutboxRow.chat_key == bindparam("chat"))
+_INSERT_MARK = insert(ProcessedUpdateRow)
+_INSERT_OUTBOX = insert(OutboxRow)
+_DELETE_STATE = delete(ChatStateRow).where(ChatStateRow.chat_key == bindparam("chat"))
+_DELETE_SENT = delete(OutboxRow).where(
+    OutboxRow.id == bindparam("id"), OutboxRow.chat_key == bindparam("chat")
+)
+# The chat state's upsert, per dialect, built on first use: each dialect's module is loaded by
+# its engine already; importing it here, not at the top, keeps PostgreSQL's (about 2 MB) out
+# of a process that runs on SQLite.
+_UPSERTS: dict[str, Executable] = {}
 
 
-async def _report_with_submission_key(session: AsyncSession, key: bytes) -> str | None:
-    found: str | None = await session.scalar(
-        select(ReportRow.id).where(ReportRow.submission_key == key)
-    )
+def _upsert_state(dialect: str) -> Executable:
+    upsert = _UPSERTS.get(dialect)
+    if upsert is None:
+        values: dict[str, Any] = {"chat_key": bindparam("chat"), "sealed": bindparam("sealed"),
+                  "expires_hour": bindparam("hour")}
+        if dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            pg = postgresql.insert(ChatStateRow).values(values)
+            upsert = pg.on_conflict_do_update(index_elements=["chat_key"], set_={
+                "sealed": pg.excluded.sealed, "expires_hour": pg.excluded.expires_hour})
+        else:
+            from sqlalchemy.dialects import sqlite
+
+            lite = sqlite.insert(ChatStateRow).values(values)
+            upsert = lite.on_conflict_do_update(index_elements=["chat_key"], set_={
+                "sealed": lite.excluded.sealed, "expires_hour": lite.excluded.expires_hour})
+        _UPSERTS[dialect] = upsert
+    return upsert
+
+
+def _marked(connection: Connection, update_key: bytes) -> bool:
+    return connection.scalar(_MARK, {"key": update_key}) is not None
+
+
+def _report_with_submission_key(connection: Connection, key: bytes) -> str | None:
+    found: str | None = connection.scalar(_REPORT_BY_SUBMISSION, {"key": key})
     return found
 
 
-async def _write_state(
-    session: AsyncSession, chat_key: str, state: bytes | None, expires: dt.datetime | None
+def _write_state(
+    connection: Connection, chat_key: str, state: bytes | None, expires_hour: int | None
 ) -> None:
     if state is None:
-        await session.execute(delete(ChatStateRow).where(ChatStateRow.chat_key == chat_key))
+        connection.execute(_DELETE_STATE, {"chat": chat_key})
         return
-    if expires is None:
+    if expires_hour is None:
         raise ValueError("a new chat state needs its expiry")
-    values = {"chat_key": chat_key, "sealed": state, "expires_hour": expiry_hour(expires)}
-    replace = {"sealed": state, "expires_hour": values["expires_hour"]}
-    if session.get_bind().dialect.name == "postgresql":
-        # Each dialect's module is loaded by its engine already; importing it here, not at the
-        # top, keeps PostgreSQL's (about 2 MB) out of a process that runs on SQLite.
-        from sqlalchemy.dialects import postgresql
-
-        pg = postgresql.insert(ChatStateRow).values(values)
-        await session.execute(pg.on_conflict_do_update(index_elements=["chat_key"], set_=replace))
-    else:
-        from sqlalchemy.dialects import sqlite
-
-        lite = sqlite.insert(ChatStateRow).values(values)
-        await session.execute(
-            lite.on_conflict_do_update(index_elements=["chat_key"], set_=replace)
-        )
+    connection.execute(_upsert_state(connection.dialect.name),
+                       {"chat": chat_key, "sealed": state, "hour": expires_hour})
 
 
-async def _append_outbox(
-    session: AsyncSession, chat_key: str, outbox: Sequence[bytes], day: dt.date,
+def _append_outbox(
+    connection: Connection, chat_key: str, outbox: Sequence[bytes], day: dt.date,
     bot: str | None = None,
 ) -> list[OutboxEntry]:
     if not outbox:
         return []
-    last = await session.scalar(
-        select(func.max(OutboxRow.seq)).where(OutboxRow.chat_key == chat_key)
-    )
+    last = connection.scalar(_LAST_SEQ, {"chat": chat_key})
     first = 0 if last is None else last + 1
     entries = [
         OutboxEntry(
@@ -337,7 +388,7 @@ async def _append_outbox(
         )
         for offset, sealed in enumerate(outbox)
     ]
-    await session.execute(insert(OutboxRow), [
+    connection.execute(_INSERT_OUTBOX, [
         {"id": e.entry_id, "chat_key": chat_key, "seq": e.seq, "sealed": e.sealed, "day": day,
          "bot": bot}
         for e in entries

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from storage.blobs import BlobStore
 from storage.locks import ChatLocks
+from storage.transactions import Transactions
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -139,6 +140,10 @@ class Storage:
         self._lock_engine = lock_engine
         self._locks = ChatLocks(lock_engine)
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # The hot path's transactions, each in one hop (storage/transactions.py).
+        self.transactions = Transactions(
+            engine, on_connect=_sqlite_pragmas if engine.dialect.name == "sqlite" else None
+        )
 
     # Each repository's module is imported when the repository is first used: a command such as
     # `intake review list` then loads the queue's code, not the bot's conversations (with the
@@ -148,7 +153,7 @@ class Storage:
     def conversations(self) -> ConversationRepository:
         from storage.conversations import ConversationRepository
 
-        return ConversationRepository(self._sessions)
+        return ConversationRepository(self._sessions, self.transactions)
 
     @functools.cached_property
     def parked_updates(self) -> ParkedUpdateRepository:
@@ -307,6 +312,7 @@ class Storage:
     async def close(self) -> None:
         await self.blobs.aclose()
         await self._locks.close()
+        await self.transactions.close()
         if self._lock_engine is not None:
             await self._lock_engine.dispose()
         await self.engine.dispose()

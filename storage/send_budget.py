@@ -63,6 +63,11 @@ class SharedSendBudget:
         self._key = budget_key(bot_id)
         self._interval = interval
 
+    @property
+    def sole_sender_rate(self) -> None:
+        """Every worker sends through it: no one process sees all of the bot's messages."""
+        return None
+
     async def next_slot(self) -> float:
         slot, now = await self.take()
         return max(0.0, slot - now)

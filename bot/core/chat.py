@@ -100,17 +100,36 @@ def _registry() -> dict[str, type]:
 _TYPES = _registry()
 
 
+# Plain JSON values, by exact type: a StrEnum or IntEnum is also a str or an int, and must be
+# encoded as its enum.
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+# Each dataclass's field names, looked up once rather than on every value encoded (a chat state
+# is encoded on every update and every delivered message).
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _encode(value: Any) -> Any:
-    # Enums first: a StrEnum is also a str, and must come back as its enum.
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is list:
+        return [v if type(v) is int else _encode(v) for v in value]
     if isinstance(value, enum.Enum):
-        return {"~e": type(value).__name__, "v": value.value}
-    if value is None or isinstance(value, bool | int | float | str):
+        return {"~e": kind.__name__, "v": value.value}
+    if isinstance(value, bool | int | float | str):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            "~d": type(value).__name__,
-            **{f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)},
-        }
+        encoded: dict[str, Any] = {"~d": kind.__name__}
+        for name in _field_names(kind):
+            encoded[name] = _encode(getattr(value, name))
+        return encoded
     if isinstance(value, dt.datetime):
         raise TypeError("exact times are not kept in chat state")
     if isinstance(value, dt.date):
@@ -123,14 +142,20 @@ def _encode(value: Any) -> Any:
         return [_encode(v) for v in value]
     if isinstance(value, dict):
         return {"~m": [[_encode(k), _encode(v)] for k, v in value.items()]}
-    raise TypeError(f"cannot encode {type(value).__name__}")
+    raise TypeError(f"cannot encode {kind.__name__}")
 
 
 def _decode(value: Any) -> Any:
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [v if type(v) is int else _decode(v) for v in value]
     if not isinstance(value, dict):
         return value
+    if "~d" in value:
+        cls = _known(value["~d"])
+        names = _field_names(cls)
+        return cls(**{k: _decode(v) for k, v in value.items() if k in names})
+    if "~e" in value:
+        return _known(value["~e"])(value["v"])
     if "~t" in value:
         return tuple(_decode(v) for v in value["~t"])
     if "~m" in value:
@@ -139,12 +164,6 @@ def _decode(value: Any) -> Any:
         return dt.date.fromisoformat(value["~date"])
     if "~time" in value:
         return dt.time.fromisoformat(value["~time"])
-    if "~e" in value:
-        return _known(value["~e"])(value["v"])
-    if "~d" in value:
-        cls = _known(value["~d"])
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: _decode(v) for k, v in value.items() if k in names})
     raise CodecError("unknown value in stored state")
 
 

@@ -13,7 +13,7 @@ from telegram.request import HTTPXRequest
 
 from bot.sealing import DEFAULT_CONCURRENT_FILES
 from bot.telegram.channel_refresh import REFRESH_SECONDS
-from bot.telegram.sender import READ_TIMEOUT_SECONDS
+from bot.telegram.sender import BOT_API_CONNECTIONS, READ_TIMEOUT_SECONDS
 
 log = logging.getLogger("intake.bot")
 
@@ -66,8 +66,11 @@ def build_bot(options: BotOptions, token: str | None = None) -> Bot:
         token or options.token,
         base_url=f"{root}/bot",
         base_file_url=f"{root}/file/bot",
-        # Many witnesses at once: one connection each would queue them behind one another.
-        request=HTTPXRequest(connection_pool_size=128, read_timeout=READ_TIMEOUT_SECONDS),
+        # A few connections serve many witnesses (sender.BOT_API_CONNECTIONS); a call waiting
+        # for a free connection is not a failed call: it waits as long as an answer may take,
+        # instead of PTB's 1 s.
+        request=HTTPXRequest(connection_pool_size=BOT_API_CONNECTIONS,
+                             read_timeout=READ_TIMEOUT_SECONDS, pool_timeout=READ_TIMEOUT_SECONDS),
         get_updates_request=HTTPXRequest(read_timeout=options.poll_timeout + 10),
     )
 

@@ -279,7 +279,9 @@ class AtLeastOncePoller:
                 update, carried = carried, None
             else:
                 try:
-                    update = await asyncio.wait_for(chat.queue.get(), 1.0)
+                    # asyncio.timeout, not wait_for: no task made for every update awaited.
+                    async with asyncio.timeout(1.0):
+                        update = await chat.queue.get()
                 except TimeoutError:
                     if chat.queue.empty():
                         self._chats.pop(chat_id, None)

@@ -17,7 +17,6 @@ overall one.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import random
@@ -30,7 +29,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot import metrics
-from bot.telegram.send_budget import LATE_TOLERANCE, LocalSendBudget, Pacer, SendBudget
+from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget
 
 log = logging.getLogger("intake.sender")
 
@@ -44,6 +43,15 @@ _MAX_CHAT_LIMITERS = 10_000
 # the retry showed the witness the same message (a receipt) twice. Above the slow tail (the
 # stand-in's faults answer up to 15 s late, tests/e2e/test_faults.py), with room to spare.
 READ_TIMEOUT_SECONDS = 30.0
+# Connections a bot keeps to the Bot API. httpcore's pool looks at each of its connections (a
+# system call for each idle one, and a count of all of them for each) whenever it hands one
+# out, so every call costs more CPU the more connections the pool holds: on loopback, 0.9 ms a
+# call with 2 in use, 1.4 ms with 8, 1.75 ms with 16 and 3.8 ms with 128 (the old size, the
+# largest single cost of an update in a surge, bench/intake_load.py --profile). Eight carry 80
+# calls a second when Telegram answers in 100 ms, 40 at 200 ms: the 30 messages a second of a
+# bot at its limit and its button answers; past that a call waits for a free connection (as
+# long as it would wait for an answer), it does not fail.
+BOT_API_CONNECTIONS = 8
 
 
 def is_transient(error: BaseException) -> bool:
@@ -132,12 +140,12 @@ class BotApiSender:
     async def reserve(self, chat_id: int) -> float:
         """Wait for this chat's next slot, then the bot's next overall slot, now (outside any
         lock); returns the moment (loop time) the overall slot came. `call(..., reserved=True,
-        slot_at=that)` then waits for neither again, unless the slot has passed meanwhile: a
-        sender never waits for the bot's budget while it holds a chat's lock (which would hold
-        up that chat's next update, on any worker, for as long as the queue for slots)."""
+        slot_at=that)` then waits for neither again, unless the slot has passed meanwhile and
+        the budget cannot take a late message (send_budget.Pacer.may_send): a sender never
+        waits for the bot's budget while it holds a chat's lock (which would hold up that
+        chat's next update, on any worker, for as long as the queue for slots)."""
         await self._chat_limiter(chat_id).acquire()
-        await self._pacer.take()
-        return asyncio.get_running_loop().time()
+        return await self._pacer.take(sending=False)
 
     async def call(
         self,
@@ -162,6 +170,11 @@ class BotApiSender:
         (the outbox relay, which must not wait holding the chat's lock).
         Raises the last error once the attempts are used up, or at once for a refusal.
         """
+        if not retry:
+            # One try, as the relay makes every message: no retry machinery to set up.
+            return await self._attempt(chat_id, make, counts=counts, first=True,
+                                       reserved=reserved, sends_message=sends_message,
+                                       slot_at=slot_at)
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self._attempts if retry else 1),
@@ -171,24 +184,38 @@ class BotApiSender:
         )
         async for attempt in retrying:
             with attempt:
-                if not counts:
-                    return await make()
-                first = attempt.retry_state.attempt_number == 1
-                if chat_id is not None and not (reserved and first):
-                    # The chat's own bucket first, so waiting for it holds no overall slot.
-                    await self._chat_limiter(chat_id).acquire()
-                loop = asyncio.get_running_loop()
-                if sends_message and not (
-                    first and slot_at is not None and loop.time() - slot_at <= LATE_TOLERANCE
-                ):
-                    await self._pacer.take()
-                try:
-                    return await make()
-                except RetryAfter as error:
-                    # Telegram's limits are the bot's: every worker waits, not only this call.
-                    await self._budget.pause(retry_after_seconds(error))
-                    raise
+                return await self._attempt(
+                    chat_id, make, counts=counts,
+                    first=attempt.retry_state.attempt_number == 1, reserved=reserved,
+                    sends_message=sends_message, slot_at=slot_at)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        chat_id: int | None,
+        make: Callable[[], Awaitable[T]],
+        *,
+        counts: bool,
+        first: bool,
+        reserved: bool,
+        sends_message: bool,
+        slot_at: float | None,
+    ) -> T:
+        if not counts:
+            return await make()
+        if chat_id is not None and not (reserved and first):
+            # The chat's own bucket first, so waiting for it holds no overall slot.
+            await self._chat_limiter(chat_id).acquire()
+        if sends_message and not (
+            first and slot_at is not None and self._pacer.may_send(slot_at)
+        ):
+            await self._pacer.take()
+        try:
+            return await make()
+        except RetryAfter as error:
+            # Telegram's limits are the bot's: every worker waits, not only this call.
+            await self._budget.pause(retry_after_seconds(error))
+            raise
 
     def _count_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
