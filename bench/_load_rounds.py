@@ -67,12 +67,14 @@ class Timeline:
             return None
         return self.receipt - sends[-1]
 
-    def first_answers(self) -> tuple[list[float], list[float], int]:
-        """(ordinary latencies, Send latencies, unanswered actions)."""
+    def first_answers(self, *, skip: int = 0) -> tuple[list[float], list[float], int]:
+        """(ordinary latencies, Send latencies, unanswered actions), from action `skip` on."""
         ordinary: list[float] = []
         send: list[float] = []
         unanswered = 0
         for index, (at, is_send) in enumerate(self.actions):
+            if index < skip:
+                continue
             following = bisect.bisect_left(self.arrivals, at)
             limit = self.actions[index + 1][0] if index + 1 < len(self.actions) else float("inf")
             if following == len(self.arrivals) or self.arrivals[following] > limit:
@@ -143,6 +145,8 @@ class Round:
     cpu: float = float("nan")
     # getUpdates calls during the round (long polls included).
     polls: int = 0
+    # Ordinary steps' first answers without each user's first action (all users start at once).
+    later: list[float] = field(default_factory=list)
 
     @property
     def cpu_per_action(self) -> float:
@@ -323,7 +327,8 @@ async def run_round(
             out.write(err)
     receipts = [t for u in users if (t := u.timeline.send_to_receipt()) is not None]
     return Round(bot, last - started, len(ordinary) + len(send), ordinary, send, unanswered,
-                 finished, count, stalled, receipts, calls, cpu, polls)
+                 finished, count, stalled, receipts, calls, cpu, polls,
+                 [x for user in users for x in user.timeline.first_answers(skip=1)[0]])
 
 
 def show(r: Round) -> str:
