@@ -47,6 +47,7 @@ def bot_options(settings: Settings, token: str, *, webhook: bool = False) -> Bot
         draft_ttl_seconds=settings.draft_ttl_minutes * 60.0,
         max_file_bytes=settings.max_file_mb * 1024 * 1024,
         max_concurrent_files=settings.max_concurrent_files,
+        bot_api_connections=settings.bot_api_connections,
         delete_after_submit=settings.delete_after_submit,
         reviewers_chat_id=settings.reviewers_chat_id,
         notify_interval_seconds=settings.notify_interval_minutes * 60.0,

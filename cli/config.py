@@ -59,6 +59,9 @@ class Settings:
     # PostgreSQL connections one worker keeps for its transactions; it holds one more for chat
     # locks and, with INTAKE_PAYLOADS=database, up to 4 for payloads (docs/storage-format.md).
     database_connections: Annotated[int, _within(1, 100)] = 5
+    # Connections each bot keeps to the Bot API (bot/telegram/sender.py BOT_API_CONNECTIONS):
+    # each carries about 1 / (Telegram's answer time) calls a second.
+    bot_api_connections: Annotated[int, _within(1, 256)] = 8
     draft_ttl_minutes: Annotated[int, _within(1, 7 * 24 * 60)] = 60
     max_file_mb: Annotated[int, _within(1, 2000)] = 20
     # Witness files fetched and sealed at once; each costs well under 1 MB while it streams.

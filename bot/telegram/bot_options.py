@@ -57,6 +57,8 @@ class BotOptions:
     health_listen: tuple[str, int] | None = None
     # How often the channels are read again, so one added or changed needs no restart.
     channel_refresh_seconds: float = REFRESH_SECONDS
+    # Connections each bot keeps to the Bot API (INTAKE_BOT_API_CONNECTIONS).
+    bot_api_connections: int = BOT_API_CONNECTIONS
 
 
 def build_bot(options: BotOptions, token: str | None = None) -> Bot:
@@ -69,7 +71,7 @@ def build_bot(options: BotOptions, token: str | None = None) -> Bot:
         # A few connections serve many witnesses (sender.BOT_API_CONNECTIONS); a call waiting
         # for a free connection is not a failed call: it waits as long as an answer may take,
         # instead of PTB's 1 s.
-        request=HTTPXRequest(connection_pool_size=BOT_API_CONNECTIONS,
+        request=HTTPXRequest(connection_pool_size=options.bot_api_connections,
                              read_timeout=READ_TIMEOUT_SECONDS, pool_timeout=READ_TIMEOUT_SECONDS),
         get_updates_request=HTTPXRequest(read_timeout=options.poll_timeout + 10),
     )

@@ -50,7 +50,9 @@ READ_TIMEOUT_SECONDS = 30.0
 # largest single cost of an update in a surge, bench/intake_load.py --profile). Eight carry 80
 # calls a second when Telegram answers in 100 ms, 40 at 200 ms: the 30 messages a second of a
 # bot at its limit and its button answers; past that a call waits for a free connection (as
-# long as it would wait for an answer), it does not fail.
+# long as it would wait for an answer), it does not fail. A server far from Telegram (answers
+# slower than about 150 ms) or a self-hosted Bot API server handing out big files raises it
+# with INTAKE_BOT_API_CONNECTIONS.
 BOT_API_CONNECTIONS = 8
 
 

@@ -18,6 +18,7 @@ WRONG = [
     ("INTAKE_DRAFT_TTL_MINUTES", "soon", "a whole number from 1 to 10080"),
     ("INTAKE_DRAFT_TTL_MINUTES", "99999", "a whole number from 1 to 10080"),
     ("INTAKE_NOTIFY_INTERVAL_MINUTES", "-3", "a whole number from 1 to 1440"),
+    ("INTAKE_BOT_API_CONNECTIONS", "0", "a whole number from 1 to 256"),
     ("INTAKE_REVIEWERS_CHAT_ID", "the team", "a Telegram chat id"),
     ("INTAKE_DELETE_AFTER_SUBMIT", "maybe", "true or false"),
     ("INTAKE_WITNESS_MAY_DELETE", "perhaps", "true or false"),
@@ -185,3 +186,18 @@ def test_variables_read_elsewhere_and_the_test_suites_are_no_misspelling(
                  "INTAKE_TEST_DATABASE_URL", "INTAKE_TEST_STRICT", "INTAKE_TEST_ANYTHING_NEW"):
         monkeypatch.setenv(name, "1")
     assert load_settings().max_file_mb == 20
+
+
+def test_the_bot_api_connections_reach_the_bot_s_connection_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """INTAKE_BOT_API_CONNECTIONS sizes the pool of the Bot API client each bot builds."""
+    from bot.telegram.bot_options import build_bot
+    from cli.app import bot_options
+
+    monkeypatch.setenv("INTAKE_BOT_API_CONNECTIONS", "24")
+    settings = load_settings()
+    options = bot_options(settings, "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert options.bot_api_connections == 24
+    request = build_bot(options).request
+    assert request._client_kwargs["limits"].max_connections == 24
