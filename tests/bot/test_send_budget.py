@@ -31,9 +31,10 @@ async def test_a_burst_of_120_is_spread_to_at_most_30_in_any_second() -> None:
     clock = _Clock()
     budget = LocalSendBudget(30.0, clock=clock)
     slots = await _slots(budget, clock, 120)
-    assert most_in_one_second(slots) == 30
-    # Spread evenly, not 30 at once then a gap: the first second holds them all but one.
-    assert slots[29] - slots[0] < 1.0 and slots[30] - slots[0] >= 1.0
+    # 1.05 / 30 s apart (5% slack for the way to Telegram): 29 in any one second, never 30.
+    assert most_in_one_second(slots) == 29
+    # Spread evenly, not 30 at once then a gap.
+    assert slots[28] - slots[0] < 1.0 and slots[29] - slots[0] >= 1.0
 
 
 async def test_the_leaky_bucket_it_replaces_lets_far_more_than_30_through_in_one_second() -> None:
