@@ -31,7 +31,7 @@ a bot that keeps up finishes its round as soon as the people do. The figures:
   first bot message (sent or edited) arrives in that chat. Shown at p50 and p99, for ordinary
   steps and for Send separately, and for ordinary steps once more without each witness's first
   action: every witness presses /start at the same instant, and a budget that spreads 40
-  welcomes at 29.1 a second takes 1.4 s for the last, which with 40 witnesses is the p99.
+  welcomes at 28.6 a second takes 1.4 s for the last, which with 40 witnesses is the p99.
   Send's first answer is whatever the bot shows first (the summary's buttons taken away);
   "Send to receipt" is the whole of it: sealing and storing the report, then the message with
   the receipt code.
@@ -39,7 +39,7 @@ a bot that keeps up finishes its round as soon as the people do. The figures:
   action, and its getUpdates apart. Under a cap of 30 messages a second every message-sending
   call beyond one per action lowers the throughput a compliant bot can reach in proportion:
   intake sends 1.09 (the "Sending…" before a receipt, a safety reply), so within the cap it
-  answers at most 29.1 / 1.09 = 26.7 actions a second against the echo bot's 30.
+  answers at most 28.6 / 1.09 = 26.2 actions a second against the echo bot's 30.
 
 Targets (issue 23): with 100 witnesses, throughput at least 0.97 of the echo bot within
 Telegram's limits and p99 first answer within 1.2x of its p99; with 40 (under the limit), 0.95
