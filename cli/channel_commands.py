@@ -266,10 +266,12 @@ def channel_set(
         if public is not None:
             changes["public"] = public
         for setting in reset:
-            if setting == "bot":
-                changes.update(bot_token_file=None, webhook_secret_file=None)
-                continue
-            changes[{"retention": "retention_days"}.get(setting, setting.replace("-", "_"))] = None
+            fields = (("bot_token_file", "webhook_secret_file") if setting == "bot" else
+                      ({"retention": "retention_days"}.get(setting, setting.replace("-", "_")),))
+            if any(field in changes for field in fields):
+                raise ChannelError(f"--reset {setting} and a new value for it at once: give "
+                                   "one of them")
+            changes.update(dict.fromkeys(fields))
         async with open_storage(settings) as storage:
             current = await require_channel(storage, slug)
             _check_offers(settings, dataclasses.replace(current, **changes))

@@ -13,8 +13,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from telegram.error import TelegramError
-
 from bot.channel_loading import ChannelSetupError, channel_entries
 from bot.core import Questionnaire
 from bot.core.channels import ChannelConversations, ChannelEntry
@@ -88,7 +86,9 @@ class BotSupervisor:
         except BaseException as error:
             if unit.started:  # cancelled (the installation stopping) half-way: stop it whole
                 await unit.stop()
-            if not plan.own or not isinstance(error, TelegramError):
+            # A channel's own bot that cannot start (refused, unreachable, or any other failure)
+            # must not stop the others from following the channels: it is tried next round.
+            if not plan.own or not isinstance(error, Exception):
                 raise
             # The token's own text may be in the error's message: only its type is logged.
             log.warning("bot.start_failed hint=check the channel's --bot-token-file (`intake "

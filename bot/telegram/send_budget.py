@@ -9,7 +9,8 @@ than a second. A caller woken late for its slot (the event loop was busy, or the
 check under the chat's lock took a while) must not bunch with the next slots' calls. With a
 budget of this process alone, the pacer also keeps the send times of the last `rate` messages
 and sends late only while the last `(1 + margin)` seconds hold fewer than `rate`: a slot missed
-by a late wake-up is used, not lost, and no second ever holds more than `rate`. With a budget
+by a late wake-up is used, not lost, and no second ever holds more than `rate` as counted here
+(a request then waiting for a free Bot API connection leaves later than counted). With a budget
 shared by workers, whose sends it cannot see, a caller that wakes too late takes a new slot.
 
 One process keeps the grid in memory (`LocalSendBudget`); several webhook workers share one

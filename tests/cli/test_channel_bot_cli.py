@@ -108,6 +108,9 @@ async def test_bot_file_mistakes_are_one_line(
     assert lonely.exit_code == 1 and "--bot-token-file as well" in lonely.output
     default = await run(env, "channel", "set", "default", "--bot-token-file", str(good))
     assert default.exit_code == 1 and "INTAKE_BOT_TOKEN" in default.output
+    both = await run(env, "channel", "set", "river", "--bot-token-file", str(good),
+                     "--reset", "bot")
+    assert both.exit_code == 1 and "--reset bot and a new value" in both.output, both.output
     record = await storage.channels.get("river")
     assert record is not None and record.bot_token_file is None
 
