@@ -79,6 +79,7 @@ class BotUnit:
         self.poller: AtLeastOncePoller | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._polling: asyncio.Task[None] | None = None
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -145,7 +146,7 @@ class BotUnit:
                 bot, self.process, api_url=options.api_root,
                 poll_timeout=int(options.poll_timeout), admit=self.processor.admit,
                 parking=UpdateParking(storage, parts.keyring, bot, tag=self.tag))
-            self._tasks.append(asyncio.create_task(self.poller.run(self._stop)))
+            self._polling = asyncio.create_task(self.poller.run(self._stop))
         elif self.tag is not None and parts.routes is not None:
             # The deployment's bot is served by the webhook server itself (runtime.py).
             await self._route(options)
@@ -186,17 +187,27 @@ class BotUnit:
     ) -> None:
         await self._follower.follow(conversation, records)
 
-    async def stop(self) -> None:
-        """Stop taking updates, finish those in flight, then stop delivering (what is left
-        waits in the outbox for the next start of this bot)."""
+    async def retire(self) -> None:
+        """Stop taking updates and finish those in flight, but go on delivering what waits in
+        this bot's outbox: no other bot may send it (bots.py stops the bot once it is sent)."""
         if self.tag is not None and self._parts.routes is not None:
             self._parts.routes.remove(self.tag)
         self._stop.set()
-        if self.poller is not None:
+        if self._polling is not None:
             # Let the poller finish what it started (its task ends by itself).
-            await asyncio.gather(self._tasks.pop(), return_exceptions=True)
+            await asyncio.gather(self._polling, return_exceptions=True)
+            self._polling = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), _INFLIGHT_GRACE_SECONDS)
+
+    async def has_waiting(self) -> bool:
+        """Whether anything of this bot's still waits in the outbox."""
+        return bool(await self.store.chats_with_pending(limit=1))
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish those in flight, then stop delivering (what is left
+        waits in the outbox for the next start of this bot)."""
+        await self.retire()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

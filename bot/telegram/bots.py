@@ -2,16 +2,18 @@
 
 The supervisor reads the channels (and their questionnaire, token and webhook secret files)
 every channel_refresh_seconds. Each bot in the plan (bot_plan.py) runs as one BotUnit: a bot
-given to a channel starts (polling, or its webhook route), one no channel names any more stops
-after finishing its work in flight, and every running bot is told its channels. A channel
-whose files cannot be used leaves everything as it was, with one warning, until it is fixed.
+given to a channel starts (polling, or its webhook route); one no channel names any more stops
+taking updates, finishes its work in flight, delivers what waits in its outbox (no other bot
+may), then stops; every running bot is told its channels. A channel whose files cannot be used
+leaves everything as it was, with one warning, until it is fixed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from bot.channel_loading import ChannelSetupError, channel_entries
 from bot.core import Questionnaire
@@ -34,6 +36,9 @@ class BotSupervisor:
         self._signature: object = None
         # The tokens of the bots the channels last asked for (started or not).
         self._planned: set[str] = set()
+        # Bots no channel names any more that still have messages waiting: they deliver them
+        # (nobody else may) and are stopped once none is left (bot_unit.BotUnit.retire).
+        self._retiring: dict[str, BotUnit] = {}
         self._stopping: set[asyncio.Future[None]] = set()
 
     @property
@@ -44,6 +49,11 @@ class BotSupervisor:
     @property
     def units(self) -> list[BotUnit]:
         return list(self._units.values())
+
+    @property
+    def retiring(self) -> int:
+        """Bots taken away from their channels that still deliver what waits."""
+        return len(self._retiring)
 
     def health(self) -> ChannelBots:
         """What /readyz asks about channels' own bots (bot/telegram/health.py)."""
@@ -99,6 +109,7 @@ class BotSupervisor:
 
     async def refresh(self) -> bool:
         """Read the channels; True when they changed and are now served."""
+        await self._stop_retired()
         records = await self._parts.storage.channels.all()
         try:
             plans = plan_bots(records, self._parts.options.token)
@@ -132,15 +143,19 @@ class BotSupervisor:
             return False
         wanted = {p.token: p for p in plans}
         for token, unit in list(self._units.items()):
-            if token not in wanted or wanted[token].webhook_secret != unit.plan.webhook_secret:
+            if token not in wanted:
+                # Its waiting messages are still delivered, by it alone, until none is left.
                 del self._units[token]
-                # Shielded: if the installation stops meanwhile, close() waits for it still.
-                stopping = asyncio.ensure_future(unit.stop())
-                self._stopping.add(stopping)
-                stopping.add_done_callback(self._stopping.discard)
-                await asyncio.shield(stopping)
+                await self._shielded(unit.retire())
+                self._retiring[token] = unit
+            elif wanted[token].webhook_secret != unit.plan.webhook_secret:
+                del self._units[token]
+                await self._shielded(unit.stop())
         for plan in plans:
             running = self._units.get(plan.token)
+            if running is None and plan.token in self._retiring:
+                # Given back before its messages went out: the new start delivers them.
+                await self._shielded(self._retiring.pop(plan.token).stop())
             if running is None:
                 await self._start(plan, entries, records)
             else:
@@ -148,6 +163,19 @@ class BotSupervisor:
                 await running.follow(self._conversation(plan, entries), records)
         log.info("channels.reloaded")
         return True
+
+    async def _shielded(self, step: Coroutine[Any, Any, None]) -> None:
+        # Shielded: if the installation stops meanwhile, close() waits for it still.
+        stopping = asyncio.ensure_future(step)
+        self._stopping.add(stopping)
+        stopping.add_done_callback(self._stopping.discard)
+        await asyncio.shield(stopping)
+
+    async def _stop_retired(self) -> None:
+        for token, unit in list(self._retiring.items()):
+            if not await unit.has_waiting():  # swept after two days at the latest
+                del self._retiring[token]
+                await self._shielded(unit.stop())
 
     async def run(self, interval_seconds: float = REFRESH_SECONDS) -> None:
         while True:
@@ -159,6 +187,7 @@ class BotSupervisor:
 
     async def close(self) -> None:
         """Stop every bot, each finishing its work in flight."""
-        units, self._units = list(self._units.values()), {}
+        units = [*self._units.values(), *self._retiring.values()]
+        self._units, self._retiring = {}, {}
         await asyncio.gather(*(unit.stop() for unit in units), *self._stopping,
                              return_exceptions=True)

@@ -19,6 +19,7 @@ from crypto.drafts import DraftKeyring
 from review.channels import add_channel, set_channel
 from review.recipients import add_reviewer
 from standin.client import FakeUser
+from standin.faults import Faults
 from storage import Storage
 from storage.records import ChannelRecord
 from storage.send_budget import bot_tag
@@ -182,12 +183,32 @@ async def test_a_bot_given_and_taken_while_running(database_url: str, tmp_path: 
         notice, _first = await replies(later, 2)
         assert UNKNOWN in notice
 
+        # A reply the partner's Telegram does not take yet waits in that bot's outbox when the
+        # bot is taken away: the bot retires, goes on trying, and only that bot sends it.
+        bots.partner.faults = Faults(bad_gateway_rate=1.0, methods={"sendMessage"})
+        await early.send_text("a text where a button is expected")
+        tag = bot_tag(PARTNER_BOT_ID)
+
+        async def waiting() -> bool:
+            return bool(await bots.storage.conversations.chats_with_pending(bot=tag))
+
+        await _until(waiting, "the partner bot's reply waits in its outbox")
         await set_channel(bots.storage, "river", {"bot_token_file": None})
 
         async def one_bot() -> bool:
-            return len(supervisor.units) == 1
+            return len(supervisor.units) == 1 and supervisor.retiring == 1
 
-        await _until(one_bot, "the partner's bot stopped")
+        await _until(one_bot, "the partner's bot retired")
+        bots.partner.faults = None
+        [kept] = await replies(early, timeout=30)
+        assert kept, kept
+
+        async def stopped() -> bool:
+            return supervisor.retiring == 0 and not await waiting()
+
+        await _until(stopped, "the retired bot stopped once its outbox was empty")
+        assert not [c for c in bots.main.calls_to("sendMessage")
+                    if c.params.get("chat_id") == early.chat_id]
         back = bots.main.user(904, "Back", language_code="en")
         await back.send_command("start", "river")
         [first] = await replies(back)
