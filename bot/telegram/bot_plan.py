@@ -43,8 +43,8 @@ class BotPlan:
     webhook_secret: str | None = field(default=None, repr=False)
 
 
-# Every token read from a file in this process: the log formatter scrubs them from every line
-# (cli/logging_policy.py), as it does INTAKE_BOT_TOKEN.
+# Every token and webhook secret read from a file in this process: the log formatter scrubs
+# them from every line (cli/logging_policy.py), as it does INTAKE_BOT_TOKEN.
 _TOKENS_READ: set[str] = set()
 
 
@@ -71,6 +71,7 @@ def read_webhook_secret_file(path: Path) -> str:
             f"the webhook secret file {path} must hold 32 to 256 letters, digits, _ or -: "
             f"write one with `umask 077; openssl rand -hex 32 > {path}`"
         )
+    _TOKENS_READ.add(secret)  # scrubbed from log lines like the tokens
     return secret
 
 
