@@ -15,6 +15,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     drop_templates()
 
 
+@pytest.fixture(autouse=True)
+def _own_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test (and every process it starts) keeps per-user files, such as the Uwazi export
+    ledger under $XDG_DATA_HOME, in its own folder: never in the real home, where a ledger
+    left by another test or an earlier run, sealed to another key, would not open."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests (real `intake serve` processes under load, a minute or two each) first:
     the first of the two test processes starts on them while the other takes the rest, so
