@@ -72,6 +72,11 @@ _FINAL_FETCH_FAILURES = frozenset(
     {"too_large", "local_file_missing", "refused", "no_path", "http_400", "http_404"}
 )
 
+# A report sealed within this many seconds is answered by its receipt alone; a slower one (its
+# files still coming from Telegram) gets "Sending…" meanwhile. About the longest a person waits
+# after pressing a button without wondering whether it worked.
+ANNOUNCE_AFTER = 1.0
+
 # Crypto-shreds one report; supplied by whoever wires the bot (the organisation may not allow it).
 DeleteReportHook = Callable[[str], Awaitable[bool]]
 
@@ -105,6 +110,7 @@ class IntakeProcessor:
         delete_report: DeleteReportHook | None = None,
         delete_after_submit: bool = True,
         notifiers: Mapping[str, ReviewerNotifier] | None = None,
+        announce_after: float = ANNOUNCE_AFTER,
     ) -> None:
         self._bot = bot
         self._conversation = conversation
@@ -118,6 +124,7 @@ class IntakeProcessor:
         self._flood = flood or FloodControl()
         self._delete_report = delete_report
         self._delete_after_submit = delete_after_submit
+        self._announce_after = announce_after
         # Per channel: its reviewers' chat is told that a report arrived (bot/notifications.py).
         self.notifiers: dict[str, ReviewerNotifier] = dict(notifiers or {})
         self._background: set[asyncio.Task[None]] = set()
@@ -275,27 +282,48 @@ class IntakeProcessor:
             elif isinstance(effect, ClearChat):
                 work.outgoing.append(DeleteTrail(chat_id))
             elif isinstance(effect, SubmitRequested) and draft is not None:
-                await self._announce(work, update, draft)
-                await self._submit(work, update, chat_id, draft)
+                await self._submit(work, update, chat_id, draft, effect.announcement)
 
-    async def _announce(self, work: _Work, update: Update, draft: Draft) -> None:
-        """What was said so far ("Sending…") is committed to the outbox before the long
-        sealing, without the update's mark and with the draft as it was before Send, then
-        delivered at once (unless earlier messages wait: it must not overtake them). A restart
-        before the receipt still delivers it, and processes the update again, which sends the
-        report without announcing it twice."""
-        state, key = work.state, self._store.update_key(self._bot.id, update.update_id).hex()
-        if state.announced != key and work.outgoing:
-            draft.phase, state.announced = Phase.SUMMARY, key
+    async def _announce(
+        self, work: _Work, chat_id: int, draft: Draft, key: str, announcement: str
+    ) -> None:
+        """Say "Sending…" while the report is still being sealed: committed to the outbox,
+        without the update's mark and with the draft as it was before Send, then delivered at
+        once (unless earlier messages wait: it must not overtake them). A restart before the
+        receipt still delivers it, and processes the update again, which sends the report
+        without announcing it twice."""
+        state = work.state
+        draft.phase, state.announced = Phase.SUMMARY, key
+        try:
+            outgoing = [*work.outgoing, SendText(chat_id, announcement)]
             earlier = await self._store.has_pending(work.chat_key)
-            committed = await self._store.commit(work.chat_key, [], state, work.outgoing)
+            committed = await self._store.commit(work.chat_key, [], state, outgoing)
             if not earlier:
                 await self._relay.deliver_held(work.chat_key, state, committed)
-            draft.phase = Phase.SUBMITTING
-        state.announced = None  # the update's own commit ends the announcement
+        finally:
+            draft.phase, state.announced = Phase.SUBMITTING, None
         work.outgoing.clear()
 
-    async def _submit(self, work: _Work, update: Update, chat_id: int, draft: Draft) -> None:
+    async def _sealed(
+        self, work: _Work, update: Update, chat_id: int, draft: Draft, announcement: str
+    ) -> PreparedReport:
+        """The report sealed; "Sending…" is said only if that takes longer than a witness
+        waits without wondering (its files are still coming from Telegram), and never twice
+        for one update."""
+        key = self._store.update_key(self._bot.id, update.update_id).hex()
+        announced, work.state.announced = work.state.announced == key, None
+        sealing = asyncio.ensure_future(self._prepare(draft, update))
+        try:
+            done, _pending = await asyncio.wait({sealing}, timeout=self._announce_after)
+            if not done and not announced:
+                await self._announce(work, chat_id, draft, key, announcement)
+            return await sealing
+        finally:
+            sealing.cancel()  # only if this failed or was cancelled before the seal was done
+
+    async def _submit(
+        self, work: _Work, update: Update, chat_id: int, draft: Draft, announcement: str
+    ) -> None:
         conversation = self._conversation
         if not self._flood.may_submit(chat_id):
             log.info("report.daily_limit")
@@ -303,7 +331,7 @@ class IntakeProcessor:
                 draft, "limit"))
             return
         try:
-            prepared = await self._prepare(draft, update)
+            prepared = await self._sealed(work, update, chat_id, draft, announcement)
         except NoRecipientsError:
             log.error("report.no_recipients hint=run `intake reviewer add` to register a key")
             failed = conversation.submit_failed(draft, "unavailable")

@@ -115,8 +115,8 @@ async def test_each_bot_serves_only_its_own_channels(database_url: str, tmp_path
         # Two drafts, one per bot, answered in turn: neither disturbs the other.
         done_partner = await _answer_and_send(at_partner)
         done_main = await _answer_and_send(at_main)
-        assert done_partner[1].endswith(RIVER_CLOSING), done_partner
-        assert "receipt code" in done_main[1] and RIVER_CLOSING not in done_main[1], done_main
+        assert done_partner[0].endswith(RIVER_CLOSING), done_partner
+        assert "receipt code" in done_main[0] and RIVER_CLOSING not in done_main[0], done_main
         channels = sorted([await bots.storage.reports.channel_of(report_id)
                            for report_id in await _report_ids(bots.storage)])
         assert channels == ["hills", "river"]

@@ -26,7 +26,7 @@ async def test_conversation_is_deleted_after_submission(database_url: str, tmp_p
         await replies(witness)
         before = {m.message_id for m in witness.visible_messages()}
         assert len(before) > 10
-        received = (await finish_and_send(witness, evidence_sent=True))[1]
+        received = (await finish_and_send(witness, evidence_sent=True))[0]
         assert "receipt code" in received
         # The conversation is deleted only after the receipt has been delivered.
         deleted: set[int] = set()
@@ -79,7 +79,7 @@ async def test_album_and_every_media_kind(database_url: str, tmp_path: Path) -> 
         assert ("Files: 1 audio file, 1 document, 3 photos, 1 video, 1 voice note"
                 in summary[0])
         await witness.press(button(witness, "Send"))
-        await replies(witness, 2)
+        await replies(witness)
         [summary_row] = await list_reports(h.storage)
         report = await open_report(h.storage, summary_row.report_id, [h.reviewer])
     kinds = sorted(a.facts["kind"] for a in report.attachments)
@@ -126,7 +126,7 @@ async def test_flood_from_one_user_does_not_stop_another(
 
         async def report() -> str:
             await to_evidence(calm)
-            return (await finish_and_send(calm, evidence_sent=False))[1]
+            return (await finish_and_send(calm, evidence_sent=False))[0]
 
         _flooded, received = await asyncio.gather(flood(), report())
         assert "receipt code" in received
