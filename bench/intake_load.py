@@ -101,7 +101,7 @@ async def main(args: argparse.Namespace) -> int:
                         echo_actions=echo_actions, work=work,
                         profile=args.profile if bot == "intake" else None,
                         log=args.log if bot == "intake" else None,
-                        unpaced=args.unpaced,
+                        unpaced=args.unpaced, ramp=args.ramp,
                     )
                     first_user += args.witnesses + 1
                     if bot == "intake":
@@ -118,6 +118,7 @@ async def main(args: argparse.Namespace) -> int:
                             pause=pause,
                             echo_actions=echo_actions, work=work, profile=None,
                             unpaced=args.unpaced, slow_download=args.slow_download,
+                            ramp=args.ramp,
                         )
                         first_user += args.witnesses + 1
                         slow.bot = "slow"
@@ -140,7 +141,8 @@ async def main(args: argparse.Namespace) -> int:
     echo30_latency = [x for r in echo30 for x in r.ordinary]
     ms = 1000.0
     print(f"\n{args.witnesses} users a round, pause {pause[0]}-{pause[1]} s, "
-          f"{args.rounds} rounds each" + ("; intake's pacing lifted" if args.unpaced else ""))
+          f"{args.rounds} rounds each" + ("; intake's pacing lifted" if args.unpaced else "")
+          + (f"; starts spread over {args.ramp:g} s" if args.ramp else "; all start at once"))
     cpu_ratio = statistics.median(
         i.cpu_per_action / e.cpu_per_action for i, e in zip(intake, echo, strict=True)
     )
@@ -191,6 +193,9 @@ if __name__ == "__main__":
     parser.add_argument("--log", type=Path, default=None, help="append intake's log here")
     parser.add_argument("--slow-download", type=float, default=0.0, metavar="SECONDS",
                         help="also run each intake round with one chat's file this slow")
+    parser.add_argument("--ramp", type=float, default=0.0, metavar="SECONDS",
+                        help="users start one after another over this many seconds "
+                             "(default 0: all at the same instant)")
     parser.add_argument("--unpaced", action="store_true",
                         help="lift intake's own pacing (its ceiling against the bare echo bot)")
     sys.exit(asyncio.run(main(parser.parse_args())))
