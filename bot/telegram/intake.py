@@ -412,7 +412,7 @@ class IntakeProcessor:
             session.attempts = MAX_ATTEMPTS
             _next, effects = self._status.not_found(session)
             return effects
-        found = await self._followup.look_up(code)
+        found = await self._followup.look_up(code, self._conversation.served)
         if found is None:
             log.info("status.no_match")
             next_session, effects = self._status.not_found(session)
