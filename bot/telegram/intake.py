@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from telegram import Bot, Update
@@ -35,18 +35,10 @@ from bot.core import (
     SubmitRequested,
 )
 from bot.core.channels import ChannelConversations
-from bot.core.chat import ChatState, DeleteMessages, DeleteTrail, Outgoing, SendText
+from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
 from bot.core.status import (
-    MAX_ATTEMPTS,
-    DeleteIncoming,
-    DeleteReport,
-    LookUpCode,
-    SendAdditions,
-    SessionClosed,
     StatusConversation,
-    StatusEffect,
     StatusRequested,
-    StatusSession,
 )
 from bot.followup import FollowUpService
 from bot.i18n import SOURCE_LANGUAGE, SUPPORTED_LANGUAGES, choose_language
@@ -60,6 +52,7 @@ from bot.submission import (
     ReportSubmitter,
 )
 from bot.telegram.delivery import OutboxRelay
+from bot.telegram.status_flow import DeleteReportHook, StatusFlow
 from bot.telegram.updates import telegram_language, to_event
 from storage import DuplicateSubmission, Storage
 from storage.conversations import AlreadyProcessed
@@ -76,9 +69,6 @@ _FINAL_FETCH_FAILURES = frozenset(
 # files still coming from Telegram) gets "Sending…" meanwhile. About the longest a person waits
 # after pressing a button without wondering whether it worked.
 ANNOUNCE_AFTER = 1.0
-
-# Crypto-shreds one report; supplied by whoever wires the bot (the organisation may not allow it).
-DeleteReportHook = Callable[[str], Awaitable[bool]]
 
 
 @dataclass
@@ -116,13 +106,16 @@ class IntakeProcessor:
         self._conversation = conversation
         self._status = status
         self._submitter = submitter
-        self._followup = followup
         self._storage = storage
         self._store = store
         self._relay = relay
         self._fetch = fetch
         self._flood = flood or FloodControl()
-        self._delete_report = delete_report
+        self._status_flow = StatusFlow(
+            status=status, followup=followup, flood=self._flood, fetch=fetch,
+            served=lambda: self._conversation.served, delete_report=delete_report,
+            submission_key=lambda update: submitter.submission_key(self._submission_id(update)),
+        )
         self._delete_after_submit = delete_after_submit
         self._announce_after = announce_after
         # Per channel: its reviewers' chat is told that a report arrived (bot/notifications.py).
@@ -240,13 +233,15 @@ class IntakeProcessor:
             language = self._language(update, state.draft, state.language)
             started, begun = self._status.begin(language, event.code_text)
             state.status = started
-            await self._apply_status(work, update, chat_id, started, begun)
+            await self._status_flow.apply(work.state, work.outgoing, update, chat_id, started,
+                                          begun)
             return
         session = state.status
         if session is not None and not isinstance(event, Start | Forget | ChooseLanguage):
             next_session, status_effects = self._status.handle(session, event)
             state.status = next_session
-            await self._apply_status(work, update, chat_id, session, status_effects)
+            await self._status_flow.apply(work.state, work.outgoing, update, chat_id, session,
+                                          status_effects)
             return
         state.status = None
         if state.draft is None and isinstance(event, Press) and await self._was_submitted(update):
@@ -368,71 +363,6 @@ class IntakeProcessor:
                 log.info("report.attachment_retry", extra={"reason": error.reason})
                 await asyncio.sleep(0.5 * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    # -- /status ----------------------------------------------------------------------------
-
-    async def _apply_status(
-        self,
-        work: _Work,
-        update: Update,
-        chat_id: int,
-        session: StatusSession,
-        effects: Sequence[StatusEffect],
-    ) -> None:
-        for effect in effects:
-            more: list[StatusEffect] = []
-            if isinstance(effect, Reply):
-                work.outgoing.append(SendText(chat_id, effect.text, effect.buttons))
-            elif isinstance(effect, SessionClosed):
-                work.state.status = None
-            elif isinstance(effect, DeleteIncoming) and update.effective_message is not None:
-                message_id = update.effective_message.message_id
-                work.outgoing.append(DeleteMessages(chat_id, (message_id,)))
-            elif isinstance(effect, LookUpCode):
-                more = await self._look_up(work, chat_id, session, effect.code)
-            elif isinstance(effect, SendAdditions) and session.report_id is not None:
-                more = await self._send_additions(session, update)
-            elif (
-                isinstance(effect, DeleteReport)
-                and session.report_id is not None
-                and self._delete_report is not None
-            ):
-                await self._delete_report(session.report_id)
-                log.info("report.deleted_by_witness")
-                work.outgoing.append(DeleteTrail(chat_id))
-                more = self._status.deleted(session)
-            await self._apply_status(work, update, chat_id, session, more)
-
-    async def _look_up(
-        self, work: _Work, chat_id: int, session: StatusSession, code: str
-    ) -> list[StatusEffect]:
-        if not self._flood.may_try_code(chat_id):
-            log.info("status.attempts_exhausted")
-            work.state.status = None
-            session.attempts = MAX_ATTEMPTS
-            _next, effects = self._status.not_found(session)
-            return effects
-        found = await self._followup.look_up(code, self._conversation.served)
-        if found is None:
-            log.info("status.no_match")
-            next_session, effects = self._status.not_found(session)
-            if next_session is None:
-                work.state.status = None
-            return effects
-        log.info("status.shown")
-        return self._status.found(session, found.report_id, found.view)
-
-    async def _send_additions(self, session: StatusSession, update: Update) -> list[StatusEffect]:
-        assert session.report_id is not None
-        try:
-            await self._followup.add(
-                session.report_id, session.texts, session.files, self._fetch,
-                submission_key=self._submitter.submission_key(self._submission_id(update)),
-            )
-        except Exception as error:
-            log.warning("followup.failed", extra={"error": type(error)})
-            return self._status.send_failed(session)
-        return self._status.sent(session)
 
     # -- helpers ----------------------------------------------------------------------------
 
