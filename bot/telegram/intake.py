@@ -134,7 +134,7 @@ class IntakeProcessor:
         decision = self._flood.message(chat.id)
         if not decision.allowed and decision.warn:
             log.info("flood.limited")
-            reply = self._conversation.slow_down(telegram_language(update))
+            reply = self._conversation.slow_down(decision.language or telegram_language(update))
             task = asyncio.create_task(self._relay.send_now(
                 SendText(chat.id, reply.text), ChatState(), wait_for_rate=False))
             self._background.add(task)
@@ -182,6 +182,8 @@ class IntakeProcessor:
                 if event is not None:
                     await self._handle(work, first, chat.id, event)
             await self._commit(chat_key, marks, work)
+            if work.state.language is not None:
+                self._flood.note_language(chat.id, work.state.language)
         self._relay.kick(chat_key)
 
     async def _commit(self, chat_key: str, marks: list[bytes], work: _Work) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bot.i18n import translations
 from review.queue import list_reports, open_report
 from tests.bot.harness import (
     button,
@@ -15,6 +16,7 @@ from tests.bot.harness import (
     running_harness,
     to_evidence,
 )
+from tests.bot.test_languages import SCRIPTS
 
 
 async def test_conversation_is_deleted_after_submission(database_url: str, tmp_path: Path) -> None:
@@ -135,3 +137,26 @@ async def test_flood_from_one_user_does_not_stop_another(
         assert sum("very quickly" in t for t in texts) == 1
         assert len(texts) < 60  # the bot stopped answering the flood
         assert len(await list_reports(h.storage)) == 1
+
+
+async def test_the_slow_down_notice_is_in_the_language_the_witness_chose(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A witness whose Telegram is in English but who chose Ukrainian is told to slow down in
+    Ukrainian, though the flood never opens the chat's state."""
+    notice = translations("uk").gettext(
+        "You are sending messages very quickly. Please wait a minute; nothing you sent before "
+        "is lost.")
+    assert SCRIPTS["uk"].search(notice)
+    async with running_harness(database_url, tmp_path / "data") as h:
+        witness = h.user(7100007, language_code="en")
+        await witness.send_command("start")
+        await replies(witness)
+        await witness.send_command("language")
+        await replies(witness)
+        await press(witness, "Українська")
+        for number in range(60):
+            await witness.send_text(f"spam {number}")
+        await asyncio.sleep(1.0)
+        texts = [m.text for m in witness.take_bot_messages()]
+    assert texts.count(notice) == 1, texts[-3:]
