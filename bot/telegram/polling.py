@@ -243,11 +243,20 @@ class AtLeastOncePoller:
         except Exception as error:  # not parked: they keep holding the offset, as before
             log.warning("update.park_failed", extra={"error": type(error)})
             return
+        # One that finished while its row was being written was not known as parked then:
+        # its row goes now, not after the next restart (which would process it again).
+        finished = [update for update in slow if update.update_id not in self._in_progress]
         for update in slow:
-            self._open.discard(update.update_id)
-            self._in_progress.pop(update.update_id, None)
-            self._parked.add(update.update_id)
-        log.info("update.parked", extra={"count": len(slow)})
+            if update.update_id in self._in_progress:
+                self._open.discard(update.update_id)
+                self._in_progress.pop(update.update_id)
+                self._parked.add(update.update_id)
+        log.info("update.parked", extra={"count": len(slow) - len(finished)})
+        if finished:
+            try:
+                await self._parking.done(finished)
+            except Exception as error:  # left parked: processed again (a no-op) next start
+                log.warning("update.unpark_failed", extra={"error": type(error)})
 
     def _queue(self, update: Update) -> None:
         chat_id = _chat_of(update)

@@ -94,3 +94,54 @@ async def test_a_slow_update_is_parked_and_other_chats_go_on(
             assert len(processed) == 1  # once, from the database, not again from Telegram
     finally:
         await storage.close()
+
+
+async def test_an_update_done_while_it_was_being_parked_leaves_no_parked_row(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The slow update finishes while its row is being written (a busy database, a loaded
+    machine): its row goes at once, not after the next restart, and nothing is processed
+    twice."""
+    storage = await Storage.open(database_url, tmp_path / "blobs")
+    keyring = DraftKeyring.from_secret(b"k" * 32)
+    release = asyncio.Event()
+    processed: list[int] = []
+
+    async def process(updates: Sequence[Update]) -> None:
+        await release.wait()
+        processed.extend(u.update_id for u in updates)
+
+    class FinishingWhileParking(UpdateParking):
+        async def park(self, updates: Sequence[Update]) -> None:
+            await super().park(updates)
+            release.set()  # the update ends before the poller hears its row is written
+            while not processed:
+                await asyncio.sleep(0.01)
+
+    try:
+        async with BotApiStandIn(TOKEN) as standin, Bot(
+            TOKEN, base_url=standin.base_url, base_file_url=standin.base_file_url
+        ) as bot:
+            parking = FinishingWhileParking(storage, keyring, bot)
+            poller = AtLeastOncePoller(bot, process, api_url=standin.root_url, poll_timeout=1,
+                                       parking=parking, park_after_seconds=0.3)
+            stop = asyncio.Event()
+            running = asyncio.create_task(poller.run(stop))
+            await standin.user(SLOW_CHAT, "Slow").send_text("my big file")
+            async with asyncio.timeout(30):
+                while not processed:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            assert await storage.parked_updates.all() == []
+            stop.set()
+            await running
+            restarted = AtLeastOncePoller(bot, process, api_url=standin.root_url,
+                                          poll_timeout=1, parking=parking)
+            stop = asyncio.Event()
+            running = asyncio.create_task(restarted.run(stop))
+            await asyncio.sleep(1.5)
+            stop.set()
+            await running
+            assert len(processed) == 1
+    finally:
+        await storage.close()
