@@ -15,9 +15,10 @@ import signal
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,6 +32,8 @@ from standin.models import BotMessage
 from standin.witness_script import RECEIPT_CODE, WitnessScript
 from standin.witnesses import ScriptedWitness, WitnessRecord
 from storage import Storage, default_sqlite_url
+
+_T = TypeVar("_T")
 
 TOKEN = "555000222:BENCH-intake-load-token-for-the-standin"
 BENCH = Path(__file__).resolve().parent
@@ -252,6 +255,12 @@ async def _slow_witness(
         standin.download_delay = None
 
 
+async def _after(delay: float, work: Awaitable[_T]) -> _T:
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return await work
+
+
 async def _echo_user(user: TimedUser, texts: int, pause: tuple[float, float], seed: int
                      ) -> bool:
     rng = random.Random(seed)
@@ -271,7 +280,9 @@ async def run_round(
     standin: BotApiStandIn, bot: str, count: int, first_user: int, *,
     pause: tuple[float, float], echo_actions: int, work: Path, profile: Path | None,
     log: Path | None = None, unpaced: bool = False, slow_download: float = 0.0,
+    ramp: float = 0.0,
 ) -> Round:
+    """`ramp`: user n of N starts n/N of that many seconds after the first (0: all at once)."""
     before = len(standin.calls_to("getUpdates"))
     calls_before = len(standin.calls)
     if bot == "intake":
@@ -293,7 +304,7 @@ async def run_round(
                 TimedWitness(user, SCRIPT, seed=first_user, pause=pause, patience=120.0)  # type: ignore[arg-type]
                 for user in users
             ]
-            runs = [w.run() for w in witnesses]
+            runs = [_after(ramp * n / count, w.run()) for n, w in enumerate(witnesses)]
             if slow_download > 0:
                 runs.append(_slow_witness(standin, first_user + count, slow_download, pause))
             records: list[WitnessRecord] = (await asyncio.gather(*runs))[:count]
@@ -301,7 +312,7 @@ async def run_round(
             stalled = [r.stalled for r in records if r.stalled]
         else:
             done = await asyncio.gather(*(
-                _echo_user(user, echo_actions, pause, first_user + n)
+                _after(ramp * n / count, _echo_user(user, echo_actions, pause, first_user + n))
                 for n, user in enumerate(users)
             ))
             finished = sum(done)

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import crypto
@@ -53,7 +53,12 @@ class FollowUpService:
         self.slots = slots or WorkSlots()
         self._legacy_remain: bool | None = None
 
-    async def look_up(self, code: str) -> Found | None:
+    async def look_up(self, code: str, channels: Collection[str] | None = None) -> Found | None:
+        """The report of this receipt code, if it came through one of `channels` (None: any).
+
+        Each bot answers for its own channels only: a code of a report made through another
+        bot is not found here, as a wrong code is not, and says nothing of that bot's channel.
+        """
         derived = receipt_keys(code, self._keys.hash_key)
         identity = derived.witness
         report_id = await self._storage.reports.find_by_receipt_hash(derived.lookup_hash)
@@ -68,6 +73,9 @@ class FollowUpService:
                 )
         report = await self._storage.reports.get(report_id) if report_id else None
         if report_id is None or report is None:
+            return None
+        if channels is not None and await self._storage.reports.channel_of(report_id) not in (
+                channels):
             return None
         messages = []
         for record in await self._storage.triage.witness_messages(report_id):

@@ -22,6 +22,9 @@ class _Bucket:
     tokens: float
     updated: float
     warned: bool = False
+    # The language the witness uses here, as last processed: the notice to slow down is said in
+    # it without opening the chat's sealed state (a flood must not reach the database).
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Decision:
     allowed: bool
     # True once per flood: tell the witness to slow down, then stay quiet.
     warn: bool = False
+    # The witness's language in this chat today, if an update of theirs was processed.
+    language: str | None = None
 
 
 class FloodControl:
@@ -77,7 +82,13 @@ class FloodControl:
             return Decision(True)
         warn = not bucket.warned
         bucket.warned = True
-        return Decision(False, warn=warn)
+        return Decision(False, warn=warn, language=bucket.language)
+
+    def note_language(self, chat_id: int, language: str) -> None:
+        """The language a processed update left the chat in (chosen, or Telegram's)."""
+        bucket = self._buckets.get(self.pseudonym(chat_id))
+        if bucket is not None:
+            bucket.language = language
 
     def may_submit(self, chat_id: int) -> bool:
         return self._reports.get(self.pseudonym(chat_id), 0) < self._reports_per_day

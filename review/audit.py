@@ -9,62 +9,66 @@ The store indexes each entry under the reports it concerns (`concerned_refs`, wr
 entry). And each entry about reports also writes one entry per report into that report's own
 chain of custody (review/custody/entries.py), in the same transaction, timed by this server's
 clock; an entry that the clock would date before a report's arrival is refused.
+
+The entries' fields and bytes are in review/audit_entries.py, the check that `verify` runs in
+review/audit_verify.py; this module writes and reads the trail.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
-from crypto.custody import custody_public_key, sign_manifest, verify_manifest
+from crypto.custody import custody_public_key, sign_manifest
+from review.audit_entries import (
+    BATCH_ACTIONS,
+    GENESIS,
+    AuditEntry,
+    concerned_refs,
+    decode_entry,
+    encode_entry,
+    report_ref,
+)
+from review.audit_verify import (
+    INDEX_PROBLEM,
+    STORED_AS_TEXT,
+    ChainCheck,
+    VerifyResult,
+    reindex_trail,
+    verify_trail,
+)
 from review.custody.entries import GENESIS as CHAIN_GENESIS
 from review.custody.entries import CustodyEntry, decode_custody, encode_custody
 from storage.audit import AuditConflict, AuditRecord, AuditRepository, CustodyRecord
 
-GENESIS = "0" * 64
+# Names other modules import from here; they live in review/audit_entries.py and
+# review/audit_verify.py.
+__all__ = [
+    "BATCH_ACTIONS",
+    "GENESIS",
+    "INDEX_PROBLEM",
+    "PAGE",
+    "STORED_AS_TEXT",
+    "AuditEntry",
+    "AuditTrail",
+    "ChainCheck",
+    "CustodyTimeError",
+    "VerifyResult",
+    "concerned_refs",
+    "decode_entry",
+    "encode_entry",
+    "report_ref",
+]
+
 _RETRIES = 20
 # Entries read at once when walking the trail: a trail of millions is never all in memory.
 PAGE = 1000
-# Audit actions with no report id that still concern a report's items (details list them).
-BATCH_ACTIONS: Final = ("keys.rewrap.batch", "access.opened.batch")
-# What `verify` says of an entry that lacks a row of the index by report.
-INDEX_PROBLEM: Final = (
-    "the index of the trail by report (audit_reports) lacks it, so the chain of custody of a "
-    "report it concerns would leave it out"
-)
-
-# What `verify` says of an entry read back as text rather than the bytes that were signed.
-STORED_AS_TEXT: Final = (
-    "it is stored as text, not as the bytes that were signed (edited by hand, or its column "
-    "retyped from binary): restore the table from a backup"
-)
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    seq: int
-    at: str
-    actor: str
-    action: str
-    report_id: str | None
-    details: dict[str, Any]
-    prev: str
 
 
 class CustodyTimeError(RuntimeError):
     """The server's clock dates an entry before the arrival of a report it is about."""
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    entries: int
-    first_broken: int | None = None
-    problem: str | None = None
 
 
 class AuditTrail:
@@ -200,203 +204,13 @@ class AuditTrail:
                 yield record
 
     async def verify(self, *, page: int = PAGE) -> VerifyResult:
-        """Check the whole trail a page at a time; stop at the first broken entry. Each page's
-        rows in the index by report are looked up too: a row missing there would leave an
-        entry out of its report's chain of custody, which the hash chain alone cannot show."""
-        if page < 1:
-            raise ValueError("page must be at least 1")
-        check = ChainCheck(custody_public_key(self._signing_key))
-        missing: int | None = None
-        after = 0
-        while batch := await self._repository.entries(after=after, limit=page):
-            for record in batch:
-                if not check.add(record):
-                    return check.result(total=await self._repository.count())
-            if missing is None:
-                missing = await self._first_unindexed(batch, after)
-            after = batch[-1].seq
-        result = check.result()
-        if missing is not None:
-            return VerifyResult(False, result.entries, missing, INDEX_PROBLEM)
-        if result.ok:
-            broken = await self._verify_chains(custody_public_key(self._signing_key), page)
-            if broken is not None:
-                return VerifyResult(False, result.entries, *broken)
-        return result
-
-    async def _verify_chains(self, key: bytes, page: int) -> tuple[int, str] | None:
-        """Each report's own chain (review/custody/entries.py): signed, about its report,
-        numbered from 1 without a gap, each entry naming the one before. The first broken
-        entry as (the audit_log entry written with it, the problem)."""
-        after: tuple[bytes, int] = (b"", 0)
-        previous: tuple[bytes, int, str] | None = None
-        while batch := await self._repository.custody_page(after=after, limit=page):
-            for record, audit_seq in batch:
-                problem = _chain_problem(record, previous, key)
-                if problem is not None:
-                    return audit_seq, problem
-                previous = (record.report_ref, record.n, record.entry_hash)
-            last = batch[-1][0]
-            after = (last.report_ref, last.n)
-        return None
+        """Check the whole trail and every report's own chain, a page at a time; the first
+        broken entry and what is wrong with it (review/audit_verify.py)."""
+        return await verify_trail(
+            self._repository, custody_public_key(self._signing_key), page=page
+        )
 
     async def reindex(self, *, page: int = PAGE) -> int:
         """Add the rows of the index by report that entries lack (those a worker on an older
         version appended during an upgrade); returns how many. Rows already there are kept."""
-        added = 0
-        after = 0
-        while batch := await self._repository.entries(after=after, limit=page):
-            missing = await self._unindexed(batch, after)
-            await self._repository.add_index_rows(missing)
-            added += len(missing)
-            after = batch[-1].seq
-        return added
-
-    async def _first_unindexed(self, records: Sequence[AuditRecord], after: int) -> int | None:
-        """The first of these (well-formed) records that lacks a row of the index by report.
-        A row too many is harmless (custody_records asks concerns() of every entry it reads)
-        and is not looked for."""
-        return min((seq for _key, seq in await self._unindexed(records, after)), default=None)
-
-    async def _unindexed(
-        self, records: Sequence[AuditRecord], after: int
-    ) -> set[tuple[bytes, int]]:
-        """The (key, seq) rows of the index by report that these records call for and it lacks;
-        malformed records call for none."""
-        expected: set[tuple[bytes, int]] = set()
-        for record in records:
-            try:
-                refs = concerned_refs(decode_entry(record.entry))
-            except (ValueError, TypeError):
-                continue  # `verify` names it
-            expected.update((bytes.fromhex(ref), record.seq) for ref in refs)
-        found = await self._repository.indexed(
-            {key for key, _seq in expected}, after=after, up_to=records[-1].seq
-        )
-        return expected - found
-
-
-def report_ref(report_id: str) -> str:
-    """How a batch entry names a report: the SHA-256 of its id. A bundle carries the batches
-    that re-wrapped its report, and they must not hand out the ids of the other reports in the
-    same batch; the reader of a bundle knows its own report's id, so can match its own."""
-    return hashlib.sha256(report_id.encode("ascii")).hexdigest()
-
-
-def concerned_refs(entry: AuditEntry) -> frozenset[str]:
-    """The `report_ref` of every report the entry concerns: what the store indexes it under.
-
-    The same rule as review.custody.chain.concerns, turned around: for every report id,
-    `concerns(entry, id)` holds exactly when `report_ref(id)` is in this set (a test checks
-    it). Refs, not ids, because a batch names its reports only by ref; a ref that is no
-    report_ref (not 64 lowercase hex digits) can match no report, so it is left out.
-    Storage/migrations/versions/0011_audit_reports.py keeps a copy of this rule for the
-    entries written before the index (migrations import nothing of ours).
-    """
-    if isinstance(entry.report_id, str):
-        return frozenset({report_ref(entry.report_id)} if entry.report_id.isascii() else ())
-    if entry.report_id is not None or entry.action not in BATCH_ACTIONS:
-        return frozenset()
-    listed = entry.details.get("items", []) if isinstance(entry.details, dict) else []
-    if not isinstance(listed, list):
-        return frozenset()
-    return frozenset(
-        pair[0] for pair in listed
-        if isinstance(pair, list) and pair and isinstance(pair[0], str) and _is_ref(pair[0])
-    )
-
-
-def _is_ref(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
-
-
-def encode_entry(entry: AuditEntry) -> bytes:
-    return json.dumps(entry.__dict__, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def decode_entry(encoded: bytes) -> AuditEntry:
-    """The entry; ValueError or TypeError for bytes that are not one."""
-    try:
-        fields = json.loads(encoded)
-    except RecursionError:  # nested deeper than json reads: tampering, not an entry
-        raise ValueError("nested too deeply to be an audit entry") from None
-    return AuditEntry(**fields)
-
-
-class ChainCheck:
-    """Checks order, chain, stored hashes and signatures one record at a time, in trail order,
-    so that a trail of any length is verified in pages; remembers the first broken entry."""
-
-    def __init__(self, public_key: bytes) -> None:
-        self._public_key = public_key
-        self._previous = GENESIS
-        self._checked = 0
-        self._broken: tuple[int, str] | None = None
-
-    def add(self, record: AuditRecord) -> bool:
-        """Check the next record; False once the chain is broken (later ones are not checked)."""
-        if self._broken is not None:
-            return False
-        self._checked += 1
-        problem = _problem(record, self._checked, self._previous, self._public_key)
-        if problem is not None:
-            self._broken = (record.seq, problem)
-            return False
-        self._previous = record.entry_hash
-        return True
-
-    def result(self, *, total: int | None = None) -> VerifyResult:
-        """The outcome; `total` is the trail's length when checking stopped before its end."""
-        entries = self._checked if total is None else total
-        if self._broken is None:
-            return VerifyResult(True, entries)
-        return VerifyResult(False, entries, *self._broken)
-
-
-def _chain_problem(
-    record: CustodyRecord, previous: tuple[bytes, int, str] | None, key: bytes
-) -> str | None:
-    """What is wrong with one entry of a report's own chain, given the entry read before it
-    in (report, n) order; None if nothing."""
-    where = f"entry {record.n} of the chain of custody of report ref {record.report_ref.hex()}"
-    if not isinstance(record.entry, bytes) or not isinstance(record.signature, bytes):
-        return f"{where}: {STORED_AS_TEXT}"
-    if hashlib.sha256(record.entry).hexdigest() != record.entry_hash:
-        return f"{where}: its content does not match its stored hash"
-    if not verify_manifest(key, record.entry, record.signature):
-        return f"{where}: its signature is not valid"
-    try:
-        entry = decode_custody(record.entry)
-    except ValueError:
-        return f"{where}: it is not a well-formed chain entry"
-    if not entry.report.isascii() or report_ref(entry.report) != record.report_ref.hex():
-        return f"{where}: it is about another report"
-    same = previous is not None and previous[0] == record.report_ref
-    expected = previous[1] + 1 if previous is not None and same else 1
-    if entry.n != record.n or record.n != expected:
-        return f"{where}: entry {expected} is missing (found {record.n} in its place)"
-    wanted = previous[2] if previous is not None and same else CHAIN_GENESIS
-    if entry.prev != wanted:
-        return f"{where}: it does not follow from the entry before it"
-    return None
-
-
-def _problem(record: AuditRecord, expected_seq: int, previous: str, key: bytes) -> str | None:
-    if record.seq != expected_seq:
-        return f"entry {expected_seq} is missing (found {record.seq} in its place)"
-    if not isinstance(record.entry, bytes) or not isinstance(record.signature, bytes):
-        # A hand edit or a column retyped from binary reads back as str: never hash that.
-        return STORED_AS_TEXT
-    if hashlib.sha256(record.entry).hexdigest() != record.entry_hash:
-        return "its content does not match its stored hash"
-    if not verify_manifest(key, record.entry, record.signature):
-        return "its signature is not valid"
-    try:
-        entry = decode_entry(record.entry)
-    except (ValueError, TypeError):
-        return "it is not a well-formed entry"
-    if entry.seq != record.seq:
-        return "its content names another sequence number"
-    if entry.prev != previous:
-        return "it does not follow from the entry before it"
-    return None
+        return await reindex_trail(self._repository, page=page)

@@ -45,13 +45,9 @@ from review.reencrypt_item import (
     verify_reencrypted,
 )
 from storage import DEFAULT_CHANNEL, NewItem, Storage, StoredItem
-from storage.header_swaps import (
-    HeaderConflictError,
-    ItemNotFoundError,
-    ItemRef,
-    PayloadReplacement,
-    header_sha256,
-)
+from storage.header_swaps import HeaderConflictError, ItemNotFoundError, header_sha256
+from storage.payload_swaps import PayloadReplacement
+from storage.rotation_items import ItemRef
 
 _KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
 PLAN_FORMAT: Final = "incident-intake/reencrypt-plan/v1"

@@ -177,9 +177,9 @@ class ScriptedWitness:
         ignored, unless a new notice came just before it (the bot re-asking on purpose, as in
         "Welcome back" followed by the same question; a second copy of that notice straight
         after the first does not undo it). Notices are forgotten each time Send is pressed: a
-        Send that fails again is answered in the very words of the first failure ("Sending…",
-        "one of your files could not be fetched", the same summary), and that answer is new,
-        not a second delivery of the old one.
+        Send that fails again is answered in the very words of the first failure ("Sending…" if
+        sealing was slow, "one of your files could not be fetched", the same summary), and that
+        answer is new, not a second delivery of the old one.
         """
         chosen: tuple[BotMessage, Reading] | None = None
         for message in batch:

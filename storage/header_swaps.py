@@ -1,32 +1,22 @@
-"""Key rotation in the database: paging items for re-wrapping, and compare-and-swap of
-headers and of re-encrypted payloads (with the report's custody manifest)."""
+"""Re-wrapping in the database: compare-and-swap of item headers, one or a batch per
+transaction, each replaced header kept in the item's history (`superseded_headers`) so it can
+be put back.
+
+The other steps of a key rotation: which items are left to do in storage/rotation_items.py,
+swapping a re-encrypted payload in storage/payload_swaps.py."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from sqlalchemy import (
-    ColumnElement,
-    Table,
-    bindparam,
-    delete,
-    exists,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
 
-from storage.models import ItemRecipientRow, ItemRow, ReportRow, SupersededHeaderRow
-from storage.records import NewItem, StoredItem
-from storage.rows import rowcount, stored_item
-from storage.scope import rows_of
+from storage.models import ItemRecipientRow, ItemRow, SupersededHeaderRow
+from storage.rows import rowcount
 
 
 class ItemNotFoundError(LookupError):
@@ -67,70 +57,14 @@ class HeaderReplacement:
     recipient_key_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class PayloadReplacement:
-    """Swap one item for a re-encrypted copy and the report's custody manifest with it.
-
-    `new_item.item_id` is a new random id: the id is the blob's file name, so the new payload
-    lives next to the old one until this swap commits and the old blob can be deleted.
-    """
-
-    report_id: str
-    seq: int
-    expected_item_id: str
-    expected_header_sha256: str
-    new_item: NewItem
-    expected_manifest: bytes
-    new_manifest: bytes
-    new_manifest_signature: bytes
-
-
-@dataclass(frozen=True)
-class ItemRef:
-    report_id: str
-    seq: int
-    item_id: str
-
-
 def header_sha256(header: bytes) -> str:
     return hashlib.sha256(header).hexdigest()
 
 
 class HeaderSwaps:
-    """ReportRepository's key-rotation queries: re-wrapping headers, re-encrypting payloads."""
+    """ReportRepository's re-wrapping queries: swapping headers, their history, undoing."""
 
     _sessions: async_sessionmaker[AsyncSession]
-
-    async def items_for_rewrap(
-        self, target_key_ids: Collection[str], *, after: str = "", limit: int = 500,
-        channel: str | None = None,
-    ) -> list[tuple[str, StoredItem]]:
-        """One page of (report id, item) whose header is not wrapped to exactly these key ids.
-
-        Pages are ordered by item id; pass the last item id of a page as `after` for the next.
-        Items re-wrapped in between drop out of the selection, so a loop over pages ends, and
-        one that is interrupted simply starts again with what is left.
-        """
-        query = (
-            select(ItemRow)
-            .where(_not_wrapped_exactly_to(target_key_ids), ItemRow.id > after)
-            .where(*rows_of(ItemRow.report_id, channel))
-            .order_by(ItemRow.id)
-            .limit(limit)
-            .options(selectinload(ItemRow.recipients))
-        )
-        async with self._sessions() as session:
-            rows = (await session.scalars(query)).all()
-        return [(row.report_id, stored_item(row)) for row in rows]
-
-    async def count_items_for_rewrap(
-        self, target_key_ids: Collection[str], *, channel: str | None = None
-    ) -> int:
-        query = select(func.count(ItemRow.id)).where(
-            _not_wrapped_exactly_to(target_key_ids), *rows_of(ItemRow.report_id, channel)
-        )
-        async with self._sessions() as session:
-            return int(await session.scalar(query) or 0)
 
     async def replace_header(
         self,
@@ -211,96 +145,6 @@ class HeaderSwaps:
         async with self._sessions.begin() as session:
             outcomes = await _swap_headers(session, replacements)
         return [r for r, outcome in zip(replacements, outcomes, strict=True) if outcome != "ok"]
-
-    async def item_refs(
-        self, *, key_id: str | None = None, channel: str | None = None
-    ) -> list[ItemRef]:
-        """Every item (of one channel's reports, or of all), or those whose header is wrapped
-        to `key_id`: ids only, no headers."""
-        query = select(ItemRow.report_id, ItemRow.seq, ItemRow.id).where(
-            *rows_of(ItemRow.report_id, channel)
-        ).order_by(ItemRow.report_id, ItemRow.seq)
-        if key_id is not None:
-            query = query.where(exists().where(
-                ItemRecipientRow.item_id == ItemRow.id, ItemRecipientRow.key_id == key_id
-            ))
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
-        return [ItemRef(report_id, seq, item_id) for report_id, seq, item_id in rows]
-
-    async def replace_payload(self, replacement: PayloadReplacement) -> None:
-        """Swap an item for its re-encrypted copy and re-sign the manifest, in one transaction.
-
-        The new blob must already be written and synced. Raises ItemNotFoundError if the report
-        or item is gone and HeaderConflictError if the item or the manifest changed since the
-        caller read them; nothing is written then, and the caller deletes its new blob.
-        """
-        r = replacement
-        new = r.new_item
-        async with self._sessions.begin() as session:
-            manifest = await session.scalar(
-                select(ReportRow.manifest).where(ReportRow.id == r.report_id).with_for_update()
-            )
-            row = (await session.execute(
-                select(ItemRow.id, ItemRow.header)
-                .where(ItemRow.report_id == r.report_id, ItemRow.seq == r.seq)
-                .with_for_update()
-            )).first()
-            if manifest is None or row is None:
-                raise ItemNotFoundError(f"report {r.report_id} has no item {r.seq}")
-            old_id, old_header = row
-            if (
-                manifest != r.expected_manifest
-                or old_id != r.expected_item_id
-                or header_sha256(old_header) != r.expected_header_sha256
-            ):
-                raise HeaderConflictError(
-                    f"item {r.seq} of report {r.report_id} changed since it was read"
-                )
-            # Children first: items.id is about to change and nothing may point at the old id.
-            await session.execute(
-                delete(ItemRecipientRow).where(ItemRecipientRow.item_id == old_id)
-            )
-            swapped = await session.execute(
-                update(ItemRow)
-                .where(ItemRow.id == old_id, ItemRow.header == old_header)
-                .values(
-                    id=new.item_id,
-                    header=new.header,
-                    payload_size=new.payload_size,
-                    payload_sha256=new.payload_sha256,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            signed = await session.execute(
-                update(ReportRow)
-                .where(ReportRow.id == r.report_id, ReportRow.manifest == r.expected_manifest)
-                .values(manifest=r.new_manifest, manifest_signature=r.new_manifest_signature)
-                .execution_options(synchronize_session=False)
-            )
-            if rowcount(swapped) != 1 or rowcount(signed) != 1:
-                # Raising rolls the whole transaction back, the deletion above included.
-                raise HeaderConflictError(
-                    f"item {r.seq} of report {r.report_id} changed while it was being replaced"
-                )
-            await _insert_key_ids(session, new.item_id, new.recipient_key_ids)
-
-def _not_wrapped_exactly_to(target_key_ids: Collection[str]) -> ColumnElement[bool]:
-    """Items with a key id outside the target set, or missing one of the target key ids."""
-    target = sorted(set(target_key_ids))
-    if not target:
-        raise ValueError("the target recipient set is empty")
-    foreign = exists().where(
-        ItemRecipientRow.item_id == ItemRow.id, ItemRecipientRow.key_id.not_in(target)
-    )
-    present = (
-        select(func.count())
-        .select_from(ItemRecipientRow)
-        .where(ItemRecipientRow.item_id == ItemRow.id, ItemRecipientRow.key_id.in_(target))
-        .scalar_subquery()
-    )
-    return or_(foreign, present < len(target))
-
 
 async def _swap_headers(
     session: AsyncSession, replacements: Sequence[HeaderReplacement]
@@ -407,11 +251,3 @@ def _superseded(row: SupersededHeaderRow) -> SupersededHeader:
     return SupersededHeader(
         row.version, row.item_id, row.header, tuple(k for k in row.key_ids.split(",") if k)
     )
-
-
-async def _insert_key_ids(session: AsyncSession, item_id: str, key_ids: Sequence[str]) -> None:
-    if key_ids:
-        await session.execute(
-            insert(ItemRecipientRow),
-            [{"item_id": item_id, "key_id": key} for key in sorted(set(key_ids))],
-        )

@@ -11,8 +11,10 @@ from sqlalchemy.orm import selectinload, undefer
 
 from storage.header_swaps import HeaderSwaps
 from storage.models import ItemRow, ReportRow
+from storage.payload_swaps import PayloadSwaps
 from storage.records import NewReport, StoredReport
 from storage.retention import ReportRetention
+from storage.rotation_items import RotationItems
 from storage.rows import report_row as report_row  # re-exported for storage/conversations.py
 from storage.rows import report_summary, stored_item
 
@@ -25,9 +27,10 @@ class DuplicateSubmission(Exception):
         self.report_id = report_id
 
 
-class ReportRepository(HeaderSwaps, ReportRetention):
+class ReportRepository(HeaderSwaps, RotationItems, PayloadSwaps, ReportRetention):
     """Reports and their items: storing, finding and reading them (key rotation in
-    storage/header_swaps.py, retention in storage/retention.py)."""
+    storage/rotation_items.py, storage/header_swaps.py and storage/payload_swaps.py, retention
+    in storage/retention.py)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions

@@ -39,6 +39,7 @@ from bot.core.events import (
     Reply,
     Start,
     SubmitRequested,
+    heard_first,
 )
 from bot.core.keyboard import PressProblem, resolve
 from bot.core.navigation import Translations
@@ -218,7 +219,7 @@ class Conversation(AnswerInput):
             return draft, [self.resume(draft)]
         if action.kind == "send":
             draft.phase = Phase.SUBMITTING
-            return draft, [Reply(_("Sending…")), SubmitRequested()]
+            return draft, [SubmitRequested(_("Sending…"))]
         if action.kind == "edit_menu":
             draft.phase = Phase.EDIT_MENU
             self._new_prompt(draft)
@@ -255,9 +256,7 @@ class Conversation(AnswerInput):
             following = self._answered(draft, question, ChoiceAnswer(action.value))
             if choice.reply is None:
                 return draft, [following]
-            # Heard first, in its own message: "No, I am in danger" must not be met with
-            # nothing but the next question.
-            return draft, [Reply(choice.reply.get(draft.language)), following]
+            return draft, [*heard_first(choice.reply.get(draft.language), following)]
         if action.kind == "keep":
             kept = draft.answers.get(question.id)
             if isinstance(kept, (TextAnswer, DateAnswer, PlaceAnswer)):

@@ -264,7 +264,9 @@ class StatusConversation:
             if not session.texts and not session.files:
                 return session, [self._adding(session, _("Nothing to send yet."))]
             session.phase = StatusPhase.SENDING
-            return session, [Reply(_("Sending…")), SendAdditions()]
+            # No "Sending…": it would reach the witness only with the answer, both committed
+            # with the additions, one more message and nothing more said.
+            return session, [SendAdditions()]
         return session, [self._menu(session, _("Please use the buttons below."))]
 
     def _add(self, session: StatusSession, event: Event) -> list[StatusEffect]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from telegram import Bot, Update
@@ -35,18 +35,10 @@ from bot.core import (
     SubmitRequested,
 )
 from bot.core.channels import ChannelConversations
-from bot.core.chat import ChatState, DeleteMessages, DeleteTrail, Outgoing, SendText
+from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
 from bot.core.status import (
-    MAX_ATTEMPTS,
-    DeleteIncoming,
-    DeleteReport,
-    LookUpCode,
-    SendAdditions,
-    SessionClosed,
     StatusConversation,
-    StatusEffect,
     StatusRequested,
-    StatusSession,
 )
 from bot.followup import FollowUpService
 from bot.i18n import SOURCE_LANGUAGE, SUPPORTED_LANGUAGES, choose_language
@@ -60,6 +52,7 @@ from bot.submission import (
     ReportSubmitter,
 )
 from bot.telegram.delivery import OutboxRelay
+from bot.telegram.status_flow import DeleteReportHook, StatusFlow
 from bot.telegram.updates import telegram_language, to_event
 from storage import DuplicateSubmission, Storage
 from storage.conversations import AlreadyProcessed
@@ -72,8 +65,10 @@ _FINAL_FETCH_FAILURES = frozenset(
     {"too_large", "local_file_missing", "refused", "no_path", "http_400", "http_404"}
 )
 
-# Crypto-shreds one report; supplied by whoever wires the bot (the organisation may not allow it).
-DeleteReportHook = Callable[[str], Awaitable[bool]]
+# A report sealed within this many seconds is answered by its receipt alone; a slower one (its
+# files still coming from Telegram) gets "Sending…" meanwhile. About the longest a person waits
+# after pressing a button without wondering whether it worked.
+ANNOUNCE_AFTER = 1.0
 
 
 @dataclass
@@ -105,19 +100,24 @@ class IntakeProcessor:
         delete_report: DeleteReportHook | None = None,
         delete_after_submit: bool = True,
         notifiers: Mapping[str, ReviewerNotifier] | None = None,
+        announce_after: float = ANNOUNCE_AFTER,
     ) -> None:
         self._bot = bot
         self._conversation = conversation
         self._status = status
         self._submitter = submitter
-        self._followup = followup
         self._storage = storage
         self._store = store
         self._relay = relay
         self._fetch = fetch
         self._flood = flood or FloodControl()
-        self._delete_report = delete_report
+        self._status_flow = StatusFlow(
+            status=status, followup=followup, flood=self._flood, fetch=fetch,
+            served=lambda: self._conversation.served, delete_report=delete_report,
+            submission_key=lambda update: submitter.submission_key(self._submission_id(update)),
+        )
         self._delete_after_submit = delete_after_submit
+        self._announce_after = announce_after
         # Per channel: its reviewers' chat is told that a report arrived (bot/notifications.py).
         self.notifiers: dict[str, ReviewerNotifier] = dict(notifiers or {})
         self._background: set[asyncio.Task[None]] = set()
@@ -134,7 +134,7 @@ class IntakeProcessor:
         decision = self._flood.message(chat.id)
         if not decision.allowed and decision.warn:
             log.info("flood.limited")
-            reply = self._conversation.slow_down(telegram_language(update))
+            reply = self._conversation.slow_down(decision.language or telegram_language(update))
             task = asyncio.create_task(self._relay.send_now(
                 SendText(chat.id, reply.text), ChatState(), wait_for_rate=False))
             self._background.add(task)
@@ -182,6 +182,8 @@ class IntakeProcessor:
                 if event is not None:
                     await self._handle(work, first, chat.id, event)
             await self._commit(chat_key, marks, work)
+            if work.state.language is not None:
+                self._flood.note_language(chat.id, work.state.language)
         self._relay.kick(chat_key)
 
     async def _commit(self, chat_key: str, marks: list[bytes], work: _Work) -> None:
@@ -233,13 +235,15 @@ class IntakeProcessor:
             language = self._language(update, state.draft, state.language)
             started, begun = self._status.begin(language, event.code_text)
             state.status = started
-            await self._apply_status(work, update, chat_id, started, begun)
+            await self._status_flow.apply(work.state, work.outgoing, update, chat_id, started,
+                                          begun)
             return
         session = state.status
         if session is not None and not isinstance(event, Start | Forget | ChooseLanguage):
             next_session, status_effects = self._status.handle(session, event)
             state.status = next_session
-            await self._apply_status(work, update, chat_id, session, status_effects)
+            await self._status_flow.apply(work.state, work.outgoing, update, chat_id, session,
+                                          status_effects)
             return
         state.status = None
         if state.draft is None and isinstance(event, Press) and await self._was_submitted(update):
@@ -275,27 +279,48 @@ class IntakeProcessor:
             elif isinstance(effect, ClearChat):
                 work.outgoing.append(DeleteTrail(chat_id))
             elif isinstance(effect, SubmitRequested) and draft is not None:
-                await self._announce(work, update, draft)
-                await self._submit(work, update, chat_id, draft)
+                await self._submit(work, update, chat_id, draft, effect.announcement)
 
-    async def _announce(self, work: _Work, update: Update, draft: Draft) -> None:
-        """What was said so far ("Sending…") is committed to the outbox before the long
-        sealing, without the update's mark and with the draft as it was before Send, then
-        delivered at once (unless earlier messages wait: it must not overtake them). A restart
-        before the receipt still delivers it, and processes the update again, which sends the
-        report without announcing it twice."""
-        state, key = work.state, self._store.update_key(self._bot.id, update.update_id).hex()
-        if state.announced != key and work.outgoing:
-            draft.phase, state.announced = Phase.SUMMARY, key
+    async def _announce(
+        self, work: _Work, chat_id: int, draft: Draft, key: str, announcement: str
+    ) -> None:
+        """Say "Sending…" while the report is still being sealed: committed to the outbox,
+        without the update's mark and with the draft as it was before Send, then delivered at
+        once (unless earlier messages wait: it must not overtake them). A restart before the
+        receipt still delivers it, and processes the update again, which sends the report
+        without announcing it twice."""
+        state = work.state
+        draft.phase, state.announced = Phase.SUMMARY, key
+        try:
+            outgoing = [*work.outgoing, SendText(chat_id, announcement)]
             earlier = await self._store.has_pending(work.chat_key)
-            committed = await self._store.commit(work.chat_key, [], state, work.outgoing)
+            committed = await self._store.commit(work.chat_key, [], state, outgoing)
             if not earlier:
                 await self._relay.deliver_held(work.chat_key, state, committed)
-            draft.phase = Phase.SUBMITTING
-        state.announced = None  # the update's own commit ends the announcement
+        finally:
+            draft.phase, state.announced = Phase.SUBMITTING, None
         work.outgoing.clear()
 
-    async def _submit(self, work: _Work, update: Update, chat_id: int, draft: Draft) -> None:
+    async def _sealed(
+        self, work: _Work, update: Update, chat_id: int, draft: Draft, announcement: str
+    ) -> PreparedReport:
+        """The report sealed; "Sending…" is said only if that takes longer than a witness
+        waits without wondering (its files are still coming from Telegram), and never twice
+        for one update."""
+        key = self._store.update_key(self._bot.id, update.update_id).hex()
+        announced, work.state.announced = work.state.announced == key, None
+        sealing = asyncio.ensure_future(self._prepare(draft, update))
+        try:
+            done, _pending = await asyncio.wait({sealing}, timeout=self._announce_after)
+            if not done and not announced:
+                await self._announce(work, chat_id, draft, key, announcement)
+            return await sealing
+        finally:
+            sealing.cancel()  # only if this failed or was cancelled before the seal was done
+
+    async def _submit(
+        self, work: _Work, update: Update, chat_id: int, draft: Draft, announcement: str
+    ) -> None:
         conversation = self._conversation
         if not self._flood.may_submit(chat_id):
             log.info("report.daily_limit")
@@ -303,7 +328,7 @@ class IntakeProcessor:
                 draft, "limit"))
             return
         try:
-            prepared = await self._prepare(draft, update)
+            prepared = await self._sealed(work, update, chat_id, draft, announcement)
         except NoRecipientsError:
             log.error("report.no_recipients hint=run `intake reviewer add` to register a key")
             failed = conversation.submit_failed(draft, "unavailable")
@@ -340,71 +365,6 @@ class IntakeProcessor:
                 log.info("report.attachment_retry", extra={"reason": error.reason})
                 await asyncio.sleep(0.5 * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    # -- /status ----------------------------------------------------------------------------
-
-    async def _apply_status(
-        self,
-        work: _Work,
-        update: Update,
-        chat_id: int,
-        session: StatusSession,
-        effects: Sequence[StatusEffect],
-    ) -> None:
-        for effect in effects:
-            more: list[StatusEffect] = []
-            if isinstance(effect, Reply):
-                work.outgoing.append(SendText(chat_id, effect.text, effect.buttons))
-            elif isinstance(effect, SessionClosed):
-                work.state.status = None
-            elif isinstance(effect, DeleteIncoming) and update.effective_message is not None:
-                message_id = update.effective_message.message_id
-                work.outgoing.append(DeleteMessages(chat_id, (message_id,)))
-            elif isinstance(effect, LookUpCode):
-                more = await self._look_up(work, chat_id, session, effect.code)
-            elif isinstance(effect, SendAdditions) and session.report_id is not None:
-                more = await self._send_additions(session, update)
-            elif (
-                isinstance(effect, DeleteReport)
-                and session.report_id is not None
-                and self._delete_report is not None
-            ):
-                await self._delete_report(session.report_id)
-                log.info("report.deleted_by_witness")
-                work.outgoing.append(DeleteTrail(chat_id))
-                more = self._status.deleted(session)
-            await self._apply_status(work, update, chat_id, session, more)
-
-    async def _look_up(
-        self, work: _Work, chat_id: int, session: StatusSession, code: str
-    ) -> list[StatusEffect]:
-        if not self._flood.may_try_code(chat_id):
-            log.info("status.attempts_exhausted")
-            work.state.status = None
-            session.attempts = MAX_ATTEMPTS
-            _next, effects = self._status.not_found(session)
-            return effects
-        found = await self._followup.look_up(code)
-        if found is None:
-            log.info("status.no_match")
-            next_session, effects = self._status.not_found(session)
-            if next_session is None:
-                work.state.status = None
-            return effects
-        log.info("status.shown")
-        return self._status.found(session, found.report_id, found.view)
-
-    async def _send_additions(self, session: StatusSession, update: Update) -> list[StatusEffect]:
-        assert session.report_id is not None
-        try:
-            await self._followup.add(
-                session.report_id, session.texts, session.files, self._fetch,
-                submission_key=self._submitter.submission_key(self._submission_id(update)),
-            )
-        except Exception as error:
-            log.warning("followup.failed", extra={"error": type(error)})
-            return self._status.send_failed(session)
-        return self._status.sent(session)
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@
 - GET /v1/reports/{id}/custody: the report's chain of custody, as signed, for an export.
 - POST /v1/reports/{id}/transfers: an exported bundle handed to someone (to whom, its hash).
 
-The payload download route records `access.downloaded` itself (review/local.py).
+The payload download route records `access.downloaded` itself (review/local_reading.py).
 """
 
 from __future__ import annotations

@@ -71,8 +71,8 @@ async def read_custody_chain(audit: AuditRepository, report_id: str) -> CustodyC
 def concerns(entry: AuditEntry, report_id: str) -> bool:
     """Whether an audit entry is about `report_id` (its own, or a batch naming its items).
 
-    The store indexes entries by the same rule (review.audit.concerned_refs); this one stays
-    the judge of what goes into a chain and what a bundle's verifier accepts."""
+    The store indexes entries by the same rule (review.audit_entries.concerned_refs); this one
+    stays the judge of what goes into a chain and what a bundle's verifier accepts."""
     if entry.report_id == report_id:
         return True
     if entry.report_id is None and entry.action in BATCH_ACTIONS:

@@ -232,7 +232,7 @@ class AuditReportRow(Base):
     __tablename__ = "audit_reports"
     __table_args__ = WITHOUT_ROWID
 
-    # SHA-256 of the report id: a batch entry names its reports only so (review/audit.py).
+    # SHA-256 of the report id: a batch entry names its reports only so (review/audit_entries.py).
     report_ref: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     # No foreign key: the trail is append-only, and a row whose entry is gone joins nothing.
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

@@ -77,6 +77,44 @@ class Harness:
         return self.standin.user(user_id, first_name, **kwargs)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class BotStore:
+    """What a bot under test runs on: a store with one reviewer, the server's keys and the
+    draft keyring."""
+
+    storage: Storage
+    keys: ServerKeys
+    reviewer: crypto.X25519Identity
+    keyring: DraftKeyring
+    # The draft key's secret (kept outside the data directory, as deploy/ recommends).
+    draft_secret: bytes
+
+
+@contextlib.asynccontextmanager
+async def prepared_store(
+    database_url: str,
+    data_dir: Path,
+    setup: Callable[[Storage], Awaitable[None]] | None = None,
+) -> AsyncIterator[BotStore]:
+    """A store in `data_dir` with reviewer-a's key, `setup` run on it, the server's keys, and
+    a draft key beside `data_dir` (made once, kept across restarts); closed on the way out."""
+    reviewer = crypto.generate_identity()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    storage = await Storage.open(database_url, data_dir / "blobs")
+    try:
+        await add_reviewer(storage, "reviewer-a", str(reviewer.recipient))
+        if setup is not None:
+            await setup(storage)
+        keys = load_or_create_server_keys(data_dir)
+        draft_key = data_dir.parent / f"{data_dir.name}-draft.key"
+        if not draft_key.exists():
+            DraftKeyring.generate_file(draft_key)
+        yield BotStore(storage, keys, reviewer, DraftKeyring.from_file(draft_key),
+                       draft_key.read_bytes())
+    finally:
+        await storage.close()
+
+
 @contextlib.asynccontextmanager
 async def running_harness(
     database_url: str,
@@ -90,17 +128,7 @@ async def running_harness(
     channel_refresh_seconds: float = 30.0,
 ) -> AsyncIterator[Harness]:
     """`setup` runs on the store before the bot starts (channels are loaded at start)."""
-    reviewer = crypto.generate_identity()
-    storage = await Storage.open(database_url, data_dir / "blobs")
-    try:
-        await add_reviewer(storage, "reviewer-a", str(reviewer.recipient))
-        if setup is not None:
-            await setup(storage)
-        keys = load_or_create_server_keys(data_dir)
-        draft_key = data_dir.parent / f"{data_dir.name}-draft.key"
-        if not draft_key.exists():
-            DraftKeyring.generate_file(draft_key)
-        keyring = DraftKeyring.from_file(draft_key)
+    async with prepared_store(database_url, data_dir, setup) as store:
         with captured_logs() as logs:
             async with BotApiStandIn(TOKEN) as standin:
                 # Scripted users act at machine speed; Telegram's per-chat pace (kept by
@@ -114,13 +142,11 @@ async def running_harness(
                 hook = None
                 if witness_may_delete:
                     settings = Settings(data_dir=data_dir, witness_may_delete=True)
-                    hook = witness_deletion(settings, storage, keys.custody_key)
-                async with running_bot(options, storage, keys, load_questionnaire(
-                        DEFAULT_QUESTIONNAIRE), delete_report=hook, keyring=keyring):
-                    yield Harness(standin, storage, keys, data_dir, reviewer, logs,
-                                  draft_key.read_bytes())
-    finally:
-        await storage.close()
+                    hook = witness_deletion(settings, store.storage, store.keys.custody_key)
+                async with running_bot(options, store.storage, store.keys, load_questionnaire(
+                        DEFAULT_QUESTIONNAIRE), delete_report=hook, keyring=store.keyring):
+                    yield Harness(standin, store.storage, store.keys, data_dir, store.reviewer,
+                                  logs, store.draft_secret)
 
 
 def button(user: FakeUser, label: str) -> str:
@@ -162,12 +188,13 @@ async def to_evidence(
 
 
 async def finish_and_send(user: FakeUser, *, evidence_sent: bool) -> list[str]:
-    """From the evidence question to the receipt; returns the texts after Send."""
+    """From the evidence question to the receipt; returns the texts after Send (the receipt
+    alone: a report sealed at once is not announced with "Sending…")."""
     await press(user, "Done" if evidence_sent else "Skip")
     await press(user, "Skip")
     await press(user, "Skip")
     await user.press(button(user, "Send"))
-    return await replies(user, 2)
+    return await replies(user)
 
 
 def receipt_code(receipt: str) -> str:
@@ -180,7 +207,7 @@ def receipt_code(receipt: str) -> str:
 async def report_for_code(user: FakeUser, *, evidence_sent: bool = False) -> str:
     """A whole report the shortest way, from /start to the receipt; returns its code."""
     await to_evidence(user)
-    return receipt_code((await finish_and_send(user, evidence_sent=evidence_sent))[1])
+    return receipt_code((await finish_and_send(user, evidence_sent=evidence_sent))[0])
 
 
 async def start_addition(user: FakeUser, code: str) -> str:

@@ -23,7 +23,7 @@ from standin.faults import Faults
 from storage import Storage
 from storage.records import ChannelRecord
 from storage.send_budget import bot_tag
-from tests.bot.harness import replies
+from tests.bot.harness import receipt_code, replies
 from tests.bot.test_channels_witness import (
     HILLS_EN,
     RIVER_CLOSING,
@@ -115,8 +115,16 @@ async def test_each_bot_serves_only_its_own_channels(database_url: str, tmp_path
         # Two drafts, one per bot, answered in turn: neither disturbs the other.
         done_partner = await _answer_and_send(at_partner)
         done_main = await _answer_and_send(at_main)
-        assert done_partner[1].endswith(RIVER_CLOSING), done_partner
-        assert "receipt code" in done_main[1] and RIVER_CLOSING not in done_main[1], done_main
+        assert done_partner[0].endswith(RIVER_CLOSING), done_partner
+        assert "receipt code" in done_main[0] and RIVER_CLOSING not in done_main[0], done_main
+        # /status answers for the bot's own channels only: the river report's code is no code
+        # to the main bot (as a wrong one is not), and the partner's bot shows its report.
+        await at_main.send_command("status", receipt_code(done_partner[0]))
+        [unknown] = await replies(at_main)
+        assert unknown.startswith("No report matches this code"), unknown
+        await at_partner.send_command("status", receipt_code(done_partner[0]))
+        [shown] = await replies(at_partner)
+        assert "not reviewed yet" in shown, shown
         channels = sorted([await bots.storage.reports.channel_of(report_id)
                            for report_id in await _report_ids(bots.storage)])
         assert channels == ["hills", "river"]

@@ -81,7 +81,7 @@ async def _answer_and_send(witness: FakeUser) -> list[str]:
     await _press_at(witness, 1, 1)       # evidence: skip
     await _press_at(witness, 3, 1)       # safe now: skip
     await _press_at(witness, 2, 1)       # contact: skip -> summary
-    return await _press_at(witness, 0, count=2)  # send
+    return await _press_at(witness, 0)  # send: the receipt alone
 
 
 async def test_each_deep_link_leads_to_its_channel(database_url: str, tmp_path: Path) -> None:
@@ -109,9 +109,9 @@ async def test_each_deep_link_leads_to_its_channel(database_url: str, tmp_path: 
         assert labels == ["English", "Українська", "Cancel"], (menu, labels)
 
         done = await _answer_and_send(river)
-        assert "receipt code" in done[1] and done[1].endswith(RIVER_CLOSING), done
+        assert "receipt code" in done[0] and done[0].endswith(RIVER_CLOSING), done
         done = await _answer_and_send(hills)
-        assert "код відстеження" in done[1] and RIVER_CLOSING not in done[1], done
+        assert "код відстеження" in done[0] and RIVER_CLOSING not in done[0], done
         rows = await list_reports(h.storage)
         assert len(rows) == 2
         by_channel: dict[str, str] = {}
@@ -183,7 +183,7 @@ async def test_an_unknown_link_is_told_kindly_and_continues(
         assert "enlace" in notice and "No se pierde nada" in notice, notice
         assert first.startswith("Antes de empezar"), first
         done = await _answer_and_send(witness)
-        assert "código de seguimiento" in done[1], done
+        assert "código de seguimiento" in done[0], done
         [row] = await list_reports(h.storage)
         assert await h.storage.reports.channel_of(row.report_id) == "default"
         report = await open_report(h.storage, row.report_id, [h.reviewer])
@@ -212,7 +212,7 @@ async def test_the_chooser_lists_the_public_channels(database_url: str, tmp_path
         [first] = await _press_at(witness, 0)  # Hills Defenders
         assert first.startswith(HILLS_UK), first
         done = await _answer_and_send(witness)
-        assert "код відстеження" in done[1], done
+        assert "код відстеження" in done[0], done
         [row] = await list_reports(h.storage)
         assert await h.storage.reports.channel_of(row.report_id) == "hills"
         await open_report(h.storage, row.report_id, [office.hugo])

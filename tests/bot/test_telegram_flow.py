@@ -99,7 +99,7 @@ async def test_two_witnesses_at_once(database_url: str, tmp_path: Path) -> None:
         async def report(user_id: int, words: str) -> str:
             witness = h.user(user_id)
             await to_evidence(witness, what=words)
-            return (await finish_and_send(witness, evidence_sent=False))[1]
+            return (await finish_and_send(witness, evidence_sent=False))[0]
 
         first, second = await asyncio.gather(report(6001, "first"), report(6002, "second"))
         assert "receipt code" in first and "receipt code" in second

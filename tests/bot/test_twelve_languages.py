@@ -164,7 +164,7 @@ async def _report(h: Harness, language: str) -> tuple[Witness, str]:
     ticked = [affected.choice(c) for c in ("known", "children")]
     assert LIST_COMMAS.get(language, ", ").join(
         c.text.get(language) for c in ticked if c is not None) in summary, summary
-    _sending, receipt = await witness.press(_("Send"), count=2)
+    (receipt,) = await witness.press(_("Send"))
     code = receipt_code(receipt)
     # After the report: a /cancel with nothing open, and a stray message, in the same language.
     await witness.user.send_command("cancel")

@@ -26,6 +26,7 @@ from bot.core import (
     report_document,
 )
 from bot.core.draft import DateAnswer, PlaceAnswer, TextAnswer
+from bot.core.events import MESSAGE_LIMIT, Button, Reply, heard_first
 from bot.core.questionnaire import QuestionnaireError
 from bot.i18n import SUPPORTED_LANGUAGES, translations
 from tests.bot.test_conversation import TODAY, Chat, _to_summary
@@ -59,18 +60,33 @@ def _to_evidence(chat: Chat, language: str = "en") -> None:
 
 def test_danger_answer_is_acknowledged_before_the_next_question(chat: Chat) -> None:
     """Choosing "No, I am in danger" first gets the organisation's calm message, then the next
-    question; "Yes" gets no such message."""
+    question, in one message (one notification, nothing waiting on Telegram's per-chat rate);
+    "Yes" gets no such message."""
     _to_evidence(chat)
     chat.press("Skip")  # no files
     chat.press("No, I am in danger")
-    assert len(chat.replies) == 2, chat.text
-    acknowledgement, following = chat.replies
-    assert "Thank you for telling us" in acknowledgement.text
-    assert not acknowledgement.buttons
-    assert "May the reviewers leave you a question" in following.text
+    assert len(chat.replies) == 1, chat.text
+    (message,) = chat.replies
+    acknowledgement, following = message.text.split("\n\n", 1)
+    assert acknowledgement.startswith("Thank you for telling us")
+    assert following.startswith("May the reviewers leave you a question")
+    assert [label for row in message.buttons for label in (b.label for b in row)][:2] == [
+        "Yes", "No"]
     chat.press("Back")
     chat.press("Yes")
     assert len(chat.replies) == 1 and "Thank you for telling us" not in chat.text
+
+
+def test_an_acknowledgement_too_long_to_share_a_message_comes_first_on_its_own() -> None:
+    """Where the calm message and the next prompt (a long summary, say) would pass Telegram's
+    4096 characters together, the acknowledgement comes first, alone, and then the prompt."""
+    heard = "Thank you for telling us."
+    buttons = ((Button("Send", "t1"),),)
+    near_limit = Reply("é" * (MESSAGE_LIMIT - len(heard) - 2), buttons)
+    assert heard_first(heard, near_limit) == [Reply(f"{heard}\n\n{near_limit.text}", buttons)]
+    # Counted as Telegram counts: an emoji outside the BMP is two UTF-16 code units.
+    over = Reply("🙂" * ((MESSAGE_LIMIT - len(heard)) // 2), buttons)
+    assert heard_first(heard, over) == [Reply(heard), over]
 
 
 def test_danger_message_exists_in_every_language() -> None:
@@ -94,7 +110,7 @@ def test_danger_message_in_the_witness_language() -> None:
     chat.draft.current = "safe_now"  # type: ignore[union-attr]
     chat.send(Start("uk"))  # shows the current question again, with its buttons
     chat.press("Ні, мені загрожує небезпека")
-    assert chat.replies[0].text == danger.reply.get("uk")
+    assert chat.replies[0].text.startswith(danger.reply.get("uk") + "\n\n")
 
 
 _REPLY_QUESTIONNAIRE = """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bot.i18n import translations
 from review.queue import list_reports, open_report
 from tests.bot.harness import (
     button,
@@ -15,6 +16,7 @@ from tests.bot.harness import (
     running_harness,
     to_evidence,
 )
+from tests.bot.test_languages import SCRIPTS
 
 
 async def test_conversation_is_deleted_after_submission(database_url: str, tmp_path: Path) -> None:
@@ -26,7 +28,7 @@ async def test_conversation_is_deleted_after_submission(database_url: str, tmp_p
         await replies(witness)
         before = {m.message_id for m in witness.visible_messages()}
         assert len(before) > 10
-        received = (await finish_and_send(witness, evidence_sent=True))[1]
+        received = (await finish_and_send(witness, evidence_sent=True))[0]
         assert "receipt code" in received
         # The conversation is deleted only after the receipt has been delivered.
         deleted: set[int] = set()
@@ -79,7 +81,7 @@ async def test_album_and_every_media_kind(database_url: str, tmp_path: Path) -> 
         assert ("Files: 1 audio file, 1 document, 3 photos, 1 video, 1 voice note"
                 in summary[0])
         await witness.press(button(witness, "Send"))
-        await replies(witness, 2)
+        await replies(witness)
         [summary_row] = await list_reports(h.storage)
         report = await open_report(h.storage, summary_row.report_id, [h.reviewer])
     kinds = sorted(a.facts["kind"] for a in report.attachments)
@@ -126,7 +128,7 @@ async def test_flood_from_one_user_does_not_stop_another(
 
         async def report() -> str:
             await to_evidence(calm)
-            return (await finish_and_send(calm, evidence_sent=False))[1]
+            return (await finish_and_send(calm, evidence_sent=False))[0]
 
         _flooded, received = await asyncio.gather(flood(), report())
         assert "receipt code" in received
@@ -135,3 +137,26 @@ async def test_flood_from_one_user_does_not_stop_another(
         assert sum("very quickly" in t for t in texts) == 1
         assert len(texts) < 60  # the bot stopped answering the flood
         assert len(await list_reports(h.storage)) == 1
+
+
+async def test_the_slow_down_notice_is_in_the_language_the_witness_chose(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A witness whose Telegram is in English but who chose Ukrainian is told to slow down in
+    Ukrainian, though the flood never opens the chat's state."""
+    notice = translations("uk").gettext(
+        "You are sending messages very quickly. Please wait a minute; nothing you sent before "
+        "is lost.")
+    assert SCRIPTS["uk"].search(notice)
+    async with running_harness(database_url, tmp_path / "data") as h:
+        witness = h.user(7100007, language_code="en")
+        await witness.send_command("start")
+        await replies(witness)
+        await witness.send_command("language")
+        await replies(witness)
+        await press(witness, "Українська")
+        for number in range(60):
+            await witness.send_text(f"spam {number}")
+        await asyncio.sleep(1.0)
+        texts = [m.text for m in witness.take_bot_messages()]
+    assert texts.count(notice) == 1, texts[-3:]

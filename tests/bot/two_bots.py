@@ -12,13 +12,10 @@ from pathlib import Path
 import crypto
 from bot.core import DEFAULT_QUESTIONNAIRE, load_questionnaire
 from bot.telegram.runtime import BotOptions, BotRuntime, WebhookOptions, running_bot
-from crypto.drafts import DraftKeyring
-from review.recipients import add_reviewer
 from standin.server import BotApiStandIn
 from standin.several import SeveralBots
 from storage import Storage
-from storage.server_keys import load_or_create_server_keys
-from tests.bot.harness import TOKEN, CapturedLogs, captured_logs
+from tests.bot.harness import TOKEN, CapturedLogs, captured_logs, prepared_store
 
 PARTNER_TOKEN = "123456789:PARTNER-token-for-the-stand-in-only-abc"
 WEBHOOK_SECRET = "w" * 40
@@ -52,17 +49,8 @@ async def running_two_bots(
     channel_refresh_seconds: float = 30.0,
     webhook: bool = False,
 ) -> AsyncIterator[TwoBots]:
-    reviewer = crypto.generate_identity()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    storage = await Storage.open(database_url, data_dir / "blobs")
-    try:
-        await add_reviewer(storage, "reviewer-a", str(reviewer.recipient))
-        if setup is not None:
-            await setup(storage)
-        keys = load_or_create_server_keys(data_dir)
-        draft_key = data_dir.parent / f"{data_dir.name}-draft.key"
-        if not draft_key.exists():
-            DraftKeyring.generate_file(draft_key)
+    """`setup` runs on the store before the bots start (channels are loaded at start)."""
+    async with prepared_store(database_url, data_dir, setup) as store:
         # The partner's token is deliberately not given to the log formatter: it must never
         # reach a log line in the first place.
         with captured_logs() as logs:
@@ -80,10 +68,7 @@ async def running_two_bots(
                     channel_chooser=channel_chooser, webhook=hook,
                     channel_refresh_seconds=channel_refresh_seconds,
                 )
-                async with running_bot(options, storage, keys, load_questionnaire(
-                        DEFAULT_QUESTIONNAIRE), keyring=DraftKeyring.from_file(draft_key)
-                        ) as runtime:
-                    yield TwoBots(several[TOKEN], several[PARTNER_TOKEN], storage, runtime,
-                                  logs, reviewer)
-    finally:
-        await storage.close()
+                async with running_bot(options, store.storage, store.keys, load_questionnaire(
+                        DEFAULT_QUESTIONNAIRE), keyring=store.keyring) as runtime:
+                    yield TwoBots(several[TOKEN], several[PARTNER_TOKEN], store.storage, runtime,
+                                  logs, store.reviewer)

@@ -37,12 +37,8 @@ from review.queue import open_report
 from review.recipients import RecipientError, add_recovery, add_reviewer, remove_reviewer
 from review.reencrypt import ReencryptResult, reencrypt_store
 from storage import RecipientKind, Storage
-from storage.header_swaps import (
-    HeaderConflictError,
-    HeaderReplacement,
-    ItemNotFoundError,
-    PayloadReplacement,
-)
+from storage.header_swaps import HeaderConflictError, HeaderReplacement, ItemNotFoundError
+from storage.payload_swaps import PayloadReplacement
 from storage.server_keys import ServerKeys, load_or_create_server_keys
 from tests.support import skip_or_fail
 
