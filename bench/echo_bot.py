@@ -46,9 +46,9 @@ def main(api_root: str, token: str, *, telegram_limits: bool = False) -> None:
         .token(token)
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
-        # Never waits for a free connection (PTB's own default is 256; intake keeps 8, which
-        # cost it less CPU per call: bot/telegram/sender.py). At a person's pace the echo bot
-        # uses only a few of them.
+        # Never waits for a free connection (PTB's own default is 256; intake keeps 8, over
+        # aiohttp: bot/telegram/bot_api_http.py). At a person's pace the echo bot uses only a
+        # few of them. It stays on PTB's default HTTP client (httpx): the bare framework.
         .request(HTTPXRequest(connection_pool_size=128))
         .concurrent_updates(True)
     )

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, RetryAfter
-from telegram.request import HTTPXRequest
 
 from bot.sealing import DEFAULT_CONCURRENT_FILES
+from bot.telegram.bot_api_http import AiohttpRequest
 from bot.telegram.channel_refresh import REFRESH_SECONDS
 from bot.telegram.sender import BOT_API_CONNECTIONS, READ_TIMEOUT_SECONDS
 
@@ -68,12 +68,16 @@ def build_bot(options: BotOptions, token: str | None = None) -> Bot:
         token or options.token,
         base_url=f"{root}/bot",
         base_file_url=f"{root}/file/bot",
-        # A few connections serve many witnesses (sender.BOT_API_CONNECTIONS); a call waiting
-        # for a free connection is not a failed call: it waits as long as an answer may take,
+        # Over aiohttp, not PTB's httpx (bot_api_http.py: a third of the CPU a call). A few
+        # connections serve many witnesses (sender.BOT_API_CONNECTIONS); a call waiting for a
+        # free connection is not a failed call: it waits as long as an answer may take,
         # instead of PTB's 1 s.
-        request=HTTPXRequest(connection_pool_size=options.bot_api_connections,
-                             read_timeout=READ_TIMEOUT_SECONDS, pool_timeout=READ_TIMEOUT_SECONDS),
-        get_updates_request=HTTPXRequest(read_timeout=options.poll_timeout + 10),
+        request=AiohttpRequest(connections=options.bot_api_connections,
+                               read_timeout=READ_TIMEOUT_SECONDS,
+                               pool_timeout=READ_TIMEOUT_SECONDS),
+        # One long poll at a time, and the last confirmation when the poller stops.
+        get_updates_request=AiohttpRequest(connections=2,
+                                           read_timeout=options.poll_timeout + 10),
     )
 
 

@@ -43,16 +43,14 @@ _MAX_CHAT_LIMITERS = 10_000
 # the retry showed the witness the same message (a receipt) twice. Above the slow tail (the
 # stand-in's faults answer up to 15 s late, tests/e2e/test_faults.py), with room to spare.
 READ_TIMEOUT_SECONDS = 30.0
-# Connections a bot keeps to the Bot API. httpcore's pool looks at each of its connections (a
-# system call for each idle one, and a count of all of them for each) whenever it hands one
-# out, so every call costs more CPU the more connections the pool holds: on loopback, 0.9 ms a
-# call with 2 in use, 1.4 ms with 8, 1.75 ms with 16 and 3.8 ms with 128 (the old size, the
-# largest single cost of an update in a surge, bench/intake_load.py --profile). Eight carry 80
+# Connections a bot keeps to the Bot API (bot_api_http.py, aiohttp's pool). Eight carry 80
 # calls a second when Telegram answers in 100 ms, 40 at 200 ms: the 30 messages a second of a
 # bot at its limit and its button answers; past that a call waits for a free connection (as
 # long as it would wait for an answer), it does not fail. A server far from Telegram (answers
 # slower than about 150 ms) or a self-hosted Bot API server handing out big files raises it
-# with INTAKE_BOT_API_CONNECTIONS.
+# with INTAKE_BOT_API_CONNECTIONS. (Over httpx, each connection held cost every call CPU:
+# httpcore looks at all of them whenever it hands one out, 1.4 ms a call with 8 in use and
+# 3.8 ms with 128; aiohttp's pool does not.)
 BOT_API_CONNECTIONS = 8
 
 

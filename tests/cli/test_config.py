@@ -192,6 +192,7 @@ def test_the_bot_api_connections_reach_the_bot_s_connection_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """INTAKE_BOT_API_CONNECTIONS sizes the pool of the Bot API client each bot builds."""
+    from bot.telegram.bot_api_http import AiohttpRequest
     from bot.telegram.bot_options import build_bot
     from cli.app import bot_options
 
@@ -200,4 +201,5 @@ def test_the_bot_api_connections_reach_the_bot_s_connection_pool(
     options = bot_options(settings, "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
     assert options.bot_api_connections == 24
     request = build_bot(options).request
-    assert request._client_kwargs["limits"].max_connections == 24
+    assert isinstance(request, AiohttpRequest)
+    assert request.connections == 24

@@ -54,9 +54,10 @@ async def test_serve_takes_a_report_and_stops_on_sigterm(tmp_path: Path) -> None
 
 async def test_idle_polling_bot_holds_no_library_it_does_not_use_yet(tmp_path: Path) -> None:
     """A polling bot on SQLite that has answered /start has not loaded Pillow (images only),
-    aiohttp (webhook, reviewer API, time-stamp authorities), rfc3161-client, Alembic (the schema
-    is current), the reviewer's charts and hashes, nor the PostgreSQL dialect: each would be
-    resident memory of every idle bot (bench/drafts_memory.py)."""
+    aiohttp's server (webhook, reviewer API; its client makes the Bot API calls),
+    rfc3161-client, Alembic (the schema is current), the reviewer's charts and hashes, nor the
+    PostgreSQL dialect: each would be resident memory of every idle bot
+    (bench/drafts_memory.py)."""
     env = {"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_BOT_TOKEN": GOOD}
     async with BotApiStandIn(GOOD) as standin:
         env["INTAKE_TELEGRAM_API_URL"] = standin.root_url
@@ -75,10 +76,11 @@ async def test_idle_polling_bot_holds_no_library_it_does_not_use_yet(tmp_path: P
         _out, err = await process.communicate()
     loaded = {line.split("|")[-1].strip() for line in err.decode().splitlines()
               if line.startswith("import time:")}
-    assert {"telegram", "sqlalchemy.dialects.sqlite", "bot.telegram.runtime"} <= loaded
+    assert {"telegram", "sqlalchemy.dialects.sqlite", "bot.telegram.runtime",
+            "aiohttp.client"} <= loaded
     unwanted = {m for m in loaded if m.split(".")[0] in {
-        "PIL", "aiohttp", "rfc3161_client", "alembic", "matplotlib", "numpy", "imagehash",
-        "jinja2"} or m.startswith("sqlalchemy.dialects.postgresql")}
+        "PIL", "rfc3161_client", "alembic", "matplotlib", "numpy", "imagehash", "jinja2"}
+        or m.startswith(("sqlalchemy.dialects.postgresql", "aiohttp.web"))}
     assert not unwanted, sorted(unwanted)
 
 
