@@ -25,7 +25,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.chat_store import ChatStore, Committed, PendingMessage
 from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
-from bot.telegram.send_budget import Deck
+from bot.telegram.send_budget import Deck, NotDue
 from bot.telegram.sender import BotApiSender, is_transient
 from storage import Storage
 
@@ -46,6 +46,9 @@ MAX_DELIVERING = 256
 # being processed, or another worker delivering it) gives its place up and tries again after
 # this long, rather than hold the place while it waits.
 _BUSY_CHAT_SECONDS = 0.02
+# How long a sender on deck waits for a slot with its chat's lock held: a few slots of every
+# worker's. Longer (a 429 pauses the budget), it lets the lock go and waits without it.
+_DECK_PATIENCE = 0.5
 
 
 def keyboard(message: SendText) -> InlineKeyboardMarkup | None:
@@ -235,11 +238,15 @@ class OutboxRelay:
         while True:
             # Only senders on deck hold a chat's lock waiting for a slot, and one never waits
             # for a chat's lock holding its place (others would wait behind it).
-            async with self._sender.on_deck() as deck, \
-                    self._storage.try_chat_lock(chat_key) as held:
-                if held:
-                    return await self._deliver_first(chat_key, first_id, slot_at, deck)
-            await asyncio.sleep(_BUSY_CHAT_SECONDS)
+            wait = _BUSY_CHAT_SECONDS
+            try:
+                async with self._sender.on_deck() as deck, \
+                        self._storage.try_chat_lock(chat_key) as held:
+                    if held:
+                        return await self._deliver_first(chat_key, first_id, slot_at, deck)
+            except NotDue as far:
+                wait = far.wait
+            await asyncio.sleep(wait)
 
     async def _deliver_first(
         self, chat_key: str, first_id: str, slot_at: float | None, deck: Deck | None
@@ -253,7 +260,7 @@ class OutboxRelay:
         if deck is not None:
             if reserved and isinstance(message.outgoing, SendText):
                 # Still waiting, and sent right after: now is the time to spend a slot.
-                slot_at = await self._sender.claim()
+                slot_at = await self._sender.claim(patience=_DECK_PATIENCE)
             deck.release()
         try:
             await self._perform(message.outgoing, state, reserved=reserved,

@@ -126,6 +126,14 @@ class LocalSendBudget:
 ON_DECK = 3
 
 
+class NotDue(Exception):
+    """No slot within the caller's patience (a 429 pauses the budget): `wait` seconds to go."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
 class Deck:
     """A place among the senders waiting, their chat's lock held, to claim a shared slot;
     given back once the slot is claimed (`release`) or when the sender leaves."""
@@ -188,15 +196,18 @@ class Pacer:
         shared budget; `deck.release()` once the slot is claimed. Free with a local budget."""
         return Deck(self._deck)
 
-    async def claim(self) -> float:
+    async def claim(self, *, patience: float | None = None) -> float:
         """With a shared budget: in turn, wait until this process claims a slot; the moment
-        (loop time). The caller sends at once (`may_send` of that moment holds)."""
+        (loop time). The caller sends at once (`may_send` of that moment holds). NotDue if
+        the next slot is more than `patience` seconds away (the caller holds a chat's lock)."""
         loop = asyncio.get_running_loop()
         async with self._turn:
             while True:
                 wait = await self.budget.claim()
                 if wait <= 0:
                     return loop.time()
+                if patience is not None and wait > patience:
+                    raise NotDue(wait)
                 # Not come yet, or another worker took it: the next is `wait` away.
                 await asyncio.sleep(wait)
 

@@ -150,7 +150,8 @@ class BotApiSender:
         With a budget shared by workers, only the chat's slot is waited for here, and the
         bot's is claimed under the chat's lock once the message is known to be still waiting
         (`claims_at_send`, `on_deck`, `claim`): at most `send_budget.ON_DECK` chats of a worker
-        are held so, for a few slots' time (longer only while a 429 pauses the budget)."""
+        are held so, for a few slots' time (while a 429 pauses the budget, they let go and wait).
+        """
         await self._chat_limiter(chat_id).acquire()
         return await self._pacer.take(sending=False)
 
@@ -164,10 +165,11 @@ class BotApiSender:
         """Held while taking a chat's lock to claim a slot for it (send_budget.Pacer.on_deck)."""
         return self._pacer.on_deck()
 
-    async def claim(self) -> float:
+    async def claim(self, *, patience: float | None = None) -> float:
         """Under the chat's lock, its message still waiting: wait for this process's turn and
-        claim the bot's slot due now; the moment, for `call(..., slot_at=)`."""
-        return await self._pacer.claim()
+        claim the bot's slot due now; the moment, for `call(..., slot_at=)`. NotDue when the
+        next slot is further than `patience` (send_budget.Pacer.claim)."""
+        return await self._pacer.claim(patience=patience)
 
     async def call(
         self,

@@ -53,6 +53,7 @@ class Worker:
     storage: Storage
     store: ChatStore
     relay: OutboxRelay
+    budget: CountingBudget
 
     async def drain(self, chat_key: str) -> None:
         while await self.relay.deliver_next(chat_key):
@@ -76,7 +77,8 @@ async def workers(tmp_path: Path) -> AsyncIterator[tuple[FakeUser, list[Worker]]
                     late=LATE_TOLERANCE)
                 sender = BotApiSender(budget=budget, per_chat_burst=50)
                 store = ChatStore(storage, keyring, ttl_seconds=3600)
-                opened.append(Worker(storage, store, OutboxRelay(bot, sender, store, storage)))
+                opened.append(Worker(storage, store, OutboxRelay(bot, sender, store, storage),
+                                     budget))
             yield user, opened
         finally:
             for worker in opened:
@@ -115,3 +117,20 @@ async def test_two_workers_delivering_one_chat_at_once_spend_one_slot_a_message(
     await asyncio.gather(first.drain(chat_key), second.drain(chat_key))
     assert [m.text for m in user.bot_messages()] == texts  # each once, in order
     assert CountingBudget.spent == len(texts)
+
+
+async def test_a_sender_on_deck_lets_the_chat_go_while_a_429_pauses_the_budget(
+    workers: tuple[FakeUser, list[Worker]],
+) -> None:
+    """Waiting a few slots for a slot, a sender holds its chat's lock; waiting out a 429's
+    pause, it lets the lock go (the chat's next update must not wait that long), then sends."""
+    user, (first, second) = workers
+    chat_key = first.store.chat_key(CHAT_ID)
+    await first.store.commit(chat_key, [b"w" * 32], ChatState(), [SendText(CHAT_ID, "later")])
+    await first.budget.pause(3.0)  # as after a 429
+    drain = asyncio.create_task(first.drain(chat_key))
+    await asyncio.sleep(0.5)  # the relay is on deck, or waiting the pause out without the lock
+    async with second.storage.try_chat_lock(chat_key) as held:
+        assert held, "the chat stayed locked while the budget was paused"
+    await drain
+    assert [m.text for m in user.bot_messages()] == ["later"]
