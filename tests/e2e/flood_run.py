@@ -105,6 +105,16 @@ async def longest_stall(tick: float = 0.01) -> float:
         return worst
 
 
+def _ahead_for_cpu() -> int | None:
+    """Raise this process's scheduling priority; its niceness before, or None if not allowed."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, -10)
+    except PermissionError:
+        return None
+    return before
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -129,6 +139,7 @@ async def run_workers(
                 "INTAKE_PAYLOADS": "database",
                 "INTAKE_LOG_LEVEL": "WARNING",
             })
+            niceness: int | None = None
             try:
                 processes = []
                 for number, port in enumerate(ports):
@@ -154,6 +165,10 @@ async def run_workers(
                 gc.collect()
                 gc.freeze()
                 gc.disable()
+                # For the same reason, ahead of the workers and everything else on the machine
+                # for the CPU (if allowed; the workers, started already, keep theirs): at load
+                # 10 on 2 cores, it was held up 329 ms and counted 34 calls in one second.
+                niceness = _ahead_for_cpu()
                 started = time.monotonic()
                 watch = asyncio.create_task(longest_stall())
                 records = await run_witnesses(
@@ -176,6 +191,8 @@ async def run_workers(
             finally:
                 gc.enable()
                 gc.unfreeze()
+                if niceness is not None:
+                    os.setpriority(os.PRIO_PROCESS, 0, niceness)
                 await serve.stop_all()
             failure = ""
             if any(r.receipt_code is None for r in records):
