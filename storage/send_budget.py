@@ -124,12 +124,17 @@ class SharedSendBudget:
         """(the slot taken, on the database's clock, or None if none was due; the seconds
         until the next slot, when none was taken)."""
         async with self._engine.connect() as connection:
-            if not self._created:
-                await connection.execute(_CREATE, {"bot_key": self._key})
-                self._created = True
-            slot, wait, taken = (await connection.execute(_CLAIM, {
-                "bot_key": self._key, "interval": self._interval, "late": self._late,
-            })).one()
+            row = None
+            while row is None:
+                if not self._created:
+                    await connection.execute(_CREATE, {"bot_key": self._key})
+                    self._created = True
+                row = (await connection.execute(_CLAIM, {
+                    "bot_key": self._key, "interval": self._interval, "late": self._late,
+                })).first()
+                # No row: the table was emptied under us (a restore): create it again.
+                self._created = row is not None
+        slot, wait, taken = row
         if taken:
             return float(slot), 0.0
         return None, max(float(wait), 0.0)
