@@ -313,19 +313,25 @@ class Storage:
             blobs = PayloadTableStore(url, blobs, connections=_PAYLOAD_CONNECTIONS)
         return cls(engine, blobs, lock_engine=lock_engine)
 
-    def shared_send_budget(self, bot_id: int, interval: float) -> SharedSendBudget | None:
+    def shared_send_budget(
+        self, bot_id: int, interval: float, *, late: float
+    ) -> SharedSendBudget | None:
         """The bot's send budget in the database, which every worker shares (PostgreSQL); None
         on SQLite, whose single process keeps its budget in memory."""
         if self.engine.dialect.name != "postgresql":
             return None
         from storage.send_budget import SharedSendBudget
 
-        return SharedSendBudget(self.engine, bot_id, interval)
+        return SharedSendBudget(self.engine, bot_id, interval, late=late)
 
     def chat_lock(self, chat_key: str) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold while processing one update of a chat: one holder per chat, across processes
         on PostgreSQL (a session advisory lock), within this process on SQLite."""
         return self._locks.hold(chat_key)
+
+    def try_chat_lock(self, chat_key: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        """`chat_lock` if it is free now (True); False at once if anyone holds or waits for it."""
+        return self._locks.try_hold(chat_key)
 
     async def sweep_orphan_payloads(self, grace: dt.timedelta) -> int:
         """Delete payload blobs (and leftover `.tmp-*` files) no item row refers to, once seen

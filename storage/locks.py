@@ -126,6 +126,28 @@ class ChatLocks:
                     yield
 
     @contextlib.asynccontextmanager
+    async def try_hold(self, chat_key: str) -> AsyncIterator[bool]:
+        """Hold the chat's lock if nobody holds or waits for it, in this process or another:
+        True; else False at once. For a sender that must not wait for a chat while it holds
+        a place others wait for (the relay's place on deck, bot/telegram/send_budget.py)."""
+        if chat_key in self._local:
+            yield False
+            return
+        async with self._in_process(chat_key):  # free: taken without waiting
+            if self._session is None:
+                yield True
+                return
+            key = advisory_key(chat_key)
+            generation = await _try_take(self._session, key)
+            if generation is None:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                await self._session.unlock(key, generation)
+
+    @contextlib.asynccontextmanager
     async def _in_process(self, chat_key: str) -> AsyncIterator[None]:
         entry = self._local.get(chat_key)
         if entry is None:
@@ -157,17 +179,22 @@ async def _take(session: _LockSession, key: int) -> int:
     """Wait until this worker's session holds the chat's lock; its generation."""
     wait = _RETRY_FIRST
     while True:
-        attempt = asyncio.ensure_future(session.try_lock(key))
-        try:
-            generation = await asyncio.shield(attempt)
-        except asyncio.CancelledError:
-            # Cancelled while the statement ran: if it took the lock, give it back.
-            attempt.add_done_callback(functools.partial(_give_back, session, key))
-            raise
+        generation = await _try_take(session, key)
         if generation is not None:
             return generation
         await asyncio.sleep(wait)
         wait = min(_RETRY_CEILING, wait * 2)
+
+
+async def _try_take(session: _LockSession, key: int) -> int | None:
+    """One try: the lock's generation if this worker's session took it, else None."""
+    attempt = asyncio.ensure_future(session.try_lock(key))
+    try:
+        return await asyncio.shield(attempt)
+    except asyncio.CancelledError:
+        # Cancelled while the statement ran: if it took the lock, give it back.
+        attempt.add_done_callback(functools.partial(_give_back, session, key))
+        raise
 
 
 # Give-backs under way (a task must be referenced until it is done).

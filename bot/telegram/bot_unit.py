@@ -37,7 +37,13 @@ from bot.telegram.download import TelegramFiles
 from bot.telegram.intake import DeleteReportHook, IntakeProcessor
 from bot.telegram.parking import UpdateParking
 from bot.telegram.polling import AtLeastOncePoller
-from bot.telegram.send_budget import TELEGRAM_MESSAGES_PER_SECOND, LocalSendBudget, slot_interval
+from bot.telegram.send_budget import (
+    LATE_TOLERANCE,
+    SHARED_SPACING_MARGIN,
+    TELEGRAM_MESSAGES_PER_SECOND,
+    LocalSendBudget,
+    slot_interval,
+)
 from bot.telegram.sender import BotApiSender
 from crypto.drafts import DraftKeyring
 from storage import Storage
@@ -108,7 +114,9 @@ class BotUnit:
                                bot_id=own_id)
         # Telegram's 30 messages a second are each bot's own: on PostgreSQL every worker
         # shares its bot's budget (keyed by the bot's id), and bots never share one.
-        budget = storage.shared_send_budget(bot.id, slot_interval(TELEGRAM_MESSAGES_PER_SECOND))
+        budget = storage.shared_send_budget(
+            bot.id, slot_interval(TELEGRAM_MESSAGES_PER_SECOND, SHARED_SPACING_MARGIN),
+            late=LATE_TOLERANCE)
         sender = BotApiSender(budget=budget or LocalSendBudget(TELEGRAM_MESSAGES_PER_SECOND),
                               per_chat_per_second=options.per_chat_messages_per_second,
                               per_chat_burst=options.per_chat_burst)

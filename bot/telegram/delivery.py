@@ -25,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.chat_store import ChatStore, Committed, PendingMessage
 from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
+from bot.telegram.send_budget import Deck, NotDue
 from bot.telegram.sender import BotApiSender, is_transient
 from storage import Storage
 
@@ -41,6 +42,13 @@ _MAX_HANDED = 1000
 # limiter: a surge of 10,000 witnesses costs 10,000 keys, not 10,000 tasks with their frames
 # (bench/drafts_memory.py). 30 messages a second overall need far fewer at once.
 MAX_DELIVERING = 256
+# With a budget shared by workers, a sender on deck finding its chat's lock taken (an update
+# being processed, or another worker delivering it) gives its place up and tries again after
+# this long, rather than hold the place while it waits.
+_BUSY_CHAT_SECONDS = 0.02
+# How long a sender on deck waits for a slot with its chat's lock held: a few slots of every
+# worker's. Longer (a 429 pauses the budget), it lets the lock go and waits without it.
+_DECK_PATIENCE = 0.5
 
 
 def keyboard(message: SendText) -> InlineKeyboardMarkup | None:
@@ -189,7 +197,10 @@ class OutboxRelay:
         is taken, and the lock is held for one try only: a failed try (a 429, a 5xx, a dropped
         connection) is waited out with the lock released, so neither the queue for send slots
         nor a back-off ever holds up another update of the chat, on any worker. After the
-        sender's number of tries, the message is left for the relay's next round.
+        sender's number of tries, the message is left for the relay's next round. With a
+        budget shared by workers, the bot's slot is claimed under the lock once the message is
+        known to be still waiting, by at most a few senders of this process at once (on deck),
+        each holding its chat's lock for a few slots' time at most.
         """
         handed = self._handed.get(chat_key)
         if handed is not None:
@@ -221,31 +232,55 @@ class OutboxRelay:
     async def _deliver_locked(
         self, chat_key: str, first_id: str, slot_at: float | None
     ) -> bool:
-        async with self._storage.chat_lock(chat_key):
-            pending, state = await self._waiting(chat_key)
-            if not pending:
-                return False
-            message = pending[0]
-            reserved = message.entry_id == first_id
+        if not self._sender.claims_at_send:
+            async with self._storage.chat_lock(chat_key):
+                return await self._deliver_first(chat_key, first_id, slot_at, None)
+        while True:
+            # Only senders on deck hold a chat's lock waiting for a slot, and one never waits
+            # for a chat's lock holding its place (others would wait behind it).
+            wait = _BUSY_CHAT_SECONDS
             try:
-                await self._perform(message.outgoing, state, reserved=reserved,
-                                    slot_at=slot_at if reserved else None)
-            except Forbidden:
-                # The witness blocked the bot or deleted the chat: nothing can reach them.
-                log.info("chat.unreachable")
-                for unreachable in pending:
-                    await self._delivered(chat_key, unreachable.entry_id, state)
-                return False
-            except BadRequest as error:
-                log.warning("outbox.refused", extra={"error": type(error)})
-                if isinstance(message.outgoing, SendText) and message.outgoing.keep:
-                    # The receipt could not be delivered: keep the conversation on the phone
-                    # rather than leave the witness with neither.
-                    await self._drop_next_clear(chat_key, pending[1:], state)
-            # Other errors (a try that failed) leave the message waiting, in order.
-            more = len(pending) > 1
-            await self._delivered(chat_key, message.entry_id, state)
-            return more
+                async with self._sender.on_deck() as deck, \
+                        self._storage.try_chat_lock(chat_key) as held:
+                    if held:
+                        return await self._deliver_first(chat_key, first_id, slot_at, deck)
+            except NotDue as far:
+                wait = far.wait
+            await asyncio.sleep(wait)
+
+    async def _deliver_first(
+        self, chat_key: str, first_id: str, slot_at: float | None, deck: Deck | None
+    ) -> bool:
+        """Under the chat's lock: one try at its first waiting message."""
+        pending, state = await self._waiting(chat_key)
+        if not pending:
+            return False
+        message = pending[0]
+        reserved = message.entry_id == first_id
+        if deck is not None:
+            if reserved and isinstance(message.outgoing, SendText):
+                # Still waiting, and sent right after: now is the time to spend a slot.
+                slot_at = await self._sender.claim(patience=_DECK_PATIENCE)
+            deck.release()
+        try:
+            await self._perform(message.outgoing, state, reserved=reserved,
+                                slot_at=slot_at if reserved else None)
+        except Forbidden:
+            # The witness blocked the bot or deleted the chat: nothing can reach them.
+            log.info("chat.unreachable")
+            for unreachable in pending:
+                await self._delivered(chat_key, unreachable.entry_id, state)
+            return False
+        except BadRequest as error:
+            log.warning("outbox.refused", extra={"error": type(error)})
+            if isinstance(message.outgoing, SendText) and message.outgoing.keep:
+                # The receipt could not be delivered: keep the conversation on the phone
+                # rather than leave the witness with neither.
+                await self._drop_next_clear(chat_key, pending[1:], state)
+        # Other errors (a try that failed) leave the message waiting, in order.
+        more = len(pending) > 1
+        await self._delivered(chat_key, message.entry_id, state)
+        return more
 
     async def _waiting(self, chat_key: str) -> tuple[list[PendingMessage], ChatState]:
         """Under the chat's lock: its waiting messages, in order, and its state.

@@ -10,12 +10,17 @@ check under the chat's lock took a while) must not bunch with the next slots' ca
 budget of this process alone, the pacer also keeps the send times of the last `rate` messages
 and sends late only while the last `(1 + margin)` seconds hold fewer than `rate`: a slot missed
 by a late wake-up is used, not lost, and no second ever holds more than `rate` as counted here
-(a request then waiting for a free Bot API connection leaves later than counted). With a budget
-shared by workers, whose sends it cannot see, a caller that wakes too late takes a new slot.
+(a request then waiting for a free Bot API connection leaves later than counted).
 
 One process keeps the grid in memory (`LocalSendBudget`); several webhook workers share one
 kept in PostgreSQL (storage/send_budget.py), since Telegram's limits are per bot, not per
-worker. A 429 pauses the whole grid for its `retry_after`: no worker sends meanwhile.
+worker. A 429 pauses the whole grid for its `retry_after`: no worker sends meanwhile. Workers
+cannot see each other's sends, so they reserve nothing ahead: each claims the slot due now right
+before it sends (`claim`), and a slot no message claims is skipped, not spent. Reserving ahead,
+two workers spent more than two slots per message sent and took twice one worker's time for the
+same witnesses: a slot reserved before the chat's lock was lost when another worker had sent
+the message meanwhile, or when the sender was woken more than the tolerance late (often, on a
+busy machine), and its replacement came after every other worker's reservation.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from types import TracebackType
 from typing import Protocol
 
 # Telegram's overall limit for one bot (Bot FAQ: "not more than 30 messages per second or so").
@@ -35,14 +41,20 @@ TELEGRAM_MESSAGES_PER_SECOND = 30.0
 # stand-in counted 31 and 32 sendMessage calls in one second (bench/two_bots.py); with 5%,
 # never more than 30.
 SPACING_MARGIN = 0.05
-# Slots given up for being woken too late, at most, before a call is sent anyway.
-_RETAKES = 1
-# How late after its slot a call may still be sent; later, it takes a new slot.
+# Workers sharing a budget leave more. A claim's answer reaches its worker a little late (its
+# event loop busy elsewhere): with 2 workers on a 2-core machine at load 5, the send left 7 ms
+# after its slot at the median, 44 ms at the 99th percentile, 100 ms at worst, and at 5% the
+# workers sent 30 in one second at the most (their own clocks), with nothing left for the way to
+# Telegram. At 10%, any 31 slots span 1.1 s: 27.3 messages a second (bench/send_budget_workers.py:
+# at most 28 to 30 in one second at the stand-in with 1 to 8 workers, load up to 10).
+SHARED_SPACING_MARGIN = 0.10
+# How late after its slot a call may still be sent on it, with a shared budget (the claim's
+# moment, on the database's clock, and the send right after it); later, it takes a new slot.
 LATE_TOLERANCE = 0.012
 
 
-def slot_interval(per_second: float) -> float:
-    return (1.0 + SPACING_MARGIN) / per_second
+def slot_interval(per_second: float, margin: float = SPACING_MARGIN) -> float:
+    return (1.0 + margin) / per_second
 
 
 # A process keeps the times of this many recent sends at most (an unpaced bench lifts the rate).
@@ -59,6 +71,11 @@ class SendBudget(Protocol):
 
     async def next_slot(self) -> float:
         """Reserve the next free slot; the seconds until it comes (0 or more)."""
+        ...
+
+    async def claim(self) -> float:
+        """Take the slot due now if there is one (one that came at most LATE_TOLERANCE ago
+        counts as due): 0.0; else reserve nothing and return the seconds until the next."""
         ...
 
     async def pause(self, seconds: float) -> None:
@@ -91,18 +108,67 @@ class LocalSendBudget:
         self._next = slot + self._interval
         return slot - now
 
+    async def claim(self) -> float:
+        now = self._clock()
+        slot = max(self._next, now - LATE_TOLERANCE, self._paused_until)
+        if slot > now:
+            return slot - now
+        self._next = slot + self._interval
+        return 0.0
+
     async def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+# Senders of one process that may hold a chat's lock while they wait to claim a slot from a
+# shared budget: enough that the next is ready (its outbox checked) when a slot comes, few
+# enough that a chat's lock is held for a few slots' time at most, never for the whole queue.
+ON_DECK = 3
+
+
+class NotDue(Exception):
+    """No slot within the caller's patience (a 429 pauses the budget): `wait` seconds to go."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+class Deck:
+    """A place among the senders waiting, their chat's lock held, to claim a shared slot;
+    given back once the slot is claimed (`release`) or when the sender leaves."""
+
+    def __init__(self, places: asyncio.Semaphore | None) -> None:
+        self._places = places
+        self._held = False
+
+    async def __aenter__(self) -> Deck:
+        if self._places is not None:
+            await self._places.acquire()
+            self._held = True
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held and self._places is not None:
+            self._held = False
+            self._places.release()
 
 
 class Pacer:
     """This process's senders take the budget's slots one at a time, in turn.
 
-    Only the sender whose turn it is holds a reservation, so a process never books slots far
-    ahead. A sender woken too late for its slot sends anyway if this process counts every send
-    of the bot (a local budget) and the last second has room; otherwise it gives the slot up
-    and takes the next free one (a slot later), not one behind every other waiting sender's.
-    With several workers each holds at most one reservation, and the grid interleaves them.
+    A process that sends alone (a local budget) reserves its next slot ahead: only the sender
+    whose turn it is holds a reservation, so it never books slots far ahead, and one woken late
+    sends anyway while the last second has room. With a shared budget, the sender whose turn it
+    is claims the slot due now (`claim`), waiting for it if it has not come or another worker
+    took it; the relay first takes its chat's lock and checks the outbox (`on_deck`, a few
+    senders at once), so that a slot is claimed only for a message that leaves at once.
     """
 
     def __init__(self, budget: SendBudget) -> None:
@@ -118,34 +184,52 @@ class Pacer:
         # 31 in a second at Telegram, whose clock counts arrivals (measured with half the
         # margin: 31 to 32 in one second at the stand-in, bench/two_bots.py).
         self._window = 1.0 + SPACING_MARGIN
+        self._deck = asyncio.Semaphore(ON_DECK) if self._recent is None else None
+
+    @property
+    def shared(self) -> bool:
+        """Whether slots are claimed at sending time (a budget other processes send through)."""
+        return self._recent is None
+
+    def on_deck(self) -> Deck:
+        """`async with pacer.on_deck() as deck:` before taking a chat's lock to send on a
+        shared budget; `deck.release()` once the slot is claimed. Free with a local budget."""
+        return Deck(self._deck)
+
+    async def claim(self, *, patience: float | None = None) -> float:
+        """With a shared budget: in turn, wait until this process claims a slot; the moment
+        (loop time). The caller sends at once (`may_send` of that moment holds). NotDue if
+        the next slot is more than `patience` seconds away (the caller holds a chat's lock)."""
+        loop = asyncio.get_running_loop()
+        async with self._turn:
+            while True:
+                wait = await self.budget.claim()
+                if wait <= 0:
+                    return loop.time()
+                if patience is not None and wait > patience:
+                    raise NotDue(wait)
+                # Not come yet, or another worker took it: the next is `wait` away.
+                await asyncio.sleep(wait)
 
     async def take(self, *, sending: bool = True) -> float:
         """Wait for a slot; return, at the slot, the moment (loop time). `sending` False: the
-        caller sends later and calls `may_send(that moment)` just before it does."""
+        caller sends later and calls `may_send(that moment)` just before it does; with a
+        shared budget nothing is reserved then, and the caller claims its slot (`claim`) once
+        it holds the chat's lock and knows its message is still waiting."""
         loop = asyncio.get_running_loop()
+        if self._recent is None:
+            if sending:
+                return await self.claim()
+            return loop.time()
         async with self._turn:
-            for retake in range(_RETAKES + 1):
-                # A shared budget answers after a round trip: its clock was read somewhere in
-                # between, taken as the middle (a slow answer shows as late; counting from the
-                # request instead would make every slot late once round trips pass the
-                # tolerance, and no call would ever be sent).
-                asked = loop.time()
-                wait = await self.budget.next_slot()
-                due = (asked + loop.time()) / 2 + wait
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                if self._recent is not None:
-                    # Late or not, the slot is used once the last second has room.
-                    if sending:
-                        await self._room(loop)
-                        self._recent.append(loop.time())
-                    return loop.time()
-                if loop.time() - due <= LATE_TOLERANCE or retake == _RETAKES:
-                    return loop.time()
-                # Woken too late: sending now could bunch this call with the next slots'.
-                # Once only: on a machine so busy that every wake-up is late, retaking for
-                # ever would send nothing at all; the second slot is sent, late or not.
-        raise AssertionError("unreachable")  # pragma: no cover
+            wait = await self.budget.next_slot()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            # Late or not, the slot is used once the last second has room.
+            if sending:
+                await self._room(loop)
+                self._recent.append(loop.time())
+            return loop.time()
 
     def may_send(self, slot_at: float) -> bool:
         """Right before a message is sent on a slot taken earlier (`take(sending=False)`):

@@ -29,7 +29,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot import metrics
-from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget
+from bot.telegram.send_budget import Deck, LocalSendBudget, Pacer, SendBudget
 
 log = logging.getLogger("intake.sender")
 
@@ -142,10 +142,32 @@ class BotApiSender:
         lock); returns the moment (loop time) the overall slot came. `call(..., reserved=True,
         slot_at=that)` then waits for neither again, unless the slot has passed meanwhile and
         the budget cannot take a late message (send_budget.Pacer.may_send): a sender never
-        waits for the bot's budget while it holds a chat's lock (which would hold up that
-        chat's next update, on any worker, for as long as the queue for slots)."""
+        waits in the queue for the bot's budget while it holds a chat's lock (which would hold
+        up that chat's next update, on any worker, for as long as the queue for slots).
+
+        With a budget shared by workers, only the chat's slot is waited for here, and the
+        bot's is claimed under the chat's lock once the message is known to be still waiting
+        (`claims_at_send`, `on_deck`, `claim`): at most `send_budget.ON_DECK` chats of a worker
+        are held so, for a few slots' time (while a 429 pauses the budget, they let go and wait).
+        """
         await self._chat_limiter(chat_id).acquire()
         return await self._pacer.take(sending=False)
+
+    @property
+    def claims_at_send(self) -> bool:
+        """Whether messages claim their slot under the chat's lock, right before they leave
+        (a budget shared by workers), rather than reserving it beforehand (`reserve`)."""
+        return self._pacer.shared
+
+    def on_deck(self) -> Deck:
+        """Held while taking a chat's lock to claim a slot for it (send_budget.Pacer.on_deck)."""
+        return self._pacer.on_deck()
+
+    async def claim(self, *, patience: float | None = None) -> float:
+        """Under the chat's lock, its message still waiting: wait for this process's turn and
+        claim the bot's slot due now; the moment, for `call(..., slot_at=)`. NotDue when the
+        next slot is further than `patience` (send_budget.Pacer.claim)."""
+        return await self._pacer.claim(patience=patience)
 
     async def call(
         self,

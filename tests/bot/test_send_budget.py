@@ -10,7 +10,7 @@ import time
 from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 
-from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget
+from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget, slot_interval
 from bot.telegram.sender import BotApiSender
 from tests.support import most_in_one_second
 
@@ -95,8 +95,9 @@ class _SharedLike(LocalSendBudget):
 async def test_a_slot_woken_late_is_used_when_the_process_sends_alone() -> None:
     """The relay reserves a slot, then checks the outbox under the chat's lock; if that made it
     late for its slot, a process that sends every message of the bot still sends on it (a
-    slot lost each time cut 29 messages a second to about 21), where a worker sharing the
-    budget with others, whose sends it cannot see, takes a new slot."""
+    slot lost each time cut 29 messages a second to about 21). A worker sharing the budget
+    with others, whose sends it cannot see, claims its slot only then; one found late takes
+    another."""
     alone = Pacer(LocalSendBudget(30.0))
     taken = await alone.take(sending=False)
     time.sleep(0.05)  # the event loop was busy past the slot
@@ -122,3 +123,51 @@ async def test_late_slots_never_put_more_than_30_in_any_second() -> None:
         sent.append(loop.time())
     assert len(sent) == 75
     assert most_in_one_second(sent) <= 30
+
+
+class _CountingShared(_SharedLike):
+    """A shared-like budget that counts the slots it hands out."""
+
+    def __init__(self, per_second: float, *, clock: _Clock) -> None:
+        super().__init__(per_second, clock=clock)
+        self.spent = 0
+
+    async def next_slot(self) -> float:
+        self.spent += 1
+        return await super().next_slot()
+
+    async def claim(self) -> float:
+        wait = await super().claim()
+        self.spent += wait <= 0
+        return wait
+
+
+async def test_a_shared_budget_spends_a_slot_only_when_one_is_claimed_to_send() -> None:
+    """Workers reserve nothing ahead (a reserved slot whose message another worker sent, or
+    that came while its sender was busy, was lost): `take(sending=False)` spends nothing, a
+    claim spends one slot, and a claim with none due spends nothing and says how long to wait."""
+    clock = _Clock()
+    budget = _CountingShared(30.0, clock=clock)
+    pacer = Pacer(budget)
+    assert pacer.shared
+    for _ in range(5):
+        await pacer.take(sending=False)
+    assert budget.spent == 0
+    await pacer.claim()
+    assert budget.spent == 1
+    wait = await budget.claim()  # the next slot has not come: nothing taken
+    assert wait > 0 and budget.spent == 1
+    clock.now += wait
+    assert await budget.claim() == 0.0 and budget.spent == 2
+
+
+async def test_claims_late_by_more_than_the_tolerance_pile_up_no_burst() -> None:
+    """After a quiet while, the slots missed are not owed: one claim goes now, the next waits
+    an interval (less the tolerance a claim may be late by)."""
+    clock = _Clock()
+    budget = LocalSendBudget(30.0, clock=clock)
+    assert await budget.claim() == 0.0
+    clock.now += 10.0
+    assert await budget.claim() == 0.0
+    wait = await budget.claim()
+    assert 0 < wait <= slot_interval(30.0)

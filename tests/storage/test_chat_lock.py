@@ -159,3 +159,30 @@ async def test_workers_starting_together_migrate_in_turn(tmp_path: Path) -> None
         finally:
             for store in stores:
                 await store.close()
+
+
+async def _tries(storage: Storage, chat: str) -> bool:
+    async with storage.try_chat_lock(chat) as held:
+        return held
+
+
+async def test_trying_a_held_chat_gives_up_at_once(storage: Storage) -> None:
+    """The relay on deck tries a chat's lock (storage.try_chat_lock): a chat held in this
+    process is refused without waiting, a free one is taken and then free again."""
+    holder, release = await _hold_and_wait(storage, CHAT)
+    assert await _tries(storage, CHAT) is False
+    assert await _tries(storage, OTHER) is True
+    release.set()
+    await holder
+    assert await _tries(storage, CHAT) is True
+    await _excludes(storage, storage)  # nothing was left held
+
+
+async def test_trying_a_chat_another_worker_holds_gives_up_at_once(tmp_path: Path) -> None:
+    async with _two_workers(tmp_path) as (first, second):
+        holder, release = await _hold_and_wait(first, CHAT)
+        assert await _tries(second, CHAT) is False
+        release.set()
+        await holder
+        assert await _tries(second, CHAT) is True
+        await _excludes(first, second)  # the try left nothing held
