@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 
 from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 
-from bot.telegram.send_budget import LocalSendBudget, Pacer, SendBudget, slot_interval
+from bot.telegram.send_budget import (
+    SLOW_CLAIM,
+    LocalSendBudget,
+    Pacer,
+    SendBudget,
+    slot_interval,
+)
 from bot.telegram.sender import BotApiSender
 from tests.support import most_in_one_second
 
@@ -128,7 +135,7 @@ async def test_late_slots_never_put_more_than_30_in_any_second() -> None:
 class _CountingShared(_SharedLike):
     """A shared-like budget that counts the slots it hands out."""
 
-    def __init__(self, per_second: float, *, clock: _Clock) -> None:
+    def __init__(self, per_second: float, *, clock: Callable[[], float]) -> None:
         super().__init__(per_second, clock=clock)
         self.spent = 0
 
@@ -171,3 +178,19 @@ async def test_claims_late_by_more_than_the_tolerance_pile_up_no_burst() -> None
     assert await budget.claim() == 0.0
     wait = await budget.claim()
     assert 0 < wait <= slot_interval(30.0)
+
+
+class _SlowFirstClaim(_CountingShared):
+    """Its first claim answers late, as when the worker's event loop was busy meanwhile."""
+
+    async def claim(self) -> float:
+        wait = await super().claim()
+        if self.spent == 1 and wait <= 0:
+            time.sleep(SLOW_CLAIM + 0.02)
+        return wait
+
+
+async def test_a_claim_answered_too_late_is_given_up_for_the_next_slot() -> None:
+    budget = _SlowFirstClaim(30.0, clock=time.monotonic)
+    await Pacer(budget).claim()
+    assert budget.spent == 2  # the late one given up, the next one sent on
