@@ -71,11 +71,12 @@ class FollowUpService:
                 identity = await asyncio.to_thread(
                     legacy_witness_identity, code, report_id, self._keys.hash_key
                 )
-        report = await self._storage.reports.get(report_id) if report_id else None
-        if report_id is None or report is None:
+        if report_id is None or (
+                channels is not None
+                and await self._storage.reports.channel_of(report_id) not in channels):
             return None
-        if channels is not None and await self._storage.reports.channel_of(report_id) not in (
-                channels):
+        report = await self._storage.reports.get(report_id)
+        if report is None:
             return None
         messages = []
         for record in await self._storage.triage.witness_messages(report_id):

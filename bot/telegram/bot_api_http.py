@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _CONNECT_SECONDS = 5.0  # PTB's default
@@ -103,14 +103,17 @@ class AiohttpRequest(BaseRequest):
         if request_data is not None:
             data = (_multipart(request_data) if request_data.contains_files
                     else request_data.json_parameters)
+        failure: TelegramError
         try:
             async with session.request(method, url, data=data, timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as error:  # aiohttp's time-outs are asyncio's TimeoutError too
-            raise TimedOut(f"aiohttp.{type(error).__name__}") from None
+            failure = TimedOut(f"aiohttp.{type(error).__name__}")
         except (aiohttp.ClientError, OSError) as error:
-            # The message and the chained error would quote the URL, and with it the token.
-            raise NetworkError(f"aiohttp.{type(error).__name__}") from None
+            failure = NetworkError(f"aiohttp.{type(error).__name__}")
+        # Raised outside the `except`: aiohttp's error (a connection time-out quotes the URL,
+        # and with it the token) is then neither its cause nor its context.
+        raise failure
 
 
 def _given(value: object, default: float | None) -> float | None:

@@ -316,7 +316,12 @@ class IntakeProcessor:
                 await self._announce(work, chat_id, draft, key, announcement)
             return await sealing
         finally:
-            sealing.cancel()  # only if this failed or was cancelled before the seal was done
+            # Failed or cancelled before the seal was done: the sealing ends here, under the
+            # chat's lock, not later on its own (and its own error, if any, is not left
+            # unretrieved).
+            if not sealing.done():
+                sealing.cancel()
+            await asyncio.gather(sealing, return_exceptions=True)
 
     async def _submit(
         self, work: _Work, update: Update, chat_id: int, draft: Draft, announcement: str

@@ -141,8 +141,27 @@ async def test_a_refused_connection_is_a_network_error_that_holds_no_token() -> 
     _assert_no_token(raised.value)
 
 
+async def test_a_wait_for_a_free_connection_timed_out_holds_no_token() -> None:
+    """The one connection busy, a second call gives up waiting for it: aiohttp's own error for
+    that quotes the whole URL, token included; none of it reaches the TimedOut raised, nor
+    anything chained to it."""
+    async with _server() as server, _bot(server.url, AiohttpRequest(
+        connections=1, read_timeout=5.0, connect_timeout=0.2, pool_timeout=0.1)) as bot:
+        server.delay = 2.0
+        busy = asyncio.create_task(bot.send_message(42, "slow"))
+        await asyncio.sleep(0.3)
+        with pytest.raises(TimedOut) as raised:
+            await bot.send_message(42, "waits")
+        await busy
+    _assert_no_token(raised.value)
+
+
 def _assert_no_token(error: BaseException) -> None:
-    """Not in the error, nor in the traceback a log line would print with it."""
+    """Not in the error, nor in the traceback a log line would print with it, nor in any error
+    chained to it (as cause or as context)."""
     secret = TOKEN.split(":")[1]
-    assert secret not in str(error) and secret not in repr(error)
+    seen: BaseException | None = error
+    while seen is not None:
+        assert secret not in str(seen) and secret not in repr(seen), repr(seen)
+        seen = seen.__cause__ or seen.__context__
     assert secret not in "".join(traceback.format_exception(error))
