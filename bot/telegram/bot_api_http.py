@@ -6,7 +6,7 @@ part of the bot's CPU (bench/intake_load.py --profile). On every call httpcore's
 each idle connection (a poll() and, through anyio, a getpeername() and a dict of lambdas for
 each) and h11 parses the answer in Python; a sendMessage cost 1.3 to 1.6 ms of CPU against the
 stand-in on loopback, 0.3 to 0.4 ms over aiohttp (its HTTP parser is C, its pool a deque per
-host). An update makes 1.87 calls on average. aiohttp is already a dependency (the webhook, the
+host). An action makes 1.78 calls on average. aiohttp is already a dependency (the webhook, the
 stand-in). File downloads stay on httpx (download.py): a few a report, streamed.
 
 What PTB's own request does, this one does too: the same form-encoded parameters (multipart

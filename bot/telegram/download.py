@@ -1,7 +1,8 @@
 """Streaming a witness's file from the Bot API, chunk by chunk, without ever holding it whole.
 
 python-telegram-bot's `File.download_*` read a whole file into memory, so only `getFile` goes
-through it; the bytes come from the file URL over httpx (already PTB's HTTP client), in chunks.
+through it; the bytes come from the file URL over httpx (a dependency of python-telegram-bot),
+in chunks.
 
 The file URL is `{api}/file/bot<TOKEN>/{file_path}`: it carries the bot token. No exception
 raised here quotes it: every failure becomes an `AttachmentUnavailable` whose message and

@@ -199,7 +199,7 @@ class BotApiSender:
                                        slot_at=slot_at)
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self._attempts if retry else 1),
+            stop=stop_after_attempt(self._attempts),
             wait=self._wait,
             reraise=True,
             before_sleep=self._count_retry,
