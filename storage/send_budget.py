@@ -13,9 +13,8 @@ went unused, bench/send_budget_workers.py). The row lock lasts only for that sta
 (autocommit): workers queue on it for microseconds, never across a send. A 429 moves
 `paused_until` forward, and no slot is handed out before it, to any worker.
 
-`take` reserves the next slot ahead instead (the grid of a process that sends alone works so;
-kept for tests and tools). A worker that dies between a claim and its send leaves that slot
-unused: the budget can only be spent less, never more.
+`take` reserves the next slot ahead instead (kept for tests and tools). A worker that dies
+between a claim and its send leaves that slot unused: the budget can only be spent less, never more.
 """
 
 from __future__ import annotations
@@ -97,11 +96,6 @@ class SharedSendBudget:
         self._interval = interval
         self._late = late
         self._created = False
-
-    @property
-    def sole_sender_rate(self) -> None:
-        """Every worker sends through it: no one process sees all of the bot's messages."""
-        return None
 
     async def next_slot(self) -> float:
         slot, now = await self.take()

@@ -25,7 +25,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.chat_store import ChatStore, Committed, PendingMessage
 from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
-from bot.telegram.send_budget import Deck, NotDue
+from bot.telegram.send_budget import Deck, NotDue, Slot
 from bot.telegram.sender import BotApiSender, is_transient
 from storage import Storage
 
@@ -210,11 +210,15 @@ class OutboxRelay:
         if not pending:
             return False
         first = pending[0]
-        slot_at = None
+        slot = None
         if isinstance(first.outgoing, SendText):
-            slot_at = await self._sender.reserve(first.outgoing.chat_id)
+            slot = await self._sender.reserve(first.outgoing.chat_id)
         try:
-            more = await self._deliver_locked(chat_key, first.entry_id, slot_at)
+            try:
+                more = await self._deliver_locked(chat_key, first.entry_id, slot)
+            finally:
+                if slot is not None:
+                    slot.give_back()  # unless a message left on it
         except Exception as error:
             if not is_transient(error):
                 raise
@@ -230,11 +234,11 @@ class OutboxRelay:
         return more
 
     async def _deliver_locked(
-        self, chat_key: str, first_id: str, slot_at: float | None
+        self, chat_key: str, first_id: str, slot: Slot | None
     ) -> bool:
         if not self._sender.claims_at_send:
             async with self._storage.chat_lock(chat_key):
-                return await self._deliver_first(chat_key, first_id, slot_at, None)
+                return await self._deliver_first(chat_key, first_id, slot, None)
         while True:
             # Only senders on deck hold a chat's lock waiting for a slot, and one never waits
             # for a chat's lock holding its place (others would wait behind it).
@@ -243,13 +247,13 @@ class OutboxRelay:
                 async with self._sender.on_deck() as deck, \
                         self._storage.try_chat_lock(chat_key) as held:
                     if held:
-                        return await self._deliver_first(chat_key, first_id, slot_at, deck)
+                        return await self._deliver_first(chat_key, first_id, slot, deck)
             except NotDue as far:
                 wait = far.wait
             await asyncio.sleep(wait)
 
     async def _deliver_first(
-        self, chat_key: str, first_id: str, slot_at: float | None, deck: Deck | None
+        self, chat_key: str, first_id: str, slot: Slot | None, deck: Deck | None
     ) -> bool:
         """Under the chat's lock: one try at its first waiting message."""
         pending, state = await self._waiting(chat_key)
@@ -260,11 +264,11 @@ class OutboxRelay:
         if deck is not None:
             if reserved and isinstance(message.outgoing, SendText):
                 # Still waiting, and sent right after: now is the time to spend a slot.
-                slot_at = await self._sender.claim(patience=_DECK_PATIENCE)
+                slot = await self._sender.claim(patience=_DECK_PATIENCE)
             deck.release()
         try:
             await self._perform(message.outgoing, state, reserved=reserved,
-                                slot_at=slot_at if reserved else None)
+                                slot=slot if reserved else None)
         except Forbidden:
             # The witness blocked the bot or deleted the chat: nothing can reach them.
             log.info("chat.unreachable")
@@ -338,13 +342,13 @@ class OutboxRelay:
 
     async def _perform(
         self, outgoing: Outgoing, state: ChatState, *, reserved: bool = False,
-        slot_at: float | None = None,
+        slot: Slot | None = None,
     ) -> None:
         """One try (the caller waits out a failure with the chat's lock released)."""
         if isinstance(outgoing, SendText):
             sent = await self._sender.call(
                 outgoing.chat_id, lambda: send_text(self._bot, outgoing),
-                reserved=reserved, retry=False, slot_at=slot_at)
+                reserved=reserved, retry=False, slot=slot)
             if not outgoing.keep:
                 state.remember(sent)
         elif isinstance(outgoing, DeleteTrail):

@@ -2,8 +2,9 @@
 
 Telegram allows about 30 messages a second overall and about one a second per chat sustained;
 past that it answers 429 with `retry_after`. It also answers 502 now and then, and connections
-drop. This sender keeps the overall rate with the bot's send budget (send_budget.py: slots
-spread evenly, shared by every worker on PostgreSQL), the per-chat rate with a leaky bucket per
+drop. This sender keeps the overall rate with the bot's send budget (send_budget.py: permits
+held until a second after Telegram's answer in one process; slots spread evenly, shared by
+every worker, on PostgreSQL), the per-chat rate with a leaky bucket per
 chat (aiolimiter), honours `retry_after`, and retries 5xx, time-outs and dropped connections
 with exponential back-off and jitter (tenacity). A 429 pauses the whole budget for its
 `retry_after` (Telegram's limits are per bot, so every worker must wait it out).
@@ -29,7 +30,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot import metrics
-from bot.telegram.send_budget import Deck, LocalSendBudget, Pacer, SendBudget
+from bot.telegram.send_budget import Deck, LocalSendBudget, Pacer, SendBudget, Slot
 
 log = logging.getLogger("intake.sender")
 
@@ -72,14 +73,14 @@ class BotApiSender:
     def __init__(
         self,
         *,
-        budget: SendBudget | None = None,
+        budget: SendBudget | LocalSendBudget | None = None,
         per_chat_per_second: float = 1.0,
         per_chat_burst: int = 3,
         attempts: int = 6,
         max_backoff_seconds: float = 20.0,
     ) -> None:
         # The bot's overall budget; one of this process alone unless a shared one is given.
-        self._budget: SendBudget = budget if budget is not None else LocalSendBudget()
+        self._budget = budget if budget is not None else LocalSendBudget()
         self._pacer = Pacer(self._budget)
         self._per_chat_rate = per_chat_per_second
         self._per_chat_burst = per_chat_burst
@@ -137,21 +138,21 @@ class BotApiSender:
         error = state.outcome.exception() if state.outcome else None
         return self.backoff(error, state.attempt_number)
 
-    async def reserve(self, chat_id: int) -> float:
-        """Wait for this chat's next slot, then the bot's next overall slot, now (outside any
-        lock); returns the moment (loop time) the overall slot came. `call(..., reserved=True,
-        slot_at=that)` then waits for neither again, unless the slot has passed meanwhile and
-        the budget cannot take a late message (send_budget.Pacer.may_send): a sender never
-        waits in the queue for the bot's budget while it holds a chat's lock (which would hold
-        up that chat's next update, on any worker, for as long as the queue for slots).
+    async def reserve(self, chat_id: int) -> Slot | None:
+        """Wait for this chat's next slot, then the bot's (a permit of a local budget), now,
+        outside any lock. `call(..., reserved=True, slot=that)` then waits for neither again;
+        the caller gives the slot back (`Slot.give_back`) if no message left on it. A sender
+        never waits in the queue for the bot's budget while it holds a chat's lock (which
+        would hold up that chat's next update, on any worker, for as long as the queue).
 
-        With a budget shared by workers, only the chat's slot is waited for here, and the
-        bot's is claimed under the chat's lock once the message is known to be still waiting
-        (`claims_at_send`, `on_deck`, `claim`): at most `send_budget.ON_DECK` chats of a worker
-        are held so, for a few slots' time (while a 429 pauses the budget, they let go and wait).
+        With a budget shared by workers, only the chat's slot is waited for here (None is
+        returned), and the bot's is claimed under the chat's lock once the message is known to
+        be still waiting (`claims_at_send`, `on_deck`, `claim`): at most `send_budget.ON_DECK`
+        chats of a worker are held so, for a few slots' time (while a 429 pauses the budget,
+        they let go and wait).
         """
         await self._chat_limiter(chat_id).acquire()
-        return await self._pacer.take(sending=False)
+        return await self._pacer.reserve()
 
     @property
     def claims_at_send(self) -> bool:
@@ -163,9 +164,9 @@ class BotApiSender:
         """Held while taking a chat's lock to claim a slot for it (send_budget.Pacer.on_deck)."""
         return self._pacer.on_deck()
 
-    async def claim(self, *, patience: float | None = None) -> float:
+    async def claim(self, *, patience: float | None = None) -> Slot:
         """Under the chat's lock, its message still waiting: wait for this process's turn and
-        claim the bot's slot due now; the moment, for `call(..., slot_at=)`. NotDue when the
+        claim the bot's slot due now, for `call(..., slot=)`. NotDue when the
         next slot is further than `patience` (send_budget.Pacer.claim)."""
         return await self._pacer.claim(patience=patience)
 
@@ -178,7 +179,7 @@ class BotApiSender:
         reserved: bool = False,
         sends_message: bool = True,
         retry: bool = True,
-        slot_at: float | None = None,
+        slot: Slot | None = None,
     ) -> T:
         """Run one Bot API call (made fresh by `make` for every attempt) within the limits.
 
@@ -196,7 +197,7 @@ class BotApiSender:
             # One try, as the relay makes every message: no retry machinery to set up.
             return await self._attempt(chat_id, make, counts=counts, first=True,
                                        reserved=reserved, sends_message=sends_message,
-                                       slot_at=slot_at)
+                                       slot=slot)
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self._attempts),
@@ -209,7 +210,7 @@ class BotApiSender:
                 return await self._attempt(
                     chat_id, make, counts=counts,
                     first=attempt.retry_state.attempt_number == 1, reserved=reserved,
-                    sends_message=sends_message, slot_at=slot_at)
+                    sends_message=sends_message, slot=slot)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _attempt(
@@ -221,22 +222,26 @@ class BotApiSender:
         first: bool,
         reserved: bool,
         sends_message: bool,
-        slot_at: float | None,
+        slot: Slot | None,
     ) -> T:
         if not counts:
             return await make()
         if chat_id is not None and not (reserved and first):
             # The chat's own bucket first, so waiting for it holds no overall slot.
             await self._chat_limiter(chat_id).acquire()
-        if sends_message and not (
-            first and slot_at is not None and self._pacer.may_send(slot_at)
-        ):
-            await self._pacer.take()
+        if not sends_message:
+            return await self._paused_on_429(make)
+        if not (first and slot is not None and slot.usable()):
+            slot = await self._pacer.take()
+        with slot.sending():
+            return await self._paused_on_429(make)
+
+    async def _paused_on_429(self, make: Callable[[], Awaitable[T]]) -> T:
         try:
             return await make()
         except RetryAfter as error:
             # Telegram's limits are the bot's: every worker waits, not only this call.
-            await self._budget.pause(retry_after_seconds(error))
+            await self._pacer.pause(retry_after_seconds(error))
             raise
 
     def _count_retry(self, state: RetryCallState) -> None:

@@ -1,16 +1,18 @@
-"""N `intake serve --webhook` workers on one PostgreSQL against the stand-in with Telegram's
-flood limits on, and scripted witnesses reporting through them: what Telegram would have
-refused, how many messages landed in the busiest second, and whether every witness got exactly
-one report and its receipt. Used by tests/e2e/test_send_budget_workers.py and
+"""N `intake serve --webhook` workers on one PostgreSQL (or one on SQLite) against the stand-in
+with Telegram's flood limits on, and scripted witnesses reporting through them: what Telegram
+would have refused, how many messages landed in the busiest second, and whether every witness
+got exactly one report and its receipt. Used by tests/e2e/test_send_budget_workers.py and
 bench/send_budget_workers.py."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import resource
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,11 +122,22 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@contextlib.asynccontextmanager
+async def _database(tmp_path: Path, sqlite: bool) -> AsyncIterator[str]:
+    if sqlite:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"
+        return
+    async with fresh_postgres_database() as url:
+        yield url
+
+
 async def run_workers(
     tmp_path: Path, workers: int, witnesses: int, *, seed: int = 1,
-    pause: tuple[float, float] = (1.0, 2.0), settle: float = 0.3,
+    pause: tuple[float, float] = (1.0, 2.0), settle: float = 0.3, sqlite: bool = False,
 ) -> FloodRun:
-    async with fresh_postgres_database() as database_url:
+    """`sqlite`: one process on an SQLite file (its own budget, not the shared one)."""
+    assert workers == 1 or not sqlite, "SQLite serves one process"
+    async with _database(tmp_path, sqlite) as database_url:
         data_dir = tmp_path / "data"
         secret_file = tmp_path / "webhook.secret"
         secret_file.write_text(SECRET)
@@ -136,7 +149,7 @@ async def run_workers(
         async with BotApiStandIn(TOKEN, flood_limits=FloodLimits()) as standin:
             serve = ServeProcesses(data_dir, database_url, standin.root_url, draft_key, {
                 "INTAKE_WEBHOOK_SECRET_FILE": str(secret_file),
-                "INTAKE_PAYLOADS": "database",
+                "INTAKE_PAYLOADS": "directory" if sqlite else "database",
                 "INTAKE_LOG_LEVEL": "WARNING",
             })
             niceness: int | None = None
@@ -153,7 +166,7 @@ async def run_workers(
                 standin.webhook_targets = [f"http://127.0.0.1:{port}/telegram" for port in ports]
                 calls_before = len(standin.calls)
                 pids = [p.pid for p in processes]
-                backends = await backend_pids(database_url)
+                backends = [] if sqlite else await backend_pids(database_url)
                 cpu_before = [cpu_seconds(p) for p in pids]
                 db_before = {p: cpu_seconds(p) for p in backends}
                 bench_before = own_cpu()
@@ -181,8 +194,9 @@ async def run_workers(
                 worker_cpu = sum(cpu_seconds(p) for p in pids) - sum(cpu_before)
                 bench_cpu = own_cpu() - bench_before
                 # Backends opened during the run count from zero.
-                database_cpu = sum(cpu_seconds(p) - db_before.get(p, 0.0)
-                                   for p in await backend_pids(database_url))
+                database_cpu = 0.0 if sqlite else sum(
+                    cpu_seconds(p) - db_before.get(p, 0.0)
+                    for p in await backend_pids(database_url))
                 load = (load_before, os.getloadavg()[0])
                 # Receipts committed last may still be on their way.
                 await asyncio.sleep(2.0)
@@ -197,7 +211,8 @@ async def run_workers(
             failure = ""
             if any(r.receipt_code is None for r in records):
                 failure = failure_report(serve, standin, records)
-        result = await outcome(database_url, data_dir, reviewer, records, payloads="database")
+        result = await outcome(database_url, data_dir, reviewer, records,
+                               payloads="directory" if sqlite else "database")
     return FloodRun(
         workers=workers,
         witnesses=witnesses,

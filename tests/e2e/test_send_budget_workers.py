@@ -22,3 +22,16 @@ async def test_two_workers_keep_one_budget_of_30_messages_a_second(tmp_path: Pat
     assert run.refused == 0, run.show()
     assert run.most_in_a_second <= 30, run.show()
     assert run.reports == 60 and run.receipts_matched == 60, run.show()
+
+
+async def test_one_process_on_sqlite_keeps_30_messages_a_second_where_telegram_counts(
+    tmp_path: Path,
+) -> None:
+    """One process alone holds a permit per message until a second after Telegram's answer
+    (bot/telegram/send_budget.py): the stand-in, which counts a call when it handles it,
+    never sees 31 in one second, and refuses nothing."""
+    run = await run_workers(tmp_path, 1, 60, seed=6, pause=(0.5, 1.0), sqlite=True)
+    assert run.finished == 60, run.failure[-8000:]
+    assert run.refused == 0, run.show()
+    assert run.most_in_a_second <= 30, run.show()
+    assert run.reports == 60 and run.receipts_matched == 60, run.show()

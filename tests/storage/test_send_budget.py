@@ -10,7 +10,7 @@ import itertools
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.telegram.send_budget import slot_interval
+from bot.telegram.send_budget import LATE_TOLERANCE, slot_interval
 from storage.send_budget import SharedSendBudget, budget_key
 from tests.support import fresh_postgres_database, most_in_one_second
 
@@ -91,6 +91,24 @@ async def test_a_claim_that_finds_no_slot_due_spends_none() -> None:
                 slot, wait = await budget.claim_slot()
                 assert slot is None and 25.0 < wait <= 30.0
             assert await _next_slot(engine) == before
+        finally:
+            await engine.dispose()
+
+
+async def test_after_a_quiet_while_the_slots_nobody_claimed_are_not_owed() -> None:
+    """The grid lets no burst through after a quiet while: the first claim goes at once, the
+    next only an interval later (less the tolerance a claim may be late by)."""
+    async with fresh_postgres_database(migrated=True) as url:
+        engine = create_async_engine(url)
+        try:
+            interval = slot_interval(30.0)
+            budget = SharedSendBudget(engine, BOT_ID, interval, late=LATE_TOLERANCE)
+            assert (await budget.claim_slot())[0] is not None
+            await asyncio.sleep(0.5)  # about 14 slots' time, none claimed
+            assert (await budget.claim_slot())[0] is not None
+            slot, wait = await budget.claim_slot()
+            assert slot is None
+            assert 0 < wait <= interval - LATE_TOLERANCE
         finally:
             await engine.dispose()
 
