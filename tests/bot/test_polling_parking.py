@@ -8,8 +8,10 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from telegram import Bot, Update
 
+from bot.telegram import polling
 from bot.telegram.parking import UpdateParking
 from bot.telegram.polling import AtLeastOncePoller
 from crypto.drafts import DraftKeyring
@@ -145,3 +147,39 @@ async def test_an_update_done_while_it_was_being_parked_leaves_no_parked_row(
             assert len(processed) == 1
     finally:
         await storage.close()
+
+
+async def test_once_nothing_is_in_flight_the_next_update_is_fetched_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While updates are in flight the poller asks Telegram again only now and then (each ask
+    hands back every unconfirmed update); once they are done it asks at once, and Telegram
+    holds the question until the next witness writes. With the busy wait made 30 s long, an
+    update sent after the first was processed is still processed within seconds: a fixed
+    wait after each fetch (which kept each answer waiting 50 ms on average) would not be."""
+    monkeypatch.setattr(polling, "_BUSY_REPOLL_SECONDS", 30.0)
+    processed: list[int] = []
+    done = asyncio.Event()
+
+    async def process(updates: Sequence[Update]) -> None:
+        processed.extend(u.update_id for u in updates)
+        done.set()
+
+    async with BotApiStandIn(TOKEN) as standin, Bot(
+        TOKEN, base_url=standin.base_url, base_file_url=standin.base_file_url
+    ) as bot:
+        poller = AtLeastOncePoller(bot, process, api_url=standin.root_url, poll_timeout=20)
+        stop = asyncio.Event()
+        running = asyncio.create_task(poller.run(stop))
+        try:
+            await standin.user(762_000, "First").send_text("hello")
+            async with asyncio.timeout(10):
+                await done.wait()
+            done.clear()
+            await standin.user(762_001, "Next").send_text("hello")
+            async with asyncio.timeout(10):
+                await done.wait()
+            assert len(processed) == 2
+        finally:
+            stop.set()
+            await running
