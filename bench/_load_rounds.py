@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import os
-import random
 import signal
 import sys
 import time
@@ -130,6 +129,10 @@ class TimedWitness(ScriptedWitness):
         return await super()._press(message, label, fallback_first=fallback_first)
 
 
+# What one user of a round did: how many actions, and the pauses between them.
+Plan = tuple[int, list[float]]
+
+
 @dataclass
 class Round:
     bot: str
@@ -150,6 +153,8 @@ class Round:
     polls: int = 0
     # Ordinary steps' first answers without each user's first action (all users start at once).
     later: list[float] = field(default_factory=list)
+    # Intake's rounds: what each witness did, for the echo bots' users to do the same.
+    plans: list[Plan] = field(default_factory=list)
 
     @property
     def cpu_per_action(self) -> float:
@@ -261,24 +266,24 @@ async def _after(delay: float, work: Awaitable[_T]) -> _T:
     return await work
 
 
-async def _echo_user(user: TimedUser, texts: int, pause: tuple[float, float], seed: int
-                     ) -> bool:
-    rng = random.Random(seed)
-    for number in range(texts):
+async def _echo_user(user: TimedUser, plan: Plan) -> bool:
+    """Act as the intake witness of the same number did: as many texts, the same pauses."""
+    actions, pauses = plan
+    for number in range(actions):
         await user.send_text(f"message {number} from {user.user_id}")
         try:
             await user.next_bot_message(timeout=60)
         except TimeoutError:
             return False
         user.take_bot_messages()
-        if pause[1] > 0:
-            await asyncio.sleep(rng.uniform(*pause))
+        if number < len(pauses):
+            await asyncio.sleep(pauses[number])
     return True
 
 
 async def run_round(
     standin: BotApiStandIn, bot: str, count: int, first_user: int, *,
-    pause: tuple[float, float], echo_actions: int, work: Path, profile: Path | None,
+    pause: tuple[float, float], echo_plans: list[Plan], work: Path, profile: Path | None,
     log: Path | None = None, unpaced: bool = False, slow_download: float = 0.0,
     ramp: float = 0.0,
 ) -> Round:
@@ -310,6 +315,8 @@ async def run_round(
                 slow = asyncio.create_task(
                     _slow_witness(standin, first_user + count, slow_download, pause))
             records: list[WitnessRecord] = await asyncio.gather(*runs)
+            plans = [(len(u.timeline.actions), r.pauses)
+                     for u, r in zip(users, records, strict=True)]
             finished = sum(r.finished for r in records)
             stalled = [r.stalled for r in records if r.stalled]
             # Counted up to the others' last answer, as in every round; the slow chat's
@@ -318,9 +325,10 @@ async def run_round(
             if slow is not None:
                 await slow
         else:
+            plans = []
             done = await asyncio.gather(*(
-                _after(ramp * n / count, _echo_user(user, echo_actions, pause, first_user + n))
-                for n, user in enumerate(users)
+                _after(ramp * n / count, _echo_user(user, plan))
+                for n, (user, plan) in enumerate(zip(users, echo_plans, strict=True))
             ))
             finished = sum(done)
             cpu_at_end = _cpu_seconds(process.pid)
@@ -347,7 +355,7 @@ async def run_round(
     receipts = [t for u in users if (t := u.timeline.send_to_receipt()) is not None]
     return Round(bot, last - started, len(ordinary) + len(send), ordinary, send, unanswered,
                  finished, count, stalled, receipts, calls, cpu, polls,
-                 [x for user in users for x in user.timeline.first_answers(skip=1)[0]])
+                 [x for user in users for x in user.timeline.first_answers(skip=1)[0]], plans)
 
 
 def show(r: Round) -> str:

@@ -54,6 +54,8 @@ class WitnessRecord:
     messages: list[BotMessage] = field(default_factory=list)
     #: What the witness did, in order ("/start", "press:Yes, continue", "text:what", ...).
     actions: list[str] = field(default_factory=list)
+    #: The seconds it waited, as a person reads and types, each time the bot had answered.
+    pauses: list[float] = field(default_factory=list)
     #: The bot asked the first question again after the witness had answered it.
     started_over: bool = False
     #: Questions asked again after the witness had answered them, in order.
@@ -347,7 +349,9 @@ class ScriptedWitness:
     async def _pause(self) -> None:
         low, high = self.pause
         if high > 0:
-            await asyncio.sleep(self._random.uniform(low, high))
+            seconds = self._random.uniform(low, high)
+            self.record.pauses.append(seconds)
+            await asyncio.sleep(seconds)
 
     def _check_summary(self, message: BotMessage) -> None:
         """Is each canary shown under the label of the question it answered, and only there?"""
