@@ -241,27 +241,43 @@ class Pacer:
     async def claim(self, *, patience: float | None = None) -> Slot:
         """With a shared budget: in turn, wait until this process claims a slot. The caller
         sends at once (the slot is `usable` for LATE_TOLERANCE). NotDue if the next slot is
-        more than `patience` seconds away (the caller holds a chat's lock)."""
+        more than `patience` seconds away, or the turn does not come within it (the caller
+        holds a chat's lock: a sender ahead that may wait, through a 429's pause, holds the
+        turn that long)."""
         if self._shared is None:
             assert self._local is not None
             return await self._local.take()  # only a shared budget is claimed so
+        if patience is None:
+            await self._turn.acquire()
+        else:
+            try:
+                async with asyncio.timeout(patience):
+                    await self._turn.acquire()
+            except TimeoutError:
+                raise NotDue(patience) from None
+        try:
+            return await self._claim_in_turn(self._shared, patience)
+        finally:
+            self._turn.release()
+
+    @staticmethod
+    async def _claim_in_turn(shared: SendBudget, patience: float | None) -> Slot:
         loop = asyncio.get_running_loop()
-        async with self._turn:
-            slow = 0
-            while True:
-                asked = loop.time()
-                wait = await self._shared.claim()
-                if wait <= 0:
-                    if loop.time() - asked <= SLOW_CLAIM or slow:
-                        return Slot(loop.time())
-                    # Its answer came so late that the message would leave long after its
-                    # slot, close to the next ones': given up (once) for the next slot.
-                    slow += 1
-                    continue
-                if patience is not None and wait > patience:
-                    raise NotDue(wait)
-                # Not come yet, or another worker took it: the next is `wait` away.
-                await asyncio.sleep(wait)
+        slow = 0
+        while True:
+            asked = loop.time()
+            wait = await shared.claim()
+            if wait <= 0:
+                if loop.time() - asked <= SLOW_CLAIM or slow:
+                    return Slot(loop.time())
+                # Its answer came so late that the message would leave long after its
+                # slot, close to the next ones': given up (once) for the next slot.
+                slow += 1
+                continue
+            if patience is not None and wait > patience:
+                raise NotDue(wait)
+            # Not come yet, or another worker took it: the next is `wait` away.
+            await asyncio.sleep(wait)
 
     async def reserve(self) -> Slot | None:
         """Before a chat's lock, for a message sent under it. Local: a permit (wait for one),

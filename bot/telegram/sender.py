@@ -80,8 +80,7 @@ class BotApiSender:
         max_backoff_seconds: float = 20.0,
     ) -> None:
         # The bot's overall budget; one of this process alone unless a shared one is given.
-        self._budget = budget if budget is not None else LocalSendBudget()
-        self._pacer = Pacer(self._budget)
+        self._pacer = Pacer(budget if budget is not None else LocalSendBudget())
         self._per_chat_rate = per_chat_per_second
         self._per_chat_burst = per_chat_burst
         self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()

@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Callable
 
+import pytest
 from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 
@@ -16,6 +17,7 @@ from bot.telegram.send_budget import (
     LATE_TOLERANCE,
     SLOW_CLAIM,
     LocalSendBudget,
+    NotDue,
     Pacer,
     slot_interval,
 )
@@ -187,3 +189,22 @@ async def test_a_claim_answered_too_late_is_given_up_for_the_next_slot() -> None
     budget = _SlowFirstClaim(30.0, clock=time.monotonic)
     await Pacer(budget).claim()
     assert budget.spent == 2  # the late one given up, the next one sent on
+
+
+async def test_a_sender_on_deck_is_not_kept_waiting_for_the_turn_through_a_429() -> None:
+    """While a 429 pauses the shared budget, a sender that must wait it out (a notice sent
+    without patience) holds this process's turn; a sender on deck, which holds its chat's
+    lock, hears NotDue within its patience instead of waiting for the turn until the end of
+    the pause (and keeping that chat's updates waiting meanwhile)."""
+    budget = _Grid(30.0, clock=time.monotonic)
+    pacer = Pacer(budget)
+    await budget.pause(5.0)
+    patient = asyncio.create_task(pacer.claim())
+    await asyncio.sleep(0.05)  # it has the turn, and waits out the pause
+    try:
+        async with asyncio.timeout(2.0):
+            with pytest.raises(NotDue):
+                await pacer.claim(patience=0.2)
+    finally:
+        patient.cancel()
+        await asyncio.gather(patient, return_exceptions=True)
