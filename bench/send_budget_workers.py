@@ -34,9 +34,12 @@ seconds of workers / PostgreSQL, most in one second at the stand-in:
   56 / 15, 30. Without the raised priority, 8 workers at load 10: 34 in one second (the
   stand-in held up 329 ms), 71.3 s. With Bot API calls over aiohttp, 8 workers: 31 in one
   second (the stand-in held up 36 ms): a claim answered late is now given up once (40 ms).
-- final (1,414 messages): 56.0 s (5.1, 3.0) 25 / 6, 28; 54.5 s (2.9, 1.6) 32 / 7, 28; 56.0 s
-  (1.8, 1.8) 44 / 11, 29; 8 workers, after 1 in 55.4 s (4.2, 2.5): 64.6 s (2.8, 5.9) 79 / 20,
-  29.
+- 2026-12-07 morning (1,414 messages): 56.0 s (5.1, 3.0) 25 / 6, 28; 54.5 s (2.9, 1.6) 32 / 7,
+  28; 56.0 s (1.8, 1.8) 44 / 11, 29; 8 workers, after 1 in 55.4 s (4.2, 2.5): 64.6 s (2.8, 5.9)
+  79 / 20, 29.
+- after the single process's permit budget (a slot now an object; a sender on deck waits for
+  its process's turn only within its patience), 1,414 messages: 55.3 s (0.3, 0.9) 20 / 5, 28;
+  55.6 s (1.0, 1.1) 27 / 7, 28; 58.5 s (1.2, 1.4) 40 / 11, 28; 57.8 s (1.9, 3.3) 58 / 16, 29.
 """
 
 from __future__ import annotations
