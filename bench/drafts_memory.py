@@ -48,6 +48,14 @@ MB after (twice), 100.0 MB with SQLite's page cache cut to 1 MiB on the hot path
 and 256 KiB on the asyncio engine's (2 MiB each by default; in WAL mode a connection that does
 not write finds its cache stale after every write of another), 98.7 and 99.1 MB at 512 and 128
 KiB (two runs, +14 MB).
+
+Measured on a quiet machine (load under 1; 2026-12-07): the drafts open in 14 to 17 s, faster
+than on the busy machine of the figures above, with more in flight at once: 103.2 MB at that
+day's earlier main and 103.5 MB after the permit budget (idle 85 MB); 101.9 MB with hand-overs
+kept for 256 chats rather than 1,000; 100.7 MB with one string per language in the day's flood
+counters rather than one per witness. tracemalloc at that moment: about 5 MB of live Python
+objects for the surge (chat keys queued, the flood counters, 256 hand-overs); the rest of the
+growth is the activity's arenas and heap.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gettext
 import secrets
+import sys
 from collections.abc import Callable
 
 from bot.core.draft import (
@@ -256,4 +257,7 @@ class ConversationBase:
 
     def _language(self, code: str | None) -> str:
         base = (code or "").split("-")[0].lower()
-        return base if base in self.questionnaire.languages else self.questionnaire.default_language
+        if base not in self.questionnaire.languages:
+            return self.questionnaire.default_language
+        # One string per language, not one per witness: the day's flood counters keep it.
+        return sys.intern(base)

@@ -33,15 +33,16 @@ log = logging.getLogger("intake.outbox")
 
 # Telegram deletes at most 100 messages per call.
 _DELETE_BATCH = 100
-# Chats whose hand-over is kept at once. In a surge, thousands of chats wait for Telegram's
-# 30 messages a second, and each hand-over holds the chat's plaintext state; past this many,
-# a chat's messages are read back from the outbox when their turn comes, as without it, so
-# memory stays bounded (bench/drafts_memory.py).
-_MAX_HANDED = 1000
 # Chats delivered at once. The rest wait as a key in a queue, not as a task parked on the rate
 # limiter: a surge of 10,000 witnesses costs 10,000 keys, not 10,000 tasks with their frames
 # (bench/drafts_memory.py). 30 messages a second overall need far fewer at once.
 MAX_DELIVERING = 256
+# Chats whose hand-over is kept at once. In a surge, thousands of chats wait for Telegram's
+# 30 messages a second, and each hand-over holds the chat's plaintext state; past this many,
+# a chat's messages are read back from the outbox when their turn comes, as without it. As many
+# as are delivered at once: a chat queued behind them waits seconds anyway, and its plaintext
+# is better not held meanwhile (1,000 held 1.5 MB more at 10,000 drafts, bench/drafts_memory.py).
+_MAX_HANDED = MAX_DELIVERING
 # With a budget shared by workers, a sender on deck finding its chat's lock taken (an update
 # being processed, or another worker delivering it) gives its place up and tries again after
 # this long, rather than hold the place while it waits.
