@@ -54,7 +54,8 @@ class WitnessRecord:
     messages: list[BotMessage] = field(default_factory=list)
     #: What the witness did, in order ("/start", "press:Yes, continue", "text:what", ...).
     actions: list[str] = field(default_factory=list)
-    #: The seconds it waited, as a person reads and types, each time the bot had answered.
+    #: Before each action after the first, the seconds it paused as a person reads and types
+    #: (not its waits for the bot to be quiet): a bench replays them for another bot.
     pauses: list[float] = field(default_factory=list)
     #: The bot asked the first question again after the witness had answered it.
     started_over: bool = False
@@ -129,6 +130,8 @@ class ScriptedWitness:
         self._start_sent = False
         self._ticked: set[str] = set()
         self._send_pressed = False
+        self._acted = False  # an action was made (the pauses are counted from the first)
+        self._paused = 0.0  # seconds paused since the last action
         self._after_notice = False  # the previous message was a new notice
         self._last_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
         # Notices read so far; forgotten at each Send (see _choose).
@@ -333,6 +336,7 @@ class ScriptedWitness:
             data = message.callback_data[0]
         if data is None:
             raise ValueError(f"no button {label!r} on the bot's message: {message.button_labels}")
+        self._acting()
         try:
             await self.user.press(data, message_id=message.message_id)
         except ValueError:
@@ -343,14 +347,20 @@ class ScriptedWitness:
         return True
 
     async def _act(self, description: str, action: Awaitable[object]) -> None:
+        self._acting()
         self.record.actions.append(description)
         await action
+
+    def _acting(self) -> None:
+        if self._acted:
+            self.record.pauses.append(self._paused)
+        self._acted, self._paused = True, 0.0
 
     async def _pause(self) -> None:
         low, high = self.pause
         if high > 0:
             seconds = self._random.uniform(low, high)
-            self.record.pauses.append(seconds)
+            self._paused += seconds
             await asyncio.sleep(seconds)
 
     def _check_summary(self, message: BotMessage) -> None:

@@ -238,8 +238,7 @@ class OutboxRelay:
         self, chat_key: str, first_id: str, slot: Slot | None
     ) -> bool:
         if not self._sender.claims_at_send:
-            async with self._storage.chat_lock(chat_key):
-                return await self._deliver_first(chat_key, first_id, slot, None)
+            return await self._deliver_when_free(chat_key, first_id, slot)
         while True:
             # Only senders on deck hold a chat's lock waiting for a slot, and one never waits
             # for a chat's lock holding its place (others would wait behind it).
@@ -252,6 +251,29 @@ class OutboxRelay:
             except NotDue as far:
                 wait = far.wait
             await asyncio.sleep(wait)
+
+    async def _deliver_when_free(
+        self, chat_key: str, first_id: str, slot: Slot | None
+    ) -> bool:
+        """With a local budget: under the chat's lock, once it is free, one try at its first
+        waiting message. While an update of the chat holds the lock (often the one that just
+        handed these messages over; a Send may be sealing its files), the permit goes back
+        rather than sit idle (30 such chats would stop every chat's messages), and a new one
+        is taken once the lock is free."""
+        try:
+            while True:
+                async with self._storage.try_chat_lock(chat_key) as held:
+                    if held:
+                        return await self._deliver_first(chat_key, first_id, slot, None)
+                if slot is not None:
+                    slot.give_back()
+                async with self._storage.chat_lock(chat_key):
+                    pass
+                if slot is not None:
+                    slot = await self._sender.reserve_again()
+        finally:
+            if slot is not None:
+                slot.give_back()  # unless a message left on it
 
     async def _deliver_first(
         self, chat_key: str, first_id: str, slot: Slot | None, deck: Deck | None
@@ -268,8 +290,10 @@ class OutboxRelay:
                 slot = await self._sender.claim(patience=_DECK_PATIENCE)
             deck.release()
         try:
+            # A claimed shared slot is this message's; a local permit is any message's (one
+            # that came first meanwhile, a "Sending…", leaves on it rather than on a second).
             await self._perform(message.outgoing, state, reserved=reserved,
-                                slot=slot if reserved else None)
+                                slot=slot if reserved or deck is None else None)
         except Forbidden:
             # The witness blocked the bot or deleted the chat: nothing can reach them.
             log.info("chat.unreachable")

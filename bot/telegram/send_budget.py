@@ -97,7 +97,7 @@ class Slot:
         if self._state != "held":
             return False
         if self._budget is not None:
-            return True
+            return not self._budget.paused  # a 429 came since the permit was taken
         return asyncio.get_running_loop().time() - self._at <= LATE_TOLERANCE
 
     @contextlib.contextmanager
@@ -131,7 +131,12 @@ class LocalSendBudget:
     At s all 30 permits were held, and the 31st could not have taken one. Only the answer's
     moment matters, not how long the message took to get there; so no margin is kept, and one
     budget holds whatever the machine's load. A bot far from Telegram holds each permit for its
-    answer's round trip more: with answers in 100 ms, about 27 messages a second.
+    answer's round trip more: with answers in 100 ms, about 27 messages a second. A call that
+    failed without an answer (a time-out, a dropped connection) gives its permit back a second
+    after the failure, though Telegram might count it later still; the read time-out (30 s)
+    makes that a call Telegram held for half a minute. The content-free notices to reviewers'
+    chats (bot/notifications.py: at most one per channel every ten minutes) do not go through
+    the budget.
 
     A burst of 30 may leave at once after a quiet second (this is what lets a bot under the
     limit answer at once rather than on a grid's next slot); on its way it goes through the
@@ -163,6 +168,11 @@ class LocalSendBudget:
     async def pause(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
         self._paused_until = max(self._paused_until, loop.time() + seconds)
+
+    @property
+    def paused(self) -> bool:
+        """Whether a 429's pause is still running: a permit taken before it waits it out."""
+        return self._paused_until > asyncio.get_running_loop().time()
 
     async def _pause_over(self, loop: asyncio.AbstractEventLoop) -> None:
         # Not an Event: another 429 may move the end while it is waited for.

@@ -153,6 +153,11 @@ class BotApiSender:
         await self._chat_limiter(chat_id).acquire()
         return await self._pacer.reserve()
 
+    async def reserve_again(self) -> Slot | None:
+        """The bot's slot once more, for a message whose chat's slot `reserve` took already
+        (its first was given back while the chat's lock was taken)."""
+        return await self._pacer.reserve()
+
     @property
     def claims_at_send(self) -> bool:
         """Whether messages claim their slot under the chat's lock, right before they leave
@@ -231,6 +236,8 @@ class BotApiSender:
         if not sends_message:
             return await self._paused_on_429(make)
         if not (first and slot is not None and slot.usable()):
+            if slot is not None:
+                slot.give_back()  # spent by the first try, or taken before a 429's pause
             slot = await self._pacer.take()
         with slot.sending():
             return await self._paused_on_429(make)

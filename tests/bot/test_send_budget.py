@@ -208,3 +208,21 @@ async def test_a_sender_on_deck_is_not_kept_waiting_for_the_turn_through_a_429()
     finally:
         patient.cancel()
         await asyncio.gather(patient, return_exceptions=True)
+
+
+async def test_a_permit_taken_before_a_429_waits_the_pause_out() -> None:
+    """A relay takes its permit before the chat's lock; a 429 that comes meanwhile pauses the
+    bot's sending, and that message too waits until the pause is over."""
+    budget = LocalSendBudget(30.0)
+    sender = BotApiSender(budget=budget)
+    loop = asyncio.get_running_loop()
+    slot = await sender.reserve(7)
+    await budget.pause(0.3)
+    asked = loop.time()
+    sent: list[float] = []
+
+    async def make() -> None:
+        sent.append(loop.time())
+
+    await sender.call(7, make, reserved=True, slot=slot)
+    assert sent[0] - asked >= 0.29
