@@ -20,11 +20,12 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.chat_store import ChatStore, Committed, PendingMessage
 from bot.core.chat import ChatState, DeleteTrail, Outgoing, SendText
+from bot.telegram.messages import send_text
 from bot.telegram.send_budget import Deck, NotDue, Slot
 from bot.telegram.sender import BotApiSender, is_transient
 from storage import Storage
@@ -50,35 +51,6 @@ _BUSY_CHAT_SECONDS = 0.02
 # How long a sender on deck waits for a slot with its chat's lock held: a few slots of every
 # worker's. Longer (a 429 pauses the budget), it lets the lock go and waits without it.
 _DECK_PATIENCE = 0.5
-
-
-def keyboard(message: SendText) -> InlineKeyboardMarkup | None:
-    if not message.buttons:
-        return None
-    return InlineKeyboardMarkup([
-        [InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
-        for row in message.buttons
-    ])
-
-
-async def send_text(bot: Bot, message: SendText) -> int:
-    """sendMessage (copying protected, so a witness's phone cannot forward it); the message's id.
-
-    Made by python-telegram-bot's own request, as `Bot.send_message` makes it (the same
-    serialisation, time-outs and errors), minus turning the answer into a `Message` with every
-    nested object: only the id is kept, and that construction was a tenth of the bot's CPU per
-    message under load (bench/intake_load.py --profile).
-    """
-    data: dict[str, object] = {
-        "chat_id": message.chat_id, "text": message.text, "protect_content": True,
-    }
-    markup = keyboard(message)
-    if markup is not None:
-        data["reply_markup"] = markup
-    sent = await bot._post("sendMessage", data)  # a protected method: see the docstring
-    if not isinstance(sent, dict) or not isinstance(sent.get("message_id"), int):
-        raise TelegramError("sendMessage answered without a message id")
-    return int(sent["message_id"])
 
 
 @dataclass
