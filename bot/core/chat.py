@@ -119,6 +119,12 @@ def _encode(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
+    names = _FIELDS.get(kind)
+    if names is not None:  # a dataclass encoded before: the commonest value after plain ones
+        encoded: dict[str, Any] = {"~d": kind.__name__}
+        for name in names:
+            encoded[name] = _encode(getattr(value, name))
+        return encoded
     if kind is list:
         return [v if type(v) is int else _encode(v) for v in value]
     if isinstance(value, enum.Enum):
@@ -126,10 +132,8 @@ def _encode(value: Any) -> Any:
     if isinstance(value, bool | int | float | str):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        encoded: dict[str, Any] = {"~d": kind.__name__}
-        for name in _field_names(kind):
-            encoded[name] = _encode(getattr(value, name))
-        return encoded
+        _field_names(kind)
+        return _encode(value)
     if isinstance(value, dt.datetime):
         raise TypeError("exact times are not kept in chat state")
     if isinstance(value, dt.date):
