@@ -156,17 +156,21 @@ async def main(args: argparse.Namespace) -> int:
     )
     print(f"CPU per answered action, intake/echo (median of round pairs): {cpu_ratio:.1f}x  "
           f"(intake {statistics.median(r.cpu_per_action for r in intake) * 1000:.1f} ms, "
-          f"echo {statistics.median(r.cpu_per_action for r in echo) * 1000:.1f} ms)")
-    print(f"throughput intake/echo (median of round pairs): {ratio:.2f}  (target >= 0.85)")
+          f"echo {statistics.median(r.cpu_per_action for r in echo) * 1000:.1f} ms)"
+          "  (issue 23: at most 3x with intake's pacing lifted)")
+    print(f"throughput intake/echo (median of round pairs): {ratio:.2f}  (issue 23: at least "
+          "0.95 with 40 witnesses, at least 0.35 with intake's pacing lifted)")
     print(f"throughput intake/echo within Telegram's 30 messages/s (PTB AIORateLimiter): "
-          f"{ratio30:.2f}")
+          f"{ratio30:.2f}  (issue 23: at least 0.97 with 100 witnesses)")
     print(f"intake first answer, ordinary steps: p50 {percentile(ordinary, 0.5) * ms:.0f} ms, "
-          f"p99 {percentile(ordinary, 0.99) * ms:.0f} ms  (target p99 < 1000 ms)")
+          f"p99 {percentile(ordinary, 0.99) * ms:.0f} ms, "
+          f"{percentile(ordinary, 0.99) / percentile(echo30_latency, 0.99):.2f}x the echo bot's "
+          "within 30 messages/s  (issue 23: under 1 s with 40 witnesses; within 1.2x with 100)")
     later = [x for r in intake for x in r.later]
     print(f"  the same after each witness's first action: p50 {percentile(later, 0.5) * ms:.0f} ms,"
           f" p99 {percentile(later, 0.99) * ms:.0f} ms  (the first comes to all at once)")
     print(f"intake first answer, Send:           p50 {percentile(send, 0.5) * ms:.0f} ms, "
-          f"p99 {percentile(send, 0.99) * ms:.0f} ms  (target p99 < 2000 ms)")
+          f"p99 {percentile(send, 0.99) * ms:.0f} ms  (issue 23: under 2 s with 40 witnesses)")
     print(f"intake Send to receipt code:         p50 {percentile(receipts, 0.5) * ms:.0f} ms, "
           f"p99 {percentile(receipts, 0.99) * ms:.0f} ms")
     print(f"echo first answer:                   p50 {percentile(echo_latency, 0.5) * ms:.0f} ms,"
@@ -186,7 +190,7 @@ async def main(args: argparse.Namespace) -> int:
               f"{args.slow_download:.0f} s: {percentile(with_slow, 0.99) * ms:.0f} ms against "
               f"{percentile(ordinary, 0.99) * ms:.0f} ms without: "
               f"{percentile(with_slow, 0.99) / percentile(ordinary, 0.99):.2f}x "
-              "(target within 1.10x)")
+              "(issue 23: within 1.10x)")
     complete = sum(r.finished for r in intake)
     print(f"intake reports completed with a receipt: {complete}/{sum(r.users for r in intake)}")
     return 0 if complete == sum(r.users for r in intake) else 1
