@@ -38,13 +38,15 @@ ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 # A failure of our own code on one update is tried this often before it is given up (and
 # logged); a failure of the database or the network is retried until it goes away.
 _ATTEMPTS_ON_BUG = 3
-# How long to wait, while updates are in flight and nothing new came, before asking again.
-_IDLE_REPOLL_SECONDS = 0.5
 # While updates are in flight every getUpdates answers with all of them again (they are not
 # confirmed yet), so asking in a tight loop re-reads the whole backlog each time: under a surge
 # of witnesses that was most of the bot's CPU. Ask at most this often while any is in flight;
 # sooner once none is, since then Telegram holds the question until a new update comes (a
-# fixed wait here kept the next witness's update waiting at Telegram for 50 ms on average).
+# fixed wait here kept the next witness's update waiting at Telegram for 50 ms on average),
+# and sooner when nothing new came but one of them is done. One slow update (a Send waiting
+# for its file) holds the offset until it is parked, so this is also how long another
+# witness's update may wait meanwhile: 0.5 s made one slow chat raise two others' p99 first
+# answer from 50 to 464 ms (bench/intake_load.py --witnesses 2 --slow-download 30).
 _BUSY_REPOLL_SECONDS = 0.1
 # An update in progress this long is parked rather than left holding back the offset.
 _PARK_AFTER_SECONDS = 2.0
@@ -154,7 +156,7 @@ class AtLeastOncePoller:
                     # confirmed yet): wait until one of them is done before asking again.
                     self._progress.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._progress.wait(), _IDLE_REPOLL_SECONDS)
+                        await asyncio.wait_for(self._progress.wait(), _BUSY_REPOLL_SECONDS)
         finally:
             workers = [c.worker for c in self._chats.values() if c.worker is not None]
             for chat in self._chats.values():

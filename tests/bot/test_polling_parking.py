@@ -183,3 +183,47 @@ async def test_once_nothing_is_in_flight_the_next_update_is_fetched_at_once(
         finally:
             stop.set()
             await running
+
+
+async def test_while_one_update_is_slow_another_chat_waits_no_longer_than_the_busy_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One chat's update is slow (its file takes long) and holds Telegram's offset; another
+    chat's updates, each sent while the poller waits with nothing new, are fetched within the
+    busy wait (made 20 ms here), not after a longer wait for one in flight to end (0.5 s
+    before: each of them waited about 0.4 s)."""
+    monkeypatch.setattr(polling, "_BUSY_REPOLL_SECONDS", 0.02)
+    release = asyncio.Event()
+    processed = asyncio.Queue[int]()
+
+    async def process(updates: Sequence[Update]) -> None:
+        chat = updates[0].effective_chat
+        if chat is not None and chat.id == SLOW_CHAT:
+            await release.wait()
+        for update in updates:
+            processed.put_nowait(update.update_id)
+
+    async with BotApiStandIn(TOKEN) as standin, Bot(
+        TOKEN, base_url=standin.base_url, base_file_url=standin.base_file_url
+    ) as bot:
+        poller = AtLeastOncePoller(bot, process, api_url=standin.root_url, poll_timeout=20)
+        stop = asyncio.Event()
+        running = asyncio.create_task(poller.run(stop))
+        try:
+            await standin.user(SLOW_CHAT, "Slow").send_text("my big file")
+            await asyncio.sleep(0.3)  # the slow one is in flight, the poller waiting on it
+            other = standin.user(763_000, "Other")
+            waits = []
+            for number in range(5):
+                # Long enough for the poller to have asked, found nothing new, and be waiting.
+                await asyncio.sleep(0.1)
+                sent = asyncio.get_running_loop().time()
+                await other.send_text(f"step {number}")
+                async with asyncio.timeout(10):
+                    await processed.get()
+                waits.append(asyncio.get_running_loop().time() - sent)
+            assert max(waits) < 0.3, waits
+        finally:
+            release.set()
+            stop.set()
+            await running
