@@ -7,9 +7,7 @@ all items whenever items are added.
 Files are sealed as they arrive: an async producer hands chunks over a bounded bridge to
 `crypto.seal`, which reads them like a file in a worker thread. A file is never held whole, and
 `WorkSlots` bounds how many files (and other memory-hungry steps) are in flight at once, so
-memory stays flat however many witnesses press Send together. A file takes its place among
-those only once its first bytes have come: Telegram may take many seconds to start sending a
-large file, and a few such files must not hold up every other witness's Send.
+memory stays flat however many witnesses press Send together.
 """
 
 from __future__ import annotations
@@ -32,9 +30,6 @@ from storage import DEFAULT_CHANNEL, BlobStore, ItemRole, NewItem, Storage, Stor
 # Files fetched and sealed at once across the whole process. Each costs well under a megabyte
 # (a few 64 KiB chunks in flight), except an image kept for its working copy.
 DEFAULT_CONCURRENT_FILES = 4
-# Downloads open at once beyond those: asked for and waiting for their first bytes, each holding
-# a connection and at most one chunk, no thread.
-DEFAULT_WAITING_DOWNLOADS = 64
 # Chunks queued between the download and the sealing thread: enough to keep both busy.
 _BRIDGE_DEPTH = 4
 
@@ -59,11 +54,8 @@ class WorkSlots:
 
     One instance is shared by everything that seals witness reports in a process, so memory
     stays flat however many witnesses press Send together; the rest wait their turn, which
-    costs nothing. `files`: files streaming into their seal at once (each a few 64 KiB chunks
-    in flight and a sealing thread); a file takes its slot once its first chunk has come.
-    `waiting`: downloads open at once beyond `files` (getFile asked, the first bytes awaited:
-    a connection and at most one chunk each), so a file Telegram is slow to start holds up
-    no other witness's file unless that many are slow at once. `images`: images decoded
+    costs nothing. `files`: files fetched and sealed at once (each a few 64 KiB chunks in
+    flight); a file waits for its slot before its download starts. `images`: images decoded
     for a working copy at once (a few bytes per pixel, far more than a streamed file).
     `scrypts`: threads deriving from receipt codes (16 MiB of scrypt each). These get threads
     of their own because glibc keeps a freed 16 MiB block in the arena of the thread that
@@ -73,26 +65,18 @@ class WorkSlots:
     files: int = DEFAULT_CONCURRENT_FILES
     images: int = 1
     scrypts: int = 1
-    waiting: int = DEFAULT_WAITING_DOWNLOADS
-    _downloads: asyncio.Semaphore = field(init=False, repr=False)
     _files: asyncio.Semaphore = field(init=False, repr=False)
     _images: asyncio.Semaphore = field(init=False, repr=False)
     _scrypt_threads: ThreadPoolExecutor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if min(self.files, self.images, self.scrypts) < 1 or self.waiting < 0:
+        if min(self.files, self.images, self.scrypts) < 1:
             raise ValueError("each limit must allow at least one at a time")
-        self._downloads = asyncio.Semaphore(self.files + self.waiting)
         self._files = asyncio.Semaphore(self.files)
         self._images = asyncio.Semaphore(self.images)
         self._scrypt_threads = ThreadPoolExecutor(self.scrypts, thread_name_prefix="scrypt")
 
-    def download(self) -> asyncio.Semaphore:
-        """Held from a file's getFile to the end of its seal."""
-        return self._downloads
-
     def file(self) -> asyncio.Semaphore:
-        """Held from a file's first chunk to the end of its seal."""
         return self._files
 
     def image(self) -> asyncio.Semaphore:

@@ -182,29 +182,26 @@ async def seal_attachments(
     seq = first_seq
     for media in files:
         plaintext = _Plaintext()
-        async with slots.download(), contextlib.aclosing(fetch(media)) as chunks:
-            watched = plaintext.watch(chunks)
-            async with contextlib.aclosing(watched):
-                # Waiting for Telegram to start sending holds neither memory nor a thread.
-                flowing = await _once_flowing(watched)
-                async with slots.file(), contextlib.aclosing(flowing):
+        async with slots.file():
+            async with contextlib.aclosing(fetch(media)) as chunks:
+                watched = plaintext.watch(chunks)
+                async with contextlib.aclosing(watched):
                     original = await sealer.seal_stream(
-                        seq, ItemRole.ATTACHMENT, flowing, parent_seq
+                        seq, ItemRole.ATTACHMENT, watched, parent_seq
                     )
-                    written.append(original)
-                    copy = None
-                    if (image := plaintext.image()) is not None:
-                        async with slots.image():
-                            copy = await asyncio.to_thread(working_copy, image)
-                        del image
-                    has_copy = copy is not None
-                    processing = None
-                    if copy is not None:
-                        written.append(
-                            await sealer.seal(seq + 1, ItemRole.WORKING_COPY, copy.data, seq)
-                        )
-                        processing = {"working_copy_item": seq + 1, **copy.record}
-                        del copy
+            written.append(original)
+            image = plaintext.image()
+            copy = None
+            if image is not None:
+                async with slots.image():
+                    copy = await asyncio.to_thread(working_copy, image)
+                del image
+            has_copy = copy is not None
+            processing = None
+            if copy is not None:
+                written.append(await sealer.seal(seq + 1, ItemRole.WORKING_COPY, copy.data, seq))
+                processing = {"working_copy_item": seq + 1, **copy.record}
+                del copy
         facts.append(AttachmentFacts(
             seq=seq,
             kind=media.kind,
@@ -217,20 +214,6 @@ async def seal_attachments(
         ))
         seq += 2 if has_copy else 1
     return facts
-
-
-async def _once_flowing(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
-    """`chunks` again, returned once its first chunk has come (or it ended empty)."""
-    first = await anext(chunks, None)
-
-    async def again() -> AsyncGenerator[bytes, None]:
-        if first is None:
-            return
-        yield first
-        async for chunk in chunks:
-            yield chunk
-
-    return again()
 
 
 class ReportSubmitter:

@@ -64,8 +64,7 @@ class Settings:
     bot_api_connections: Annotated[int, _within(1, 256)] = 8
     draft_ttl_minutes: Annotated[int, _within(1, 7 * 24 * 60)] = 60
     max_file_mb: Annotated[int, _within(1, 2000)] = 20
-    # Witness files streaming into their seal at once (from their first bytes); each costs well
-    # under 1 MB while it streams.
+    # Witness files fetched and sealed at once; each costs well under 1 MB while it streams.
     max_concurrent_files: Annotated[int, _within(1, 256)] = 4
     log_level: str = "INFO"
     questionnaire: Path | None = None

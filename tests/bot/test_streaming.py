@@ -30,14 +30,7 @@ from PIL import Image
 from telegram import Bot, File
 
 import crypto
-from bot.core import (
-    DEFAULT_QUESTIONNAIRE,
-    AttachmentFacts,
-    Conversation,
-    Draft,
-    MediaRef,
-    load_questionnaire,
-)
+from bot.core import DEFAULT_QUESTIONNAIRE, Conversation, Draft, MediaRef, load_questionnaire
 from bot.core.draft import ChoiceAnswer, DateAnswer, MediaAnswer, PlaceAnswer, TextAnswer
 from bot.i18n import translations
 from bot.sealing import ItemSealer, WorkSlots
@@ -197,30 +190,21 @@ async def test_cancelled_seal_leaves_no_blob_and_no_thread(tmp_path: Path) -> No
 
 
 async def test_no_more_files_in_flight_than_the_limit(tmp_path: Path) -> None:
-    """Twelve submissions at once, 3 files sealing and 2 more waiting allowed: never more than
-    5 downloads open, never more than 3 past their first chunk."""
+    """Twelve submissions at once with a limit of 3: never more than 3 downloads open."""
     identity = crypto.generate_identity()
     blobs = BlobStore(tmp_path / "blobs")
     sealer = ItemSealer(blobs, [identity.recipient], ("k",))
-    slots = WorkSlots(files=3, waiting=2)
-    open_now = open_peak = streaming_now = streaming_peak = 0
+    slots = WorkSlots(files=3)
+    open_now = peak = 0
 
     async def fetch(media: MediaRef) -> AsyncGenerator[bytes, None]:
-        nonlocal open_now, open_peak, streaming_now, streaming_peak
+        nonlocal open_now, peak
         open_now += 1
-        open_peak = max(open_peak, open_now)
+        peak = max(peak, open_now)
         try:
-            await asyncio.sleep(0)
-            yield os.urandom(CHUNK)
-            # Asked for more than the first chunk: this file is being sealed.
-            streaming_now += 1
-            streaming_peak = max(streaming_peak, streaming_now)
-            try:
-                for _ in range(7):
-                    await asyncio.sleep(0)
-                    yield os.urandom(CHUNK)
-            finally:
-                streaming_now -= 1
+            for _ in range(8):
+                await asyncio.sleep(0)
+                yield os.urandom(CHUNK)
         finally:
             open_now -= 1
 
@@ -231,46 +215,9 @@ async def test_no_more_files_in_flight_than_the_limit(tmp_path: Path) -> None:
         return written
 
     results = await asyncio.gather(*(one(n) for n in range(12)))
-    assert open_peak == 5
-    assert streaming_peak == 3
+    assert peak == 3
     assert sum(len(r) for r in results) == 24
     assert len(blobs.names()) == 24
-
-
-async def test_a_file_slow_to_start_holds_up_no_other(tmp_path: Path) -> None:
-    """One file sealed at a time, and Telegram takes its time to start sending a witness's
-    file: another witness's file is sealed meanwhile, and the slow one once its bytes come."""
-    identity = crypto.generate_identity()
-    blobs = BlobStore(tmp_path / "blobs")
-    sealer = ItemSealer(blobs, [identity.recipient], ("k",))
-    slots = WorkSlots(files=1)
-    telegram_ready = asyncio.Event()
-    slow_data, quick_data = os.urandom(3 * CHUNK), os.urandom(2 * CHUNK + 5)
-    quick = fetch_from_memory({"quick": quick_data})
-
-    async def fetch(media: MediaRef) -> AsyncGenerator[bytes, None]:
-        if media.handle == "quick":
-            async for chunk in quick(media):
-                yield chunk
-            return
-        await telegram_ready.wait()
-        yield slow_data
-
-    async def one(handle: str) -> tuple[list[AttachmentFacts], list[NewItem]]:
-        written: list[NewItem] = []
-        facts = await seal_attachments(sealer, [_document(handle)], fetch, 1, written,
-                                       slots=slots)
-        return facts, written
-
-    slow = asyncio.create_task(one("slow"))
-    await asyncio.sleep(0.05)  # the slow file's download is open, its first bytes awaited
-    [quick_facts], [quick_item] = await asyncio.wait_for(one("quick"), 10)
-    assert quick_facts.sha256 == hashlib.sha256(quick_data).hexdigest()
-    assert not slow.done()
-    telegram_ready.set()
-    [slow_facts], [slow_item] = await asyncio.wait_for(slow, 10)
-    assert slow_facts.sha256 == hashlib.sha256(slow_data).hexdigest()
-    assert sorted(blobs.names()) == sorted([quick_item.item_id, slow_item.item_id])
 
 
 def _png(size: tuple[int, int] = (40, 30), padding: int = 0) -> bytes:
