@@ -5,7 +5,8 @@ parked (sealed in the database) and still processed, also after a restart."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from telegram import Bot, Update
 
 from bot.telegram import polling
 from bot.telegram.parking import UpdateParking
-from bot.telegram.polling import AtLeastOncePoller
+from bot.telegram.polling import AtLeastOncePoller, Process
 from crypto.drafts import DraftKeyring
 from standin import BotApiStandIn
 from storage import Storage
@@ -149,6 +150,22 @@ async def test_an_update_done_while_it_was_being_parked_leaves_no_parked_row(
         await storage.close()
 
 
+@contextlib.asynccontextmanager
+async def _polling(process: Process) -> AsyncIterator[BotApiStandIn]:
+    """A poller running `process` against a fresh stand-in, stopped (and awaited) on exit."""
+    async with BotApiStandIn(TOKEN) as standin, Bot(
+        TOKEN, base_url=standin.base_url, base_file_url=standin.base_file_url
+    ) as bot:
+        poller = AtLeastOncePoller(bot, process, api_url=standin.root_url, poll_timeout=20)
+        stop = asyncio.Event()
+        running = asyncio.create_task(poller.run(stop))
+        try:
+            yield standin
+        finally:
+            stop.set()
+            await running
+
+
 async def test_once_nothing_is_in_flight_the_next_update_is_fetched_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -165,24 +182,15 @@ async def test_once_nothing_is_in_flight_the_next_update_is_fetched_at_once(
         processed.extend(u.update_id for u in updates)
         done.set()
 
-    async with BotApiStandIn(TOKEN) as standin, Bot(
-        TOKEN, base_url=standin.base_url, base_file_url=standin.base_file_url
-    ) as bot:
-        poller = AtLeastOncePoller(bot, process, api_url=standin.root_url, poll_timeout=20)
-        stop = asyncio.Event()
-        running = asyncio.create_task(poller.run(stop))
-        try:
-            await standin.user(762_000, "First").send_text("hello")
-            async with asyncio.timeout(10):
-                await done.wait()
-            done.clear()
-            await standin.user(762_001, "Next").send_text("hello")
-            async with asyncio.timeout(10):
-                await done.wait()
-            assert len(processed) == 2
-        finally:
-            stop.set()
-            await running
+    async with _polling(process) as standin:
+        await standin.user(762_000, "First").send_text("hello")
+        async with asyncio.timeout(10):
+            await done.wait()
+        done.clear()
+        await standin.user(762_001, "Next").send_text("hello")
+        async with asyncio.timeout(10):
+            await done.wait()
+        assert len(processed) == 2
 
 
 async def test_while_one_update_is_slow_another_chat_waits_no_longer_than_the_busy_wait(
@@ -203,12 +211,7 @@ async def test_while_one_update_is_slow_another_chat_waits_no_longer_than_the_bu
         for update in updates:
             processed.put_nowait(update.update_id)
 
-    async with BotApiStandIn(TOKEN) as standin, Bot(
-        TOKEN, base_url=standin.base_url, base_file_url=standin.base_file_url
-    ) as bot:
-        poller = AtLeastOncePoller(bot, process, api_url=standin.root_url, poll_timeout=20)
-        stop = asyncio.Event()
-        running = asyncio.create_task(poller.run(stop))
+    async with _polling(process) as standin:
         try:
             await standin.user(SLOW_CHAT, "Slow").send_text("my big file")
             await asyncio.sleep(0.3)  # the slow one is in flight, the poller waiting on it
@@ -224,6 +227,4 @@ async def test_while_one_update_is_slow_another_chat_waits_no_longer_than_the_bu
                 waits.append(asyncio.get_running_loop().time() - sent)
             assert max(waits) < 0.3, waits
         finally:
-            release.set()
-            stop.set()
-            await running
+            release.set()  # before the poller's stop, which waits for the slow update
